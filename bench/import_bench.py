@@ -1,0 +1,102 @@
+"""Import benchmark: 100,000-row CSV -> rules -> fresh SQLite store.
+
+Prints wall seconds and peak RSS of the import, and, measured in the same run on the
+same file, a bare csv.reader pass (the floor no importer can beat). Each measured step
+runs in its own child process so peak RSS belongs to that step alone.
+Usage: python bench/import_bench.py [--rows N]
+Last line: one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DISCOS = ["IKEJA", "Ikeja Electric", "eko", "EKEDC", "ABUJA", "aedc", "PH", "Port Harcourt", "KANO", "JOS"]
+
+
+def make_csv(path: Path, rows: int, seed: int = 7) -> None:
+    rnd = random.Random(seed)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("Meter Number,Disco,Amount (NGN),Phone Number,Meter Type,Customer Name,Email\n")
+        for i in range(rows):
+            meter = f"{rnd.randrange(10**10, 10**11):011d}"
+            if i % 50 == 0:
+                meter = meter[:7]  # 2 % invalid rows, as in a real sheet
+            amount = rnd.choice(["1000", "2,500", "₦5,000", "NGN 750", "15000.50", "20000"])
+            phone = rnd.choice(["0803 123 4567", "+2348091234567", "08121234567", "07051234567"])
+            name = f"Customer {i}"
+            email = f"c{i}@example.com" if i % 3 == 0 else ""
+            fh.write(f'{meter},{rnd.choice(DISCOS)},"{amount}",{phone},PREPAID,{name},{email}\n')
+
+
+def child_import(path: str, db: str) -> dict:
+    from buypower_tui.core.importing import import_file
+    from buypower_tui.core.rules import Limits
+    from buypower_tui.core.store import Store
+
+    store = Store.open(f"sqlite:///{db}")
+    t0 = time.perf_counter()
+    report = import_file(Path(path), store, Limits(), name="bench")
+    wall = time.perf_counter() - t0
+    store.close()
+    return {"wall_s": wall, "rows": report.rows, "valid": report.valid, "invalid": report.invalid}
+
+
+def child_csv_reader(path: str) -> dict:
+    import csv
+
+    t0 = time.perf_counter()
+    with open(path, encoding="utf-8", newline="") as fh:
+        n = sum(1 for _ in csv.reader(fh))
+    return {"wall_s": time.perf_counter() - t0, "rows": n - 1}
+
+
+def run_child(*args: str) -> dict:
+    code = (
+        "import json,resource,sys; sys.path.insert(0, %r); import import_bench as b; "
+        "r = getattr(b, sys.argv[1])(*sys.argv[2:]); "
+        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+    ) % str(Path(__file__).parent)
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "recipients.csv"
+        make_csv(csv_path, args.rows)
+        baseline = run_child("child_csv_reader", str(csv_path))
+        imp = run_child("child_import", str(csv_path), str(Path(tmp) / "bench.db"))
+        size_mb = csv_path.stat().st_size / 1e6
+    figures = {
+        "rows": imp["rows"],
+        "csv_mb": round(size_mb, 1),
+        "import_wall_s": round(imp["wall_s"], 3),
+        "import_peak_rss_mb": round(imp["peak_rss_mb"], 1),
+        "csv_reader_wall_s": round(baseline["wall_s"], 3),
+        "csv_reader_peak_rss_mb": round(baseline["peak_rss_mb"], 1),
+        "ratio_import_vs_csv_reader": round(imp["wall_s"] / baseline["wall_s"], 1),
+        "rows_per_s": round(imp["rows"] / imp["wall_s"]),
+        "target": {"import_wall_s": 1.5, "import_peak_rss_mb": 120},
+    }
+    print(f"import of {imp['rows']} rows ({imp['valid']} valid, {imp['invalid']} invalid): "
+          f"{imp['wall_s']:.2f} s, peak RSS {imp['peak_rss_mb']:.0f} MB; "
+          f"bare csv.reader pass: {baseline['wall_s']:.3f} s", file=sys.stderr)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()

@@ -1,0 +1,304 @@
+"""Command line: the same core functions the TUI calls, for scripts, cron and tests.
+
+Exit codes: 0 ok; 1 the command ran but found problems (invalid rows); 2 bad input,
+configuration or environment (unreadable file, bad config, no keyring); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from buypower_tui import __version__, secrets
+from buypower_tui.core.importing import FileError, ImportReport, import_file
+from buypower_tui.core.models import Recipient
+from buypower_tui.core.rules import FIELDS, Limits, duplicate_warning, naira
+from buypower_tui.core.store import Store
+from buypower_tui.logs import setup_logging
+from buypower_tui.paths import AppPaths
+from buypower_tui.settings import ConfigError, LoadedSettings, Settings, load_settings
+
+log = logging.getLogger("buypower_tui.cli")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Context:
+    """What every command needs: paths, effective settings, the store (opened on demand)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.paths = AppPaths.resolve()
+        flags = {"mode": args.mode, "base_url": args.base_url, "database_url": args.db,
+                 "log_level": args.log_level}
+        self.loaded: LoadedSettings = load_settings(
+            self.paths, flags, config_file=Path(args.config) if args.config else None)
+        self.settings: Settings = self.loaded.settings
+        self.key = secrets.resolve_key(self.settings.mode)
+        key_text = (self.key.key.get_secret_value(),) if self.key.key else ()
+        setup_logging(self.paths.log_file, self.settings.log_level, key_text)
+        self._store: Store | None = None
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.database_url or f"sqlite:///{self.paths.db_file}"
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(self.database_url)
+        return self._store
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.from_settings(self.settings)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- validate / import / batches ---------------------------------------------------------
+
+def row_json(row: Recipient, duplicates: dict[str, int]) -> dict[str, Any]:
+    bad = {e["field"] for e in row.errors or ()}
+    values: dict[str, Any] = {}
+    for f in FIELDS:
+        if f in bad:  # show what the sheet said, so it can be found and fixed
+            values[f] = getattr(row, f"{f}_raw") or None
+        else:
+            values[f] = row.normalised_text(f) if f == "amount" else getattr(row, f)
+    warnings = list(row.warnings or ())
+    if row.meter in duplicates:
+        field, message = duplicate_warning(row.meter, duplicates[row.meter])
+        warnings.append({"field": field, "message": message})
+    return {"row": row.row_number, "valid": not row.errors, "errors": row.errors or [],
+            "warnings": warnings, "values": values}
+
+
+def summary_line(report: ImportReport) -> str:
+    return (f"{report.source}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid, "
+            f"{report.warnings} warnings")
+
+
+def print_problems(store: Store, report: ImportReport) -> None:
+    assert report.batch_id is not None
+    if report.unknown_columns:
+        out(f"ignored columns: {', '.join(report.unknown_columns)}")
+    if report.blank_rows:
+        out(f"skipped {report.blank_rows} blank rows")
+    for row in store.rows(report.batch_id, only_invalid=True):
+        out(f"row {row.row_number}: " + "; ".join(e["message"] for e in row.errors or ()))
+    for meter, count in sorted(store.duplicate_meters(report.batch_id).items()):
+        out("warning: " + duplicate_warning(meter, count)[1])
+
+
+def cmd_validate(ctx: Context, args: argparse.Namespace) -> int:
+    if args.sample:
+        path_cm = resources.as_file(resources.files("buypower_tui") / "data" / "sample-recipients.csv")
+    elif args.file:
+        path_cm = None
+    else:
+        err("validate: give a FILE to check, or --sample for the example shipped with buypower-tui.")
+        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="buypower-validate-") as tmp:
+        # The same pipeline as `import`, into a throw-away store: one set of rules, flat memory.
+        store = Store.open(f"sqlite:///{Path(tmp) / 'validate.db'}")
+        try:
+            if path_cm is not None:
+                with path_cm as path:
+                    report = import_file(path, store, ctx.limits, sheet=args.sheet)
+            else:
+                report = import_file(Path(args.file), store, ctx.limits, sheet=args.sheet)
+            if args.json:
+                duplicates = store.duplicate_meters(report.batch_id)
+                for row in store.rows(report.batch_id):
+                    out(json.dumps(row_json(row, duplicates), ensure_ascii=False))
+                err(summary_line(report))
+            else:
+                out(summary_line(report))
+                print_problems(store, report)
+        finally:
+            store.close()
+    return EXIT_PROBLEMS if report.invalid else EXIT_OK
+
+
+def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
+    report = import_file(Path(args.file), ctx.store, ctx.limits, name=args.name,
+                         mode=ctx.settings.mode, sheet=args.sheet)
+    out(f"batch {report.batch_id} created ({ctx.settings.mode})")
+    out(summary_line(report))
+    print_problems(ctx.store, report)
+    return EXIT_PROBLEMS if report.invalid else EXIT_OK
+
+
+def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
+    batches = ctx.store.batches()
+    stats = ctx.store.stats_for(b.id for b in batches)
+    if args.json:
+        for b in batches:
+            st = stats[b.id]
+            out(json.dumps({"id": b.id, "name": b.name, "mode": b.mode, "source_file": b.source_file,
+                            "created_at": b.created_at.isoformat(), "rows": st.rows,
+                            "valid": st.valid, "invalid": st.invalid, "warnings": st.warnings,
+                            "by_state": st.by_state, "total_valid": f"{st.total_valid:.2f}"},
+                           ensure_ascii=False))
+        return EXIT_OK
+    if not batches:
+        out("no batches yet: create one with `buypower-tui import FILE`")
+        return EXIT_OK
+    out(f"{'id':>4}  {'name':<24} {'mode':<7} {'created (UTC)':<16} {'rows':>6} {'valid':>6} "
+        f"{'invalid':>7} {'total (valid)':>16}  states")
+    for b in batches:
+        st = stats[b.id]
+        states = ", ".join(f"{k} {v}" for k, v in sorted(st.by_state.items()))
+        out(f"{b.id:>4}  {b.name[:24]:<24} {b.mode:<7} {b.created_at:%Y-%m-%d %H:%M} {st.rows:>6} "
+            f"{st.valid:>6} {st.invalid:>7} {naira(st.total_valid):>16}  {states}")
+    return EXIT_OK
+
+
+# -- config / key ----------------------------------------------------------------------------
+
+def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
+    p = ctx.paths
+    out("files:")
+    out(f"  config file  {ctx.loaded.config_file}" + ("" if ctx.loaded.config_file.exists() else "  (not present: defaults apply)"))
+    out(f"  database     {ctx.database_url}")
+    out(f"  log file     {p.log_file}")
+    out(f"  data folder  {p.data_dir}")
+    out(f"  cache folder {p.cache_dir}")
+    out("settings (value, then where it comes from):")
+    for name, value in ctx.settings.model_dump().items():
+        shown = "" if value is None else value
+        out(f"  {name:<26} {shown!s:<30} {ctx.loaded.sources[name]}")
+    out(f"  {'base URL in use':<26} {ctx.settings.effective_base_url}")
+    out(f"api key: {ctx.key.describe(ctx.settings.mode)}")
+    return EXIT_OK
+
+
+def _read_key(env: str) -> str:
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(f"BuyPower API key for {env} (input hidden): ")
+    return sys.stdin.readline() if sys.stdin is not None else ""
+
+
+def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
+    env = args.env or ctx.settings.mode
+    if args.key_command == "status":
+        out(f"{env} key: {secrets.resolve_key(env).describe(env)}")
+        return EXIT_OK
+    if args.key_command == "clear":
+        removed = secrets.clear_key(env)
+        out(f"removed the {env} key from the keyring" if removed else f"no {env} key was stored in the keyring")
+        if ctx.key.source == "env":
+            out(f"note: {secrets.ENV_VAR} is still set in this environment and takes precedence")
+        return EXIT_OK
+    value = SecretStr(_read_key(env).strip())
+    if not value.get_secret_value():
+        err("key set: no key was given; paste it at the prompt or pipe it on stdin.")
+        return EXIT_USAGE
+    problem = secrets.check_shape(value.get_secret_value())
+    if problem and not args.force:
+        err(f"key set: {problem}")
+        return EXIT_USAGE
+    secrets.store_key(env, value)
+    out(f"stored the {env} key in the OS keyring (ends in …{value.get_secret_value()[-4:]})")
+    return EXIT_OK
+
+
+# -- parser and entry --------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="buypower-tui",
+        description="Pay prepaid electricity for many meters at once through BuyPower.",
+        epilog="Exit codes: 0 ok, 1 problems found (e.g. invalid rows), 2 bad input or set-up, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"buypower-tui {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file to read instead of the default")
+    parser.add_argument("--db", metavar="URL", help="SQLAlchemy database URL (default: SQLite in the data folder)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--sandbox", dest="mode", action="store_const", const="sandbox", help="use BuyPower's sandbox")
+    mode.add_argument("--live", dest="mode", action="store_const", const="live", help="use live BuyPower (the default)")
+    parser.add_argument("--base-url", metavar="URL", help="talk to this BuyPower URL (e.g. a local sandbox)")
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a CSV/XLSX sheet of recipients without storing it")
+    p.add_argument("file", nargs="?", metavar="FILE")
+    p.add_argument("--sample", action="store_true", help="check the example sheet shipped with buypower-tui")
+    p.add_argument("--json", action="store_true", help="one JSON object per data row on stdout")
+    p.add_argument("--sheet", metavar="NAME", help="XLSX sheet to read (default: the first)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("import", help="create a batch from a CSV/XLSX sheet")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--name", help="batch name (default: the file name)")
+    p.add_argument("--sheet", metavar="NAME", help="XLSX sheet to read (default: the first)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("batches", help="list batches with counts and totals")
+    p.add_argument("--json", action="store_true", help="one JSON object per batch")
+    p.set_defaults(func=cmd_batches)
+
+    p = sub.add_parser("config", help="show where files live and the effective settings")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("key", help="manage the API key in the OS keyring")
+    keys = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    for action, text in (("set", "store a key (read from a hidden prompt or stdin, never argv)"),
+                         ("status", "say where the key comes from (last 4 characters only)"),
+                         ("clear", "remove the stored key")):
+        k = keys.add_parser(action, help=text)
+        k.add_argument("--env", choices=secrets.ENVIRONMENTS, help="which key (default: the current mode)")
+        if action == "set":
+            k.add_argument("--force", action="store_true", help="store a key that is not 64 hex characters")
+    p.set_defaults(func=cmd_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    ctx: Context | None = None
+    try:
+        ctx = Context(args)
+        return args.func(ctx, args)
+    except (ConfigError, FileError, secrets.KeyringUnavailable) as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return EXIT_OK
+    except KeyboardInterrupt:
+        err("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception:  # never a traceback in front of the operator; the log has it, masked
+        log.exception("unexpected error in %s", args.command)
+        where = ctx.paths.log_file if ctx else AppPaths.resolve().log_file
+        err(f"buypower-tui {args.command}: unexpected error; details are in {where}")
+        return EXIT_PROBLEMS
+    finally:
+        if ctx is not None:
+            ctx.close()

@@ -1,0 +1,1 @@
+"""Headless core: everything the CLI and the TUI share. Never imports textual."""

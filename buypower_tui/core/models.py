@@ -1,0 +1,125 @@
+"""The store's tables. Statistics are never stored: they are queried from row states."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, text
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RowState(enum.StrEnum):
+    IMPORTED = "IMPORTED"
+    VALID = "VALID"
+    INVALID = "INVALID"
+    VERIFIED = "VERIFIED"
+    LOOKUP_FAILED = "LOOKUP_FAILED"
+    APPROVED = "APPROVED"
+    SENDING = "SENDING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+    NOT_SENT = "NOT_SENT"
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+
+
+class Batch(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    source_file: str | None = None
+    mode: str = Field(default="live")  # live | sandbox: a batch never changes environment
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Recipient(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_recipient_batch_state", "batch_id", "state"),
+        Index("ix_recipient_batch_meter", "batch_id", "meter"),
+        Index("ix_recipient_batch_row", "batch_id", "row_number", unique=True),
+        # Partial indexes: only rows that carry an orderId or were paid are indexed, so
+        # importing 100,000 fresh rows does not pay for two indexes of NULLs.
+        Index("ux_recipient_order_id", "order_id", unique=True,
+              sqlite_where=text("order_id IS NOT NULL"), postgresql_where=text("order_id IS NOT NULL")),
+        Index("ix_recipient_paid_meter_amount_time", "meter", "amount_kobo", "updated_at",
+              sqlite_where=text("state = 'SUCCESS'"), postgresql_where=text("state = 'SUCCESS'")),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="batch.id")
+    row_number: int  # the spreadsheet's row number (header = 1)
+    state: str = Field(default=RowState.IMPORTED)
+
+    # What the sheet said, as text.
+    meter_raw: str = ""
+    disco_raw: str = ""
+    amount_raw: str = ""
+    phone_raw: str = ""
+    vend_type_raw: str = ""
+    name_raw: str = ""
+    email_raw: str = ""
+
+    # Normalised by the rules (None where the field is invalid). Money in kobo: exact.
+    meter: str | None = None
+    disco: str | None = None
+    amount_kobo: int | None = None
+    phone: str | None = None
+    vend_type: str | None = None
+    name: str | None = None
+    email: str | None = None
+    errors: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    warnings: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    duplicate_accepted: bool = False
+
+    # Vending (used by the engine).
+    order_id: str | None = None  # UNIQUE where set (ux_recipient_order_id)
+    customer_name: str | None = None
+    customer_address: str | None = None
+    customer_debt: str | None = None  # Decimal as text: BuyPower's debt fields are loose
+    min_vend: str | None = None
+    max_vend: str | None = None
+    token: str | None = None  # 20 digits, no separators
+    units: str | None = None
+    receipt_no: str | None = None
+    vend_ref: str | None = None
+    provider_code: str | None = None
+    provider_message: str | None = None
+    next_requery_at: datetime | None = None
+    requery_count: int = 0
+
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def amount(self) -> Decimal | None:
+        return None if self.amount_kobo is None else Decimal(self.amount_kobo) / 100
+
+    def normalised_text(self, field: str) -> str:
+        if field == "amount":
+            return "" if self.amount_kobo is None else f"{self.amount:.2f}"
+        return getattr(self, field) or ""
+
+
+class Event(SQLModel, table=True):
+    """Append-only history. Never holds a secret: no key, no headers, no full token."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Plain columns, not foreign keys: recovery must be able to report events whose
+    # row or batch is missing, so the database may not refuse them.
+    recipient_id: int | None = Field(default=None, index=True)
+    batch_id: int | None = Field(default=None, index=True)
+    at: datetime = Field(default_factory=utcnow)
+    operator: str
+    old_state: str | None = None
+    new_state: str | None = None
+    http_status: int | None = None
+    provider_code: str | None = None
+    provider_message: str | None = None
+    note: str | None = None
+    details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))

@@ -1,0 +1,75 @@
+"""Logging to a rotating, owner-only file, with secrets masked in every record."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import traceback
+from pathlib import Path
+
+from buypower_tui.paths import create_private_file
+
+_HEX64 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+_AUTH = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)(?:bearer\s+)?[^\s'\",}\]]+")
+_BEARER = re.compile(r"(?i)\bbearer\s+[^\s'\",}\]]+")
+_TOKEN_GROUPED = re.compile(r"(?<!\d)(\d{4})[- ]\d{4}[- ]\d{4}[- ]\d{4}[- ](\d{4})(?!\d)")
+_TOKEN_PLAIN = re.compile(r"(?<!\d)(\d{4})\d{12}(\d{4})(?!\d)")
+MASK = "***"
+
+
+def mask(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Hide API keys, Authorization values and the middle 12 digits of 20-digit tokens."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    text = _HEX64.sub(MASK, text)
+    text = _AUTH.sub(lambda m: m.group(1) + MASK, text)
+    text = _BEARER.sub("Bearer " + MASK, text)
+    text = _TOKEN_GROUPED.sub(r"\1-****-****-****-\2", text)
+    return _TOKEN_PLAIN.sub(r"\1************\2", text)
+
+
+class MaskingFilter(logging.Filter):
+    """Rewrites each record (message, exception and stack text) before any handler sees it."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask(record.getMessage(), self.secrets)
+        record.args = None
+        if record.exc_info:
+            record.exc_text = mask("".join(traceback.format_exception(*record.exc_info)).rstrip(),
+                                   self.secrets)
+        elif record.exc_text:
+            record.exc_text = mask(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info, self.secrets)
+        return True
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file, rotated ones included, is created 0600."""
+
+    def _open(self):  # type: ignore[override]
+        create_private_file(Path(self.baseFilename))
+        return super()._open()
+
+
+def setup_logging(log_file: Path, level: str = "INFO", secrets: tuple[str, ...] = ()) -> logging.Handler:
+    handler = PrivateRotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=5,
+                                         encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(MaskingFilter(secrets))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, PrivateRotatingFileHandler)]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx/httpcore DEBUG logs print request headers; keep them quiet whatever the level.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler

@@ -1,0 +1,101 @@
+"""The API key: `BUYPOWER_API_KEY`, then the OS keyring, then nothing. Never a file.
+
+The key is held as a pydantic SecretStr everywhere, so a repr, a log line or a crash
+report with locals shows `**********` instead of the key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import keyring
+import keyring.errors
+from pydantic import SecretStr
+
+from buypower_tui import APP_NAME
+
+ENV_VAR = "BUYPOWER_API_KEY"
+SERVICE = APP_NAME
+ENVIRONMENTS = ("live", "sandbox")
+KEY_SHAPE = re.compile(r"[0-9a-fA-F]{64}")
+
+NO_KEYRING_HELP = (
+    "No usable OS keyring was found ({reason}). Two ways out:\n"
+    "  1. Run inside a Secret Service session, e.g.:\n"
+    "       dbus-run-session -- sh -c 'echo | gnome-keyring-daemon --unlock && buypower-tui key set'\n"
+    "     (and start buypower-tui inside that same session later);\n"
+    f"  2. or set the key in the environment of the process: export {ENV_VAR}=<your key>\n"
+    "The key is never written to a plain file."
+)
+
+
+class KeyringUnavailable(Exception):
+    """No keyring backend works here; str() explains the two ways out."""
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    source: str  # "env", "keyring" or "none"
+    key: SecretStr | None
+    keyring_problem: str | None = None  # why the keyring could not be asked, if it could not
+
+    @property
+    def last4(self) -> str:
+        return self.key.get_secret_value()[-4:] if self.key else ""
+
+    def describe(self, env: str) -> str:
+        if self.source == "env":
+            text = f"from the environment ({ENV_VAR}), ending in …{self.last4}"
+        elif self.source == "keyring":
+            text = f"from the OS keyring ({SERVICE}/{env}), ending in …{self.last4}"
+        else:
+            text = f"not set for {env}: run `buypower-tui key set --env {env}` or set {ENV_VAR}"
+        if self.keyring_problem:
+            text += f"\nkeyring unavailable: {self.keyring_problem}"
+        return text
+
+
+def _unavailable(exc: Exception) -> KeyringUnavailable:
+    reason = str(exc) or type(exc).__name__
+    return KeyringUnavailable(NO_KEYRING_HELP.format(reason=reason))
+
+
+def resolve_key(env: str, environ: dict[str, str] | None = None) -> KeyInfo:
+    import os
+
+    value = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
+    if value:
+        return KeyInfo("env", SecretStr(value))
+    try:
+        stored = keyring.get_password(SERVICE, env)
+    except keyring.errors.KeyringError as exc:
+        return KeyInfo("none", None, str(exc) or type(exc).__name__)
+    if stored:
+        return KeyInfo("keyring", SecretStr(stored))
+    return KeyInfo("none", None)
+
+
+def check_shape(key: str) -> str | None:
+    if KEY_SHAPE.fullmatch(key):
+        return None
+    return (f"that does not look like a BuyPower key (expected 64 hexadecimal characters, "
+            f"got {len(key)} characters); check you copied all of it, or use --force to store it anyway.")
+
+
+def store_key(env: str, key: SecretStr) -> None:
+    try:
+        keyring.set_password(SERVICE, env, key.get_secret_value())
+    except keyring.errors.KeyringError as exc:
+        raise _unavailable(exc) from None
+
+
+def clear_key(env: str) -> bool:
+    """Remove the stored key; False when there was none."""
+    try:
+        keyring.delete_password(SERVICE, env)
+    except keyring.errors.PasswordDeleteError:
+        return False
+    except keyring.errors.KeyringError as exc:
+        raise _unavailable(exc) from None
+    return True

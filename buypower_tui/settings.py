@@ -1,0 +1,239 @@
+"""Settings: defaults, then `config.toml`, then `BUYPOWER_*` env vars, then CLI flags.
+
+The layering is written by hand rather than with pydantic-settings because a bad value
+must be reported with where it came from (file and key, or env var) and what is allowed,
+and the API key must never be a setting at all (it lives in the keyring or the env).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from buypower_tui.paths import AppPaths
+
+LIVE_URL = "https://api.buypower.ng/v2"
+SANDBOX_URL = "https://idev.buypower.ng/v2"
+ENV_PREFIX = "BUYPOWER_"
+# BUYPOWER_* variables that are not settings.
+NOT_SETTINGS = {"BUYPOWER_API_KEY", "BUYPOWER_TUI_HOME"}
+
+
+class ConfigError(Exception):
+    """A setting could not be used; the message is meant for the operator as it is."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    mode: Literal["live", "sandbox"] = Field("live", description="live or sandbox")
+    base_url: str | None = Field(
+        None, description="an http(s) URL; empty means the URL of the mode"
+    )
+    database_url: str | None = Field(
+        None, description="an SQLAlchemy URL; empty means the SQLite file in the data folder"
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=120, description="seconds, above 0, at most 120")
+    read_timeout: float = Field(60.0, gt=0, le=600, description="seconds, above 0, at most 600")
+    concurrency: int = Field(4, ge=1, le=64, description="a whole number from 1 to 64")
+    rate_limit: float = Field(5.0, gt=0, le=100, description="requests per second, above 0, at most 100")
+    breaker_threshold: int = Field(5, ge=1, le=100, description="a whole number from 1 to 100")
+    breaker_cooldown: float = Field(60.0, ge=1, le=3600, description="seconds, from 1 to 3600")
+    breaker_half_open_probes: int = Field(3, ge=1, le=20, description="a whole number from 1 to 20")
+    requery_first_wait: float = Field(120.0, ge=0, le=86400, description="seconds, from 0 to 86400")
+    requery_max_wait: float = Field(1800.0, ge=1, le=86400, description="seconds, from 1 to 86400")
+    requery_budget: int = Field(10, ge=1, le=100, description="a whole number from 1 to 100")
+    amount_min: Decimal = Field(Decimal("100"), ge=1, le=10_000_000, decimal_places=2,
+                                description="naira, from 1 to 10,000,000, at most 2 decimals")
+    amount_max: Decimal = Field(Decimal("100000"), ge=1, le=10_000_000, decimal_places=2,
+                                description="naira, from 1 to 10,000,000, at most 2 decimals")
+    prepaid_meter_lengths: list[int] = Field(
+        default_factory=lambda: [11], min_length=1,
+        description="a list of digit counts from 6 to 16, e.g. [11, 13]",
+    )
+    postpaid_min_length: int = Field(6, ge=1, le=30, description="a whole number from 1 to 30")
+    postpaid_max_length: int = Field(16, ge=1, le=30, description="a whole number from 1 to 30")
+    duplicate_window_days: int = Field(7, ge=0, le=365, description="days, from 0 to 365")
+    default_phone: str = Field(
+        "", description="empty, or a Nigerian mobile number such as 08031234567"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, v: str | None) -> str | None:
+        return v.strip() if v and v.strip() else None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("prepaid_meter_lengths")
+    @classmethod
+    def _lengths(cls, v: list[int]) -> list[int]:
+        if any(not 6 <= n <= 16 for n in v):
+            raise ValueError("each length must be from 6 to 16")
+        return sorted(set(v))
+
+    @field_validator("default_phone")
+    @classmethod
+    def _phone(cls, v: str) -> str:
+        from buypower_tui.core.rules import check_phone
+
+        if not v.strip():
+            return ""
+        value, error = check_phone(v, default="")
+        if error:
+            raise ValueError(error)
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Settings:
+        if self.amount_min > self.amount_max:
+            raise ValueError("amount_min must not be above amount_max")
+        if self.postpaid_min_length > self.postpaid_max_length:
+            raise ValueError("postpaid_min_length must not be above postpaid_max_length")
+        if self.requery_first_wait > self.requery_max_wait:
+            raise ValueError("requery_first_wait must not be above requery_max_wait")
+        return self
+
+    @property
+    def effective_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url
+        return SANDBOX_URL if self.mode == "sandbox" else LIVE_URL
+
+
+FIELDS = tuple(Settings.model_fields)
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+class LoadedSettings(BaseModel):
+    """The effective settings plus where each value came from (for `buypower-tui config`)."""
+
+    settings: Settings
+    sources: dict[str, str]
+    config_file: Path
+
+
+def load_settings(
+    paths: AppPaths,
+    flags: dict[str, Any] | None = None,
+    environ: dict[str, str] | os._Environ[str] | None = None,
+    config_file: Path | None = None,
+) -> LoadedSettings:
+    """Merge the layers; raise ConfigError with one message an operator can act on."""
+    env = os.environ if environ is None else environ
+    path = config_file or paths.config_file
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {name: "default" for name in FIELDS}
+
+    for key, value in _read_toml(path).items():
+        if key not in FIELDS:
+            raise ConfigError(_unknown_key(path, key, value))
+        values[key] = value
+        sources[key] = f"file {path}"
+
+    for name in FIELDS:
+        var = env_name(name)
+        if var in env and var not in NOT_SETTINGS:
+            values[name] = _from_env(name, env[var])
+            sources[name] = f"env {var}"
+
+    for name, value in (flags or {}).items():
+        if value is not None:
+            values[name] = value
+            sources[name] = "flag"
+
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, values, sources)) from None
+    return LoadedSettings(settings=settings, sources=sources, config_file=path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"Config file {path} is not valid TOML: {exc}. "
+            'Write one setting per line, like: concurrency = 4 or mode = "sandbox".'
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc.strerror}.") from None
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise ConfigError(
+                f"Config file {path}: [{key}] is a table, but settings are plain keys at "
+                f"the top of the file (e.g. concurrency = 4)."
+            )
+    return data
+
+
+def _unknown_key(path: Path, key: str, value: Any) -> str:
+    if key.lower() in {"api_key", "key", "apikey", "token"}:
+        return (
+            f"Config file {path}: key '{key}' is not allowed: the API key never goes in a "
+            "file. Remove it and run `buypower-tui key set` (or set BUYPOWER_API_KEY)."
+        )
+    close = difflib.get_close_matches(key, FIELDS, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return (
+        f"Config file {path}: unknown key '{key}' (value {value!r}).{hint} "
+        f"Allowed keys: {', '.join(FIELDS)}."
+    )
+
+
+def _from_env(name: str, raw: str) -> Any:
+    """Env vars are strings; split lists ("11,13") so pydantic can check each item."""
+    if name == "prepaid_meter_lengths":
+        return [part.strip() for part in raw.strip("[] ").split(",") if part.strip()]
+    return raw
+
+
+def _explain(exc: ValidationError, values: dict[str, Any], sources: dict[str, str]) -> str:
+    err = exc.errors()[0]
+    field = str(err["loc"][0]) if err["loc"] else None
+    if field is None:  # a rule across fields
+        return f"Settings are inconsistent: {err['msg'].removeprefix('Value error, ')}."
+    source = sources.get(field, "default")
+    if source.startswith("file "):
+        where = f"Config file {source[5:]}: key '{field}'"
+    elif source.startswith("env "):
+        where = f"Environment variable {source[4:]}"
+    else:
+        where = f"Option for '{field}'"
+    allowed = Settings.model_fields[field].description or ""
+    reason = err["msg"].removeprefix("Value error, ")
+    return f"{where} = {values.get(field)!r} is not allowed ({reason}). Allowed: {allowed}."

@@ -1,0 +1,1 @@
+"""The Textual UI. Only this package may import textual (see the import-linter contract)."""
