@@ -233,7 +233,7 @@ def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
     if n < header.width:
         problems.append(("row", f"row has {n} cells but the header has {header.width}; "
                                 "a separator or a cell is missing."))
-    elif n > header.width and "".join(cells[header.width:]).strip():
+    elif n > header.width:  # even empty extras: an unquoted "1,000" shifts the cells after it
         problems.append(("row", f"row has {n} cells but the header has {header.width}; "
                                 "remove the extra cells or quote values that contain the separator."))
     raw = {name: cells[i] if i < n else "" for name, i in header.columns.items()}

@@ -1,0 +1,79 @@
+"""Isolation for every test: a private home folder, an in-memory keyring, no key in the env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import pytest
+
+from buypower_tui.core.store import Store
+from buypower_tui.paths import AppPaths
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A real keyring backend that keeps passwords in a dict (keyring's own API, no mock)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.passwords[(service, username)]
+        except KeyError:
+            raise keyring.errors.PasswordDeleteError("no such password") from None
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("BUYPOWER_TUI_HOME", str(home))
+    for var in list(__import__("os").environ):
+        if var.startswith("BUYPOWER_") and var != "BUYPOWER_TUI_HOME":
+            monkeypatch.delenv(var)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring() -> MemoryKeyring:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def paths() -> AppPaths:
+    return AppPaths.resolve()
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store.open(f"sqlite:///{tmp_path / 'test.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_log_handlers():
+    """The CLI attaches a file handler to the root logger; detach it after each test."""
+    import logging
+
+    from buypower_tui.logs import PrivateRotatingFileHandler
+
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, PrivateRotatingFileHandler)]:
+        root.removeHandler(handler)
+        handler.close()

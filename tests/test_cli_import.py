@@ -1,0 +1,213 @@
+"""The headless commands as an operator runs them: validate, import, batches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from buypower_tui.cli import main
+from buypower_tui.core.store import Store
+from buypower_tui.paths import AppPaths
+
+HEADER = "Meter Number,Disco,Amount (NGN),Phone Number,Meter Type,Customer Name,Email\n"
+
+
+def write(tmp_path: Path, text: str, name: str = "sheet.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_validate_sample_is_all_valid_with_one_duplicate_warning(capsys):
+    code, out, _ = run(capsys, "validate", "--sample")
+    assert code == 0
+    assert "12 rows, 12 valid, 0 invalid, 2 warnings" in out
+    assert "meter 71120000018 appears 2 times" in out
+
+
+def test_validate_reports_each_invalid_row_and_exits_1(tmp_path, capsys):
+    path = write(tmp_path, HEADER
+                 + "04271892301,IKEJA,1000,08031234567,,Ada,\n"
+                 + "4271892301,LAGOS,50,0803,,Bola,\n"
+                 + "\n"
+                 + "12345678910,EKO,1.000,00,08031234567,,Chi,\n")
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    assert "3 rows, 1 valid, 2 invalid" in out
+    row3 = next(line for line in out.splitlines() if line.startswith("row 3:"))
+    assert "meter '4271892301' has 10 digits" in row3
+    assert "disco 'LAGOS'" in row3 and "amount ₦50.00 is below the minimum" in row3 and "phone '0803'" in row3
+    # the blank line is sheet row 4, so the next record is row 5
+    assert "row 5:" in out and "cells but the header has 7" in out
+    assert "skipped 1 blank rows" in out
+
+
+def test_validate_json_has_one_object_per_data_row(tmp_path, capsys):
+    path = write(tmp_path, HEADER
+                 + "0427-189-2301,ikedc,\"₦1,000\",+234 803 123 4567,postpaid,  Ada  Obi ,ada@example.com\n"
+                 + "04271892301,EKO,abc,08031234567,,,not-an-email\n")
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    assert code == 1
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["row"] for r in rows] == [2, 3]
+    first, second = rows
+    assert first == {
+        "row": 2, "valid": True, "errors": [],
+        "warnings": [{"field": "meter", "message": first["warnings"][0]["message"]}],
+        "values": {"meter": "04271892301", "disco": "IKEJA", "amount": "1000.00",
+                   "phone": "08031234567", "vend_type": "POSTPAID", "name": "Ada Obi",
+                   "email": "ada@example.com"},
+    }
+    assert "appears 2 times" in first["warnings"][0]["message"]
+    assert second["valid"] is False
+    assert {e["field"] for e in second["errors"]} == {"amount", "email"}
+    assert second["values"]["amount"] == "abc"  # the raw text, so it can be found and fixed
+    assert "2 rows, 1 valid, 1 invalid, 2 warnings" in err
+
+
+def test_missing_required_column_fails_the_file_with_exit_2(tmp_path, capsys):
+    path = write(tmp_path, "Meter No.,Phone,Colour\n04271892301,08031234567,red\n")
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2
+    assert str(path) in err
+    assert "no column for disco, amount" in err
+    assert "'Meter No.', 'Phone', 'Colour'" in err
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("content,problem", [
+    (b"", "empty"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "old Excel"),
+    (b"PK\x03\x04not a real zip", "Excel workbook"),
+])
+def test_unreadable_files_exit_2_without_traceback(tmp_path, capsys, content, problem):
+    path = tmp_path / "bad.xlsx"
+    path.write_bytes(content)
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2
+    assert problem in err and "Traceback" not in err
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    code, _, err = run(capsys, "validate", str(tmp_path / "nope.csv"))
+    assert code == 2 and "no such file" in err
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_csv_dialects_and_bom(tmp_path, capsys, delimiter, newline):
+    head = delimiter.join(["meter_no", "DISCO_CODE", "amount_naira", "msisdn"])
+    row = delimiter.join(["04271892301", "Ikeja Electric", '"1,000.50"', "08031234567"])
+    path = write(tmp_path, "\ufeff" + head + newline + row + newline)
+    code, out, _ = run(capsys, "validate", "--json", str(path))
+    assert code == 0
+    values = json.loads(out.splitlines()[0])["values"]
+    assert values["meter"] == "04271892301" and values["amount"] == "1000.50"
+
+
+def test_cp1252_export_is_read_and_junk_bytes_are_row_errors(tmp_path, capsys):
+    text = HEADER + "04271892301,IKEJA,1000,08031234567,,Adébáyọ́,\n"
+    path = tmp_path / "excel.csv"
+    path.write_bytes(HEADER.replace("₦", "").encode("cp1252")
+                     + "04271892301,IKEJA,1000,08031234567,,Renée,\n".encode("cp1252")
+                     + b"04271892302,IKEJA,1000,08031234567,,Bad\x81Name,\n")
+    code, out, _ = run(capsys, "validate", "--json", str(path))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["values"]["name"] == "Renée" and rows[0]["valid"]
+    assert rows[1]["valid"] is False
+    assert rows[1]["errors"][0]["field"] == "name" and "unreadable" in rows[1]["errors"][0]["message"]
+    assert text  # utf-8 names survive in a utf-8 file too:
+    utf8 = write(tmp_path, text, "utf8.csv")
+    run(capsys, "validate", str(utf8))
+    code, out, _ = run(capsys, "validate", "--json", str(utf8))
+    assert json.loads(out)["values"]["name"] == "Adébáyọ́"
+
+
+def test_unknown_columns_are_reported_once(tmp_path, capsys):
+    path = write(tmp_path, "meter,disco,amount,phone,Colour,Notes\n"
+                 "04271892301,EKO,1000,08031234567,red,x\n04271892302,EKO,1000,08031234567,blue,y\n")
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 0
+    assert out.count("ignored columns: Colour, Notes") == 1
+
+
+def test_xlsx_with_sheet_choice_and_numeric_meter(tmp_path, capsys):
+    wb = openpyxl.Workbook()
+    wb.active.title = "Notes"
+    wb.active.append(["nothing here"])
+    ws = wb.create_sheet("Recipients")
+    ws.append(["Meter Number", "Disco", "Amount (NGN)", "Phone Number"])
+    ws.append(["04271892301", "IKEJA", 1000, "08031234567"])
+    ws.append([4271892301.0, "IKEJA", 2500.5, 8031234567])
+    ws.append([])
+    ws.append(["45143922321", "abuja", "₦3,000", "+2348031234567"])
+    path = tmp_path / "book.xlsx"
+    wb.save(path)
+    code, out, err = run(capsys, "validate", "--json", "--sheet", "Recipients", str(path))
+    assert code == 1
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["row"] for r in rows] == [2, 3, 5]
+    assert rows[0]["valid"] and rows[2]["valid"] and rows[2]["values"]["amount"] == "3000.00"
+    (meter_error,) = rows[1]["errors"]
+    assert meter_error["field"] == "meter" and "stored as a number" in meter_error["message"]
+    assert rows[1]["values"]["phone"] == "08031234567"  # a phone that lost its 0 in Excel
+    code, _, err = run(capsys, "validate", "--sheet", "Missing", str(path))
+    assert code == 2 and "no sheet named 'Missing'" in err and "Recipients" in err
+
+
+def test_import_creates_a_batch_and_batches_lists_derived_counts(tmp_path, capsys):
+    path = write(tmp_path, HEADER
+                 + "04271892301,IKEJA,1000,08031234567,,Ada,\n"
+                 + "04271892301,IKEJA,2000,08031234567,,Ada,\n"
+                 + "123,IKEJA,1000,08031234567,,Bad,\n")
+    code, out, _ = run(capsys, "import", str(path), "--name", "March estate")
+    assert code == 1  # created, but one row is invalid
+    assert "batch 1 created (live)" in out
+    code, out, _ = run(capsys, "--sandbox", "import", str(path))
+    assert "batch 2 created (sandbox)" in out
+    code, out, _ = run(capsys, "batches")
+    assert code == 0
+    assert "March estate" in out and "₦3,000.00" in out
+    code, out, _ = run(capsys, "batches", "--json")
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert [(b["name"], b["mode"], b["rows"], b["valid"], b["invalid"], b["warnings"], b["total_valid"])
+            for b in listed] == [("March estate", "live", 3, 2, 1, 2, "3000.00"),
+                                 ("sheet", "sandbox", 3, 2, 1, 2, "3000.00")]
+    # counts are derived from row states: change a state in the store and the listing follows
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    with store.session() as s:
+        from buypower_tui.core.models import Recipient
+        row = s.get(Recipient, 1)
+        row.state = "SUCCESS"
+        s.add(row)
+        s.commit()
+    store.close()
+    code, out, _ = run(capsys, "batches", "--json")
+    assert json.loads(out.splitlines()[0])["by_state"] == {"SUCCESS": 1, "VALID": 1, "INVALID": 1}
+
+
+def test_import_with_db_url_flag(tmp_path, capsys):
+    path = write(tmp_path, HEADER + "04271892301,IKEJA,1000,08031234567,,Ada,\n")
+    db = tmp_path / "elsewhere.db"
+    code, out, _ = run(capsys, "--db", f"sqlite:///{db}", "import", str(path))
+    assert code == 0 and db.exists()
+    assert not AppPaths.resolve().db_file.exists()
+
+
+def test_python_dash_m_runs_the_same_cli(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "buypower_tui", "validate", "--sample"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "12 valid" in result.stdout

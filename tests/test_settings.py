@@ -1,0 +1,116 @@
+"""Settings layering and the one clear message for a bad config."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from buypower_tui.cli import main
+from buypower_tui.paths import AppPaths
+from buypower_tui.settings import LIVE_URL, SANDBOX_URL, ConfigError, load_settings
+
+
+def write_config(text: str):
+    paths = AppPaths.resolve()
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(text)
+    return paths
+
+
+def test_defaults_are_those_of_the_issue(paths):
+    s = load_settings(paths, environ={}).settings
+    assert (s.mode, s.effective_base_url) == ("live", LIVE_URL)
+    assert (s.connect_timeout, s.read_timeout, s.concurrency, s.rate_limit) == (5, 60, 4, 5)
+    assert (s.breaker_threshold, s.breaker_cooldown, s.breaker_half_open_probes) == (5, 60, 3)
+    assert (s.requery_first_wait, s.requery_max_wait, s.requery_budget) == (120, 1800, 10)
+    assert (s.amount_min, s.amount_max) == (Decimal(100), Decimal(100000))
+    assert s.prepaid_meter_lengths == [11]
+    assert (s.postpaid_min_length, s.postpaid_max_length) == (6, 16)
+    assert (s.duplicate_window_days, s.default_phone) == (7, "")
+
+
+def test_file_then_env_then_flags(tmp_path):
+    paths = write_config('mode = "sandbox"\nconcurrency = 2\nprepaid_meter_lengths = [11, 13]\n'
+                         'default_phone = "+234 803 123 4567"\n')
+    loaded = load_settings(paths, environ={})
+    s = loaded.settings
+    assert (s.mode, s.effective_base_url, s.concurrency) == ("sandbox", SANDBOX_URL, 2)
+    assert s.prepaid_meter_lengths == [11, 13] and s.default_phone == "08031234567"
+    assert loaded.sources["concurrency"] == f"file {paths.config_file}"
+
+    env = {"BUYPOWER_CONCURRENCY": "8", "BUYPOWER_PREPAID_METER_LENGTHS": "11,12"}
+    loaded = load_settings(paths, environ=env)
+    assert loaded.settings.concurrency == 8 and loaded.settings.prepaid_meter_lengths == [11, 12]
+    assert loaded.sources["concurrency"] == "env BUYPOWER_CONCURRENCY"
+
+    loaded = load_settings(paths, flags={"concurrency": 3, "base_url": "http://127.0.0.1:9/v2/"}, environ=env)
+    assert loaded.settings.concurrency == 3 and loaded.sources["concurrency"] == "flag"
+    assert loaded.settings.effective_base_url == "http://127.0.0.1:9/v2"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("concurrency = \n", ["is not valid TOML", "line 1"]),
+    ("concurency = 4\n", ["unknown key 'concurency'", "Did you mean 'concurrency'?"]),
+    ('concurrency = "many"\n', ["key 'concurrency' = 'many' is not allowed", "a whole number from 1 to 64"]),
+    ("concurrency = 0\n", ["key 'concurrency' = 0 is not allowed", "greater than or equal to 1"]),
+    ("amount_min = 500\namount_max = 200\n", ["amount_min must not be above amount_max"]),
+    ('default_phone = "12345"\n', ["key 'default_phone' = '12345'", "not a Nigerian mobile number"]),
+    ('api_key = "abc"\n', ["the API key never goes in a file", "buypower-tui key set"]),
+    ('mode = "production"\n', ["key 'mode' = 'production'", "live or sandbox"]),
+    ("[api]\nconcurrency = 3\n", ["[api] is a table"]),
+])
+def test_bad_config_gives_one_clear_message_and_exit_2(capsys, text, expected):
+    paths = write_config(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(paths, environ={})
+    message = str(info.value)
+    assert str(paths.config_file) in message or "Settings are inconsistent" in message
+    for part in expected:
+        assert part in message
+    assert main(["config"]) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.err.strip()
+
+
+def test_bad_env_var_names_the_variable(paths, monkeypatch, capsys):
+    monkeypatch.setenv("BUYPOWER_READ_TIMEOUT", "-1")
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert "Environment variable BUYPOWER_READ_TIMEOUT = '-1' is not allowed" in err
+    assert "seconds, above 0" in err
+
+
+def test_config_command_prints_files_and_effective_settings(capsys, monkeypatch):
+    monkeypatch.setenv("BUYPOWER_API_KEY", "ab" * 32)
+    write_config("requery_budget = 7\n")
+    assert main(["--sandbox", "config"]) == 0
+    out = capsys.readouterr().out
+    paths = AppPaths.resolve()
+    for where in (paths.config_file, paths.log_file, paths.db_file, paths.data_dir):
+        assert str(where) in out
+    assert "requery_budget             7" in out and "mode                       sandbox" in out
+    assert "…abab" in out and "ab" * 32 not in out
+
+
+def test_paths_follow_buypower_tui_home_and_nothing_is_created_at_import(isolated_home):
+    import importlib
+
+    import buypower_tui.cli
+
+    importlib.reload(buypower_tui.cli)
+    assert not isolated_home.exists()
+    paths = AppPaths.resolve()
+    assert paths.config_file == isolated_home / "config" / "config.toml"
+    assert paths.db_file.parent == isolated_home / "data"
+    assert paths.log_file.parent == isolated_home / "logs"
+    assert paths.cache_dir == isolated_home / "cache"
+
+
+def test_paths_come_from_platformdirs_without_override(monkeypatch):
+    import platformdirs
+
+    monkeypatch.delenv("BUYPOWER_TUI_HOME")
+    paths = AppPaths.resolve()
+    assert str(paths.config_dir) == platformdirs.user_config_dir("buypower-tui", appauthor=False)
+    assert str(paths.log_dir) == platformdirs.user_log_dir("buypower-tui", appauthor=False)
