@@ -211,6 +211,7 @@ def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
         if ctx.key.source == "env":
             out(f"note: {secrets.ENV_VAR} is still set in this environment and takes precedence")
         return EXIT_OK
+    secrets.ensure_keyring(env)
     value = SecretStr(_read_key(env).strip())
     if not value.get_secret_value():
         err("key set: no key was given; paste it at the prompt or pipe it on stdin.")

@@ -83,6 +83,14 @@ def check_shape(key: str) -> str | None:
             f"got {len(key)} characters); check you copied all of it, or use --force to store it anyway.")
 
 
+def ensure_keyring(env: str) -> None:
+    """Raise KeyringUnavailable now, before the operator types a key we cannot keep."""
+    try:
+        keyring.get_password(SERVICE, env)
+    except keyring.errors.KeyringError as exc:
+        raise _unavailable(exc) from None
+
+
 def store_key(env: str, key: SecretStr) -> None:
     try:
         keyring.set_password(SERVICE, env, key.get_secret_value())

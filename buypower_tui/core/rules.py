@@ -236,7 +236,7 @@ def duplicate_warning(meter: str, count: int) -> tuple[str, str]:
                      "remove the extra rows or accept the duplicate before paying.")
 
 
-class Recipient(BaseModel):
+class ValidRecipient(BaseModel):
     """A row that passed every rule: what a vend needs, normalised."""
 
     model_config = ConfigDict(frozen=True)
@@ -250,7 +250,7 @@ class Recipient(BaseModel):
     email: str | None = None
 
     @classmethod
-    def from_checked(cls, row: CheckedRow) -> Recipient:
+    def from_checked(cls, row: CheckedRow) -> ValidRecipient:
         if row.errors:
             raise ValueError("; ".join(m for _, m in row.errors))
         return cls(**row.values)
