@@ -211,3 +211,14 @@ def test_python_dash_m_runs_the_same_cli(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "12 valid" in result.stdout
+
+
+def test_an_unreadable_csv_row_has_only_its_own_error(tmp_path, capsys):
+    long_cell = "x" * 200_000  # beyond csv's field size limit
+    path = write(tmp_path, HEADER + f"04271892301,IKEJA,1000,08031234567,,{long_cell},\n"
+                 + "04271892301,IKEJA,1000,08031234567,,Ada,\n")
+    code, out, _ = run(capsys, "validate", "--json", str(path))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [e["field"] for e in rows[0]["errors"]] == ["row"]
+    assert "cannot be read as CSV" in rows[0]["errors"][0]["message"]
+    assert rows[-1]["valid"] and rows[-1]["row"] == 3

@@ -94,3 +94,19 @@ def test_import_streams_in_chunks(store, tmp_path, monkeypatch):
     report = import_file(sheet(tmp_path, [f"{i:011d},IKEJA,1000,08031234567" for i in range(35)]), store, Limits())
     assert report.rows == 35 and writes == [10, 10, 10, 5]
     assert [r.row_number for r in store.rows(report.batch_id, chunk=7)] == list(range(2, 37))
+
+
+def test_delete_batch_removes_rows_and_events_but_refuses_once_an_order_exists(store, tmp_path):
+    first = import_file(sheet(tmp_path, ["04271892301,IKEJA,1000,08031234567"]), store, Limits())
+    second = import_file(sheet(tmp_path, ["04271892301,IKEJA,1000,08031234567"]), store, Limits())
+    store.delete_batch(first.batch_id)
+    assert [b.id for b in store.batches()] == [second.batch_id]
+    assert list(store.rows(first.batch_id)) == []
+    with store.session() as s:
+        row = s.get(Recipient, next(store.rows(second.batch_id)).id)
+        row.order_id = "order-1"
+        s.add(row)
+        s.commit()
+    with pytest.raises(ValueError, match="orderId"):
+        store.delete_batch(second.batch_id)
+    assert [b.id for b in store.batches()] == [second.batch_id]

@@ -11,7 +11,6 @@ import codecs
 import csv
 import gc
 import re
-import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -130,25 +129,44 @@ def _csv_records(path: Path) -> Iterator[Record]:
 def _xlsx_records(path: Path, sheet: str | None) -> Iterator[Record]:
     import openpyxl  # imported here: it is slow to import and CSV users never need it
 
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise FileError(f"{path}: cannot be read as an Excel workbook ({exc}); "
-                        "save it again as .xlsx or as CSV.") from None
-    try:
-        if sheet is None:
-            ws = wb.worksheets[0]
-        elif sheet in wb.sheetnames:
-            ws = wb[sheet]
-        else:
-            raise FileError(f"{path}: there is no sheet named '{sheet}'; "
-                            f"sheets in this workbook: {', '.join(wb.sheetnames)}.")
-        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            numbers = frozenset(i for i, v in enumerate(values)
-                                if isinstance(v, int | float) and not isinstance(v, bool))
-            yield number, [_cell_text(v) for v in values], None, numbers
-    finally:
-        wb.close()
+    number = 0
+
+    def unreadable(exc: BaseException) -> FileError:
+        where = f" at row {number + 1}" if number else ""
+        return FileError(f"{path}: cannot be read as an Excel workbook{where} "
+                         f"({type(exc).__name__}: {exc}); save it again as .xlsx or as CSV.")
+
+    # A file object, not the path: openpyxl refuses a workbook whose name lacks .xlsx, and
+    # the content (not the name) decided that this is one. openpyxl reads the sheet lazily,
+    # so damaged XML or compressed data can surface while rows are read: any exception from
+    # it is a damaged workbook (it raises many kinds), never a crash.
+    with path.open("rb") as fh:
+        try:
+            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        except Exception as exc:
+            raise unreadable(exc) from None
+        try:
+            if sheet is None:
+                ws = wb.worksheets[0]
+            elif sheet in wb.sheetnames:
+                ws = wb[sheet]
+            else:
+                raise FileError(f"{path}: there is no sheet named '{sheet}'; "
+                                f"sheets in this workbook: {', '.join(wb.sheetnames)}.")
+            rows = ws.iter_rows(values_only=True)
+            while True:
+                try:
+                    values = next(rows)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    raise unreadable(exc) from None
+                number += 1
+                numbers = frozenset(i for i, v in enumerate(values)
+                                    if isinstance(v, int | float) and not isinstance(v, bool))
+                yield number, [_cell_text(v) for v in values], None, numbers
+        finally:
+            wb.close()
 
 
 def _records(path: Path, sheet: str | None) -> Iterator[Record]:
@@ -243,6 +261,8 @@ def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
     return raw, problems
 
 
+_NO_VALUES: dict[str, Any] = dict.fromkeys(FIELDS)
+
 # Columns written by an import, in this order.
 _COLUMNS = ("batch_id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2],
             "amount_kobo", *FIELDS[3:], "errors", "duplicate_accepted", "requery_count",
@@ -259,21 +279,28 @@ def import_file(
     sheet: str | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Create a batch from a sheet: read, check and store every row, in chunks."""
+    """Create a batch from a sheet: read, check and store every row, in chunks.
+
+    A file that turns out unreadable half-way raises FileError and leaves no batch behind.
+    """
+    report = ImportReport(batch_id=None, source=str(path))
     gc_was_on = gc.isenabled()
     gc.disable()  # the import makes no reference cycles; the collector's scans cost ~25 %
     try:
-        return _import(path, store, limits, name, mode, sheet, on_progress)
+        return _import(path, store, limits, report, name, mode, sheet, on_progress)
+    except BaseException:
+        if report.batch_id is not None:
+            store.delete_batch(report.batch_id)
+        raise
     finally:
         if gc_was_on:
             gc.enable()
 
 
-def _import(path: Path, store: Store, limits: Limits, name: str | None, mode: str,
-            sheet: str | None, on_progress: Callable[[int], None] | None) -> ImportReport:
+def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name: str | None,
+            mode: str, sheet: str | None, on_progress: Callable[[int], None] | None) -> ImportReport:
     records = _records(path, sheet)
     header: _Header | None = None
-    report = ImportReport(batch_id=None, source=str(path))
     chunk: list[tuple[Any, ...]] = []
     now = store.db_value("created_at", utcnow())
     no = store.db_value("duplicate_accepted", False)
@@ -291,16 +318,15 @@ def _import(path: Path, store: Store, limits: Limits, name: str | None, mode: st
         if blank:
             report.blank_rows += 1
             continue
-        if cells is None:
-            raw, problems = {}, [("row", read_error or "row cannot be read")]
+        if cells is None:  # unreadable: that is its only error, not "meter is empty" etc.
+            raw, errors, v = {}, [("row", read_error or "row cannot be read")], _NO_VALUES
         else:
             raw, problems = _row_values(header, cells, numbers)
-        checked = check_row(raw, limits)
-        errors = checked.errors
-        if problems:
-            fields = {f for f, _ in problems}
-            errors = problems + [e for e in errors if e[0] not in fields]
-        v = checked.values
+            checked = check_row(raw, limits)
+            errors, v = checked.errors, checked.values
+            if problems:
+                fields = {f for f, _ in problems}
+                errors = problems + [e for e in errors if e[0] not in fields]
         amount = v["amount"]
         get = raw.get
         chunk.append((

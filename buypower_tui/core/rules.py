@@ -39,7 +39,7 @@ _DISCO_LOOKUP = {code: code for code in DISCOS} | _DISCO_ALIASES
 
 MOBILE_PREFIXES = ("070", "080", "081", "090", "091")
 _PHONE_STRIP = str.maketrans("", "", " -().\t/")
-_AMOUNT = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?")
+_AMOUNT = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?")
 _AMOUNT_PREFIX = re.compile(r"^(?:₦|NGN|N)\s*", re.IGNORECASE)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
@@ -224,10 +224,10 @@ def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
                               ("phone", e5), ("email", e6)):
             if message and name not in junk:  # a junk cell already has its message
                 errors.append((name, message))
-    if "vend_type" in junk:
-        vend_type = None
     values = {"meter": meter, "disco": disco, "amount": amount, "phone": phone,
               "vend_type": vend_type, "name": check_name(get("name", ""))[0], "email": email}
+    for name in junk:  # invalid fields carry no value (not the default phone or vend type)
+        values[name] = None
     return CheckedRow(values, errors)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event, func, insert
+from sqlalchemy import Engine, delete, event, func, insert
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -131,6 +131,19 @@ class Store:
                 cur.close()
         finally:
             raw.close()
+
+    def delete_batch(self, batch_id: int) -> None:
+        """Delete a batch, its rows and its events; refused once any row has an orderId,
+        because such a row may have moved money and its history must stay."""
+        with self.session() as s:
+            paid = s.exec(select(func.count()).where(Recipient.batch_id == batch_id,
+                                                     col(Recipient.order_id).is_not(None))).one()
+            if paid:
+                raise ValueError(f"batch {batch_id} has {paid} rows with an orderId; it cannot be deleted")
+            for table in (Event, Recipient):
+                s.exec(delete(table).where(table.batch_id == batch_id))
+            s.exec(delete(Batch).where(Batch.id == batch_id))
+            s.commit()
 
     def add_event(self, **fields: Any) -> None:
         with self.session() as s:
