@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,8 @@ def _xlsx_records(path: Path, sheet: str | None) -> Iterator[Record]:
             raise unreadable(exc) from None
         try:
             if sheet is None:
+                if not wb.worksheets:
+                    raise FileError(f"{path}: the workbook has no worksheet; save it again as .xlsx or as CSV.")
                 ws = wb.worksheets[0]
             elif sheet in wb.sheetnames:
                 ws = wb[sheet]
@@ -216,6 +219,12 @@ class _Header:
     width: int
     unknown: list[str]
 
+    def __post_init__(self) -> None:
+        # Picks the mapped cells of a full-width row in one C call (always >= 3 of them,
+        # so itemgetter returns a tuple).
+        self.fields = tuple(self.columns)
+        self.pick = itemgetter(*self.columns.values())
+
 
 def _read_header(path: Path, cells: list[str], number: int) -> _Header:
     columns: dict[str, int] = {}
@@ -246,8 +255,10 @@ def _read_header(path: Path, cells: list[str], number: int) -> _Header:
 
 def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
                 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    problems: list[tuple[str, str]] = []
     n = len(cells)
+    if n == header.width and not numbers:  # the common case, kept short: it runs per row
+        return dict(zip(header.fields, header.pick(cells))), []
+    problems: list[tuple[str, str]] = []
     if n < header.width:
         problems.append(("row", f"row has {n} cells but the header has {header.width}; "
                                 "a separator or a cell is missing."))
@@ -265,8 +276,7 @@ _NO_VALUES: dict[str, Any] = dict.fromkeys(FIELDS)
 
 # Columns written by an import, in this order.
 _COLUMNS = ("batch_id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2],
-            "amount_kobo", *FIELDS[3:], "errors", "duplicate_accepted", "requery_count",
-            "created_at", "updated_at")
+            "amount_kobo", *FIELDS[3:], "errors", "created_at", "updated_at")
 
 
 def import_file(
@@ -303,8 +313,8 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     header: _Header | None = None
     chunk: list[tuple[Any, ...]] = []
     now = store.db_value("created_at", utcnow())
-    no = store.db_value("duplicate_accepted", False)
     valid, invalid = RowState.VALID.value, RowState.INVALID.value
+    rows = invalid_rows = 0  # locals, not report attributes: this loop runs per row
 
     for number, cells, read_error, numbers in records:
         blank = cells is not None and not "".join(cells).strip()
@@ -336,22 +346,22 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             v["meter"], v["disco"], None if amount is None else int(amount * 100),
             v["phone"], v["vend_type"], v["name"], v["email"],
             store.db_value("errors", [{"field": f, "message": m} for f, m in errors]) if errors else None,
-            no, 0, now, now,
+            now, now,
         ))
-        report.rows += 1
+        rows += 1
         if errors:
-            report.invalid += 1
+            invalid_rows += 1
         if len(chunk) >= CHUNK_ROWS:
             store.insert_rows(_COLUMNS, chunk, durable=False)
             chunk = []
             if on_progress:
-                on_progress(report.rows)
+                on_progress(rows)
 
     if header is None:
         raise FileError(f"{path}: the file is empty (no header row); the first row must name "
                         "the columns, e.g. meter,disco,amount,phone.")
     store.insert_rows(_COLUMNS, chunk, durable=False)
-    report.valid = report.rows - report.invalid
+    report.rows, report.invalid, report.valid = rows, invalid_rows, rows - invalid_rows
     report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
     store.add_event(batch_id=report.batch_id, new_state=RowState.IMPORTED.value,
                     note=f"imported {report.rows} rows from {path.name}: "

@@ -75,7 +75,8 @@ class Recipient(SQLModel, table=True):
     email: str | None = None
     errors: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     warnings: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
-    duplicate_accepted: bool = False
+    # Server defaults: an import leaves these columns out of its INSERT (fewer values to bind).
+    duplicate_accepted: bool = Field(default=False, sa_column_kwargs={"server_default": text("0")})
 
     # Vending (used by the engine).
     order_id: str | None = None  # UNIQUE where set (ux_recipient_order_id)
@@ -91,7 +92,7 @@ class Recipient(SQLModel, table=True):
     provider_code: str | None = None
     provider_message: str | None = None
     next_requery_at: datetime | None = None
-    requery_count: int = 0
+    requery_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
