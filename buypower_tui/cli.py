@@ -144,6 +144,8 @@ def cmd_validate(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
     report = import_file(Path(args.file), ctx.store, ctx.limits, name=args.name,
                          mode=ctx.settings.mode, sheet=args.sheet)
+    log.info("%s: batch %s from %s, %d rows (%d invalid)", args.command, report.batch_id,
+             report.source, report.rows, report.invalid)
     out(f"batch {report.batch_id} created ({ctx.settings.mode})")
     out(summary_line(report))
     print_problems(ctx.store, report)
@@ -207,6 +209,7 @@ def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.key_command == "clear":
         removed = secrets.clear_key(env)
+        log.info("key clear --env %s: %s", env, "removed" if removed else "none stored")
         out(f"removed the {env} key from the keyring" if removed else f"no {env} key was stored in the keyring")
         if ctx.key.source == "env":
             out(f"note: {secrets.ENV_VAR} is still set in this environment and takes precedence")
@@ -221,6 +224,7 @@ def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
         err(f"key set: {problem}")
         return EXIT_USAGE
     secrets.store_key(env, value)
+    log.info("key set --env %s: stored in the keyring%s", env, " (shape check skipped)" if problem else "")
     out(f"stored the {env} key in the OS keyring (ends in …{value.get_secret_value()[-4:]})")
     return EXIT_OK
 
