@@ -62,10 +62,10 @@ def child_csv_reader(path: str) -> dict:
 
 def run_child(*args: str) -> dict:
     code = (
-        "import json,resource,sys; sys.path.insert(0, %r); import import_bench as b; "
-        "r = getattr(b, sys.argv[1])(*sys.argv[2:]); "
+        f"import json,resource,sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "import import_bench as b; r = getattr(b, sys.argv[1])(*sys.argv[2:]); "
         "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
-    ) % str(Path(__file__).parent)
+    )
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 

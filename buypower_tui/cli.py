@@ -182,7 +182,8 @@ def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
 def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
     p = ctx.paths
     out("files:")
-    out(f"  config file  {ctx.loaded.config_file}" + ("" if ctx.loaded.config_file.exists() else "  (not present: defaults apply)"))
+    absent = "" if ctx.loaded.config_file.exists() else "  (not present: defaults apply)"
+    out(f"  config file  {ctx.loaded.config_file}{absent}")
     out(f"  database     {ctx.database_url}")
     out(f"  log file     {p.log_file}")
     out(f"  data folder  {p.data_dir}")

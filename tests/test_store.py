@@ -90,7 +90,12 @@ def test_import_streams_in_chunks(store, tmp_path, monkeypatch):
     monkeypatch.setattr(importing, "CHUNK_ROWS", 10)
     writes: list[int] = []
     original = store.insert_rows
-    monkeypatch.setattr(store, "insert_rows", lambda cols, rows, **kw: (writes.append(len(rows)), original(cols, rows, **kw)))
+
+    def counting_insert(cols, rows, **kw):
+        writes.append(len(rows))
+        original(cols, rows, **kw)
+
+    monkeypatch.setattr(store, "insert_rows", counting_insert)
     report = import_file(sheet(tmp_path, [f"{i:011d},IKEJA,1000,08031234567" for i in range(35)]), store, Limits())
     assert report.rows == 35 and writes == [10, 10, 10, 5]
     assert [r.row_number for r in store.rows(report.batch_id, chunk=7)] == list(range(2, 37))

@@ -257,7 +257,7 @@ def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
                 ) -> tuple[dict[str, str], list[tuple[str, str]]]:
     n = len(cells)
     if n == header.width and not numbers:  # the common case, kept short: it runs per row
-        return dict(zip(header.fields, header.pick(cells))), []
+        return dict(zip(header.fields, header.pick(cells), strict=True)), []
     problems: list[tuple[str, str]] = []
     if n < header.width:
         problems.append(("row", f"row has {n} cells but the header has {header.width}; "

@@ -8,9 +8,9 @@ of 100,000 rows, so they are plain functions over precompiled patterns.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict
 

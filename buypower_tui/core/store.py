@@ -110,7 +110,7 @@ class Store:
         table = Recipient.__table__
         if self.engine.dialect.name != "sqlite":
             with self.engine.begin() as conn:
-                conn.execute(insert(table), [dict(zip(columns, r)) for r in rows])
+                conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
             return
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         raw = self.engine.raw_connection()  # PRAGMA synchronous cannot change inside a transaction
