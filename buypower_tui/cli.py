@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -112,22 +113,18 @@ def print_problems(store: Store, report: ImportReport) -> None:
 
 
 def cmd_validate(ctx: Context, args: argparse.Namespace) -> int:
-    if args.sample:
-        path_cm = resources.as_file(resources.files("buypower_tui") / "data" / "sample-recipients.csv")
-    elif args.file:
-        path_cm = None
-    else:
+    if args.sample == bool(args.file):
         err("validate: give a FILE to check, or --sample for the example shipped with buypower-tui.")
         return EXIT_USAGE
-    with tempfile.TemporaryDirectory(prefix="buypower-validate-") as tmp:
+    if args.sample:
+        source = resources.as_file(resources.files("buypower_tui") / "data" / "sample-recipients.csv")
+    else:
+        source = nullcontext(Path(args.file))
+    with tempfile.TemporaryDirectory(prefix="buypower-validate-") as tmp, source as path:
         # The same pipeline as `import`, into a throw-away store: one set of rules, flat memory.
         store = Store.open(f"sqlite:///{Path(tmp) / 'validate.db'}")
         try:
-            if path_cm is not None:
-                with path_cm as path:
-                    report = import_file(path, store, ctx.limits, sheet=args.sheet)
-            else:
-                report = import_file(Path(args.file), store, ctx.limits, sheet=args.sheet)
+            report = import_file(path, store, ctx.limits, sheet=args.sheet)
             if args.json:
                 duplicates = store.duplicate_meters(report.batch_id)
                 for row in store.rows(report.batch_id):

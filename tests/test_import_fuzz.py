@@ -130,7 +130,7 @@ REAL_HEADERS = ["meter,disco,amount,phone", "Meter Number;Disco Code;Amount (NGN
 
 SPECIAL = list(',;"\'\n\r\t \x00\ufeff\ufffd\x1b\u2028') + ["\r\n", '""', "04271892301", "IKEJA", "1,000"]
 csv_cells = st.one_of(
-    st.lists(st.one_of(st.characters(), st.sampled_from(SPECIAL)), max_size=10).map("".join),
+    st.lists(st.one_of(st.characters(codec="utf-8"), st.sampled_from(SPECIAL)), max_size=10).map("".join),
     st.sampled_from([v for pool in GOOD.values() for v, _ in pool] + ["", " ", "0", "-5", "\x00"]),
 )
 
