@@ -42,7 +42,7 @@ class Settings(BaseModel):
     connect_timeout: float = Field(5.0, gt=0, le=120, description="seconds, above 0, at most 120")
     read_timeout: float = Field(60.0, gt=0, le=600, description="seconds, above 0, at most 600")
     concurrency: int = Field(4, ge=1, le=64, description="a whole number from 1 to 64")
-    rate_limit: float = Field(5.0, gt=0, le=100, description="requests per second, above 0, at most 100")
+    rate_limit: float = Field(5.0, ge=0, le=100, description="requests per second, at most 100; 0 means no limit")
     breaker_threshold: int = Field(5, ge=1, le=100, description="a whole number from 1 to 100")
     breaker_cooldown: float = Field(60.0, ge=1, le=3600, description="seconds, from 1 to 3600")
     breaker_half_open_probes: int = Field(3, ge=1, le=20, description="a whole number from 1 to 20")
@@ -59,6 +59,8 @@ class Settings(BaseModel):
     )
     postpaid_min_length: int = Field(6, ge=1, le=30, description="a whole number from 1 to 30")
     postpaid_max_length: int = Field(16, ge=1, le=30, description="a whole number from 1 to 30")
+    lookup_cache_ttl: float = Field(600.0, ge=0, le=86400, description="seconds, from 0 to 86400")
+    verify_signature: bool = Field(False, description="true or false")
     duplicate_window_days: int = Field(7, ge=0, le=365, description="days, from 0 to 365")
     default_phone: str = Field(
         "", description="empty, or a Nigerian mobile number such as 08031234567"

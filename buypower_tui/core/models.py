@@ -124,3 +124,13 @@ class Event(SQLModel, table=True):
     provider_message: str | None = None
     note: str | None = None
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+
+
+class MeterLookup(SQLModel, table=True):
+    """Cached check/meter answers, so revalidating a batch does not ask BuyPower again."""
+
+    meter: str = Field(primary_key=True)
+    disco: str = Field(primary_key=True)
+    vend_type: str = Field(primary_key=True)
+    fetched_at: datetime
+    info: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,275 @@
+"""The BuyPower client: one httpx.AsyncClient, typed results, one outcome per answer.
+
+Reads (check meter, requery, balance, disco status) are retried with jittered backoff by
+stamina. POST /vend is sent exactly once per `vend()` call: nothing here may resend it,
+because a resend after an unknown outcome could pay twice (the engine requeries instead).
+Every call shares one rate limiter, one concurrency cap and one circuit breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import stamina
+from aiolimiter import AsyncLimiter
+from pydantic import SecretStr
+
+from buypower_tui.core.breaker import BreakerOpen, CircuitBreaker
+from buypower_tui.core.lookup_cache import MeterCache
+from buypower_tui.core.outcomes import (
+    ApiError,
+    MeterInfo,
+    Outcome,
+    VendResult,
+    balance_of,
+    disco_map,
+    meter_info,
+    requery_outcome,
+    transport_outcome,
+    vend_outcome,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _Retry(Exception):
+    """A read answered 5xx: worth another try. Internal to the retry loop."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+
+@dataclass(frozen=True)
+class CallSample:
+    at: float  # wall-clock seconds
+    path: str
+    latency_ms: float
+    ok: bool  # the server answered sanely (not a transport error or 5xx)
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the key at send time, so no local variable of ours holds the header."""
+
+    def __init__(self, key: SecretStr) -> None:
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request):
+        request.headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(**********)"
+
+
+def signature(body: bytes, key: str) -> str:
+    """x-buypower-signature as we understand it (a guess, §2): sha512(body + key), hex."""
+    return hashlib.sha512(body + key.encode()).hexdigest()
+
+
+class BuyPowerClient:
+    def __init__(
+        self,
+        base_url: str,
+        key: SecretStr,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        concurrency: int = 4,
+        rate_limit: float = 5.0,
+        breaker: CircuitBreaker | None = None,
+        cache: MeterCache | None = None,
+        verify_signature: bool = False,
+        not_found_window: float = 120.0,
+        read_attempts: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._key = key
+        self.breaker = breaker or CircuitBreaker()
+        self.cache = cache or MeterCache(ttl=600)
+        self.verify_signature = verify_signature
+        self.not_found_window = not_found_window
+        self.read_attempts = read_attempts
+        self._clock = clock
+        self._limiter = AsyncLimiter(rate_limit, 1) if rate_limit > 0 else None
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self.samples: deque[CallSample] = deque(maxlen=240)  # for the health screen's sparkline
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=_BearerAuth(key),
+            timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=10.0, pool=5.0),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            headers={"Accept": "application/json", "User-Agent": "buypower-tui"},
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings, key: SecretStr, store=None, **kwargs: Any) -> BuyPowerClient:
+        """Build from buypower_tui.settings.Settings; `store` (a Store) keeps meter lookups."""
+        breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown,
+                                 settings.breaker_half_open_probes)
+        return cls(settings.effective_base_url, key, connect_timeout=settings.connect_timeout,
+                   read_timeout=settings.read_timeout, concurrency=settings.concurrency,
+                   rate_limit=settings.rate_limit, breaker=breaker,
+                   cache=MeterCache(settings.lookup_cache_ttl, store),
+                   verify_signature=settings.verify_signature,
+                   not_found_window=settings.requery_first_wait, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"BuyPowerClient({self.base_url!r}, key=**********)"
+
+    async def __aenter__(self) -> BuyPowerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, *, probe: bool, **kwargs: Any) -> httpx.Response:
+        """One request through the breaker, the rate limit and the concurrency cap."""
+        self.breaker.admit(probe)
+        async with self._semaphore:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            started = time.perf_counter()
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                self._sample(path, started, ok=False)
+                self.breaker.record_failure()
+                raise
+        ok = response.status_code < 500
+        self._sample(path, started, ok=ok)
+        (self.breaker.record_success if ok else self.breaker.record_failure)()
+        log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code,
+                  (time.perf_counter() - started) * 1000)
+        return response
+
+    def _sample(self, path: str, started: float, ok: bool) -> None:
+        self.samples.append(CallSample(self._clock(), path, (time.perf_counter() - started) * 1000, ok))
+
+    def _signature_ok(self, response: httpx.Response) -> bool:
+        if not self.verify_signature:
+            return True
+        given = response.headers.get("x-buypower-signature", "")
+        return hmac.compare_digest(given.lower(), signature(response.content, self._key.get_secret_value()))
+
+    async def _read(self, path: str, *, probe: bool = False, params: dict[str, str] | None = None
+                    ) -> httpx.Response:
+        """GET, retried with jittered backoff on transport errors and 5xx. Returns the last
+        response (a 5xx when retries ran out); raises the last transport error."""
+        try:
+            async for attempt in stamina.retry_context(on=(httpx.TransportError, _Retry),
+                                                       attempts=self.read_attempts, wait_initial=0.2,
+                                                       wait_max=2.0, timeout=30.0):
+                with attempt:
+                    response = await self._send("GET", path, probe=probe, params=params)
+                    if response.status_code >= 500:
+                        raise _Retry(response)
+        except _Retry as exc:
+            return exc.response
+        return response
+
+    # -- the API ----------------------------------------------------------------------------------
+
+    async def disco_status(self) -> dict[str, bool]:
+        try:
+            response = await self._read("/discos/status", probe=True)
+        except httpx.TransportError as exc:
+            raise ApiError(f"BuyPower did not answer /discos/status ({type(exc).__name__})") from None
+        result = disco_map(response.content)
+        if response.status_code != 200 or result is None:
+            raise ApiError(f"BuyPower answered /discos/status with HTTP {response.status_code}")
+        return result
+
+    async def probe(self) -> bool:
+        """One half-open probe (a read): True when BuyPower answered."""
+        try:
+            await self.disco_status()
+        except (ApiError, BreakerOpen):
+            return False
+        return True
+
+    async def check_meter(self, meter: str, disco: str, vend_type: str = "PREPAID", *,
+                          use_cache: bool = True) -> MeterInfo:
+        key = (meter, disco.upper(), vend_type.upper())
+        if use_cache and (cached := self.cache.get(key)) is not None:
+            return cached
+        params = {"meter": meter, "disco": key[1], "vendType": key[2], "vertical": "ELECTRICITY"}
+        try:
+            response = await self._read("/check/meter", probe=True, params=params)
+        except httpx.TransportError as exc:
+            raise ApiError(f"BuyPower did not answer the meter check ({type(exc).__name__})") from None
+        info = meter_info(meter, key[1], key[2], response.status_code, response.content)
+        if info is None:
+            raise ApiError(f"BuyPower answered the meter check with HTTP {response.status_code}")
+        self.cache.put(key, info)
+        return info
+
+    async def wallet_balance(self) -> Decimal:
+        try:
+            response = await self._read("/wallet/balance")
+        except httpx.TransportError as exc:
+            raise ApiError(f"BuyPower did not answer the balance request ({type(exc).__name__})") from None
+        balance = balance_of(response.content) if response.status_code == 200 else None
+        if balance is None:
+            raise ApiError(f"BuyPower answered the balance request with HTTP {response.status_code}")
+        return balance
+
+    async def vend(self, order_id: str, meter: str, disco: str, amount: Decimal, phone: str, *,
+                   vend_type: str = "PREPAID", name: str | None = None, email: str | None = None) -> VendResult:
+        """POST /vend exactly once. Never raises for an answer: every answer is an outcome
+        (BreakerOpen and ConfigurationError are raised before or instead of one)."""
+        body: dict[str, Any] = {
+            "orderId": order_id, "meter": meter, "disco": disco, "vendType": vend_type.upper(),
+            "amount": str(amount), "phone": phone, "paymentType": "B2B", "vertical": "ELECTRICITY",
+        }
+        if name:
+            body["name"] = name
+        if email:
+            body["email"] = email
+        try:
+            response = await self._send("POST", "/vend", probe=False, params={"strict": "0"}, json=body)
+        except httpx.TransportError as exc:
+            return transport_outcome(order_id, exc, vend=True)
+        result = vend_outcome(order_id, response.status_code, response.content, vend_type,
+                              response.headers.get("retry-after"))
+        return self._checked(result, response)
+
+    async def requery(self, order_id: str, *, vend_type: str = "PREPAID",
+                      sent_at: datetime | None = None) -> VendResult:
+        """GET /transaction/{orderId}. `sent_at`: when the vend was last sent; a "not found"
+        within `not_found_window` of it is still PENDING (the order may be on its way)."""
+        try:
+            response = await self._read(f"/transaction/{order_id}")
+        except httpx.TransportError as exc:
+            return transport_outcome(order_id, exc, vend=False)
+        age = None if sent_at is None else self._clock() - sent_at.replace(tzinfo=sent_at.tzinfo or UTC).timestamp()
+        result = requery_outcome(order_id, response.status_code, response.content, vend_type,
+                                 window_passed=age is None or age >= self.not_found_window,
+                                 retry_after=response.headers.get("retry-after"))
+        return self._checked(result, response)
+
+    def _checked(self, result: VendResult, response: httpx.Response) -> VendResult:
+        if result.outcome is Outcome.PENDING or self._signature_ok(response):
+            return result
+        return result.model_copy(update={
+            "outcome": Outcome.PENDING,
+            "message": f"{result.message} (x-buypower-signature does not match: not trusted, requery)",
+        })

@@ -1,0 +1,304 @@
+"""What BuyPower's answers mean: forgiving parsing and the one outcome of each answer.
+
+Pure functions, no I/O, so every row of buypower-api.md §4.5, §5 and §6.1 can be checked
+in isolation. The rule for money: only answers the spec calls conclusive are FAILED; a
+request that provably never left is NOT_SENT; everything else is PENDING until a requery
+says otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    NOT_SENT = "NOT_SENT"
+    PENDING = "PENDING"
+
+
+class Parcel(BaseModel):
+    type: str
+    content: str  # 20 digits when it is a token
+
+
+class VendResult(BaseModel):
+    """The outcome of one vend or requery, with everything BuyPower said that we keep."""
+
+    model_config = ConfigDict(frozen=True)
+
+    outcome: Outcome
+    order_id: str
+    http_status: int | None = None
+    provider_code: str | None = None
+    message: str = ""
+    token: str | None = None  # 20 digits, no separators
+    parcels: list[Parcel] = []
+    units: Decimal | None = None
+    receipt_no: str | None = None
+    vend_ref: str | None = None
+    total_paid: Decimal | None = None
+    amount_generated: Decimal | None = None
+    tax: Decimal | None = None
+    debt_amount: Decimal | None = None
+    debt_remaining: Decimal | None = None
+    vend_time: str | None = None
+    customer_name: str | None = None
+    customer_address: str | None = None
+    retry_after: float | None = None  # seconds: the server's delay or Retry-After hint
+    response: dict[str, Any] | None = None  # the body as received (it holds no secret)
+
+    @property
+    def token_display(self) -> str | None:
+        return format_token(self.token) if self.token else None
+
+
+class MeterInfo(BaseModel):
+    """A check/meter answer. `found` is False when BuyPower could not validate the meter."""
+
+    model_config = ConfigDict(frozen=True)
+
+    meter: str
+    disco: str
+    vend_type: str
+    found: bool
+    message: str = ""
+    name: str | None = None
+    address: str | None = None
+    min_vend: Decimal | None = None
+    max_vend: Decimal | None = None
+    outstanding: Decimal | None = None
+    debt_repayment: Decimal | None = None
+    tariff_class: str | None = None
+
+
+class ApiError(Exception):
+    """A read that BuyPower did not answer usefully (after retries); nothing was decided."""
+
+
+class ConfigurationError(Exception):
+    """BuyPower refused the API key (401/403): no outcome, the operator must fix the key."""
+
+
+# -- forgiving field parsing -------------------------------------------------------------
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Numbers arrive as numbers or strings ("1701.00"); anything unusable is None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        value = repr(value) if isinstance(value, float) else str(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        number = Decimal(value.strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def to_text(value: Any) -> str | None:
+    """Receipt numbers and refs come as strings or numbers; keep their digits as text."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def normalise_token(value: Any) -> str | None:
+    """Tokens come grouped ("1234-5678-...") or not; store 20 digits, else None."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    digits = "".join(ch for ch in str(value) if ch not in " -")
+    return digits if len(digits) == 20 and digits.isascii() and digits.isdigit() else None
+
+
+def format_token(token: str) -> str:
+    return "-".join(token[i:i + 4] for i in range(0, len(token), 4))
+
+
+def parse_json(content: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _delay_hint(body: dict[str, Any]) -> float | None:
+    """`delay` (a list of seconds) at top level, else under `data` (§4.3 conflict)."""
+    data = body.get("data")
+    for delay in (body.get("delay"), data.get("delay") if isinstance(data, dict) else None):
+        if isinstance(delay, list) and delay:
+            first = to_decimal(delay[0])
+            if first is not None and first >= 0:
+                return float(first)
+        elif (single := to_decimal(delay)) is not None and single >= 0:
+            return float(single)
+    return None
+
+
+def retry_after_hint(header: str | None) -> float | None:
+    value = to_decimal(header)
+    return float(value) if value is not None and value >= 0 else None
+
+
+def _code(body: dict[str, Any] | None) -> str | None:
+    return to_text(body.get("responseCode")) if body else None
+
+
+def _message(body: dict[str, Any] | None, fallback: str) -> str:
+    if body and isinstance(body.get("message"), str) and body["message"].strip():
+        return body["message"].strip()
+    return fallback
+
+
+def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
+    parcels = []
+    for p in data.get("parcels") or []:
+        if isinstance(p, dict) and p.get("content") is not None:
+            content = normalise_token(p.get("content")) or str(p.get("content"))
+            parcels.append(Parcel(type=str(p.get("type") or "TOKEN"), content=content))
+    token = normalise_token(data.get("token"))
+    if token is None and parcels and parcels[0].type.upper() == "TOKEN":
+        token = normalise_token(parcels[0].content)
+    return {
+        "token": token, "parcels": parcels, "units": to_decimal(data.get("units")),
+        "receipt_no": to_text(data.get("receiptNo")), "vend_ref": to_text(data.get("vendRef")),
+        "total_paid": to_decimal(data.get("totalAmountPaid")),
+        "amount_generated": to_decimal(data.get("amountGenerated")), "tax": to_decimal(data.get("tax")),
+        "debt_amount": to_decimal(data.get("debtAmount")), "debt_remaining": to_decimal(data.get("debtRemaining")),
+        "vend_time": to_text(data.get("vendTime")), "customer_name": to_text(data.get("name")),
+        "customer_address": to_text(data.get("address")),
+    }
+
+
+def _settled(order_id: str, status: int, body: dict[str, Any], data: dict[str, Any], vend_type: str,
+             message: str) -> VendResult:
+    """A 200 that says success: SUCCESS only with a token for PREPAID."""
+    fields = _success_fields(data)
+    common = dict(order_id=order_id, http_status=status, provider_code=_code(body), response=body)
+    if vend_type.upper() == "PREPAID" and fields["token"] is None:
+        return VendResult(outcome=Outcome.PENDING, message=f"{message} (no token yet: requery)",
+                          retry_after=_delay_hint(body), **common)
+    return VendResult(outcome=Outcome.SUCCESS, message=message, **fields, **common)
+
+
+# -- the outcome of one answer --------------------------------------------------------------
+
+NOT_SENT_ERRORS = ("ConnectError", "ConnectTimeout", "PoolTimeout")
+
+
+def transport_outcome(order_id: str, error: Exception, *, vend: bool) -> VendResult:
+    """The request never left (NOT_SENT, vend only) or its fate is unknown (PENDING)."""
+    name = type(error).__name__
+    never_left = vend and name in NOT_SENT_ERRORS
+    what = "the request never reached BuyPower" if never_left else "no answer from BuyPower"
+    return VendResult(outcome=Outcome.NOT_SENT if never_left else Outcome.PENDING, order_id=order_id,
+                      message=f"{what} ({name})")
+
+
+def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
+                 retry_after: str | None = None) -> VendResult:
+    body = parse_json(content)
+    code = _code(body)
+    common = dict(order_id=order_id, http_status=status, provider_code=code, response=body)
+    if status in (401, 403):
+        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+    if body is None:
+        return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body: requery",
+                          **common)
+    message = _message(body, f"HTTP {status}")
+    if status == 200:
+        data = body.get("data")
+        if body.get("status") is True and isinstance(data, dict):
+            return _settled(order_id, status, body, data, vend_type, message)
+        return VendResult(outcome=Outcome.PENDING, message=f"{message} (not a final success: requery)", **common)
+    if status in (400, 422, 501):  # conclusive: BuyPower refused the vend, no money moved
+        return VendResult(outcome=Outcome.FAILED, message=message, **common)
+    # 202, 409, 429, 5xx and anything unexpected: the order may exist; requery it.
+    hint = _delay_hint(body) if status == 202 else retry_after_hint(retry_after)
+    return VendResult(outcome=Outcome.PENDING, message=message, retry_after=hint, **common)
+
+
+def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, *,
+                    window_passed: bool, retry_after: str | None = None) -> VendResult:
+    """Classify GET /transaction/{orderId}. `window_passed`: the vend is old enough that
+    "not found" or "not initiated" means it never reached BuyPower."""
+    outer = parse_json(content)
+    body = outer.get("result") if outer and isinstance(outer.get("result"), dict) else outer
+    code = _code(body)
+    common = dict(order_id=order_id, http_status=status, provider_code=code, response=outer)
+    if status in (401, 403):
+        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+    if body is None:
+        return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body", **common)
+    message = _message(body, f"HTTP {status}")
+    lowered = message.lower()
+    if status == 200 and body.get("status") is True and isinstance(body.get("data"), dict):
+        return _settled(order_id, status, body, body["data"], vend_type, message)
+    if "refund already processed" in lowered:
+        return VendResult(outcome=Outcome.FAILED, message=message, **common)
+    if status == 400 and code == "202":
+        # "Transaction failed." is final. "Transaction not successful. Please retry." is
+        # ambiguous (seen once); it stays PENDING so that it is requeried, never re-paid.
+        if "not successful" in lowered:
+            return VendResult(outcome=Outcome.PENDING, message=message, **common)
+        return VendResult(outcome=Outcome.FAILED, message=message, **common)
+    if (status == 400 and code == "203") or status == 404:
+        if window_passed:
+            return VendResult(outcome=Outcome.NOT_SENT, message=message, **common)
+        return VendResult(outcome=Outcome.PENDING, message=f"{message} (too early to be sure)", **common)
+    hint = retry_after_hint(retry_after) if status == 429 else _delay_hint(body)
+    if status == 400 and code == "201" and hint is None:
+        hint = 120.0  # "Kindly retry in 2 minutes"
+    return VendResult(outcome=Outcome.PENDING, message=message, retry_after=hint, **common)
+
+
+def meter_info(meter: str, disco: str, vend_type: str, status: int, content: bytes) -> MeterInfo | None:
+    """A check/meter answer, or None when it is not a usable answer (retry or give up)."""
+    body = parse_json(content)
+    if status in (401, 403):
+        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+    if body is None:
+        return None
+    if status == 200 and body.get("error") is not True and body.get("status") is not False:
+        return MeterInfo(
+            meter=meter, disco=str(body.get("discoCode") or disco), vend_type=str(body.get("vendType") or vend_type),
+            found=True, message=_message(body, "meter found"), name=to_text(body.get("name")),
+            address=to_text(body.get("address")), min_vend=to_decimal(body.get("minVendAmount")),
+            max_vend=to_decimal(body.get("maxVendAmount")), outstanding=to_decimal(body.get("outstanding")),
+            debt_repayment=to_decimal(body.get("debtRepayment")), tariff_class=to_text(body.get("tariffClass")),
+        )
+    if status in (400, 404):
+        return MeterInfo(meter=meter, disco=disco, vend_type=vend_type, found=False,
+                         message=_message(body, "BuyPower could not validate this meter"))
+    return None
+
+
+def balance_of(content: bytes) -> Decimal | None:
+    """`{"balance": n}` or `{"data": {"balance": n}}` (§4.6 conflict)."""
+    body = parse_json(content)
+    if body is None:
+        return None
+    value = to_decimal(body.get("balance"))
+    data = body.get("data")
+    if value is None and isinstance(data, dict):
+        value = to_decimal(data.get("balance"))
+    return value
+
+
+def disco_map(content: bytes) -> dict[str, bool] | None:
+    body = parse_json(content)
+    if body is None:
+        return None
+    if isinstance(body.get("data"), dict):  # tolerate an envelope, though the spec's is flat
+        body = body["data"]
+    return {str(k).upper(): v for k, v in body.items() if isinstance(v, bool)}
