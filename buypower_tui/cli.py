@@ -20,15 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy.exc import SQLAlchemyError
 
 from buypower_tui import __version__, secrets
 from buypower_tui.core.importing import FileError, ImportReport, import_file
 from buypower_tui.core.models import Recipient
 from buypower_tui.core.rules import FIELDS, Limits, duplicate_warning, naira
-from buypower_tui.core.store import Store
+from buypower_tui.core.store import Store, safe_url
 from buypower_tui.logs import setup_logging
 from buypower_tui.paths import AppPaths
-from buypower_tui.settings import ConfigError, LoadedSettings, Settings, load_settings
+from buypower_tui.settings import (
+    FIELDS as SETTING_FIELDS,
+)
+from buypower_tui.settings import (
+    NOT_SETTINGS,
+    ConfigError,
+    LoadedSettings,
+    Settings,
+    env_name,
+    load_settings,
+)
 
 log = logging.getLogger("buypower_tui.cli")
 
@@ -36,7 +47,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class Context:
-    """What every command needs: paths, effective settings, the store (opened on demand)."""
+    """What every command needs: paths, effective settings; the key and the store on demand."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.paths = AppPaths.resolve()
@@ -45,10 +56,22 @@ class Context:
         self.loaded: LoadedSettings = load_settings(
             self.paths, flags, config_file=Path(args.config) if args.config else None)
         self.settings: Settings = self.loaded.settings
-        self.key = secrets.resolve_key(self.settings.mode)
-        key_text = (self.key.key.get_secret_value(),) if self.key.key else ()
-        setup_logging(self.paths.log_file, self.settings.log_level, key_text)
+        env_key = os.environ.get(secrets.ENV_VAR, "").strip()
+        try:
+            self._mask = setup_logging(self.paths.log_file, self.settings.log_level, (env_key,) if env_key else ())
+        except OSError as exc:
+            raise ConfigError(f"cannot write the log file {self.paths.log_file} ({exc.strerror}); "
+                              f"check that folder, or set BUYPOWER_TUI_HOME to a writable one.") from None
+        self._key: secrets.KeyInfo | None = None
         self._store: Store | None = None
+
+    def key(self, env: str | None = None) -> secrets.KeyInfo:
+        """Ask the keyring only when a command needs the key (a locked keyring may prompt)."""
+        env = env or self.settings.mode
+        info = secrets.resolve_key(env)
+        if info.key is not None:
+            self._mask.add_secret(info.key.get_secret_value())
+        return info
 
     @property
     def database_url(self) -> str:
@@ -57,7 +80,12 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = Store.open(self.database_url)
+            try:
+                self._store = Store.open(self.database_url)
+            except (SQLAlchemyError, OSError, ImportError) as exc:
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                raise ConfigError(f"cannot open the database {safe_url(self.database_url)}: {reason}. "
+                                  "Check --db or database_url (`buypower-tui config` shows it).") from None
         return self._store
 
     @property
@@ -130,6 +158,8 @@ def cmd_validate(ctx: Context, args: argparse.Namespace) -> int:
                 for row in store.rows(report.batch_id):
                     out(json.dumps(row_json(row, duplicates), ensure_ascii=False))
                 err(summary_line(report))
+                if report.unknown_columns:
+                    err(f"ignored columns: {', '.join(report.unknown_columns)}")
             else:
                 out(summary_line(report))
                 print_problems(store, report)
@@ -156,7 +186,8 @@ def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
         for b in batches:
             st = stats[b.id]
             out(json.dumps({"id": b.id, "name": b.name, "mode": b.mode, "source_file": b.source_file,
-                            "created_at": b.created_at.isoformat(), "rows": st.rows,
+                            "created_at": b.created_at.isoformat(), "import_complete": b.imported_at is not None,
+                            "rows": st.rows,
                             "valid": st.valid, "invalid": st.invalid, "warnings": st.warnings,
                             "by_state": st.by_state, "total_valid": f"{st.total_valid:.2f}"},
                            ensure_ascii=False))
@@ -169,6 +200,8 @@ def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
     for b in batches:
         st = stats[b.id]
         states = ", ".join(f"{k} {v}" for k, v in sorted(st.by_state.items()))
+        if b.imported_at is None:
+            states = "IMPORT INCOMPLETE (cut short: import the file again); " + states
         out(f"{b.id:>4}  {b.name[:24]:<24} {b.mode:<7} {b.created_at:%Y-%m-%d %H:%M} {st.rows:>6} "
             f"{st.valid:>6} {st.invalid:>7} {naira(st.total_valid):>16}  {states}")
     return EXIT_OK
@@ -181,35 +214,46 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
     out("files:")
     absent = "" if ctx.loaded.config_file.exists() else "  (not present: defaults apply)"
     out(f"  config file  {ctx.loaded.config_file}{absent}")
-    out(f"  database     {ctx.database_url}")
+    out(f"  database     {safe_url(ctx.database_url)}")
     out(f"  log file     {p.log_file}")
     out(f"  data folder  {p.data_dir}")
     out(f"  cache folder {p.cache_dir}")
     out("settings (value, then where it comes from):")
     for name, value in ctx.settings.model_dump().items():
-        shown = "" if value is None else value
+        shown = "" if value is None else safe_url(value) if name == "database_url" else value
         out(f"  {name:<26} {shown!s:<30} {ctx.loaded.sources[name]}")
     out(f"  {'base URL in use':<26} {ctx.settings.effective_base_url}")
-    out(f"api key: {ctx.key.describe(ctx.settings.mode)}")
+    out(f"api key: {ctx.key().describe(ctx.settings.mode)}")
+    unknown = unknown_env_vars()
+    if unknown:
+        out(f"warning: these BUYPOWER_* variables are not settings and are ignored: {', '.join(unknown)}")
     return EXIT_OK
 
 
+def unknown_env_vars() -> list[str]:
+    known = {env_name(f) for f in SETTING_FIELDS} | NOT_SETTINGS | {"BUYPOWER_SANDBOX_KEY"}
+    return sorted(v for v in os.environ if v.startswith("BUYPOWER_") and v not in known)
+
+
 def _read_key(env: str) -> str:
-    if sys.stdin is not None and sys.stdin.isatty():
-        return getpass.getpass(f"BuyPower API key for {env} (input hidden): ")
-    return sys.stdin.readline() if sys.stdin is not None else ""
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            return getpass.getpass(f"BuyPower API key for {env} (input hidden): ")
+        return sys.stdin.readline() if sys.stdin is not None else ""
+    except EOFError:  # Ctrl+D at the prompt
+        return ""
 
 
 def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
     env = args.env or ctx.settings.mode
     if args.key_command == "status":
-        out(f"{env} key: {secrets.resolve_key(env).describe(env)}")
+        out(f"{env} key: {ctx.key(env).describe(env)}")
         return EXIT_OK
     if args.key_command == "clear":
         removed = secrets.clear_key(env)
         log.info("key clear --env %s: %s", env, "removed" if removed else "none stored")
         out(f"removed the {env} key from the keyring" if removed else f"no {env} key was stored in the keyring")
-        if ctx.key.source == "env":
+        if os.environ.get(secrets.ENV_VAR, "").strip():
             out(f"note: {secrets.ENV_VAR} is still set in this environment and takes precedence")
         return EXIT_OK
     secrets.ensure_keyring(env)
@@ -223,7 +267,7 @@ def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     secrets.store_key(env, value)
     log.info("key set --env %s: stored in the keyring%s", env, " (shape check skipped)" if problem else "")
-    out(f"stored the {env} key in the OS keyring (ends in …{value.get_secret_value()[-4:]})")
+    out(f"stored the {env} key in the OS keyring ({secrets.tail(value)})")
     return EXIT_OK
 
 
@@ -280,7 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "key":  # never echo what may be a key typed on the command line
+        err("key: unexpected arguments (not shown). The key is never taken from the command line: "
+            "type it at the hidden prompt or pipe it on stdin.")
+        return EXIT_USAGE
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return EXIT_OK
@@ -298,9 +348,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         err("interrupted")
         return EXIT_INTERRUPTED
     except Exception:  # never a traceback in front of the operator; the log has it, masked
-        log.exception("unexpected error in %s", args.command)
         where = ctx.paths.log_file if ctx else AppPaths.resolve().log_file
-        err(f"buypower-tui {args.command}: unexpected error; details are in {where}")
+        try:
+            if ctx is None:  # failed before logging was set up: set it up to record this
+                setup_logging(where)
+            log.exception("unexpected error in %s", args.command)
+        except OSError:
+            where = None
+        err(f"buypower-tui {args.command}: unexpected error" + (f"; details are in {where}" if where else ""))
         return EXIT_PROBLEMS
     finally:
         if ctx is not None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from buypower_tui.paths import create_private_file
 
 _HEX64 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
-_AUTH = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)(?:bearer\s+)?[^\s'\",}\]]+")
+# The value after "Authorization", whatever the scheme: Bearer, Basic, Token, …
+_AUTH = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)(?:[a-z]+\s+)?[^\s'\",}\]]+")
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s'\",}\]]+")
 _TOKEN_GROUPED = re.compile(r"(?<!\d)(\d{4})[- ]\d{4}[- ]\d{4}[- ]\d{4}[- ](\d{4})(?!\d)")
 _TOKEN_PLAIN = re.compile(r"(?<!\d)(\d{4})\d{12}(\d{4})(?!\d)")
@@ -37,6 +38,10 @@ class MaskingFilter(logging.Filter):
         super().__init__()
         self.secrets = secrets
 
+    def add_secret(self, secret: str) -> None:
+        if secret and secret not in self.secrets:
+            self.secrets = (*self.secrets, secret)
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.getMessage(), self.secrets)
         record.args = None
@@ -57,12 +62,22 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         create_private_file(Path(self.baseFilename))
         return super()._open()
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """One line instead of logging's traceback on stderr (e.g. the disk filled up)."""
+        import sys
 
-def setup_logging(log_file: Path, level: str = "INFO", secrets: tuple[str, ...] = ()) -> logging.Handler:
+        print(f"buypower-tui: cannot write the log file {self.baseFilename}", file=sys.stderr)
+
+
+def setup_logging(log_file: Path, level: str = "INFO", secrets: tuple[str, ...] = ()) -> MaskingFilter:
+    """Log to `log_file` (raises OSError now if it cannot be written); returns the mask,
+    to which secrets learnt later (a key read from the keyring) are added."""
+    create_private_file(log_file)
     handler = PrivateRotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=5,
                                          encoding="utf-8", delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(MaskingFilter(secrets))
+    mask_filter = MaskingFilter(secrets)
+    handler.addFilter(mask_filter)
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, PrivateRotatingFileHandler)]:
         root.removeHandler(old)
@@ -72,4 +87,4 @@ def setup_logging(log_file: Path, level: str = "INFO", secrets: tuple[str, ...] 
     # httpx/httpcore DEBUG logs print request headers; keep them quiet whatever the level.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return handler
+    return mask_filter

@@ -40,20 +40,22 @@ class KeyInfo:
     key: SecretStr | None
     keyring_problem: str | None = None  # why the keyring could not be asked, if it could not
 
-    @property
-    def last4(self) -> str:
-        return self.key.get_secret_value()[-4:] if self.key else ""
-
     def describe(self, env: str) -> str:
         if self.source == "env":
-            text = f"from the environment ({ENV_VAR}), ending in …{self.last4}"
+            text = f"from the environment ({ENV_VAR}), {tail(self.key)}"
         elif self.source == "keyring":
-            text = f"from the OS keyring ({SERVICE}/{env}), ending in …{self.last4}"
+            text = f"from the OS keyring ({SERVICE}/{env}), {tail(self.key)}"
         else:
             text = f"not set for {env}: run `buypower-tui key set --env {env}` or set {ENV_VAR}"
         if self.keyring_problem:
             text += f"\nkeyring unavailable: {self.keyring_problem}"
         return text
+
+
+def tail(key: SecretStr | None) -> str:
+    """"ending in …abcd"; a key too short to show 4 characters of safely shows none."""
+    text = key.get_secret_value() if key else ""
+    return f"ending in …{text[-4:]}" if len(text) >= 16 else f"{len(text)} characters (too short to show any)"
 
 
 def _unavailable(exc: Exception) -> KeyringUnavailable:

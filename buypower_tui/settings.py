@@ -25,6 +25,11 @@ ENV_PREFIX = "BUYPOWER_"
 NOT_SETTINGS = {"BUYPOWER_API_KEY", "BUYPOWER_TUI_HOME"}
 
 
+# Settings that bound a range: the first may not be above the second.
+ORDERED_PAIRS = (("amount_min", "amount_max"), ("postpaid_min_length", "postpaid_max_length"),
+                 ("requery_first_wait", "requery_max_wait"))
+
+
 class ConfigError(Exception):
     """A setting could not be used; the message is meant for the operator as it is."""
 
@@ -37,7 +42,8 @@ class Settings(BaseModel):
         None, description="an http(s) URL; empty means the URL of the mode"
     )
     database_url: str | None = Field(
-        None, description="an SQLAlchemy URL; empty means the SQLite file in the data folder"
+        None, description="an SQLAlchemy URL such as sqlite:///path/to/file.db; empty means "
+                          "the SQLite file in the data folder"
     )
     connect_timeout: float = Field(5.0, gt=0, le=120, description="seconds, above 0, at most 120")
     read_timeout: float = Field(60.0, gt=0, le=600, description="seconds, above 0, at most 600")
@@ -82,7 +88,16 @@ class Settings(BaseModel):
     @field_validator("database_url")
     @classmethod
     def _db_url(cls, v: str | None) -> str | None:
-        return v.strip() if v and v.strip() else None
+        if not v or not v.strip():
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(v.strip())
+        except ArgumentError:
+            raise ValueError("not a database URL") from None
+        return v.strip()
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -115,12 +130,9 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> Settings:
-        if self.amount_min > self.amount_max:
-            raise ValueError("amount_min must not be above amount_max")
-        if self.postpaid_min_length > self.postpaid_max_length:
-            raise ValueError("postpaid_min_length must not be above postpaid_max_length")
-        if self.requery_first_wait > self.requery_max_wait:
-            raise ValueError("requery_first_wait must not be above requery_max_wait")
+        for low, high in ORDERED_PAIRS:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} must not be above {high}")
         return self
 
     @property
@@ -157,9 +169,13 @@ def load_settings(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {name: "default" for name in FIELDS}
 
-    for key, value in _read_toml(path).items():
+    for key, value in _read_toml(path, must_exist=config_file is not None).items():
         if key not in FIELDS:
             raise ConfigError(_unknown_key(path, key, value))
+        if not _toml_type_ok(key, value):
+            allowed = Settings.model_fields[key].description
+            raise ConfigError(f"Config file {path}: key '{key}' = {value!r} has the wrong type "
+                              f"({_toml_kind(value)}). Allowed: {allowed}.")
         values[key] = value
         sources[key] = f"file {path}"
 
@@ -181,12 +197,16 @@ def load_settings(
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, *, must_exist: bool) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(f"Config file {path} does not exist; check the --config path.") from None
         return {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text; save it as UTF-8 (not UTF-16).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"Config file {path} is not valid TOML: {exc}. "
@@ -201,6 +221,32 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 f"the top of the file (e.g. concurrency = 4)."
             )
     return data
+
+
+def _default(name: str) -> Any:
+    info = Settings.model_fields[name]
+    return info.default_factory() if info.default_factory else info.default  # type: ignore[call-arg]
+
+
+def _toml_type_ok(name: str, value: Any) -> bool:
+    """TOML has types, so a file says 4, not "4" (env vars are text and are converted)."""
+    default = _default(name)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float | Decimal):
+        return isinstance(value, int | float)
+    if isinstance(default, list):
+        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    return isinstance(value, str)  # text settings (None defaults are text too)
+
+
+def _toml_kind(value: Any) -> str:
+    kinds = {bool: "true/false", int: "a whole number", float: "a decimal number", str: "text", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _unknown_key(path: Path, key: str, value: Any) -> str:
@@ -227,8 +273,11 @@ def _from_env(name: str, raw: str) -> Any:
 def _explain(exc: ValidationError, values: dict[str, Any], sources: dict[str, str]) -> str:
     err = exc.errors()[0]
     field = str(err["loc"][0]) if err["loc"] else None
-    if field is None:  # a rule across fields
-        return f"Settings are inconsistent: {err['msg'].removeprefix('Value error, ')}."
+    if field is None:  # a rule across fields: name both, their values and where they come from
+        low, high = next(pair for pair in ORDERED_PAIRS if f"{pair[0]} must not be above" in err["msg"])
+        parts = [f"{name} = {values.get(name, Settings.model_fields[name].default)!r} ({sources[name]})"
+                 for name in (low, high)]
+        return f"Settings are inconsistent: {parts[0]} is above {parts[1]}. Allowed: {low} <= {high}."
     source = sources.get(field, "default")
     if source.startswith("file "):
         where = f"Config file {source[5:]}: key '{field}'"

@@ -222,3 +222,88 @@ def test_an_unreadable_csv_row_has_only_its_own_error(tmp_path, capsys):
     assert [e["field"] for e in rows[0]["errors"]] == ["row"]
     assert "cannot be read as CSV" in rows[0]["errors"][0]["message"]
     assert rows[-1]["valid"] and rows[-1]["row"] == 3
+
+
+def test_one_junk_byte_does_not_turn_a_utf8_file_into_cp1252(tmp_path, capsys):
+    path = tmp_path / "junk.csv"
+    path.write_bytes(HEADER.encode() + "04271892301,IKEJA,1000,08031234567,,Adébáyọ̀ Renée,\n".encode()
+                     + b"04271892302,IKEJA,1000,08031234567,,Bad\xffname,\n")
+    code, out, _ = run(capsys, "validate", "--json", str(path))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["valid"] and rows[0]["values"]["name"] == "Adébáyọ̀ Renée"
+    assert not rows[1]["valid"] and rows[1]["errors"][0]["field"] == "name"
+
+
+def test_utf16_tab_separated_export(tmp_path, capsys):
+    path = tmp_path / "unicode.txt"
+    path.write_bytes("meter\tdisco\tamount\tphone\tname\r\n04271892301\tIKEJA\t1000\t08031234567\tỌlá\r\n"
+                     .encode("utf-16"))
+    code, out, _ = run(capsys, "validate", "--json", str(path))
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and row["row"] == 2 and row["values"]["name"] == "Ọlá"
+
+
+def test_xlsx_with_a_wrong_or_missing_dimension_is_read_whole(tmp_path, capsys):
+    import io
+    import re
+    import zipfile
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["meter", "disco", "amount", "phone", "name"])
+    wb.active.append(["04271892301", "IKEJA", 1000, "08031234567"])  # trailing optional cell empty
+    buf = io.BytesIO()
+    wb.save(buf)
+    for replacement in (b'<dimension ref="A1"/>', b""):
+        src, out_buf = zipfile.ZipFile(buf), io.BytesIO()
+        with zipfile.ZipFile(out_buf, "w") as z:
+            for name in src.namelist():
+                data = src.read(name)
+                if name == "xl/worksheets/sheet1.xml":
+                    data = re.sub(rb"<dimension [^>]*/>", replacement, data)
+                z.writestr(name, data)
+        path = tmp_path / "dim.xlsx"
+        path.write_bytes(out_buf.getvalue())
+        code, out, err = run(capsys, "validate", "--json", str(path))
+        assert code == 0, err
+        assert json.loads(out)["values"]["meter"] == "04271892301"
+
+
+def test_sheet_option_on_a_csv_and_a_data_sheet_that_is_not_first(tmp_path, capsys):
+    path = write(tmp_path, HEADER + "04271892301,IKEJA,1000,08031234567,,Ada,\n")
+    code, _, err = run(capsys, "validate", "--sheet", "Data", str(path))
+    assert code == 2 and "--sheet applies to Excel workbooks" in err
+    wb = openpyxl.Workbook()
+    wb.active.title = "Cover"
+    wb.active.append(["Prepared by", "Ops"])
+    wb.create_sheet("Data").append(["meter", "disco", "amount"])
+    book = tmp_path / "book.xlsx"
+    wb.save(book)
+    code, _, err = run(capsys, "validate", str(book))
+    assert code == 2 and "sheet 'Cover'" in err and "'Data'" in err and "--sheet" in err
+
+
+def test_an_import_cut_short_is_listed_as_incomplete(tmp_path, capsys, monkeypatch):
+    import buypower_tui.core.store as store_module
+
+    path = write(tmp_path, HEADER + "04271892301,IKEJA,1000,08031234567,,Ada,\n")
+    with monkeypatch.context() as m:
+        m.setattr(store_module.Store, "finish_import", lambda *a: None)  # as if killed before the end
+        run(capsys, "import", str(path))
+    code, out, _ = run(capsys, "batches")
+    assert "IMPORT INCOMPLETE" in out
+    code, out, _ = run(capsys, "batches", "--json")
+    assert json.loads(out)["import_complete"] is False
+
+
+def test_an_unwritable_log_folder_is_one_message(isolated_home, capsys):
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "logs").write_text("a file where the log folder should be")
+    code, out, err = run(capsys, "validate", "--sample")
+    assert code == 2 and "cannot write the log file" in err
+    assert "Traceback" not in err and "Logging error" not in err
+
+
+def test_json_mode_reports_ignored_columns_on_stderr(tmp_path, capsys):
+    path = write(tmp_path, "meter,disco,amount,phone,Notes\n04271892301,EKO,1000,08031234567,x\n")
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    assert "ignored columns: Notes" in err and "Notes" not in out

@@ -58,10 +58,37 @@ def test_key_shape_is_checked_unless_forced(monkeypatch, capsys, memory_keyring)
     assert code == 2 and "no key was given" in err
 
 
-def test_key_is_never_taken_from_argv(monkeypatch, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        key_cmd(monkeypatch, capsys, "key", "set", KEY)
-    assert exit_info.value.code == 2
+def test_key_is_never_taken_from_argv_nor_echoed(monkeypatch, capsys, memory_keyring):
+    for odd in (KEY, "not-hex-but-secret"):
+        code, out, err = key_cmd(monkeypatch, capsys, "key", "set", odd)
+        assert code == 2 and "never taken from the command line" in err
+        assert odd not in out + err and memory_keyring.passwords == {}
+
+
+def test_ctrl_d_at_the_prompt_is_no_key(monkeypatch, capsys):
+    class ClosedTTY:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdin", ClosedTTY())
+    monkeypatch.setattr("getpass.getpass", lambda prompt: (_ for _ in ()).throw(EOFError()))
+    assert main(["key", "set"]) == 2
+    assert "no key was given" in capsys.readouterr().err
+
+
+def test_a_short_key_is_never_shown(monkeypatch, capsys):
+    key_cmd(monkeypatch, capsys, "key", "set", "--force", stdin="abcd\n")
+    code, out, _ = key_cmd(monkeypatch, capsys, "key", "status")
+    assert "abcd" not in out and "too short to show" in out
+
+
+def test_validate_does_not_touch_the_keyring(monkeypatch, capsys, memory_keyring):
+    class Untouchable(type(memory_keyring)):
+        def get_password(self, service, username):
+            raise AssertionError("validate asked the keyring")
+
+    keyring.set_keyring(Untouchable())
+    assert main(["validate", "--sample"]) == 0
 
 
 def test_no_keyring_backend_explains_the_two_ways_out(monkeypatch, capsys):
@@ -91,6 +118,8 @@ def test_key_is_a_secretstr_whose_repr_hides_it(monkeypatch):
 
 
 @pytest.mark.parametrize("text,hidden,kept", [
+    ("Authorization=Basic dXNlcjpwYXNz", "dXNlcjpwYXNz", "Authorization=***"),
+    ("{'authorization': 'Token sk_live_x'}", "sk_live_x", "'authorization': '***'"),
     (f"key {KEY} in text", KEY, "key *** in text"),
     ("headers={'Authorization': 'Bearer abc.def'}", "abc.def", "'Authorization': '***'"),
     ("Authorization: Bearer sometoken", "sometoken", "Authorization: ***"),

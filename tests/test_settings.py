@@ -52,9 +52,18 @@ def test_file_then_env_then_flags(tmp_path):
 @pytest.mark.parametrize("text,expected", [
     ("concurrency = \n", ["is not valid TOML", "line 1"]),
     ("concurency = 4\n", ["unknown key 'concurency'", "Did you mean 'concurrency'?"]),
-    ('concurrency = "many"\n', ["key 'concurrency' = 'many' is not allowed", "a whole number from 1 to 64"]),
+    ('concurrency = "many"\n', ["key 'concurrency' = 'many' has the wrong type (text)", "a whole number from 1 to 64"]),
+    ('concurrency = "4"\n', ["key 'concurrency' = '4' has the wrong type (text)"]),
+    ("concurrency = true\n", ["key 'concurrency' = True has the wrong type (true/false)"]),
+    ('amount_min = "100"\n', ["key 'amount_min' = '100' has the wrong type"]),
+    ('prepaid_meter_lengths = [11, "13"]\n', ["key 'prepaid_meter_lengths'", "wrong type (a list)"]),
+    ("prepaid_meter_lengths = [11.0]\n", ["key 'prepaid_meter_lengths'", "wrong type (a list)"]),
+    ('verify_signature = "yes"\n', ["key 'verify_signature'", "true or false"]),
+    ('database_url = "notaurl"\n', ["key 'database_url' = 'notaurl' is not allowed", "sqlite:///"]),
     ("concurrency = 0\n", ["key 'concurrency' = 0 is not allowed", "greater than or equal to 1"]),
-    ("amount_min = 500\namount_max = 200\n", ["amount_min must not be above amount_max"]),
+    ("amount_min = 500\namount_max = 200\n", ["amount_min = 500 (file ", "is above amount_max = 200 (file ",
+                                               "Allowed: amount_min <= amount_max"]),
+    ("requery_first_wait = 4000\n", ["requery_first_wait = 4000 (file ", "requery_max_wait = 1800.0 (default)"]),
     ('default_phone = "12345"\n', ["key 'default_phone' = '12345'", "not a Nigerian mobile number"]),
     ('api_key = "abc"\n', ["the API key never goes in a file", "buypower-tui key set"]),
     ('mode = "production"\n', ["key 'mode' = 'production'", "live or sandbox"]),
@@ -114,3 +123,32 @@ def test_paths_come_from_platformdirs_without_override(monkeypatch):
     paths = AppPaths.resolve()
     assert str(paths.config_dir) == platformdirs.user_config_dir("buypower-tui", appauthor=False)
     assert str(paths.log_dir) == platformdirs.user_log_dir("buypower-tui", appauthor=False)
+
+
+def test_a_config_file_that_is_not_utf8_is_one_clear_message(capsys):
+    paths = AppPaths.resolve()
+    paths.config_dir.mkdir(parents=True)
+    paths.config_file.write_bytes("concurrency = 4\n".encode("utf-16"))
+    assert main(["config"]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and "Traceback" not in err
+
+
+def test_an_explicit_config_path_must_exist(tmp_path, capsys):
+    assert main(["--config", str(tmp_path / "missing.toml"), "config"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_database_passwords_are_not_shown(capsys):
+    assert main(["--db", "postgresql://user:S3cretPw@db.example/x", "config"]) == 0
+    out = capsys.readouterr().out
+    assert "S3cretPw" not in out and "postgresql://user:***@db.example/x" in out
+
+
+def test_a_database_that_cannot_be_opened_is_exit_2(tmp_path, capsys):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    for url in (f"sqlite:///{garbage}", "postgresql://u:pw@127.0.0.1:1/x", "mysql://u@localhost/x"):
+        assert main(["--db", url, "batches"]) == 2
+        err = capsys.readouterr().err
+        assert "cannot open the database" in err and "pw@" not in err and "Traceback" not in err

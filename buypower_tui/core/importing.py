@@ -84,16 +84,28 @@ Record = tuple[int, list[str] | None, str | None, frozenset[int]]
 _NO_NUMBERS: frozenset[int] = frozenset()
 
 
-def _is_utf8(path: Path) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _sniff_encoding(path: Path) -> str:
+    """UTF-8 (BOM or not) unless the file is clearly something else.
+
+    A UTF-8 file with a few junk bytes stays UTF-8 (the junk becomes U+FFFD, an error on
+    its own row); only a file with invalid bytes and no valid multi-byte UTF-8 at all is
+    an Excel cp1252 export. UTF-16 (Excel's "Unicode text") is known by its BOM.
+    """
     with path.open("rb") as fh:
-        try:
-            while chunk := fh.read(1 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            return False
-    return True
+        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        bad = good = 0
+        while chunk := fh.read(1 << 20):
+            text = decoder.decode(chunk)
+            if not text.isascii():
+                replaced = text.count("\ufffd")
+                bad += replaced
+                good += sum(1 for ch in text if ord(ch) > 127) - replaced
+        tail = decoder.decode(b"", final=True)
+        bad += tail.count("\ufffd")
+    return "cp1252" if bad and not good else "utf-8-sig"
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -108,8 +120,7 @@ def _sniff_delimiter(first_line: str) -> str:
 
 
 def _csv_records(path: Path) -> Iterator[Record]:
-    encoding = "utf-8-sig" if _is_utf8(path) else "cp1252"
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+    with path.open(encoding=_sniff_encoding(path), errors="replace", newline="") as fh:
         head = fh.read(65536)
         first = next((line for line in head.splitlines() if line.strip()), "")
         fh.seek(0)
@@ -127,7 +138,15 @@ def _csv_records(path: Path) -> Iterator[Record]:
             yield number, cells, None, _NO_NUMBERS
 
 
-def _xlsx_records(path: Path, sheet: str | None) -> Iterator[Record]:
+@dataclass
+class _Source:
+    records: Iterator[Record]
+    strict_width: bool  # CSV: a cell count that differs from the header's means shifted cells
+    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet, the one read first
+    sheet: str | None = None
+
+
+def _xlsx_records(path: Path, sheet: str | None, source: _Source) -> Iterator[Record]:
     import openpyxl  # imported here: it is slow to import and CSV users never need it
 
     number = 0
@@ -147,6 +166,7 @@ def _xlsx_records(path: Path, sheet: str | None) -> Iterator[Record]:
         except Exception as exc:
             raise unreadable(exc) from None
         try:
+            source.sheets = list(wb.sheetnames)
             if sheet is None:
                 if not wb.worksheets:
                     raise FileError(f"{path}: the workbook has no worksheet; save it again as .xlsx or as CSV.")
@@ -156,6 +176,8 @@ def _xlsx_records(path: Path, sheet: str | None) -> Iterator[Record]:
             else:
                 raise FileError(f"{path}: there is no sheet named '{sheet}'; "
                                 f"sheets in this workbook: {', '.join(wb.sheetnames)}.")
+            source.sheet = ws.title
+            ws.reset_dimensions()  # the stored <dimension> may be wrong or absent: read every cell
             rows = ws.iter_rows(values_only=True)
             while True:
                 try:
@@ -172,7 +194,7 @@ def _xlsx_records(path: Path, sheet: str | None) -> Iterator[Record]:
             wb.close()
 
 
-def _records(path: Path, sheet: str | None) -> Iterator[Record]:
+def _open_source(path: Path, sheet: str | None) -> _Source:
     try:
         with path.open("rb") as fh:
             magic = fh.read(4)
@@ -183,10 +205,14 @@ def _records(path: Path, sheet: str | None) -> Iterator[Record]:
     except OSError as exc:
         raise FileError(f"{path}: cannot be opened ({exc.strerror}).") from None
     if magic == b"PK\x03\x04":
-        return _xlsx_records(path, sheet)
+        source = _Source(iter(()), strict_width=False)
+        source.records = _xlsx_records(path, sheet, source)
+        return source
     if magic == b"\xd0\xcf\x11\xe0":
         raise FileError(f"{path}: is an old Excel (.xls) file; save it as .xlsx or CSV first.")
-    return _csv_records(path)
+    if sheet is not None:
+        raise FileError(f"{path}: --sheet applies to Excel workbooks, and this is a CSV file.")
+    return _Source(_csv_records(path), strict_width=True)
 
 
 # -- cells to text -------------------------------------------------------------------------
@@ -218,6 +244,7 @@ class _Header:
     names: dict[str, str]    # field -> header as written
     width: int
     unknown: list[str]
+    strict_width: bool
 
     def __post_init__(self) -> None:
         # Picks the mapped cells of a full-width row in one C call (always >= 3 of them,
@@ -226,7 +253,7 @@ class _Header:
         self.pick = itemgetter(*self.columns.values())
 
 
-def _read_header(path: Path, cells: list[str], number: int) -> _Header:
+def _read_header(path: Path, cells: list[str], number: int, source: _Source) -> _Header:
     columns: dict[str, int] = {}
     names: dict[str, str] = {}
     unknown: list[str] = []
@@ -245,12 +272,16 @@ def _read_header(path: Path, cells: list[str], number: int) -> _Header:
     missing = [n for n in REQUIRED if n not in columns]
     if missing:
         found = ", ".join(f"'{c.strip()}'" for c in cells if c.strip()) or "none"
+        where = f" of sheet '{source.sheet}'" if source.sheet else ""
+        others = [n for n in source.sheets if n != source.sheet]
+        choose = (f" The workbook also has {', '.join(repr(n) for n in others)}: choose the sheet with --sheet."
+                  if others else "")
         raise FileError(
-            f"{path}: the header row (row {number}) has no column for {', '.join(missing)}. "
+            f"{path}: the header row{where} (row {number}) has no column for {', '.join(missing)}. "
             f"Columns found: {found}. Name the columns meter, disco and amount "
-            "(names like 'Meter Number', 'Amount (NGN)' or 'Disco Code' also work)."
+            f"(names like 'Meter Number', 'Amount (NGN)' or 'Disco Code' also work).{choose}"
         )
-    return _Header(columns, names, len(cells), unknown)
+    return _Header(columns, names, len(cells), unknown, source.strict_width)
 
 
 def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
@@ -259,10 +290,12 @@ def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
     if n == header.width and not numbers:  # the common case, kept short: it runs per row
         return dict(zip(header.fields, header.pick(cells), strict=True)), []
     problems: list[tuple[str, str]] = []
-    if n < header.width:
+    # Only in CSV does a cell count matter: an unquoted "1,000" shifts every cell after it
+    # (even empty extras count). A workbook's cells cannot shift, and it omits empty ones.
+    if header.strict_width and n < header.width:
         problems.append(("row", f"row has {n} cells but the header has {header.width}; "
                                 "a separator or a cell is missing."))
-    elif n > header.width:  # even empty extras: an unquoted "1,000" shifts the cells after it
+    elif header.strict_width and n > header.width:
         problems.append(("row", f"row has {n} cells but the header has {header.width}; "
                                 "remove the extra cells or quote values that contain the separator."))
     raw = {name: cells[i] if i < n else "" for name, i in header.columns.items()}
@@ -309,19 +342,19 @@ def import_file(
 
 def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name: str | None,
             mode: str, sheet: str | None, on_progress: Callable[[int], None] | None) -> ImportReport:
-    records = _records(path, sheet)
+    source = _open_source(path, sheet)
     header: _Header | None = None
     chunk: list[tuple[Any, ...]] = []
     now = store.db_value("created_at", utcnow())
     valid, invalid = RowState.VALID.value, RowState.INVALID.value
     rows = invalid_rows = 0  # locals, not report attributes: this loop runs per row
 
-    for number, cells, read_error, numbers in records:
+    for number, cells, read_error, numbers in source.records:
         blank = cells is not None and not "".join(cells).strip()
         if header is None:
             if cells is None or blank:
                 continue
-            header = _read_header(path, cells, number)
+            header = _read_header(path, cells, number, source)
             report.columns, report.unknown_columns = header.names, header.unknown
             report.batch_id = store.create_batch(name or path.stem, str(path.resolve()), mode).id
             continue
@@ -363,9 +396,8 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     store.insert_rows(_COLUMNS, chunk, durable=False)
     report.rows, report.invalid, report.valid = rows, invalid_rows, rows - invalid_rows
     report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
-    store.add_event(batch_id=report.batch_id, new_state=RowState.IMPORTED.value,
-                    note=f"imported {report.rows} rows from {path.name}: "
-                         f"{report.valid} valid, {report.invalid} invalid")
+    store.finish_import(report.batch_id, f"imported {report.rows} rows from {path.name}: "
+                                         f"{report.valid} valid, {report.invalid} invalid")
     if on_progress:
         on_progress(report.rows)
     return report

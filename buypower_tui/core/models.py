@@ -36,6 +36,9 @@ class Batch(SQLModel, table=True):
     source_file: str | None = None
     mode: str = Field(default="live")  # live | sandbox: a batch never changes environment
     created_at: datetime = Field(default_factory=utcnow)
+    # Set when the import read the whole file; None means it was cut short (killed) and
+    # the batch must not be paid as if it held the whole sheet.
+    imported_at: datetime | None = None
 
 
 class Recipient(SQLModel, table=True):

@@ -157,6 +157,9 @@ def _parse_amount(raw: str) -> tuple[Decimal | None, str | None]:
 def _amount_problem(text: str, body: str) -> str:
     if body.startswith("-"):
         return f"amount '{text}' is negative; enter a positive naira amount."
+    if re.fullmatch(r"[0-9]{1,3}\.[0-9]{3}", body):
+        return (f"amount '{text}' is ambiguous: a dot for thousands or 3 decimals; write 1000 "
+                "(or 1,000) for a thousand naira, and at most 2 decimals.")
     if re.fullmatch(r"[\d,]*\.\d{3,}", body):
         return f"amount '{text}' has more than 2 decimals; round it to kobo, e.g. 1000.50."
     if re.fullmatch(r"\d{1,3}(\.\d{3})+(,\d{1,2})?", body):

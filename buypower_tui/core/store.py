@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, event, func, insert
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from buypower_tui.core.models import Batch, Event, Recipient, RowState
+from buypower_tui.core.models import Batch, Event, Recipient, RowState, utcnow
 from buypower_tui.paths import create_private_file
 
 
@@ -31,6 +31,14 @@ def operator_name() -> str:
     except Exception:  # no login name (containers): still record something honest
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit to print: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: it holds no password structure to hide
+        return url
 
 
 def make_engine(url: str) -> Engine:
@@ -143,6 +151,14 @@ class Store:
             for table in (Event, Recipient):
                 s.exec(delete(table).where(table.batch_id == batch_id))
             s.exec(delete(Batch).where(Batch.id == batch_id))
+            s.commit()
+
+    def finish_import(self, batch_id: int, note: str) -> None:
+        with self.session() as s:
+            batch = s.get(Batch, batch_id)
+            batch.imported_at = utcnow()
+            s.add(batch)
+            s.add(Event(batch_id=batch_id, operator=operator_name(), new_state="IMPORTED", note=note))
             s.commit()
 
     def add_event(self, **fields: Any) -> None:
