@@ -96,15 +96,13 @@ def _sniff_encoding(path: Path) -> str:
             return "utf-16"
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        bad = good = 0
+        bad, good = 0, False
         while chunk := fh.read(1 << 20):
             text = decoder.decode(chunk)
             if not text.isascii():
-                replaced = text.count("\ufffd")
-                bad += replaced
-                good += sum(1 for ch in text if ord(ch) > 127) - replaced
-        tail = decoder.decode(b"", final=True)
-        bad += tail.count("\ufffd")
+                bad += text.count("\ufffd")
+                good = good or any(ord(ch) > 127 and ch != "\ufffd" for ch in text)
+        bad += decoder.decode(b"", final=True).count("\ufffd")
     return "cp1252" if bad and not good else "utf-8-sig"
 
 
