@@ -29,6 +29,7 @@ from buypower_tui.core.rules import FIELDS, Limits, duplicate_warning, naira
 from buypower_tui.core.store import Store, safe_url
 from buypower_tui.logs import setup_logging
 from buypower_tui.paths import AppPaths
+from buypower_tui.sandbox_cli import add_sandbox_parser
 from buypower_tui.settings import (
     FIELDS as SETTING_FIELDS,
 )
@@ -319,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "set":
             k.add_argument("--force", action="store_true", help="store a key that is not 64 hex characters")
     p.set_defaults(func=cmd_key)
+    add_sandbox_parser(sub)
     return parser
 
 
