@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 import stamina
 from pydantic import SecretStr
@@ -336,3 +337,51 @@ def test_breaker_opens_fails_fast_and_probes_with_reads_only(sandbox):
             assert breaker.state is BreakerState.CLOSED
             return await vend(c)
     assert run(go()).outcome is Outcome.SUCCESS
+
+
+class _Tampering(httpx.AsyncHTTPTransport):
+    """A real transport whose responses lose their signature on the way (a proxy, say)."""
+
+    async def handle_async_request(self, request):
+        response = await super().handle_async_request(request)
+        response.headers["x-buypower-signature"] = "0" * 128
+        return response
+
+
+class _Counting(httpx.AsyncHTTPTransport):
+    def __init__(self):
+        super().__init__()
+        self.in_flight = self.peak = 0
+
+    async def handle_async_request(self, request):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            response = await super().handle_async_request(request)
+            await response.aread()
+            return response
+        finally:
+            self.in_flight -= 1
+
+
+def test_signature_is_verified_when_asked(sandbox):
+    async def go(transport=None):
+        async with client_for(sandbox, verify_signature=True, transport=transport) as c:
+            return await vend(c)
+    assert run(go()).outcome is Outcome.SUCCESS  # the sandbox signs sha512(body + key)
+    tampered = run(go(_Tampering()))
+    assert tampered.outcome is Outcome.PENDING and "signature does not match" in tampered.message
+    assert len(sandbox.ledger.vends()) == 2  # it was vended: PENDING, to be requeried, is the safe reading
+
+
+def test_one_concurrency_cap_is_shared_by_every_call(sandbox):
+    sandbox.update_config(latency_ms=30)
+    transport = _Counting()
+
+    async def go():
+        async with client_for(sandbox, concurrency=3, transport=transport) as c:
+            calls = [c.wallet_balance() for _ in range(4)] + [vend(c) for _ in range(4)]
+            calls += [c.check_meter(f"1234567{i:04d}", "ABUJA") for i in range(1, 5)]
+            await asyncio.gather(*calls)
+    run(go())
+    assert transport.peak == 3

@@ -128,3 +128,14 @@ def test_transport_errors():
         (httpx.ConnectError("refused"), False, Outcome.PENDING),  # a requery never says NOT_SENT by itself
     ]:
         assert transport_outcome("o1", error, vend=vend).outcome is outcome
+
+
+@pytest.mark.parametrize("status,code,message", [
+    (202, 202, "Transaction is still in progress. Please requery in 120 seconds"),
+    (500, 500, "An unexpected error occurred. Please requery to get status."),
+    (502, 502, "An unexpected error occurred. Please requery to get status."),
+])
+def test_requery_rows_the_sandbox_does_not_produce_stay_pending(status, code, message):
+    body = {"result": {"status": False, "responseCode": code, "message": message}}
+    r = requery_outcome("o1", status, j(body), "PREPAID", window_passed=True)
+    assert r.outcome is Outcome.PENDING and r.message == message and r.provider_code == str(code)
