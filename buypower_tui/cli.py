@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy.exc import SQLAlchemyError
 
 from buypower_tui import __version__, secrets
+from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
 from buypower_tui.core.importing import FileError, ImportReport, import_file
 from buypower_tui.core.models import Recipient
-from buypower_tui.core.rules import FIELDS, Limits, duplicate_warning, naira
+from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
 from buypower_tui.core.store import Store, safe_url
 from buypower_tui.logs import setup_logging
 from buypower_tui.paths import AppPaths
@@ -36,74 +36,11 @@ from buypower_tui.settings import (
 from buypower_tui.settings import (
     NOT_SETTINGS,
     ConfigError,
-    LoadedSettings,
-    Settings,
     env_name,
-    load_settings,
 )
 
 log = logging.getLogger("buypower_tui.cli")
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class Context:
-    """What every command needs: paths, effective settings; the key and the store on demand."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.paths = AppPaths.resolve()
-        flags = {"mode": args.mode, "base_url": args.base_url, "database_url": args.db,
-                 "log_level": args.log_level}
-        self.loaded: LoadedSettings = load_settings(
-            self.paths, flags, config_file=Path(args.config) if args.config else None)
-        self.settings: Settings = self.loaded.settings
-        env_key = os.environ.get(secrets.ENV_VAR, "").strip()
-        try:
-            self._mask = setup_logging(self.paths.log_file, self.settings.log_level, (env_key,) if env_key else ())
-        except OSError as exc:
-            raise ConfigError(f"cannot write the log file {self.paths.log_file} ({exc.strerror}); "
-                              f"check that folder, or set BUYPOWER_TUI_HOME to a writable one.") from None
-        self._key: secrets.KeyInfo | None = None
-        self._store: Store | None = None
-
-    def key(self, env: str | None = None) -> secrets.KeyInfo:
-        """Ask the keyring only when a command needs the key (a locked keyring may prompt)."""
-        env = env or self.settings.mode
-        info = secrets.resolve_key(env)
-        if info.key is not None:
-            self._mask.add_secret(info.key.get_secret_value())
-        return info
-
-    @property
-    def database_url(self) -> str:
-        return self.settings.database_url or f"sqlite:///{self.paths.db_file}"
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            try:
-                self._store = Store.open(self.database_url)
-            except (SQLAlchemyError, OSError, ImportError) as exc:
-                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-                raise ConfigError(f"cannot open the database {safe_url(self.database_url)}: {reason}. "
-                                  "Check --db or database_url (`buypower-tui config` shows it).") from None
-        return self._store
-
-    @property
-    def limits(self) -> Limits:
-        return Limits.from_settings(self.settings)
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-
-def out(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 # -- validate / import / batches ---------------------------------------------------------
@@ -284,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help="config file to read instead of the default")
     parser.add_argument("--db", metavar="URL", help="SQLAlchemy database URL (default: SQLite in the data folder)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--sandbox", dest="mode", action="store_const", const="sandbox", help="use BuyPower's sandbox")
+    mode.add_argument("--sandbox", dest="mode", action="store_const", const="sandbox",
+                      help="use BuyPower's sandbox; `--sandbox URL` uses the sandbox at URL "
+                           "(e.g. http://127.0.0.1:8765/v2 from `buypower-tui sandbox`)")
     mode.add_argument("--live", dest="mode", action="store_const", const="live", help="use live BuyPower (the default)")
     parser.add_argument("--base-url", metavar="URL", help="talk to this BuyPower URL (e.g. a local sandbox)")
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -324,9 +263,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sandbox_url(argv: list[str]) -> list[str]:
+    """`--sandbox URL` and `--sandbox=URL` mean `--sandbox --base-url URL`. Done before
+    argparse, because an optional value would swallow the command name after a bare --sandbox."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--sandbox="):
+            out += ["--sandbox", "--base-url", arg.split("=", 1)[1]]
+        elif i and argv[i - 1] == "--sandbox" and arg.startswith(("http://", "https://")):
+            out += ["--base-url", arg]
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_sandbox_url(list(sys.argv[1:] if argv is None else argv)))
     if extra and args.command == "key":  # never echo what may be a key typed on the command line
         err("key: unexpected arguments (not shown). The key is never taken from the command line: "
             "type it at the hidden prompt or pipe it on stdin.")

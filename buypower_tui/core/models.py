@@ -94,6 +94,11 @@ class Recipient(SQLModel, table=True):
     vend_ref: str | None = None
     provider_code: str | None = None
     provider_message: str | None = None
+    parcels: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    vend_time: str | None = None
+    response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
+    sent_at: datetime | None = None  # when the last POST for this orderId left
+    post_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     next_requery_at: datetime | None = None
     requery_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 

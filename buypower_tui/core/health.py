@@ -1,0 +1,121 @@
+"""Health facts, shared by `buypower-tui health` and the dashboard."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from buypower_tui.core.breaker import BreakerOpen
+from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.models import Event, Recipient, RowState
+from buypower_tui.core.outcomes import ApiError, ConfigurationError
+from buypower_tui.core.store import Store
+
+S = RowState
+LOW_DISK = 500 * 1024 * 1024
+
+
+@dataclass
+class Health:
+    status: str = "healthy"  # healthy | degraded | down
+    problems: list[str] = field(default_factory=list)
+    store_ok: bool = False
+    key_source: str = "none"
+    api_reachable: bool | None = None  # None: not asked (no key)
+    api_latency_ms: float | None = None
+    breaker: str = "closed"
+    discos_up: list[str] = field(default_factory=list)
+    discos_down: list[str] = field(default_factory=list)
+    wallet: Decimal | None = None
+    pending: int = 0
+    needs_review: int = 0
+    success_rate_24h: float | None = None
+    vends_24h: int = 0
+    free_disk_mb: float = 0.0
+    memory_mb: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["wallet"] = None if self.wallet is None else f"{self.wallet:.2f}"
+        return data
+
+    def degrade(self, problem: str, down: bool = False) -> None:
+        self.problems.append(problem)
+        if down:
+            self.status = "down"
+        elif self.status == "healthy":
+            self.status = "degraded"
+
+
+def process_memory_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def store_facts(store: Store, h: Health) -> None:
+    since = datetime.now(UTC) - timedelta(hours=24)
+    with store.session() as s:
+        counts = dict(s.exec(select(Recipient.state, func.count()).where(
+            col(Recipient.state).in_([S.PENDING, S.NEEDS_REVIEW])).group_by(Recipient.state)).all())
+        finals = dict(s.exec(select(Event.new_state, func.count()).where(
+            col(Event.at) >= since, col(Event.new_state).in_([S.SUCCESS, S.FAILED]),
+            col(Event.recipient_id).is_not(None)).group_by(Event.new_state)).all())
+    h.store_ok = True
+    h.pending, h.needs_review = counts.get(S.PENDING, 0), counts.get(S.NEEDS_REVIEW, 0)
+    h.vends_24h = finals.get(S.SUCCESS, 0)
+    done = h.vends_24h + finals.get(S.FAILED, 0)
+    h.success_rate_24h = (h.vends_24h / done) if done else None
+
+
+async def check_health(store: Store | None, client: BuyPowerClient | None, key_source: str,
+                       data_dir: Path, store_error: str | None = None) -> Health:
+    h = Health(key_source=key_source, memory_mb=round(process_memory_mb(), 1))
+    if store is None:
+        h.degrade(f"store: {store_error}", down=True)
+    else:
+        try:
+            store_facts(store, h)
+        except Exception as exc:  # any database failure is a fact to report, not a crash
+            h.degrade(f"store: {exc}", down=True)
+    probe_dir = data_dir if data_dir.exists() else Path.home()
+    h.free_disk_mb = round(shutil.disk_usage(probe_dir).free / 1e6, 1)
+    if h.free_disk_mb * 1e6 < LOW_DISK:
+        h.degrade(f"low disk space: {h.free_disk_mb:.0f} MB free")
+    if h.needs_review:
+        h.degrade(f"{h.needs_review} rows need review")
+    if client is None:
+        h.degrade("no API key: BuyPower was not asked")
+        return h
+    started = time.perf_counter()
+    try:
+        discos = await client.disco_status()
+        h.api_latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        h.api_reachable = True
+        h.discos_up = sorted(k for k, v in discos.items() if v)
+        h.discos_down = sorted(k for k, v in discos.items() if not v)
+        h.wallet = await client.wallet_balance()
+    except ConfigurationError as exc:
+        h.api_reachable = True
+        h.degrade(str(exc), down=True)
+    except (ApiError, BreakerOpen) as exc:
+        h.api_reachable = h.api_reachable or False
+        h.degrade(f"BuyPower: {exc}", down=not h.api_reachable)
+    h.breaker = client.breaker.snapshot().state.value
+    if h.breaker != "closed":
+        h.degrade(f"circuit breaker {h.breaker}")
+    return h

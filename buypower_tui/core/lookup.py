@@ -1,0 +1,88 @@
+"""The lookup pass: check every VALID row's meter with BuyPower before anything is paid."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from buypower_tui.core import rows
+from buypower_tui.core.breaker import BreakerOpen
+from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.models import RowState
+from buypower_tui.core.outcomes import ApiError
+from buypower_tui.core.rules import naira
+from buypower_tui.core.store import Store
+
+S = RowState
+
+
+@dataclass
+class LookupReport:
+    checked: int = 0
+    verified: int = 0
+    not_found: int = 0
+    out_of_range: int = 0
+    held: dict[str, int] = field(default_factory=dict)  # disco down -> rows held
+    errors: list[str] = field(default_factory=list)  # BuyPower did not answer: rows stay VALID
+
+
+async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
+                       on_row: Callable[[int, int], None] | None = None) -> LookupReport:
+    """VALID -> VERIFIED (customer, debt, min/max stored), LOOKUP_FAILED (not found), or INVALID
+    (amount outside the meter's min/max). Rows of a DISCO that is down stay VALID (held)."""
+    report = LookupReport()
+    try:
+        down = {code for code, up in (await client.disco_status()).items() if not up}
+    except (ApiError, BreakerOpen) as exc:
+        down = set()
+        report.errors.append(f"disco status unknown ({exc}); checking every meter")
+    ids = rows.ids_in(store, batch_id, (S.VALID,))
+    total = len(ids)
+
+    async def one(row_id: int) -> None:
+        row = rows.get(store, row_id)
+        if row.disco in down:
+            report.held[row.disco] = report.held.get(row.disco, 0) + 1
+            rows.transition(store, row_id, (S.VALID,), S.VALID, note=f"held: {row.disco} is down",
+                            provider_message=f"held: {row.disco} is down at BuyPower; try again later")
+            return
+        try:
+            info = await client.check_meter(row.meter, row.disco, row.vend_type or "PREPAID")
+        except (ApiError, BreakerOpen) as exc:
+            report.errors.append(f"row {row.row_number}: {exc}")
+            return
+        report.checked += 1
+        customer = dict(customer_name=info.name, customer_address=info.address,
+                        customer_debt=None if info.outstanding is None else str(info.outstanding),
+                        min_vend=None if info.min_vend is None else str(info.min_vend),
+                        max_vend=None if info.max_vend is None else str(info.max_vend))
+        if not info.found:
+            report.not_found += 1
+            rows.transition(store, row_id, (S.VALID,), S.LOOKUP_FAILED, note="meter not found",
+                            provider_message=info.message)
+            return
+        amount = row.amount
+        problem = None
+        if info.min_vend is not None and amount < info.min_vend:
+            problem = f"amount {naira(amount)} is below this meter's minimum {naira(info.min_vend)}; raise it."
+        elif info.max_vend is not None and amount > info.max_vend:
+            problem = f"amount {naira(amount)} is above this meter's maximum {naira(info.max_vend)}; lower it."
+        if problem:
+            report.out_of_range += 1
+            errors = list(row.errors or []) + [{"field": "amount", "message": problem}]
+            rows.transition(store, row_id, (S.VALID,), S.INVALID, note="amount outside the meter's range",
+                            errors=errors, **customer)
+            return
+        report.verified += 1
+        rows.transition(store, row_id, (S.VALID,), S.VERIFIED, note="meter verified",
+                        provider_message=None, **customer)
+
+    done = 0
+    for start in range(0, total, 64):  # bounded fan-out; the client caps concurrency itself
+        chunk = ids[start:start + 64]
+        await asyncio.gather(*(one(i) for i in chunk))
+        done += len(chunk)
+        if on_row:
+            on_row(done, total)
+    return report

@@ -1,0 +1,85 @@
+"""Start-up recovery: settle what a crash left in flight before anything new is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from buypower_tui.core import rows
+from buypower_tui.core.breaker import BreakerOpen
+from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.models import Batch, Event, Recipient, RowState
+from buypower_tui.core.outcomes import ApiError
+from buypower_tui.core.store import BatchStats, Store
+
+S = RowState
+
+
+@dataclass
+class RecoveryReport:
+    requeried: dict[str, int] = field(default_factory=dict)  # new state -> rows
+    not_reached: list[str] = field(default_factory=list)  # requeries BuyPower did not answer
+    repaired: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)  # listed, never deleted
+    stats: dict[int, BatchStats] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.not_reached or self.orphans)
+
+
+def in_flight(store: Store) -> list[int]:
+    return rows.ids_in(store, None, (S.SENDING, S.PENDING))
+
+
+async def recover(store: Store, client: BuyPowerClient, *, first_wait: float, max_wait: float,
+                  budget: int) -> RecoveryReport:
+    report = RecoveryReport()
+    _repair_and_list_orphans(store, report)
+    for row_id in in_flight(store):
+        row = rows.get(store, row_id)
+        try:
+            result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at)
+        except BreakerOpen as exc:
+            report.not_reached.append(f"row {row.row_number} of batch {row.batch_id}: {exc}")
+            continue
+        except ApiError as exc:  # pragma: no cover - requery returns outcomes for transport errors
+            report.not_reached.append(f"row {row.row_number} of batch {row.batch_id}: {exc}")
+            continue
+        after = rows.record_result(store, row_id, result, requery=True, first_wait=first_wait,
+                                   max_wait=max_wait, budget=budget)
+        report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
+    with store.session() as s:
+        batch_ids = list(s.exec(select(Batch.id)))
+    report.stats = store.stats_for(batch_ids)
+    return report
+
+
+def _repair_and_list_orphans(store: Store, report: RecoveryReport) -> None:
+    with store.session() as s:
+        sending_without_order = list(s.exec(select(Recipient.id).where(
+            Recipient.state == S.SENDING, col(Recipient.order_id).is_(None))))
+        no_order = list(s.exec(select(Recipient).where(
+            col(Recipient.state).in_([st for st in rows.WITH_ORDER if st != S.SENDING]),
+            col(Recipient.order_id).is_(None))))
+        success_without_token = list(s.exec(select(Recipient).where(
+            Recipient.state == S.SUCCESS, Recipient.vend_type == "PREPAID", col(Recipient.token).is_(None))))
+        batch_ids = select(Batch.id)
+        row_ids = select(Recipient.id)
+        lost_rows = s.exec(select(func.count()).where(col(Recipient.batch_id).not_in(batch_ids))).one()
+        lost_events = s.exec(select(func.count()).where(
+            col(Event.recipient_id).is_not(None), col(Event.recipient_id).not_in(row_ids))).one()
+    for row_id in sending_without_order:  # no orderId: it cannot have been sent
+        row = rows.transition(store, row_id, (S.SENDING,), S.VERIFIED,
+                              note="recovery: SENDING without an orderId cannot have been sent; back to VERIFIED")
+        report.repaired.append(f"row {row.row_number} of batch {row.batch_id}: SENDING without orderId -> VERIFIED")
+    for row in no_order:
+        report.orphans.append(f"row {row.row_number} of batch {row.batch_id} is {row.state} without an orderId")
+    for row in success_without_token:
+        report.orphans.append(f"row {row.row_number} of batch {row.batch_id} is SUCCESS without a token")
+    if lost_rows:
+        report.orphans.append(f"{lost_rows} rows belong to a batch that no longer exists")
+    if lost_events:
+        report.orphans.append(f"{lost_events} events belong to rows that no longer exist")

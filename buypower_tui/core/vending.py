@@ -1,0 +1,289 @@
+"""The runner: sends a batch's approved rows, requeries pending ones, reports progress.
+
+Money rules it keeps (design.md): the row is committed SENDING before its POST leaves; each
+POST is followed by exactly one stored outcome; PENDING is requeried, never re-POSTed
+under a new orderId; NOT_SENT is sent again under the same orderId; at most one vend per
+meter is in flight; the breaker only pauses sending and never decides a row's fate. Stop
+means "after the rows in flight": no request is ever cancelled half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from buypower_tui.core import rows
+from buypower_tui.core.breaker import BreakerOpen, BreakerSnapshot, BreakerState
+from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.models import RowState
+from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
+from buypower_tui.core.store import Store
+
+log = logging.getLogger(__name__)
+S = RowState
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One snapshot of a run, for the CLI's progress line and the TUI's run view."""
+
+    counts: dict[str, int]
+    to_send: int  # rows this run set out to send
+    sent: int  # of those, how many got an answer (any outcome)
+    vends_per_s: float
+    eta_s: float | None
+    breaker: BreakerSnapshot
+    waiting: str | None  # why nothing is being sent right now, if so
+    last_error: str | None
+    paused: bool
+    finished: bool
+
+
+@dataclass
+class RunResult:
+    progress: Progress
+    succeeded: list[int] = field(default_factory=list)
+    balance_before: Decimal | None = None
+    balance_after: Decimal | None = None
+    reconciliation: str | None = None  # a warning when the wallet moved by other than the successes
+    error: str | None = None  # what stopped the run early (a refused key, a bug)
+
+
+@dataclass
+class RunOptions:
+    concurrency: int = 4
+    first_wait: float = 120.0
+    max_wait: float = 1800.0
+    budget: int = 10
+    wait_pending: float = 0.0  # after sending, keep requerying PENDING rows this long (seconds)
+
+
+class Runner:
+    def __init__(self, store: Store, client: BuyPowerClient, batch_id: int, options: RunOptions,
+                 on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.store, self.client, self.batch_id, self.opt = store, client, batch_id, options
+        self.on_progress = on_progress
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._meter_locks: dict[str, asyncio.Lock] = {}
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._stopping = False
+        self._probe_lock = asyncio.Lock()
+        self._started = time.monotonic()
+        self._to_send = self._sent = 0
+        self._waiting: str | None = None
+        self._last_error: str | None = None
+        self._fatal: str | None = None
+        self._succeeded: list[int] = []
+        self._last_emit = 0.0
+        self._in_flight = 0
+        self._finished = False  # set by the requery loop when the run has nothing left to do
+
+    # -- control (from the UI, signal handlers) -----------------------------------------------------
+
+    def pause(self) -> None:
+        self._resume.clear()
+        self._emit(force=True)
+
+    def resume(self) -> None:
+        self._resume.set()
+        self._emit(force=True)
+
+    def stop(self) -> None:
+        """Stop after the rows in flight: nothing new is sent or requeried."""
+        self._stopping = True
+        self._resume.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # -- the run --------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        result = RunResult(progress=self._progress(False))
+        try:
+            result.balance_before = await self.client.wallet_balance()
+        except (ApiError, BreakerOpen, ConfigurationError) as exc:
+            log.warning("balance before the run unknown: %s", exc)
+        for row_id in rows.ids_in(self.store, self.batch_id, rows.SENDABLE):
+            self._queue.put_nowait(row_id)
+        self._to_send = self._queue.qsize()
+        workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.opt.concurrency))]
+        requeries = asyncio.create_task(self._requery_loop())
+        try:
+            await asyncio.gather(*workers)
+            await requeries
+        finally:
+            for task in [*workers, requeries]:
+                task.cancel()  # only reached on an exception: the tasks are normally done
+        result.succeeded = self._succeeded
+        result.error = self._fatal
+        try:
+            result.balance_after = await self.client.wallet_balance()
+        except (ApiError, BreakerOpen, ConfigurationError) as exc:
+            log.warning("balance after the run unknown: %s", exc)
+        result.reconciliation = self._reconcile(result)
+        result.progress = self._progress(True)
+        self._emit(force=True, finished=True)
+        return result
+
+    async def _worker(self) -> None:
+        while True:
+            await self._resume.wait()
+            if self._stopping:
+                return
+            try:
+                row_id = await asyncio.wait_for(self._queue.get(), 0.2)
+            except TimeoutError:
+                if self._finished:
+                    return
+                continue
+            self._in_flight += 1
+            try:
+                if not await self._breaker_closed():
+                    self._queue.put_nowait(row_id)
+                    continue
+                row = rows.get(self.store, row_id)
+                lock = self._meter_locks.setdefault(row.meter or "", asyncio.Lock())
+                async with lock:  # at most one vend in flight per meter
+                    await self._send_one(row_id)
+            finally:
+                self._in_flight -= 1
+
+    async def _send_one(self, row_id: int) -> None:
+        try:
+            row = rows.mark_sending(self.store, row_id)
+        except rows.StateConflict as exc:  # another process moved it: not ours to send
+            log.info("skipped: %s", exc)
+            return
+        try:
+            result = await self.client.vend(row.order_id, row.meter, row.disco, row.amount, row.phone,
+                                            vend_type=row.vend_type or "PREPAID", name=row.name, email=row.email)
+        except BreakerOpen as exc:  # refused before anything was sent
+            rows.unsend(self.store, row_id, str(exc))
+            self._queue.put_nowait(row_id)
+            return
+        except ConfigurationError as exc:  # a 401: BuyPower did not process it
+            rows.unsend(self.store, row_id, str(exc))
+            self._fail_run(str(exc))
+            return
+        except Exception as exc:  # a bug: leave the row SENDING for recovery to requery
+            log.exception("vend of row %s", row_id)
+            self._fail_run(f"unexpected error while sending row {row.row_number}: {exc}")
+            return
+        state = self._store_result(row_id, result, requery=False)
+        self._sent += 1
+        if state == S.NOT_SENT and not self._stopping:
+            self._queue.put_nowait(row_id)  # the request never left: again, same orderId
+        self._emit()
+
+    def _store_result(self, row_id: int, result: VendResult, *, requery: bool) -> str:
+        row = rows.record_result(self.store, row_id, result, requery=requery, first_wait=self.opt.first_wait,
+                                 max_wait=self.opt.max_wait, budget=self.opt.budget)
+        if row.state == S.SUCCESS:
+            self._succeeded.append(row_id)
+        elif row.state in (S.FAILED, S.NEEDS_REVIEW, S.PENDING):
+            self._last_error = f"row {row.row_number}: {row.state} — {result.message}"
+        return row.state
+
+    def _fail_run(self, message: str) -> None:
+        self._fatal = self._last_error = message
+        self.stop()
+
+    async def _breaker_closed(self) -> bool:
+        """Wait while the breaker is open; probe it (a read) when half-open."""
+        while not self._stopping:
+            snap = self.client.breaker.snapshot()
+            if snap.state is BreakerState.CLOSED:
+                self._set_waiting(None)
+                return True
+            if snap.state is BreakerState.OPEN:
+                at = datetime.fromtimestamp(snap.next_probe_at or time.time())
+                self._set_waiting(f"BuyPower unavailable (circuit open): retrying at {at:%H:%M:%S}")
+                await asyncio.sleep(max(0.05, min(1.0, (snap.next_probe_at or 0) - time.time())))
+                continue
+            async with self._probe_lock:
+                if self.client.breaker.state is BreakerState.HALF_OPEN:
+                    self._set_waiting("BuyPower unavailable: probing with a status check")
+                    await self.client.probe()
+        return False
+
+    def _set_waiting(self, reason: str | None) -> None:
+        if reason != self._waiting:
+            self._waiting = reason
+            self._emit(force=True)
+
+    async def _requery_loop(self) -> None:
+        """Requery due PENDING rows while sending goes on; once nothing is left to send, go
+        on for `wait_pending` seconds while rows are PENDING, then end the run."""
+        deadline: float | None = None
+        while not self._stopping:
+            await self._resume.wait()
+            for row_id in rows.due_requeries(self.store, self.batch_id):
+                if self._stopping:
+                    return
+                await self._requery_one(row_id)
+            if self._queue.empty() and self._in_flight == 0:
+                deadline = deadline or time.monotonic() + self.opt.wait_pending
+                if not rows.ids_in(self.store, self.batch_id, (S.PENDING,)) or time.monotonic() >= deadline:
+                    self._finished = True
+                    return
+            else:
+                deadline = None
+            nxt = rows.next_due(self.store, self.batch_id)
+            wait = 0.2 if nxt is None else (nxt - datetime.now(UTC)).total_seconds()
+            await asyncio.sleep(min(max(wait, 0.02), 0.2))
+
+    async def _requery_one(self, row_id: int) -> None:
+        row = rows.get(self.store, row_id)
+        if row.state not in rows.REQUERYABLE:
+            return
+        try:
+            result = await self.client.requery(row.order_id, vend_type=row.vend_type or "PREPAID",
+                                               sent_at=row.sent_at)
+        except BreakerOpen:
+            return  # try again on a later pass
+        except ConfigurationError as exc:
+            self._fail_run(str(exc))
+            return
+        if self._store_result(row_id, result, requery=True) == S.NOT_SENT and not self._stopping:
+            self._to_send += 1  # it never reached BuyPower: send it again, same orderId
+            self._queue.put_nowait(row_id)
+        self._emit()
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    def _progress(self, finished: bool) -> Progress:
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        rate = self._sent / elapsed
+        left = max(self._to_send - self._sent, 0)
+        return Progress(
+            counts=dict(self.store.stats(self.batch_id).by_state), to_send=self._to_send, sent=self._sent,
+            vends_per_s=rate, eta_s=(left / rate) if rate > 0 else None,
+            breaker=self.client.breaker.snapshot(), waiting=self._waiting, last_error=self._last_error,
+            paused=not self._resume.is_set(), finished=finished)
+
+    def _emit(self, force: bool = False, finished: bool = False) -> None:
+        now = time.monotonic()
+        if self.on_progress is None or (not force and now - self._last_emit < 0.2):
+            return
+        self._last_emit = now
+        self.on_progress(self._progress(finished))
+
+    def _reconcile(self, result: RunResult) -> str | None:
+        if result.balance_before is None or result.balance_after is None:
+            return "wallet not reconciled: the balance could not be read before and after the run"
+        paid = sum((rows.get(self.store, i).amount for i in self._succeeded), Decimal(0))
+        delta = result.balance_before - result.balance_after
+        if delta == paid:
+            return None
+        pending = len(rows.ids_in(self.store, self.batch_id, (S.PENDING, S.NEEDS_REVIEW, S.SENDING)))
+        why = f" ({pending} rows still pending may account for it)" if pending else ""
+        return (f"wallet moved by ₦{delta:,.2f} but this run's successes total ₦{paid:,.2f}{why}; "
+                "check BuyPower's transaction history")
