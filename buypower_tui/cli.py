@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from buypower_tui import __version__, secrets
+from buypower_tui.cli_vending import add_vending_parsers
 from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
 from buypower_tui.core.importing import FileError, ImportReport, import_file
 from buypower_tui.core.models import Recipient
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "set":
             k.add_argument("--force", action="store_true", help="store a key that is not 64 hex characters")
     p.set_defaults(func=cmd_key)
+    add_vending_parsers(sub)
     add_sandbox_parser(sub)
     return parser
 

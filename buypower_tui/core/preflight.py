@@ -36,11 +36,11 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
               max_total: Decimal | None = None) -> Preflight:
     p = Preflight(balance=balance, resend=rows.ids_in(store, batch_id, rows.SENDABLE))
     since = datetime.now(UTC) - timedelta(days=window_days)
+    dup_meters = set(store.duplicate_meters(batch_id))  # before our session: one session at a time
     with store.session() as s:
         verified = list(s.exec(select(Recipient).where(Recipient.batch_id == batch_id,
                                                        Recipient.state == S.VERIFIED)
                                .order_by(col(Recipient.row_number))))
-        dup_meters = set(store.duplicate_meters(batch_id))
         for row in verified:
             recent = s.exec(select(func.count()).where(
                 Recipient.meter == row.meter, Recipient.amount_kobo == row.amount_kobo,

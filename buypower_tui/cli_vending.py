@@ -1,0 +1,327 @@
+"""The commands that move money or report on it: run, requery, retry, recover, export, health.
+
+Every command that talks to BuyPower first runs recovery (requery what a crash left in
+flight), so no new vend goes out while an older one is unsettled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from buypower_tui.context import EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
+from buypower_tui.core import rows
+from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.export import export_batch, export_to_file
+from buypower_tui.core.health import check_health
+from buypower_tui.core.lookup import lookup_batch
+from buypower_tui.core.models import RowState
+from buypower_tui.core.preflight import accept_duplicates, preflight
+from buypower_tui.core.recovery import RecoveryReport, recover
+from buypower_tui.core.rules import naira
+from buypower_tui.core.vending import Progress, Runner, RunOptions
+from buypower_tui.settings import ConfigError
+
+S = RowState
+
+
+def _batch(ctx: Context, batch_id: int):
+    batch = ctx.store.batch(batch_id)
+    if batch is None:
+        raise ConfigError(f"there is no batch {batch_id}; `buypower-tui batches` lists them")
+    if batch.mode != ctx.settings.mode:
+        raise ConfigError(f"batch {batch_id} was imported for {batch.mode} but this command runs in "
+                          f"{ctx.settings.mode} mode; a batch is never paid in another environment")
+    if batch.imported_at is None:
+        raise ConfigError(f"batch {batch_id}'s import was cut short; import the file again")
+    return batch
+
+
+def _options(ctx: Context, wait_pending: float) -> RunOptions:
+    s = ctx.settings
+    return RunOptions(concurrency=s.concurrency, first_wait=s.requery_first_wait, max_wait=s.requery_max_wait,
+                      budget=s.requery_budget, wait_pending=wait_pending)
+
+
+async def _recover(ctx: Context, client: BuyPowerClient) -> RecoveryReport:
+    s = ctx.settings
+    report = await recover(ctx.store, client, first_wait=s.requery_first_wait, max_wait=s.requery_max_wait,
+                           budget=s.requery_budget)
+    if report.requeried or report.repaired or report.orphans or report.not_reached:
+        err("recovery: " + _describe_recovery(report))
+    return report
+
+
+def _describe_recovery(r: RecoveryReport) -> str:
+    parts = [f"requeried {sum(r.requeried.values())} rows in flight"
+             + (f" ({', '.join(f'{n} {k}' for k, n in sorted(r.requeried.items()))})" if r.requeried else "")]
+    parts += [f"repaired: {x}" for x in r.repaired]
+    parts += [f"orphan (listed, not deleted): {x}" for x in r.orphans]
+    parts += [f"not reached: {x}" for x in r.not_reached]
+    return "; ".join(parts)
+
+
+class _ProgressPrinter:
+    """A progress bar on a terminal, plain lines otherwise (cron, pipes)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.last = ""
+
+    def __call__(self, p: Progress) -> None:
+        c = p.counts
+        done = sum(c.get(k, 0) for k in (S.SUCCESS, S.FAILED, S.NEEDS_REVIEW))
+        eta = f" ETA {p.eta_s:.0f}s" if p.eta_s else ""
+        line = (f"sent {p.sent}/{p.to_send}  success {c.get(S.SUCCESS, 0)}  failed {c.get(S.FAILED, 0)}  "
+                f"pending {c.get(S.PENDING, 0)}  review {c.get(S.NEEDS_REVIEW, 0)}  {p.vends_per_s:.1f}/s{eta}"
+                + (f"  [{p.waiting}]" if p.waiting else "") + ("  [paused]" if p.paused else ""))
+        if self.tty:
+            width = 20
+            filled = int(width * (p.sent / p.to_send)) if p.to_send else width
+            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {line}\033[K", end="", file=sys.stderr, flush=True)
+            if p.finished:
+                print(file=sys.stderr)
+        elif line != self.last and (p.finished or done % 10 == 0 or p.waiting):
+            print(line, file=sys.stderr, flush=True)
+        self.last = line
+
+
+async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float) -> int:
+    runner = Runner(ctx.store, client, batch_id, _options(ctx, wait_pending), on_progress=_ProgressPrinter())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # stop after the rows in flight, never mid-request
+        loop.add_signal_handler(sig, runner.stop)
+    try:
+        result = await runner.run()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if result.error:
+        err(f"run stopped: {result.error}")
+    if result.reconciliation:
+        err(f"reconciliation warning: {result.reconciliation}")
+    return _summary(ctx, batch_id, stopped=runner.stopping and not result.error)
+
+
+def _summary(ctx: Context, batch_id: int, stopped: bool = False) -> int:
+    st = ctx.store.stats(batch_id)
+    c = st.by_state
+    paid = Decimal(st.kobo_by_state.get(S.SUCCESS, 0)) / 100
+    out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items())) + f"; paid {naira(paid)}")
+    if stopped:
+        out("stopped after the rows in flight; run the same command again to go on")
+    if any(c.get(k) for k in (S.FAILED, S.LOOKUP_FAILED, S.NEEDS_REVIEW, S.INVALID, S.VALID)):
+        return EXIT_PROBLEMS
+    if any(c.get(k) for k in (S.PENDING, S.SENDING, S.APPROVED, S.NOT_SENT, S.VERIFIED)):
+        return EXIT_PENDING
+    return EXIT_OK
+
+
+def _confirm(ctx: Context, count: int, total: Decimal, assume_yes: bool) -> bool:
+    mode = ctx.settings.mode.upper()
+    if assume_yes:
+        return True
+    if not sys.stdin or not sys.stdin.isatty():
+        err("run: not confirmed; pass --yes to pay without a prompt (scripts, cron)")
+        return False
+    answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
+    return answer.strip() == "VEND"
+
+
+async def _run(ctx: Context, args: argparse.Namespace) -> int:
+    batch = _batch(ctx, args.batch)
+    async with ctx.client() as client:
+        await _recover(ctx, client)
+        if not args.retry_only:
+            lookup = await lookup_batch(ctx.store, client, batch.id)
+            err(f"lookup: {lookup.verified} verified, {lookup.not_found} not found, "
+                f"{lookup.out_of_range} outside the meter's range"
+                + "".join(f", {n} held ({d} down)" for d, n in lookup.held.items())
+                + (f", {len(lookup.errors)} not checked (BuyPower did not answer)" if lookup.errors else ""))
+        balance = await client.wallet_balance()
+        p = preflight(ctx.store, batch.id, balance, ctx.settings.duplicate_window_days, args.max_total)
+        if p.unaccepted and args.accept_duplicates:
+            accept_duplicates(ctx.store, p.unaccepted)
+            p = preflight(ctx.store, batch.id, balance, ctx.settings.duplicate_window_days, args.max_total)
+        err(f"pre-flight: {len(p.send) + len(p.resend)} rows to send, total {naira(p.total)}, "
+            f"wallet {naira(balance)}" + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
+        if p.unaccepted:
+            for row_id in p.unaccepted:
+                row = rows.get(ctx.store, row_id)
+                why = "paid recently" if row_id in p.recent_duplicates else "twice in this batch"
+                err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}")
+            err("run: duplicates must be accepted explicitly: pass --accept-duplicates")
+            return EXIT_USAGE
+        if p.left_out_by_max_total:
+            err(f"  {len(p.left_out_by_max_total)} rows left out to stay within --max-total")
+        if p.shortfall:
+            err("run: the wallet cannot pay for all rows; top it up, or limit the run with --max-total")
+            return EXIT_USAGE
+        if not p.send and not p.resend:
+            err("run: nothing to send")
+            return _summary(ctx, batch.id)
+        if not _confirm(ctx, len(p.send) + len(p.resend), p.total, args.yes):
+            return EXIT_USAGE
+        rows.approve(ctx.store, p.send)
+        return await _send(ctx, client, batch.id, args.wait_pending)
+
+
+def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
+    args.retry_only = False
+    return asyncio.run(_run(ctx, args))
+
+
+def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
+    batch = _batch(ctx, args.batch)
+    failed = {r.row_number: r for r in ctx.store.rows(batch.id) if r.state == S.FAILED}
+    chosen = list(failed) if args.failed else args.rows
+    missing = [n for n in chosen if n not in failed]
+    if missing:
+        err(f"retry: sheet rows {', '.join(map(str, missing))} are not FAILED; only FAILED rows are retried")
+        return EXIT_USAGE
+    if not chosen:
+        err("retry: no FAILED rows")
+        return EXIT_OK
+    for n in chosen:
+        rows.retry_failed(ctx.store, failed[n].id)
+        err(f"row {n}: retried under a new orderId (order {failed[n].order_id} failed conclusively)")
+    args.retry_only, args.accept_duplicates, args.max_total = True, False, None
+    return asyncio.run(_run(ctx, args))
+
+
+def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
+    async def go() -> int:
+        async with ctx.client() as client:
+            report = await _recover(ctx, client)
+            ids = rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,))
+            s = ctx.settings
+            for row_id in ids:  # the operator asked: requery parked rows too
+                row = rows.get(ctx.store, row_id)
+                result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at)
+                after = rows.record_result(ctx.store, row_id, result, requery=True, first_wait=s.requery_first_wait,
+                                           max_wait=s.requery_max_wait, budget=row.requery_count + 1)
+                report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
+            out("requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items())) or "nothing"))
+            left = rows.ids_in(ctx.store, args.batch, (S.PENDING, S.SENDING))
+            return EXIT_PENDING if left else EXIT_OK
+    return asyncio.run(go())
+
+
+def cmd_recover(ctx: Context, args: argparse.Namespace) -> int:
+    async def go() -> int:
+        async with ctx.client() as client:
+            report = await _recover(ctx, client)
+        out("recovery: " + _describe_recovery(report))
+        for batch_id, st in sorted(report.stats.items()):
+            out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(st.by_state.items())))
+        return EXIT_OK if report.clean else EXIT_PROBLEMS
+    return asyncio.run(go())
+
+
+def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
+    batch = ctx.store.batch(args.batch)
+    if batch is None:
+        raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
+    if args.output:
+        n = export_to_file(ctx.store, batch.id, Path(args.output))
+        err(f"exported {n} rows to {args.output}")
+    else:
+        export_batch(ctx.store, batch.id, sys.stdout)
+    return EXIT_OK
+
+
+def cmd_health(ctx: Context, args: argparse.Namespace) -> int:
+    async def go() -> int:
+        store, problem = None, None
+        try:
+            store = ctx.store
+        except ConfigError as exc:
+            problem = str(exc)
+        info = ctx.key()
+        client = None
+        if info.key is not None:
+            client = ctx.client() if store else BuyPowerClient.from_settings(ctx.settings, info.key)
+        try:
+            h = await check_health(store, client, info.source, ctx.paths.data_dir, problem)
+        finally:
+            if client:
+                await client.aclose()
+        if args.json:
+            out(json.dumps(h.as_json()))
+        else:
+            _print_health(h)
+        return {"healthy": EXIT_OK, "degraded": EXIT_PROBLEMS}.get(h.status, EXIT_USAGE)
+    return asyncio.run(go())
+
+
+def _print_health(h: Any) -> None:
+    out(f"status: {h.status.upper()}")
+    out(f"  store        {'ok' if h.store_ok else 'DOWN'}")
+    out(f"  api key      {h.key_source}")
+    reach = {True: f"reachable ({h.api_latency_ms} ms)", False: "UNREACHABLE", None: "not asked"}
+    out(f"  BuyPower     {reach[h.api_reachable]}; breaker {h.breaker}")
+    out(f"  discos       {len(h.discos_up)} up" + (f"; down: {', '.join(h.discos_down)}" if h.discos_down else ""))
+    out(f"  wallet       {naira(h.wallet) if h.wallet is not None else 'unknown'}")
+    out(f"  rows         {h.pending} pending, {h.needs_review} need review")
+    rate = f"{h.success_rate_24h:.0%}" if h.success_rate_24h is not None else "no vends"
+    out(f"  last 24 h    {h.vends_24h} paid; success rate {rate}")
+    out(f"  machine      {h.free_disk_mb:.0f} MB disk free; {h.memory_mb:.0f} MB memory")
+    for problem in h.problems:
+        out(f"  ! {problem}")
+
+
+def _naira(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a naira amount") from None
+    return value
+
+
+def _row_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of sheet row numbers like 3,7") from None
+
+
+def add_vending_parsers(sub: Any) -> None:
+    p = sub.add_parser("run", help="look up, check and pay a batch (asks to confirm unless --yes)")
+    p.add_argument("batch", type=int, metavar="BATCH")
+    p.add_argument("--yes", action="store_true", help="pay without asking (scripts, cron)")
+    p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
+    p.add_argument("--max-total", type=_naira, metavar="NGN", help="send only rows that fit in this total")
+    p.add_argument("--wait-pending", type=float, default=300.0, metavar="SECONDS",
+                   help="after sending, keep requerying pending rows this long (default %(default)s)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("retry", help="pay FAILED rows again, under new orderIds")
+    p.add_argument("batch", type=int, metavar="BATCH")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rows", type=_row_list, metavar="3,7", help="sheet row numbers")
+    which.add_argument("--failed", action="store_true", help="every FAILED row")
+    p.add_argument("--yes", action="store_true", help="pay without asking")
+    p.add_argument("--wait-pending", type=float, default=300.0, metavar="SECONDS")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("requery", help="ask BuyPower now about pending and needs-review rows")
+    p.add_argument("batch", type=int, nargs="?", metavar="BATCH")
+    p.set_defaults(func=cmd_requery)
+
+    p = sub.add_parser("recover", help="settle what a crash left in flight, and report orphans")
+    p.set_defaults(func=cmd_recover)
+
+    p = sub.add_parser("export", help="write a batch with its tokens as CSV")
+    p.add_argument("batch", type=int, metavar="BATCH")
+    p.add_argument("-o", "--output", metavar="FILE.csv", help="file to write (default: stdout)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("health", help="is the store, the key, BuyPower and the machine all right?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_health)
