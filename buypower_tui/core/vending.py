@@ -82,6 +82,7 @@ class Runner:
         self._succeeded: list[int] = []
         self._last_emit = 0.0
         self._in_flight = 0
+        self._meter_of: dict[int, str] = {}  # row id -> meter, for the per-meter locks
         self._finished = False  # set by the requery loop when the run has nothing left to do
 
     # -- control (from the UI, signal handlers) -----------------------------------------------------
@@ -111,8 +112,10 @@ class Runner:
             result.balance_before = await self.client.wallet_balance()
         except (ApiError, BreakerOpen, ConfigurationError) as exc:
             log.warning("balance before the run unknown: %s", exc)
-        for row_id in rows.ids_in(self.store, self.batch_id, rows.SENDABLE):
-            self._queue.put_nowait(row_id)
+        for row in self.store.rows(self.batch_id):
+            if row.state in rows.SENDABLE:
+                self._meter_of[row.id] = row.meter or ""
+                self._queue.put_nowait(row.id)
         self._to_send = self._queue.qsize()
         workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.opt.concurrency))]
         requeries = asyncio.create_task(self._requery_loop())
@@ -149,8 +152,7 @@ class Runner:
                 if not await self._breaker_closed():
                     self._queue.put_nowait(row_id)
                     continue
-                row = rows.get(self.store, row_id)
-                lock = self._meter_locks.setdefault(row.meter or "", asyncio.Lock())
+                lock = self._meter_locks.setdefault(self._meter_of[row_id], asyncio.Lock())
                 async with lock:  # at most one vend in flight per meter
                     await self._send_one(row_id)
             finally:
@@ -254,6 +256,7 @@ class Runner:
             return
         if self._store_result(row_id, result, requery=True) == S.NOT_SENT and not self._stopping:
             self._to_send += 1  # it never reached BuyPower: send it again, same orderId
+            self._meter_of[row_id] = row.meter or ""
             self._queue.put_nowait(row_id)
         self._emit()
 
