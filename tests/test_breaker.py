@@ -81,3 +81,21 @@ def test_a_probe_failure_opens_it_again_for_a_new_cool_down(clock):
     clock.now += 60
     for _ in range(3):  # a fresh half-open period has a fresh probe allowance
         b.admit(probe=True)
+
+
+def test_a_probe_that_ends_without_a_verdict_frees_its_slot(clock):
+    b = open_breaker(clock)
+    clock.now += 60
+    for _ in range(3):
+        assert b.admit(probe=True) is True
+    for _ in range(3):
+        b.release()  # cancelled, or an error that is neither success nor failure
+    assert b.admit(probe=True) is True  # not stuck half-open for good
+
+
+def test_late_failures_while_open_do_not_push_the_probe_time(clock):
+    b = open_breaker(clock)
+    at = b.snapshot().next_probe_at
+    clock.now += 30
+    b.record_failure()  # an answer to a call sent before it opened
+    assert b.snapshot().next_probe_at == at

@@ -201,7 +201,8 @@ def requery_after(server, meter, times, **kwargs):
         async with client_for(server, **kwargs) as c:
             order = str(uuid.uuid4())
             await vend(c, meter, order_id=order)
-            return [await c.requery(order) for _ in range(times)]
+            sent = datetime.now(UTC)
+            return [await c.requery(order, sent_at=sent) for _ in range(times)]
     return run(go())
 
 
@@ -385,3 +386,63 @@ def test_one_concurrency_cap_is_shared_by_every_call(sandbox):
             await asyncio.gather(*calls)
     run(go())
     assert transport.peak == 3
+
+
+def test_calls_queued_when_the_breaker_opens_are_not_sent(sandbox):
+    async def go():
+        async with client_for(sandbox, concurrency=2) as c:
+            return await asyncio.gather(*(vend(c, VENDED_500) for _ in range(40)), return_exceptions=True)
+    results = run(go())
+    refused = [r for r in results if isinstance(r, BreakerOpen)]
+    assert sandbox.ledger.requests()["vend"] <= 6  # 5 to open it, and at most one already on the wire
+    assert len(refused) >= 34
+
+
+def test_a_bad_key_on_any_read_is_a_configuration_error(sandbox):
+    async def go():
+        async with BuyPowerClient(sandbox.url, SecretStr("0" * 64), rate_limit=0) as c:
+            for call in (c.wallet_balance(), c.disco_status(), c.check_meter(OK_METER, OK_DISCO)):
+                with pytest.raises(ConfigurationError):
+                    await call
+    run(go())
+
+
+class _BrokenGzip(httpx.AsyncHTTPTransport):
+    async def handle_async_request(self, request):
+        response = await super().handle_async_request(request)
+        await response.aread()
+        return httpx.Response(response.status_code, headers={"content-encoding": "gzip"},
+                              content=b"not gzip at all", request=request)
+
+
+def test_an_undecodable_answer_is_pending_not_an_exception(sandbox):
+    async def go():
+        async with client_for(sandbox, transport=_BrokenGzip()) as c:
+            order = str(uuid.uuid4())
+            return await vend(c, order_id=order), await c.requery(order, sent_at=datetime.now(UTC)), order
+    first, second, order = run(go())
+    assert first.outcome is Outcome.PENDING and "DecodingError" in first.message
+    assert second.outcome is Outcome.PENDING and sandbox.ledger.posts(order) == 1
+
+
+def test_a_rate_below_one_per_second_still_sends(sandbox):
+    async def go():
+        async with client_for(sandbox, rate_limit=0.5) as c:
+            return await c.wallet_balance()
+    assert run(go()) == Decimal(1_000_000)
+
+
+def test_a_requery_without_a_send_time_never_says_not_sent(sandbox):
+    async def go():
+        async with client_for(sandbox, not_found_window=0) as c:
+            return await c.requery("never-sent-" + uuid.uuid4().hex)
+    r = run(go())
+    assert r.http_status == 404 and r.outcome is Outcome.PENDING
+
+
+def test_maintenance_answers_do_not_open_the_breaker(sandbox):
+    async def go():
+        async with client_for(sandbox) as c:
+            return [await vend(c, MAINTENANCE) for _ in range(6)], c.breaker.state
+    results, state = run(go())
+    assert all(r.outcome is Outcome.FAILED for r in results) and state is BreakerState.CLOSED

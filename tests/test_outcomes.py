@@ -139,3 +139,29 @@ def test_requery_rows_the_sandbox_does_not_produce_stay_pending(status, code, me
     body = {"result": {"status": False, "responseCode": code, "message": message}}
     r = requery_outcome("o1", status, j(body), "PREPAID", window_passed=True)
     assert r.outcome is Outcome.PENDING and r.message == message and r.provider_code == str(code)
+
+
+@pytest.mark.parametrize("status,message", [
+    (400, "Possible duplicate transaction"),
+    (400, "Transaction is still in progress. Please requery in 120 seconds"),
+])
+def test_a_4xx_whose_text_says_the_order_may_exist_is_pending(status, message):
+    r = vend_outcome("o1", status, j({"status": False, "responseCode": status, "message": message}), "PREPAID")
+    assert r.outcome is Outcome.PENDING
+
+
+@pytest.mark.parametrize("message", ["Transaction is still in progress. Please requery in 120 seconds",
+                                     "An unexpected error occurred. Please requery to get status."])
+def test_requery_rc202_is_failed_only_when_it_says_transaction_failed(message):
+    body = {"result": {"status": False, "responseCode": 202, "message": message}}
+    assert requery_outcome("o1", 400, j(body), "PREPAID", window_passed=True).outcome is Outcome.PENDING
+
+
+def test_a_404_that_is_not_no_transaction_found_stays_pending():
+    r = requery_outcome("o1", 404, j({"message": "Route not found"}), "PREPAID", window_passed=True)
+    assert r.outcome is Outcome.PENDING
+
+
+def test_a_429_without_retry_after_waits_a_minute():
+    r = requery_outcome("o1", 429, j({"message": "Too many"}), "PREPAID", window_passed=True)
+    assert r.outcome is Outcome.PENDING and r.retry_after == 60

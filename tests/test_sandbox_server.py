@@ -256,8 +256,11 @@ def test_insufficient_wallet_is_422_and_the_order_is_not_initiated(sandbox, api)
     assert (r.status_code, r.json()["message"]) == (422, "insufficient wallet balance.")
     assert requery(api, "poor-1") == (400, {"status": False, "responseCode": 203,
                                             "message": "Transaction not initiated."})
-    assert api.post("/vend", json=order("poor-1")).status_code == 409  # the orderId is spent
     assert ledger(sandbox)["rejected"][0]["httpStatus"] == 422
+    configure(sandbox, wallet=100_000)  # topped up: the same orderId goes through (not 409)
+    assert api.post("/vend", json=order("poor-1")).status_code == 200
+    assert api.post("/vend", json=order("poor-1")).status_code == 409  # now it is spent
+    assert ledger(sandbox)["rejected"] == []
 
 
 def test_minimum_and_maximum_vend_amounts(api):

@@ -45,7 +45,7 @@ class CircuitBreaker:
         self._lock = threading.Lock()  # the engine and the health screen read it from other threads
         self._failures = 0
         self._opened_at: float | None = None
-        self._probes_admitted = 0
+        self._probes_in_flight = 0
 
     def _state(self) -> BreakerState:
         if self._opened_at is None:
@@ -65,28 +65,38 @@ class CircuitBreaker:
             at = self._opened_at + self.cooldown if self._opened_at is not None else None
             return BreakerSnapshot(state, self._failures, at)
 
-    def admit(self, probe: bool) -> None:
-        """Raise BreakerOpen unless this call may go out now."""
+    def admit(self, probe: bool) -> bool:
+        """Raise BreakerOpen unless this call may go out now. True when it goes out as one of
+        the half-open probes: the caller must then `release()` it however the call ends."""
         with self._lock:
             state = self._state()
             if state is BreakerState.CLOSED:
-                return
+                return False
             retry_at = self._opened_at + self.cooldown  # type: ignore[operator]
-            if state is BreakerState.OPEN or not probe or self._probes_admitted >= self.probes:
-                raise BreakerOpen(max(retry_at, self._clock()))
-            self._probes_admitted += 1
+            if state is BreakerState.OPEN or not probe or self._probes_in_flight >= self.probes:
+                # while probes are out, the next chance is a second away, not "now"
+                raise BreakerOpen(retry_at if state is BreakerState.OPEN else self._clock() + 1)
+            self._probes_in_flight += 1
+            return True
+
+    def release(self) -> None:
+        """A probe ended (answered, failed, or cancelled): its slot is free again."""
+        with self._lock:
+            self._probes_in_flight = max(0, self._probes_in_flight - 1)
 
     def record_success(self) -> None:
-        """Any sane answer (2xx, 4xx, 202, 409) closes the breaker and ends a failure streak."""
+        """Any sane answer (2xx, 4xx, 202, 409, 501) closes the breaker and ends a failure streak."""
         with self._lock:
             self._failures = 0
             self._opened_at = None
-            self._probes_admitted = 0
+            self._probes_in_flight = 0
 
     def record_failure(self) -> None:
-        """A transport error or a 5xx."""
+        """A transport error or a 5xx. While open, late answers of calls sent before it opened
+        are counted but do not push the next probe further away."""
         with self._lock:
             self._failures += 1
-            if self._state() is BreakerState.HALF_OPEN or self._failures >= self.threshold:
+            state = self._state()
+            if state is BreakerState.HALF_OPEN or (state is BreakerState.CLOSED and self._failures >= self.threshold):
                 self._opened_at = self._clock()
-                self._probes_admitted = 0
+                self._probes_in_flight = 0

@@ -29,6 +29,7 @@ from buypower_tui.core.breaker import BreakerOpen, CircuitBreaker
 from buypower_tui.core.lookup_cache import MeterCache
 from buypower_tui.core.outcomes import (
     ApiError,
+    ConfigurationError,
     MeterInfo,
     Outcome,
     VendResult,
@@ -72,6 +73,12 @@ class _BearerAuth(httpx.Auth):
         return "_BearerAuth(**********)"
 
 
+def refused(response: httpx.Response) -> None:
+    """Any call answered 401/403 means the key is wrong, whatever the endpoint."""
+    if response.status_code in (401, 403):
+        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+
+
 def signature(body: bytes, key: str) -> str:
     """x-buypower-signature as we understand it (a guess, §2): sha512(body + key), hex."""
     return hashlib.sha512(body + key.encode()).hexdigest()
@@ -103,7 +110,10 @@ class BuyPowerClient:
         self.not_found_window = not_found_window
         self.read_attempts = read_attempts
         self._clock = clock
-        self._limiter = AsyncLimiter(rate_limit, 1) if rate_limit > 0 else None
+        # aiolimiter cannot hand out one request when its capacity is below 1: a rate under
+        # 1/s is one request per 1/rate seconds.
+        self._limiter = (None if rate_limit <= 0 else AsyncLimiter(rate_limit, 1) if rate_limit >= 1
+                         else AsyncLimiter(1, 1 / rate_limit))
         self._semaphore = asyncio.Semaphore(concurrency)
         self.samples: deque[CallSample] = deque(maxlen=240)  # for the health screen's sparkline
         self._http = httpx.AsyncClient(
@@ -142,19 +152,27 @@ class BuyPowerClient:
     # -- transport ---------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, probe: bool, **kwargs: Any) -> httpx.Response:
-        """One request through the breaker, the rate limit and the concurrency cap."""
-        self.breaker.admit(probe)
+        """One request through the concurrency cap, the rate limit and then the breaker.
+
+        The breaker is asked last, right before sending: a call that queued behind the cap
+        while the breaker opened must fail fast, not go out.
+        """
         async with self._semaphore:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            as_probe = self.breaker.admit(probe)
             started = time.perf_counter()
             try:
                 response = await self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
+            except httpx.HTTPError:  # transport errors, and bodies that cannot be decoded
                 self._sample(path, started, ok=False)
                 self.breaker.record_failure()
                 raise
-        ok = response.status_code < 500
+            finally:
+                if as_probe:
+                    self.breaker.release()
+        # 501 is BuyPower's conclusive answer about one meter, not a sign that it is down.
+        ok = response.status_code < 500 or response.status_code == 501
         self._sample(path, started, ok=ok)
         (self.breaker.record_success if ok else self.breaker.record_failure)()
         log.debug("%s %s -> %s in %.0f ms", method, path, response.status_code,
@@ -173,9 +191,9 @@ class BuyPowerClient:
     async def _read(self, path: str, *, probe: bool = False, params: dict[str, str] | None = None
                     ) -> httpx.Response:
         """GET, retried with jittered backoff on transport errors and 5xx. Returns the last
-        response (a 5xx when retries ran out); raises the last transport error."""
+        response (a 5xx when retries ran out); raises the last httpx error."""
         try:
-            async for attempt in stamina.retry_context(on=(httpx.TransportError, _Retry),
+            async for attempt in stamina.retry_context(on=(httpx.HTTPError, _Retry),
                                                        attempts=self.read_attempts, wait_initial=0.2,
                                                        wait_max=2.0, timeout=30.0):
                 with attempt:
@@ -191,8 +209,9 @@ class BuyPowerClient:
     async def disco_status(self) -> dict[str, bool]:
         try:
             response = await self._read("/discos/status", probe=True)
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:
             raise ApiError(f"BuyPower did not answer /discos/status ({type(exc).__name__})") from None
+        refused(response)
         result = disco_map(response.content)
         if response.status_code != 200 or result is None:
             raise ApiError(f"BuyPower answered /discos/status with HTTP {response.status_code}")
@@ -214,7 +233,7 @@ class BuyPowerClient:
         params = {"meter": meter, "disco": key[1], "vendType": key[2], "vertical": "ELECTRICITY"}
         try:
             response = await self._read("/check/meter", probe=True, params=params)
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:
             raise ApiError(f"BuyPower did not answer the meter check ({type(exc).__name__})") from None
         info = meter_info(meter, key[1], key[2], response.status_code, response.content)
         if info is None:
@@ -225,8 +244,9 @@ class BuyPowerClient:
     async def wallet_balance(self) -> Decimal:
         try:
             response = await self._read("/wallet/balance")
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:
             raise ApiError(f"BuyPower did not answer the balance request ({type(exc).__name__})") from None
+        refused(response)
         balance = balance_of(response.content) if response.status_code == 200 else None
         if balance is None:
             raise ApiError(f"BuyPower answered the balance request with HTTP {response.status_code}")
@@ -237,7 +257,7 @@ class BuyPowerClient:
         """POST /vend exactly once. Never raises for an answer: every answer is an outcome
         (BreakerOpen and ConfigurationError are raised before or instead of one)."""
         body: dict[str, Any] = {
-            "orderId": order_id, "meter": meter, "disco": disco, "vendType": vend_type.upper(),
+            "orderId": order_id, "meter": meter, "disco": disco.upper(), "vendType": vend_type.upper(),
             "amount": str(amount), "phone": phone, "paymentType": "B2B", "vertical": "ELECTRICITY",
         }
         if name:
@@ -246,7 +266,7 @@ class BuyPowerClient:
             body["email"] = email
         try:
             response = await self._send("POST", "/vend", probe=False, params={"strict": "0"}, json=body)
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # includes a body that cannot be decoded: PENDING, requery
             return transport_outcome(order_id, exc, vend=True)
         result = vend_outcome(order_id, response.status_code, response.content, vend_type,
                               response.headers.get("retry-after"))
@@ -255,14 +275,15 @@ class BuyPowerClient:
     async def requery(self, order_id: str, *, vend_type: str = "PREPAID",
                       sent_at: datetime | None = None) -> VendResult:
         """GET /transaction/{orderId}. `sent_at`: when the vend was last sent; a "not found"
-        within `not_found_window` of it is still PENDING (the order may be on its way)."""
+        within `not_found_window` of it, or with no `sent_at`, is still PENDING (the order may
+        be on its way)."""
         try:
             response = await self._read(f"/transaction/{order_id}")
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:
             return transport_outcome(order_id, exc, vend=False)
         age = None if sent_at is None else self._clock() - sent_at.replace(tzinfo=sent_at.tzinfo or UTC).timestamp()
         result = requery_outcome(order_id, response.status_code, response.content, vend_type,
-                                 window_passed=age is None or age >= self.not_found_window,
+                                 window_passed=age is not None and age >= self.not_found_window,
                                  retry_after=response.headers.get("retry-after"))
         return self._checked(result, response)
 

@@ -145,9 +145,9 @@ def _delay_hint(body: dict[str, Any]) -> float | None:
     return None
 
 
-def retry_after_hint(header: str | None) -> float | None:
+def retry_after_hint(header: str | None, default: float | None = None) -> float | None:
     value = to_decimal(header)
-    return float(value) if value is not None and value >= 0 else None
+    return float(value) if value is not None and value >= 0 else default
 
 
 def _code(body: dict[str, Any] | None) -> str | None:
@@ -158,6 +158,16 @@ def _message(body: dict[str, Any] | None, fallback: str) -> str:
     if body and isinstance(body.get("message"), str) and body["message"].strip():
         return body["message"].strip()
     return fallback
+
+
+_PENDING_WORDS = ("duplicate", "in progress", "processing", "requery", "pending")
+
+
+def _sounds_pending(message: str) -> bool:
+    """A 4xx whose text says the order may exist ("Possible duplicate transaction", "still in
+    progress"): requery it rather than trust the status code alone."""
+    lowered = message.lower()
+    return any(word in lowered for word in _PENDING_WORDS)
 
 
 def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +231,8 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
         if body.get("status") is True and isinstance(data, dict):
             return _settled(order_id, status, body, data, vend_type, message)
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (not a final success: requery)", **common)
-    if status in (400, 422, 501):  # conclusive: BuyPower refused the vend, no money moved
+    if status in (400, 422, 501) and not _sounds_pending(message):
+        # conclusive: BuyPower refused the vend, no money moved
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
     # 202, 409, 429, 5xx and anything unexpected: the order may exist; requery it.
     hint = _delay_hint(body) if status == 202 else retry_after_hint(retry_after)
@@ -246,17 +257,16 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
         return _settled(order_id, status, body, body["data"], vend_type, message)
     if "refund already processed" in lowered:
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
-    if status == 400 and code == "202":
-        # "Transaction failed." is final. "Transaction not successful. Please retry." is
-        # ambiguous (seen once); it stays PENDING so that it is requeried, never re-paid.
-        if "not successful" in lowered:
-            return VendResult(outcome=Outcome.PENDING, message=message, **common)
+    if status == 400 and code == "202" and "transaction failed" in lowered:
+        # Only "Transaction failed." is final. Other rc 202 texts ("Transaction not
+        # successful. Please retry.", seen once) stay PENDING: requeried, never re-paid.
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
-    if (status == 400 and code == "203") or status == 404:
+    if (status == 400 and code == "203") or (status == 404 and (code == "20" or "no transaction found" in lowered)):
         if window_passed:
             return VendResult(outcome=Outcome.NOT_SENT, message=message, **common)
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (too early to be sure)", **common)
-    hint = retry_after_hint(retry_after) if status == 429 else _delay_hint(body)
+    # a 429 without Retry-After: wait a minute (what integrators default to)
+    hint = retry_after_hint(retry_after, 60.0) if status == 429 else _delay_hint(body)
     if status == 400 and code == "201" and hint is None:
         hint = 120.0  # "Kindly retry in 2 minutes"
     return VendResult(outcome=Outcome.PENDING, message=message, retry_after=hint, **common)

@@ -90,7 +90,7 @@ class SandboxConfig:
     timeout_rate: float = 0.0  # vend, then hold the answer hold_s
     drop_rate: float = 0.0  # vend, then close the socket without an answer
     pending_rate: float = 0.0  # 202, then pending requeries, then success
-    requery_cooldown_s: float = 10.0  # 0 disables the 429
+    requery_cooldown_s: float = 2.0  # 0 disables the 429; matches the 202's `delay`
     down: frozenset[str] = frozenset()  # codes reported false by /discos/status, answering 503
     delay: tuple[int, ...] = (2, 2, 2)  # `delay` of a 202
     pending_requeries: int = 2

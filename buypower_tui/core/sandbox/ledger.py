@@ -188,14 +188,16 @@ class Ledger:
              tokens: random.Random, faults: random.Random) -> Order:
         """Count the POST, then validate, plan the answer, debit and record, as one step.
 
-        Raises Invalid(status): 409 for a spent orderId; 400/422/501 refusals spend the
-        orderId (its requery says "not initiated"); a 503 for a disco that is down and a
-        5xx fault "before vending" leave nothing behind, so the requery finds nothing.
+        Raises Invalid(status): 409 for an orderId already vended; a 400/422/501 refusal is
+        remembered (its requery says "not initiated") but does not spend the orderId: the
+        client may send it again, e.g. after topping up the wallet. A 503 for a disco that
+        is down and a 5xx fault "before vending" leave nothing behind (requery: 404).
         """
         with self.lock:
             self._posts[order_id] += 1
-            if order_id in self._orders or order_id in self._rejected:
+            if order_id in self._orders:
                 raise Invalid("Request already received", 409)
+            self._rejected.pop(order_id, None)
             try:
                 order = self._accept(order_id, fields, cfg, tokens, faults)
             except Invalid as exc:
