@@ -13,7 +13,6 @@ import secrets
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -27,7 +26,7 @@ from buypower_tui.core.lookup import lookup_batch  # noqa: E402
 from buypower_tui.core.preflight import preflight  # noqa: E402
 from buypower_tui.core.rules import Limits  # noqa: E402
 from buypower_tui.core.store import Store  # noqa: E402
-from buypower_tui.core.vending import RunOptions, Runner  # noqa: E402
+from buypower_tui.core.vending import Runner, RunOptions  # noqa: E402
 from tests.engine_helpers import write_batch  # noqa: E402
 
 

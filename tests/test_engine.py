@@ -18,7 +18,7 @@ from buypower_tui.core.preflight import preflight
 from buypower_tui.core.recovery import recover
 from buypower_tui.core.rules import Limits
 from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
-from buypower_tui.core.vending import RunOptions, Runner
+from buypower_tui.core.vending import Runner, RunOptions
 from tests.engine_helpers import assert_ledger_matches_store, unsettled, write_batch
 
 S = RowState
