@@ -43,7 +43,7 @@ async def bench(url: str, key: str, n: int, concurrency: int, tmp: Path) -> dict
         t0, c0 = time.perf_counter(), time.process_time()
         rows.approve(store, plan.send)
         t_approve = time.perf_counter() - t0
-        result = await Runner(store, client, batch, RunOptions(concurrency=concurrency)).run()
+        result = await Runner(store, client, batch, RunOptions(concurrency=concurrency)).run(plan.balance)
         t_send, cpu_send = time.perf_counter() - t0, time.process_time() - c0
     counts = store.stats(batch).by_state
     store.close()

@@ -92,13 +92,14 @@ class _ProgressPrinter:
         self.last = line
 
 
-async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float) -> int:
+async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float,
+                balance: Decimal | None = None) -> int:
     runner = Runner(ctx.store, client, batch_id, _options(ctx, wait_pending), on_progress=_ProgressPrinter())
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # stop after the rows in flight, never mid-request
         loop.add_signal_handler(sig, runner.stop)
     try:
-        result = await runner.run()
+        result = await runner.run(balance)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -169,7 +170,7 @@ async def _run(ctx: Context, args: argparse.Namespace) -> int:
         if not _confirm(ctx, len(p.send) + len(p.resend), p.total, args.yes):
             return EXIT_USAGE
         rows.approve(ctx.store, p.send)
-        return await _send(ctx, client, batch.id, args.wait_pending)
+        return await _send(ctx, client, batch.id, args.wait_pending, balance)
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:

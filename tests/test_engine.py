@@ -27,7 +27,8 @@ FAST = RunOptions(concurrency=8, first_wait=0.05, max_wait=0.2, budget=30, wait_
 
 def client(sandbox, **kw) -> BuyPowerClient:
     kw.setdefault("not_found_window", 0.3)
-    return BuyPowerClient(sandbox.url, SecretStr(sandbox.key), rate_limit=0, concurrency=8, **kw)
+    kw.setdefault("concurrency", 8)
+    return BuyPowerClient(sandbox.url, SecretStr(sandbox.key), rate_limit=0, **kw)
 
 
 async def prepare(store, c, path) -> int:
@@ -67,7 +68,7 @@ def test_breaker_stops_sending_while_open_and_the_run_finishes_after(store, tmp_
         with SandboxServer(SandboxConfig(seed=5, requery_cooldown_s=0)) as sandbox:
             async def go():
                 breaker = CircuitBreaker(threshold=5, cooldown=1.0, probes=3)
-                async with client(sandbox, breaker=breaker) as c:
+                async with client(sandbox, breaker=breaker, concurrency=1) as c:  # as the runner's
                     batch = await prepare(store, c, write_batch(tmp_path / "b.csv", 40))
                     sandbox.update_config(fail_rate=1.0)
                     runner = Runner(store, c, batch, RunOptions(concurrency=1, first_wait=0.05, max_wait=0.2,

@@ -14,6 +14,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from buypower_tui.core.models import Event, Recipient, RowState, utcnow
@@ -60,6 +61,27 @@ def _operator() -> str:
     return operator_name()
 
 
+_TABLE, _EVENTS = Recipient.__table__, Event.__table__
+_SELECT = select(_TABLE).where(_TABLE.c.id == bindparam("_row_id"))
+_UPDATES: dict[tuple[str, ...], Any] = {}  # one compiled UPDATE per set of columns
+
+
+def _update(columns: Iterable[str]) -> Any:
+    key = tuple(sorted(columns))
+    if key not in _UPDATES:
+        _UPDATES[key] = (_TABLE.update().where(_TABLE.c.id == bindparam("_row_id"))
+                         .values({c: bindparam(c) for c in key}))
+    return _UPDATES[key]
+
+
+def _event(current: Any, new_state: str, at: datetime, http_status: int | None, values: dict[str, Any],
+           note: str | None, details: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(recipient_id=current["id"], batch_id=current["batch_id"], operator=_operator(), at=at,
+                old_state=current["state"], new_state=new_state, http_status=http_status,
+                provider_code=values.get("provider_code"), provider_message=values.get("provider_message"),
+                note=note, details=details)
+
+
 def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Callable[[RowView], str], *,
                note: str | Callable[[RowView], str] | None = None, http_status: int | None = None,
                details: dict[str, Any] | None = None,
@@ -67,11 +89,11 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
     """Move one row to `to` (from one of `allowed`), set `fields` (plus what `compute` derives
     from the row as it is now), append the event, commit: one transaction, one row read.
 
-    SQLAlchemy Core rather than the ORM: this runs twice per vend and the ORM tripled its cost.
+    Prepared Core statements rather than the ORM: this runs twice per vend, and the ORM
+    (or statements rebuilt each time) tripled its cost.
     """
-    table, events = Recipient.__table__, Event.__table__
     with store.engine.begin() as conn:  # BEGIN IMMEDIATE: no one else moves the row meanwhile
-        current = conn.execute(select(table).where(table.c.id == row_id)).mappings().first()
+        current = conn.execute(_SELECT, {"_row_id": row_id}).mappings().first()
         if current is None or current["state"] not in allowed:
             state = current["state"] if current else "missing"
             raise StateConflict(f"row {row_id} is {state}, not {'/'.join(allowed)}")
@@ -81,24 +103,38 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
             values.update(compute(before))
         new_state = to(before) if callable(to) else to
         values["state"], values["updated_at"] = new_state, utcnow()
-        conn.execute(table.update().where(table.c.id == row_id).values(**values))
-        conn.execute(events.insert().values(
-            recipient_id=row_id, batch_id=current["batch_id"], operator=_operator(), at=values["updated_at"],
-            old_state=current["state"], new_state=new_state, http_status=http_status,
-            provider_code=values.get("provider_code"), provider_message=values.get("provider_message"),
-            note=note(before) if callable(note) else note, details=details))
+        conn.execute(_update(values), {"_row_id": row_id, **values})
+        conn.execute(_EVENTS.insert(), _event(current, new_state, values["updated_at"], http_status, values,
+                                              note(before) if callable(note) else note, details))
     return RowView(dict(current) | values)
 
 
 # -- before the money moves ------------------------------------------------------------------
 
 def approve(store: Store, row_ids: Iterable[int]) -> int:
-    """VERIFIED -> APPROVED with a new orderId, stored before it is ever used."""
-    n = 0
-    for row_id in row_ids:
-        transition(store, row_id, (S.VERIFIED,), S.APPROVED, order_id=str(uuid.uuid4()), note="approved")
-        n += 1
-    return n
+    """VERIFIED -> APPROVED with a new orderId, stored before it is ever used.
+
+    One transaction for the whole approval (each row's change with its own event): the
+    operator approves a batch in one act, and 1,000 separate commits took a second.
+    """
+    ids = list(row_ids)
+    now = utcnow()
+    approved = 0
+    with store.engine.begin() as conn:
+        events = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            current = conn.execute(select(_TABLE.c.id, _TABLE.c.batch_id, _TABLE.c.state)
+                                   .where(_TABLE.c.id.in_(chunk), _TABLE.c.state == S.VERIFIED)).mappings().all()
+            params = [{"_row_id": r["id"], "order_id": str(uuid.uuid4()), "state": S.APPROVED, "updated_at": now}
+                      for r in current]
+            if params:
+                conn.execute(_update(("order_id", "state", "updated_at")), params)
+            events += [_event(r, S.APPROVED, now, None, {}, "approved", None) for r in current]
+            approved += len(current)
+        if events:
+            conn.execute(_EVENTS.insert(), events)
+    return approved
 
 
 def retry_failed(store: Store, row_id: int) -> RowView:

@@ -10,6 +10,7 @@ means "after the rows in flight": no request is ever cancelled half-way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -68,7 +69,7 @@ class Runner:
                  on_progress: Callable[[Progress], None] | None = None) -> None:
         self.store, self.client, self.batch_id, self.opt = store, client, batch_id, options
         self.on_progress = on_progress
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._queue: asyncio.Queue[int | None] = asyncio.Queue()
         self._meter_locks: dict[str, asyncio.Lock] = {}
         self._resume = asyncio.Event()
         self._resume.set()
@@ -80,10 +81,11 @@ class Runner:
         self._last_error: str | None = None
         self._fatal: str | None = None
         self._succeeded: list[int] = []
+        self._paid = Decimal(0)
         self._last_emit = 0.0
         self._in_flight = 0
         self._meter_of: dict[int, str] = {}  # row id -> meter, for the per-meter locks
-        self._finished = False  # set by the requery loop when the run has nothing left to do
+        self._changed = asyncio.Event()  # a row finished: the requery loop looks again
 
     # -- control (from the UI, signal handlers) -----------------------------------------------------
 
@@ -106,22 +108,29 @@ class Runner:
 
     # -- the run --------------------------------------------------------------------------------
 
-    async def run(self) -> RunResult:
-        result = RunResult(progress=self._progress(False))
-        try:
-            result.balance_before = await self.client.wallet_balance()
-        except (ApiError, BreakerOpen, ConfigurationError) as exc:
-            log.warning("balance before the run unknown: %s", exc)
+    async def run(self, balance_before: Decimal | None = None) -> RunResult:
+        """`balance_before`: the wallet balance the pre-flight read, if it just did."""
+        result = RunResult(progress=self._progress(False), balance_before=balance_before)
+        if balance_before is None:
+            try:
+                result.balance_before = await self.client.wallet_balance()
+            except (ApiError, BreakerOpen, ConfigurationError) as exc:
+                log.warning("balance before the run unknown: %s", exc)
         for row in self.store.rows(self.batch_id):
             if row.state in rows.SENDABLE:
                 self._meter_of[row.id] = row.meter or ""
                 self._queue.put_nowait(row.id)
         self._to_send = self._queue.qsize()
-        workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.opt.concurrency))]
+        # Two workers more than the client's request cap: while some wait for BuyPower, the
+        # extra ones do the row's database work, so the cap stays full. Requests in flight
+        # are still capped by the client at `concurrency`.
+        workers = [asyncio.create_task(self._worker()) for _ in range(max(1, self.opt.concurrency) + 2)]
         requeries = asyncio.create_task(self._requery_loop())
         try:
-            await asyncio.gather(*workers)
             await requeries
+            for _ in workers:
+                self._queue.put_nowait(None)  # one "the run is over" for each worker
+            await asyncio.gather(*workers)
         finally:
             for task in [*workers, requeries]:
                 task.cancel()  # only reached on an exception: the tasks are normally done
@@ -141,12 +150,9 @@ class Runner:
             await self._resume.wait()
             if self._stopping:
                 return
-            try:
-                row_id = await asyncio.wait_for(self._queue.get(), 0.2)
-            except TimeoutError:
-                if self._finished:
-                    return
-                continue
+            row_id = await self._queue.get()
+            if row_id is None:  # the requery loop says the run is over
+                return
             self._in_flight += 1
             try:
                 if not await self._breaker_closed():
@@ -157,6 +163,7 @@ class Runner:
                     await self._send_one(row_id)
             finally:
                 self._in_flight -= 1
+                self._changed.set()
 
     async def _send_one(self, row_id: int) -> None:
         try:
@@ -190,6 +197,7 @@ class Runner:
                                  max_wait=self.opt.max_wait, budget=self.opt.budget)
         if row.state == S.SUCCESS:
             self._succeeded.append(row_id)
+            self._paid += row.amount
         elif row.state in (S.FAILED, S.NEEDS_REVIEW, S.PENDING):
             self._last_error = f"row {row.row_number}: {row.state} — {result.message}"
         return row.state
@@ -234,13 +242,14 @@ class Runner:
             if self._queue.empty() and self._in_flight == 0:
                 deadline = deadline or time.monotonic() + self.opt.wait_pending
                 if not rows.ids_in(self.store, self.batch_id, (S.PENDING,)) or time.monotonic() >= deadline:
-                    self._finished = True
                     return
             else:
                 deadline = None
             nxt = rows.next_due(self.store, self.batch_id)
             wait = 0.2 if nxt is None else (nxt - datetime.now(UTC)).total_seconds()
-            await asyncio.sleep(min(max(wait, 0.02), 0.2))
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):  # until a row is done or a requery is due
+                await asyncio.wait_for(self._changed.wait(), min(max(wait, 0.02), 0.2))
 
     async def _requery_one(self, row_id: int) -> None:
         row = rows.get(self.store, row_id)
@@ -282,7 +291,7 @@ class Runner:
     def _reconcile(self, result: RunResult) -> str | None:
         if result.balance_before is None or result.balance_after is None:
             return "wallet not reconciled: the balance could not be read before and after the run"
-        paid = sum((rows.get(self.store, i).amount for i in self._succeeded), Decimal(0))
+        paid = self._paid
         delta = result.balance_before - result.balance_after
         if delta == paid:
             return None
