@@ -14,9 +14,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from buypower_tui.core import rows
 from buypower_tui.core.breaker import BreakerOpen, BreakerSnapshot, BreakerState
@@ -86,6 +89,7 @@ class Runner:
         self._in_flight = 0
         self._meter_of: dict[int, str] = {}  # row id -> meter, for the per-meter locks
         self._changed = asyncio.Event()  # a row finished: the requery loop looks again
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
 
     # -- control (from the UI, signal handlers) -----------------------------------------------------
 
@@ -134,6 +138,7 @@ class Runner:
         finally:
             for task in [*workers, requeries]:
                 task.cancel()  # only reached on an exception: the tasks are normally done
+            self._db.shutdown(wait=True)
         result.succeeded = self._succeeded
         result.error = self._fatal
         try:
@@ -167,7 +172,7 @@ class Runner:
 
     async def _send_one(self, row_id: int) -> None:
         try:
-            row = rows.mark_sending(self.store, row_id)
+            row = await self._write(rows.mark_sending, self.store, row_id)
         except rows.StateConflict as exc:  # another process moved it: not ours to send
             log.info("skipped: %s", exc)
             return
@@ -186,15 +191,21 @@ class Runner:
             log.exception("vend of row %s", row_id)
             self._fail_run(f"unexpected error while sending row {row.row_number}: {exc}")
             return
-        state = self._store_result(row_id, result, requery=False)
+        state = await self._store_result(row_id, result, requery=False)
         self._sent += 1
         if state == S.NOT_SENT and not self._stopping:
             self._queue.put_nowait(row_id)  # the request never left: again, same orderId
         self._emit()
 
-    def _store_result(self, row_id: int, result: VendResult, *, requery: bool) -> str:
-        row = rows.record_result(self.store, row_id, result, requery=requery, first_wait=self.opt.first_wait,
-                                 max_wait=self.opt.max_wait, budget=self.opt.budget)
+    async def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a store write on the one store thread: SQLite's commit (an fsync) releases the
+        GIL there, so other rows' requests go on meanwhile; one thread keeps writes in order."""
+        return await asyncio.get_running_loop().run_in_executor(self._db, partial(fn, *args, **kwargs))
+
+    async def _store_result(self, row_id: int, result: VendResult, *, requery: bool) -> str:
+        row = await self._write(rows.record_result, self.store, row_id, result, requery=requery,
+                                first_wait=self.opt.first_wait, max_wait=self.opt.max_wait,
+                                budget=self.opt.budget)
         if row.state == S.SUCCESS:
             self._succeeded.append(row_id)
             self._paid += row.amount
@@ -263,7 +274,7 @@ class Runner:
         except ConfigurationError as exc:
             self._fail_run(str(exc))
             return
-        if self._store_result(row_id, result, requery=True) == S.NOT_SENT and not self._stopping:
+        if await self._store_result(row_id, result, requery=True) == S.NOT_SENT and not self._stopping:
             self._to_send += 1  # it never reached BuyPower: send it again, same orderId
             self._meter_of[row_id] = row.meter or ""
             self._queue.put_nowait(row_id)
