@@ -84,7 +84,8 @@ class Runner:
         self._last_error: str | None = None
         self._fatal: str | None = None
         self._succeeded: list[int] = []
-        self._paid = Decimal(0)
+        self._paid = Decimal(0)  # successes of rows POSTed by this run: the wallet's expected move
+        self._posted: set[int] = set()
         self._last_emit = 0.0
         self._in_flight = 0
         self._meter_of: dict[int, str] = {}  # row id -> meter, for the per-meter locks
@@ -173,6 +174,7 @@ class Runner:
     async def _send_one(self, row_id: int) -> None:
         try:
             row = await self._write(rows.mark_sending, self.store, row_id)
+            self._posted.add(row_id)
         except rows.StateConflict as exc:  # another process moved it: not ours to send
             log.info("skipped: %s", exc)
             return
@@ -208,7 +210,8 @@ class Runner:
                                 budget=self.opt.budget)
         if row.state == S.SUCCESS:
             self._succeeded.append(row_id)
-            self._paid += row.amount
+            if row_id in self._posted:  # paid by a POST of this run (not settled from an earlier one)
+                self._paid += row.amount
         elif row.state in (S.FAILED, S.NEEDS_REVIEW, S.PENDING):
             self._last_error = f"row {row.row_number}: {row.state} — {result.message}"
         return row.state
@@ -306,7 +309,8 @@ class Runner:
         delta = result.balance_before - result.balance_after
         if delta == paid:
             return None
-        pending = len(rows.ids_in(self.store, self.batch_id, (S.PENDING, S.NEEDS_REVIEW, S.SENDING)))
-        why = f" ({pending} rows still pending may account for it)" if pending else ""
-        return (f"wallet moved by ₦{delta:,.2f} but this run's successes total ₦{paid:,.2f}{why}; "
+        unsettled = set(rows.ids_in(self.store, self.batch_id, (S.PENDING, S.NEEDS_REVIEW, S.SENDING)))
+        pending = len(unsettled & self._posted)
+        why = f" ({pending} rows sent by this run are still pending and may account for it)" if pending else ""
+        return (f"wallet moved by ₦{delta:,.2f} but the rows this run paid total ₦{paid:,.2f}{why}; "
                 "check BuyPower's transaction history")

@@ -1,0 +1,171 @@
+"""The money commands as an operator runs them, against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+from buypower_tui.cli import main
+from buypower_tui.core import rows
+from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.importing import import_file
+from buypower_tui.core.rules import Limits
+from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
+from buypower_tui.core.store import Store
+from buypower_tui.core.vending import Runner, RunOptions
+from buypower_tui.paths import AppPaths
+from tests.engine_helpers import assert_ledger_matches_store, write_batch
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "buypower_tui", "data", "sample-recipients.csv")
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    with SandboxServer(SandboxConfig(seed=21, requery_cooldown_s=0, delay=(0,), pending_requeries=1)) as server:
+        monkeypatch.setenv("BUYPOWER_API_KEY", server.key)
+        monkeypatch.setenv("BUYPOWER_REQUERY_FIRST_WAIT", "0.1")
+        monkeypatch.setenv("BUYPOWER_REQUERY_MAX_WAIT", "1")
+        yield server
+
+
+def cli(capsys, sandbox, *argv):
+    code = main(["--sandbox", sandbox.url, *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def store() -> Store:
+    return Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+
+
+def test_import_run_export_the_sample(sandbox, capsys, tmp_path):
+    assert cli(capsys, sandbox, "import", SAMPLE)[0] == 0
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes")
+    assert code == 2 and "--accept-duplicates" in err and "twice in this batch" in err
+    assert sandbox.ledger.vends() == []  # nothing was paid
+    code, out, err = cli(capsys, sandbox, "run", "1", "--yes", "--accept-duplicates")
+    assert code == 0, err
+    assert "12 SUCCESS; paid ₦105,250.50" in out and "pre-flight: 12 rows to send" in err
+    target = tmp_path / "tokens.csv"
+    assert cli(capsys, sandbox, "export", "1", "-o", str(target))[0] == 0
+    exported = list(csv.DictReader(target.open()))
+    assert len(exported) == 12 and all(r["state"] == "SUCCESS" for r in exported)
+    prepaid = [r for r in exported if r["meter"] != "2200411875"]  # the sample's one POSTPAID row: no token
+    assert len(prepaid) == 11 and all(len(r["token"]) == 24 and r["token"].count("-") == 4 for r in prepaid)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    s = store()
+    try:
+        assert_ledger_matches_store(sandbox.ledger.snapshot(), s, 1)
+    finally:
+        s.close()
+
+
+def test_run_refuses_without_confirmation_or_in_the_wrong_mode(sandbox, capsys, monkeypatch):
+    cli(capsys, sandbox, "import", SAMPLE)
+    monkeypatch.setattr("sys.stdin", open(os.devnull))
+    code, _, err = cli(capsys, sandbox, "run", "1", "--accept-duplicates")
+    assert code == 2 and "pass --yes" in err
+    assert main(["--live", "run", "1", "--yes"]) == 2
+    assert "imported for sandbox" in capsys.readouterr().err
+    assert sandbox.ledger.vends() == []
+
+
+def test_a_shortfall_refuses_unless_limited_with_max_total(sandbox, capsys):
+    cli(capsys, sandbox, "import", SAMPLE)
+    sandbox.update_config(wallet=Decimal(10_000))
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes", "--accept-duplicates")
+    assert code == 2 and "SHORTFALL" in err and "--max-total" in err
+    code, out, err = cli(capsys, sandbox, "run", "1", "--yes", "--accept-duplicates", "--max-total", "9000")
+    paid = sum(Decimal(v["amount"]) for v in sandbox.ledger.vends())
+    assert 0 < paid <= 9000 and code == 3  # the rows left out are still to be paid
+
+
+def test_retry_failed_rows_under_new_orders_and_requery(sandbox, capsys, tmp_path):
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("meter,disco,amount,phone\n55500000007,ABUJA,1000,08031234567\n"
+                     "55500000001,ABUJA,1000,08031234567\n")
+    cli(capsys, sandbox, "import", str(sheet))
+    code, out, _ = cli(capsys, sandbox, "run", "1", "--yes", "--wait-pending", "0")
+    assert code == 1 and "1 FAILED" in out and "1 PENDING" in out
+    time.sleep(0.2)
+    code, out, _ = cli(capsys, sandbox, "requery", "1")
+    assert code == 0 and "1 now SUCCESS" in out
+    first_order = next(r for r in sandbox.ledger.snapshot()["rejected"])["orderId"]
+    code, out, err = cli(capsys, sandbox, "retry", "1", "--failed", "--yes")
+    assert "retried under a new orderId" in err and code == 1
+    rejected = sandbox.ledger.snapshot()["rejected"]
+    assert len(rejected) == 2 and rejected[1]["orderId"] != first_order
+
+
+def test_health_says_healthy_degraded_or_down(sandbox, capsys, monkeypatch):
+    code, out, _ = cli(capsys, sandbox, "health")
+    assert code == 0 and "status: HEALTHY" in out and "wallet       ₦1,000,000.00" in out
+    code, out, _ = cli(capsys, sandbox, "health", "--json")
+    assert '"api_reachable": true' in out and '"breaker": "closed"' in out
+    monkeypatch.delenv("BUYPOWER_API_KEY")
+    assert cli(capsys, sandbox, "health")[0] == 1  # no key: degraded
+    monkeypatch.setenv("BUYPOWER_API_KEY", sandbox.key)
+    sandbox.stop()
+    code, out, _ = cli(capsys, sandbox, "health")
+    assert code == 2 and "status: DOWN" in out
+
+
+def test_pause_holds_sending_and_resume_goes_on(sandbox, tmp_path):
+    s = store()
+    try:
+        batch = import_file(write_batch(tmp_path / "b.csv", 20), s, Limits(), mode="sandbox").batch_id
+        ids = rows.ids_in(s, batch, ("VALID",))
+        for i in ids:
+            rows.transition(s, i, ("VALID",), "VERIFIED")
+        rows.approve(s, ids)
+
+        async def go():
+            async with BuyPowerClient(sandbox.url, SecretStr(sandbox.key), rate_limit=0) as c:
+                runner = Runner(s, c, batch, RunOptions(concurrency=2))
+                runner.pause()
+                task = asyncio.create_task(runner.run())
+                await asyncio.sleep(0.5)
+                held = len(sandbox.ledger.vends())
+                runner.resume()
+                await task
+                return held
+        assert asyncio.run(go()) == 0
+        assert s.stats(batch).by_state == {"SUCCESS": 20}
+    finally:
+        s.close()
+
+
+def test_sigterm_stops_after_the_rows_in_flight(tmp_path, isolated_home):
+    config = SandboxConfig(seed=8, requery_cooldown_s=0, latency_ms=150)
+    with SandboxServer(config) as sandbox:
+        env = dict(os.environ, BUYPOWER_API_KEY=sandbox.key, BUYPOWER_TUI_HOME=str(isolated_home),
+                   BUYPOWER_RATE_LIMIT="0")
+        cli_args = [sys.executable, "-m", "buypower_tui", "--sandbox", sandbox.url]
+        subprocess.run([*cli_args, "import", str(write_batch(tmp_path / "b.csv", 200))], env=env, check=True,
+                       capture_output=True)
+        proc = subprocess.Popen([*cli_args, "run", "1", "--yes"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not sandbox.ledger.vends() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 3, err
+        assert "stopped after the rows in flight" in out
+        s = store()
+        try:
+            by_state = s.stats(1).by_state
+            assert "SENDING" not in by_state and by_state.get("APPROVED", 0) > 0  # a clean stop
+            assert_ledger_matches_store(sandbox.ledger.snapshot(), s, 1)
+        finally:
+            s.close()
