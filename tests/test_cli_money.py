@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import os
 import signal
 import stat
@@ -72,7 +73,7 @@ def test_import_run_export_the_sample(sandbox, capsys, tmp_path):
 
 def test_run_refuses_without_confirmation_or_in_the_wrong_mode(sandbox, capsys, monkeypatch):
     cli(capsys, sandbox, "import", SAMPLE)
-    monkeypatch.setattr("sys.stdin", open(os.devnull))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal
     code, _, err = cli(capsys, sandbox, "run", "1", "--accept-duplicates")
     assert code == 2 and "pass --yes" in err
     assert main(["--live", "run", "1", "--yes"]) == 2
