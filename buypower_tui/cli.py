@@ -24,8 +24,10 @@ from pydantic import SecretStr
 from buypower_tui import __version__, secrets
 from buypower_tui.cli_vending import add_vending_parsers
 from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
+from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.importing import FileError, ImportReport, import_file
 from buypower_tui.core.models import Recipient
+from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
 from buypower_tui.core.store import Store, safe_url
 from buypower_tui.logs import setup_logging
@@ -216,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buypower-tui",
         description="Pay prepaid electricity for many meters at once through BuyPower.",
-        epilog="Exit codes: 0 ok, 1 problems found (e.g. invalid rows), 2 bad input or set-up, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 problems found (invalid, failed or needs-review rows), 2 bad input, "
+               "set-up or refusal, 3 rows still pending (run again or requery later), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"buypower-tui {__version__}")
     parser.add_argument("--config", metavar="PATH", help="config file to read instead of the default")
@@ -295,8 +298,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ctx = Context(args)
         return args.func(ctx, args)
-    except (ConfigError, FileError, secrets.KeyringUnavailable) as exc:
+    except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError) as exc:
         err(str(exc))
+        return EXIT_USAGE
+    except (ApiError, BreakerOpen) as exc:  # BuyPower unreachable: nothing was decided
+        err(f"buypower-tui {args.command}: BuyPower did not answer: {exc}. Check the network and "
+            "`buypower-tui health`; run the command again later.")
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet

@@ -17,6 +17,7 @@ from typing import Any
 
 from buypower_tui.context import EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
 from buypower_tui.core import rows
+from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.export import export_batch, export_to_file
 from buypower_tui.core.health import check_health
@@ -135,27 +136,28 @@ def _confirm(ctx: Context, count: int, total: Decimal, assume_yes: bool) -> bool
     return answer.strip() == "VEND"
 
 
-async def _run(ctx: Context, args: argparse.Namespace) -> int:
+async def _run(ctx: Context, args: argparse.Namespace, retrying: tuple[int, ...] = ()) -> int:
+    """Plan, show, confirm, and only then change anything and pay. With `retrying` (FAILED
+    rows chosen by hand) nothing but those rows and rows already approved is sent."""
     batch = _batch(ctx, args.batch)
     async with ctx.client() as client:
         await _recover(ctx, client)
-        if not args.retry_only:
+        if not retrying:
             lookup = await lookup_batch(ctx.store, client, batch.id)
             err(f"lookup: {lookup.verified} verified, {lookup.not_found} not found, "
                 f"{lookup.out_of_range} outside the meter's range"
                 + "".join(f", {n} held ({d} down)" for d, n in lookup.held.items())
                 + (f", {len(lookup.errors)} not checked (BuyPower did not answer)" if lookup.errors else ""))
         balance = await client.wallet_balance()
-        p = preflight(ctx.store, batch.id, balance, ctx.settings.duplicate_window_days, args.max_total)
-        if p.unaccepted and args.accept_duplicates:
-            accept_duplicates(ctx.store, p.unaccepted)
-            p = preflight(ctx.store, batch.id, balance, ctx.settings.duplicate_window_days, args.max_total)
-        err(f"pre-flight: {len(p.send) + len(p.resend)} rows to send, total {naira(p.total)}, "
-            f"wallet {naira(balance)}" + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
+        p = preflight(ctx.store, batch.id, balance, ctx.settings.duplicate_window_days, args.max_total,
+                      include_verified=not retrying, accepting=args.accept_duplicates, retrying=retrying)
+        err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
+            + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
         if p.unaccepted:
             for row_id in p.unaccepted:
                 row = rows.get(ctx.store, row_id)
-                why = "paid recently" if row_id in p.recent_duplicates else "twice in this batch"
+                why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates \
+                    else "twice in this batch"
                 err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}")
             err("run: duplicates must be accepted explicitly: pass --accept-duplicates")
             return EXIT_USAGE
@@ -164,18 +166,27 @@ async def _run(ctx: Context, args: argparse.Namespace) -> int:
         if p.shortfall:
             err("run: the wallet cannot pay for all rows; top it up, or limit the run with --max-total")
             return EXIT_USAGE
-        if not p.send and not p.resend:
+        if not p.count:
+            if rows.ids_in(ctx.store, batch.id, (S.PENDING,)):  # nothing new to pay: settle what is pending
+                err("run: nothing new to send; requerying the pending rows")
+                return await _send(ctx, client, batch.id, args.wait_pending, balance)
             err("run: nothing to send")
             return _summary(ctx, batch.id)
-        if not _confirm(ctx, len(p.send) + len(p.resend), p.total, args.yes):
+        if not _confirm(ctx, p.count, p.total, args.yes):
             return EXIT_USAGE
+        # Confirmed: now, and only now, record the choices and approve.
+        if args.accept_duplicates:
+            accept_duplicates(ctx.store, p)
+        for row_id in retrying:
+            row = rows.retry_failed(ctx.store, row_id)
+            err(f"row {row.row_number}: retried under a new orderId (the earlier order failed conclusively)")
         rows.approve(ctx.store, p.send)
         return await _send(ctx, client, batch.id, args.wait_pending, balance)
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    args.retry_only = False
-    return asyncio.run(_run(ctx, args))
+    with ctx.money_lock():
+        return asyncio.run(_run(ctx, args))
 
 
 def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
@@ -189,32 +200,41 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     if not chosen:
         err("retry: no FAILED rows")
         return EXIT_OK
-    for n in chosen:
-        rows.retry_failed(ctx.store, failed[n].id)
-        err(f"row {n}: retried under a new orderId (order {failed[n].order_id} failed conclusively)")
-    args.retry_only, args.accept_duplicates, args.max_total = True, False, None
-    return asyncio.run(_run(ctx, args))
+    args.max_total = None
+    with ctx.money_lock():
+        return asyncio.run(_run(ctx, args, retrying=tuple(failed[n].id for n in chosen)))
 
 
 def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
     async def go() -> int:
         async with ctx.client() as client:
             report = await _recover(ctx, client)
-            ids = rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,))
             s = ctx.settings
-            for row_id in ids:  # the operator asked: requery parked rows too
+            for row_id in rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)):  # asked by hand: parked rows too
                 row = rows.get(ctx.store, row_id)
-                result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at)
+                try:
+                    result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID",
+                                                  sent_at=row.sent_at)
+                except BreakerOpen as exc:
+                    err(f"row {row.row_number}: not requeried: {exc}")
+                    continue
                 after = rows.record_result(ctx.store, row_id, result, requery=True, first_wait=s.requery_first_wait,
-                                           max_wait=s.requery_max_wait, budget=row.requery_count + 1)
+                                           max_wait=s.requery_max_wait, budget=s.requery_budget, scheduled=False)
                 report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
             out("requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items())) or "nothing"))
-            left = rows.ids_in(ctx.store, args.batch, (S.PENDING, S.SENDING))
-            return EXIT_PENDING if left else EXIT_OK
-    return asyncio.run(go())
+            if rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)):
+                return EXIT_PROBLEMS
+            return EXIT_PENDING if rows.ids_in(ctx.store, args.batch, (S.PENDING, S.SENDING)) else EXIT_OK
+    with ctx.money_lock():
+        return asyncio.run(go())
 
 
 def cmd_recover(ctx: Context, args: argparse.Namespace) -> int:
+    with ctx.money_lock():
+        return _recover_cmd(ctx)
+
+
+def _recover_cmd(ctx: Context) -> int:
     async def go() -> int:
         async with ctx.client() as client:
             report = await _recover(ctx, client)
@@ -265,7 +285,8 @@ def _print_health(h: Any) -> None:
     out(f"status: {h.status.upper()}")
     out(f"  store        {'ok' if h.store_ok else 'DOWN'}")
     out(f"  api key      {h.key_source}")
-    reach = {True: f"reachable ({h.api_latency_ms} ms)", False: "UNREACHABLE", None: "not asked"}
+    latency = f" ({h.api_latency_ms} ms)" if h.api_latency_ms is not None else ""
+    reach = {True: f"reachable{latency}", False: "UNREACHABLE", None: "not asked"}
     out(f"  BuyPower     {reach[h.api_reachable]}; breaker {h.breaker}")
     out(f"  discos       {len(h.discos_up)} up" + (f"; down: {', '.join(h.discos_down)}" if h.discos_down else ""))
     out(f"  wallet       {naira(h.wallet) if h.wallet is not None else 'unknown'}")
@@ -308,6 +329,7 @@ def add_vending_parsers(sub: Any) -> None:
     which.add_argument("--rows", type=_row_list, metavar="3,7", help="sheet row numbers")
     which.add_argument("--failed", action="store_true", help="every FAILED row")
     p.add_argument("--yes", action="store_true", help="pay without asking")
+    p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
     p.add_argument("--wait-pending", type=float, default=300.0, metavar="SECONDS")
     p.set_defaults(func=cmd_retry)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -15,7 +18,7 @@ from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.rules import Limits
 from buypower_tui.core.store import Store, safe_url
 from buypower_tui.logs import setup_logging
-from buypower_tui.paths import AppPaths
+from buypower_tui.paths import AppPaths, create_private_file
 from buypower_tui.settings import ConfigError, LoadedSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_PENDING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -71,6 +74,27 @@ class Context:
                               f"{self.settings.mode}` or set {secrets.ENV_VAR}"
                               + (f" (keyring: {info.keyring_problem})" if info.keyring_problem else ""))
         return BuyPowerClient.from_settings(self.settings, SecretStr(info.key.get_secret_value()), store=self.store)
+
+    @contextmanager
+    def money_lock(self) -> Iterator[None]:
+        """One process at a time pays or requeries from this store: a second `run` (or a
+        `requery` during a run) would take the first one's in-flight rows for crash leftovers."""
+        path = create_private_file(self.paths.data_dir / "money.lock")
+        with path.open("r+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = fh.read().strip() or "another process"
+                raise ConfigError(f"another buypower-tui ({holder}) is paying or requerying from this store; "
+                                  "wait for it to finish, or stop it (Ctrl+C stops after the rows in flight)") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     @property
     def limits(self) -> Limits:

@@ -170,3 +170,112 @@ def test_sigterm_stops_after_the_rows_in_flight(tmp_path, isolated_home):
             assert_ledger_matches_store(sandbox.ledger.snapshot(), s, 1)
         finally:
             s.close()
+
+
+def _two_rows(tmp_path, name, meters=("45143922321", "12345678910")):
+    sheet = tmp_path / name
+    sheet.write_text("meter,disco,amount,phone\n" + "".join(f"{m},ABUJA,1000,08031234567\n" for m in meters))
+    return str(sheet)
+
+
+def test_the_same_meter_and_amount_in_flight_or_paid_in_another_batch_must_be_accepted(sandbox, capsys, tmp_path):
+    cli(capsys, sandbox, "import", _two_rows(tmp_path, "a.csv"))
+    cli(capsys, sandbox, "import", _two_rows(tmp_path, "b.csv"))
+    s = store()
+    try:  # batch 1 approved but not yet sent (a run stopped early)
+        for row_id in rows.ids_in(s, 1, ("VALID",)):
+            rows.transition(s, row_id, ("VALID",), "VERIFIED")
+        rows.approve(s, rows.ids_in(s, 1, ("VERIFIED",)))
+    finally:
+        s.close()
+    code, _, err = cli(capsys, sandbox, "run", "2", "--yes")
+    assert code == 2 and "still in flight elsewhere" in err and sandbox.ledger.vends() == []
+    # batch 1 had its orders first (batch 2's rows are only verified): it goes out
+    assert cli(capsys, sandbox, "run", "1", "--yes")[0] == 0
+    code, _, err = cli(capsys, sandbox, "run", "2", "--yes")  # now they were paid recently
+    assert code == 2 and "paid recently" in err and len(sandbox.ledger.vends()) == 2
+
+
+def test_retry_sends_only_the_chosen_rows_and_nothing_before_confirmation(sandbox, capsys, tmp_path, monkeypatch):
+    cli(capsys, sandbox, "import", _two_rows(tmp_path, "m.csv", ("55500000007", "45143922321", "12345678910")))
+    code, _, _ = cli(capsys, sandbox, "run", "1", "--yes", "--max-total", "1000")
+    assert code == 1 and len(sandbox.ledger.snapshot()["rejected"]) == 1  # the maintenance row failed
+    s = store()
+    try:
+        before = {r.row_number: (r.state, r.order_id) for r in s.rows(1)}
+    finally:
+        s.close()
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert cli(capsys, sandbox, "retry", "1", "--rows", "2")[0] == 2  # not confirmed
+    s = store()
+    try:
+        assert {r.row_number: (r.state, r.order_id) for r in s.rows(1)} == before  # nothing changed
+    finally:
+        s.close()
+    code, _, err = cli(capsys, sandbox, "retry", "1", "--rows", "2", "--yes")
+    assert "pre-flight: 1 rows to send" in err
+    s = store()
+    try:
+        states = {r.row_number: r.state for r in s.rows(1)}
+    finally:
+        s.close()
+    assert states[3] == "VERIFIED" and states[4] == "VERIFIED"  # left out by --max-total, still not paid
+    rejected = sandbox.ledger.snapshot()["rejected"]  # the retry went out once, under a new order
+    assert [r["orderId"] == before[2][1] for r in rejected] == [True, False]
+    assert all(r["posts"] == 1 for r in rejected) and sandbox.ledger.vends() == []
+
+
+def test_one_process_at_a_time_pays_from_a_store(sandbox, capsys):
+    import fcntl
+
+    cli(capsys, sandbox, "import", SAMPLE)
+    lock = AppPaths.resolve().data_dir / "money.lock"
+    with lock.open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        for argv in (("run", "1", "--yes"), ("requery",), ("recover",)):
+            code, _, err = cli(capsys, sandbox, *argv)
+            assert code == 2 and "is paying or requerying from this store" in err
+    assert sandbox.ledger.vends() == []
+
+
+def test_restarts_do_not_spend_the_requery_budget(sandbox, capsys, tmp_path):
+    sandbox.update_config(pending_requeries=100)
+    cli(capsys, sandbox, "import", _two_rows(tmp_path, "p.csv", ("55500000001",)))
+    cli(capsys, sandbox, "run", "1", "--yes", "--wait-pending", "0")
+
+    def pending_row():
+        s = store()
+        try:
+            (row,) = list(s.rows(1))
+            return row
+        finally:
+            s.close()
+    before = pending_row()
+    for _ in range(12):  # twelve restarts: each requeries the pending row on start
+        cli(capsys, sandbox, "recover")
+    after = pending_row()
+    assert after.state == "PENDING" and after.requery_count == before.requery_count
+    assert after.next_requery_at == before.next_requery_at  # the schedule stands
+
+
+def test_a_wrong_key_or_no_buypower_is_one_message_and_exit_2(sandbox, capsys, monkeypatch):
+    cli(capsys, sandbox, "import", SAMPLE)
+    monkeypatch.setenv("BUYPOWER_API_KEY", "0" * 64)
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes")
+    assert code == 2 and "API key was refused" in err and "unexpected" not in err
+    monkeypatch.setenv("BUYPOWER_API_KEY", sandbox.key)
+    sandbox.stop()
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes")
+    assert code == 2 and "BuyPower did not answer" in err and "unexpected" not in err
+
+
+def test_recover_lists_a_pending_row_without_an_order_and_goes_on(sandbox, capsys, tmp_path):
+    cli(capsys, sandbox, "import", _two_rows(tmp_path, "o.csv"))
+    s = store()
+    try:
+        first = rows.ids_in(s, 1, ("VALID",))[0]
+        rows.transition(s, first, ("VALID",), "PENDING")  # damaged by hand: PENDING, no orderId
+    finally:
+        s.close()
+    code, out, _ = cli(capsys, sandbox, "recover")
+    assert code == 1 and "PENDING without an orderId" in out

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from buypower_tui.core import rows
@@ -14,46 +14,64 @@ from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.store import Store
 
 S = RowState
+# An order of another row for the same meter and amount that may still take money.
+IN_FLIGHT = (S.APPROVED, S.SENDING, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
 
 
 @dataclass
 class Preflight:
-    send: list[int] = field(default_factory=list)  # VERIFIED rows that would be approved, sheet order
+    send: list[int] = field(default_factory=list)  # VERIFIED rows to approve, sheet order
+    resend: list[int] = field(default_factory=list)  # APPROVED / NOT_SENT rows: orderIds already assigned
     total: Decimal = Decimal(0)
     balance: Decimal | None = None
     batch_duplicates: list[int] = field(default_factory=list)  # same meter twice in the batch
-    recent_duplicates: list[int] = field(default_factory=list)  # same meter+amount paid in the window
+    recent_duplicates: list[int] = field(default_factory=list)  # same meter+amount paid or in flight elsewhere
     unaccepted: list[int] = field(default_factory=list)
     left_out_by_max_total: list[int] = field(default_factory=list)
-    resend: list[int] = field(default_factory=list)  # APPROVED / NOT_SENT rows that already have an orderId
 
     @property
     def shortfall(self) -> Decimal:
         return max(Decimal(0), self.total - self.balance) if self.balance is not None else Decimal(0)
 
+    @property
+    def count(self) -> int:
+        return len(self.send) + len(self.resend)
+
 
 def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days: int,
-              max_total: Decimal | None = None) -> Preflight:
-    p = Preflight(balance=balance, resend=rows.ids_in(store, batch_id, rows.SENDABLE))
+              max_total: Decimal | None = None, *, include_verified: bool = True,
+              accepting: bool = False, retrying: tuple[int, ...] = ()) -> Preflight:
+    """Plan a run without changing anything. `accepting`: the operator accepts the
+    duplicates (they are planned as sendable; `accept_duplicates` records it after the
+    confirmation). `include_verified=False`: no new rows, only those with an orderId.
+    `retrying`: FAILED rows the operator retries (planned as if already re-approved)."""
+    p = Preflight(balance=balance)
     since = datetime.now(UTC) - timedelta(days=window_days)
     dup_meters = set(store.duplicate_meters(batch_id))  # before our session: one session at a time
+    states = (S.VERIFIED, *rows.SENDABLE) if include_verified else rows.SENDABLE
     with store.session() as s:
-        verified = list(s.exec(select(Recipient).where(Recipient.batch_id == batch_id,
-                                                       Recipient.state == S.VERIFIED)
-                               .order_by(col(Recipient.row_number))))
-        for row in verified:
-            recent = s.exec(select(func.count()).where(
-                Recipient.meter == row.meter, Recipient.amount_kobo == row.amount_kobo,
-                Recipient.state == S.SUCCESS, col(Recipient.updated_at) >= since, Recipient.id != row.id)).one()
+        candidates = list(s.exec(select(Recipient).where(
+            Recipient.batch_id == batch_id,
+            or_(col(Recipient.state).in_(states), col(Recipient.id).in_(list(retrying))))
+            .order_by(col(Recipient.row_number))))
+        for row in candidates:
+            elsewhere = s.exec(select(func.count()).where(
+                Recipient.meter == row.meter, Recipient.amount_kobo == row.amount_kobo, Recipient.id != row.id,
+                or_(col(Recipient.state).in_(IN_FLIGHT),
+                    (Recipient.state == S.SUCCESS) & (col(Recipient.updated_at) >= since)))).one()
             if row.meter in dup_meters:
                 p.batch_duplicates.append(row.id)
-            if recent:
+            if elsewhere:
                 p.recent_duplicates.append(row.id)
-            if (row.meter in dup_meters or recent) and not row.duplicate_accepted:
+            if (row.meter in dup_meters or elsewhere) and not row.duplicate_accepted and not accepting:
                 p.unaccepted.append(row.id)
-    running = sum((rows.get(store, i).amount for i in p.resend), Decimal(0))
-    for row in verified:
-        if row.id in p.unaccepted:
+    running = Decimal(0)
+    for row in candidates:  # rows with an orderId first: they were approved before
+        if (row.state in rows.SENDABLE or row.id in retrying) and row.id not in p.unaccepted:
+            p.resend.append(row.id)
+            running += row.amount
+    for row in candidates:
+        if row.state != S.VERIFIED or row.id in p.unaccepted:
             continue
         if max_total is not None and running + row.amount > max_total:
             p.left_out_by_max_total.append(row.id)
@@ -64,7 +82,9 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
     return p
 
 
-def accept_duplicates(store: Store, row_ids: list[int]) -> None:
-    for row_id in row_ids:
-        rows.transition(store, row_id, (S.VERIFIED,), S.VERIFIED, duplicate_accepted=True,
-                        note="duplicate accepted by the operator")
+def accept_duplicates(store: Store, p: Preflight) -> None:
+    """Record the operator's acceptance of the duplicates the run is about to send."""
+    chosen = set(p.send) | set(p.resend)
+    for row_id in sorted(set(p.batch_duplicates + p.recent_duplicates) & chosen):
+        rows.transition(store, row_id, (S.VERIFIED, S.FAILED, *rows.SENDABLE), lambda row: row.state,
+                        duplicate_accepted=True, note="duplicate accepted by the operator")

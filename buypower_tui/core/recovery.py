@@ -11,7 +11,6 @@ from buypower_tui.core import rows
 from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
-from buypower_tui.core.outcomes import ApiError
 from buypower_tui.core.store import BatchStats, Store
 
 S = RowState
@@ -31,7 +30,8 @@ class RecoveryReport:
 
 
 def in_flight(store: Store) -> list[int]:
-    return rows.ids_in(store, None, (S.SENDING, S.PENDING))
+    """SENDING and PENDING rows with an orderId (those without one are orphans, listed)."""
+    return [i for i in rows.ids_in(store, None, (S.SENDING, S.PENDING)) if rows.get(store, i).order_id]
 
 
 async def recover(store: Store, client: BuyPowerClient, *, first_wait: float, max_wait: float,
@@ -45,11 +45,8 @@ async def recover(store: Store, client: BuyPowerClient, *, first_wait: float, ma
         except BreakerOpen as exc:
             report.not_reached.append(f"row {row.row_number} of batch {row.batch_id}: {exc}")
             continue
-        except ApiError as exc:  # pragma: no cover - requery returns outcomes for transport errors
-            report.not_reached.append(f"row {row.row_number} of batch {row.batch_id}: {exc}")
-            continue
         after = rows.record_result(store, row_id, result, requery=True, first_wait=first_wait,
-                                   max_wait=max_wait, budget=budget)
+                                   max_wait=max_wait, budget=budget, scheduled=False)
         report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
     with store.session() as s:
         batch_ids = list(s.exec(select(Batch.id)))

@@ -201,8 +201,12 @@ def _wait(result: VendResult, count: int, first: float, longest: float) -> float
 
 
 def record_result(store: Store, row_id: int, result: VendResult, *, requery: bool, first_wait: float,
-                  max_wait: float, budget: int) -> RowView:
-    """Store a vend's or a requery's outcome; SUCCESS stores the token in the same commit."""
+                  max_wait: float, budget: int, scheduled: bool = True) -> RowView:
+    """Store a vend's or a requery's outcome; SUCCESS stores the token in the same commit.
+
+    `scheduled=False` (start-up recovery, an operator's "requery now"): a still-pending
+    answer neither spends the requery budget nor moves the schedule, so restarting the
+    app often cannot park a row as NEEDS_REVIEW within seconds."""
     allowed = REQUERYABLE if requery else (S.SENDING,)
     common: dict[str, Any] = dict(provider_code=result.provider_code, provider_message=result.message[:500],
                                   http_status=result.http_status)
@@ -219,15 +223,21 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
     if result.outcome is Outcome.NOT_SENT:
         return transition(store, row_id, allowed, S.NOT_SENT, note=f"{what}: not sent, to send again with "
                           "the same orderId", next_requery_at=None, **common)
+    counts = requery and scheduled
+
     def pending(row: RowView) -> dict[str, Any]:
-        count = row.requery_count + (1 if requery else 0)
-        if requery and count >= budget:
+        count = row.requery_count + (1 if counts else 0)
+        if counts and count >= budget:
             return {"requery_count": count, "next_requery_at": None}
+        if not scheduled and row.state == S.PENDING and row.next_requery_at is not None:
+            return {}  # keep the schedule the row already has
         due = utcnow() + timedelta(seconds=_wait(result, count, first_wait, max_wait))
         return {"requery_count": count, "next_requery_at": due}
 
     def state(row: RowView) -> str:
-        return S.NEEDS_REVIEW if requery and row.requery_count + 1 >= budget else S.PENDING
+        if row.state == S.NEEDS_REVIEW and not scheduled:
+            return S.NEEDS_REVIEW  # asked by hand and still unknown: it stays parked
+        return S.NEEDS_REVIEW if counts and row.requery_count + 1 >= budget else S.PENDING
 
     def note(row: RowView) -> str:
         if state(row) == S.NEEDS_REVIEW:

@@ -205,9 +205,13 @@ class Runner:
         return await asyncio.get_running_loop().run_in_executor(self._db, partial(fn, *args, **kwargs))
 
     async def _store_result(self, row_id: int, result: VendResult, *, requery: bool) -> str:
-        row = await self._write(rows.record_result, self.store, row_id, result, requery=requery,
-                                first_wait=self.opt.first_wait, max_wait=self.opt.max_wait,
-                                budget=self.opt.budget)
+        try:
+            row = await self._write(rows.record_result, self.store, row_id, result, requery=requery,
+                                    first_wait=self.opt.first_wait, max_wait=self.opt.max_wait,
+                                    budget=self.opt.budget)
+        except rows.StateConflict as exc:  # settled meanwhile by someone else: theirs stands
+            log.warning("result of row %s not stored: %s", row_id, exc)
+            return rows.get(self.store, row_id).state
         if row.state == S.SUCCESS:
             self._succeeded.append(row_id)
             if row_id in self._posted:  # paid by a POST of this run (not settled from an earlier one)
