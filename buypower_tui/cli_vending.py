@@ -90,7 +90,10 @@ class _ProgressPrinter:
                 print(file=sys.stderr)
         elif line != self.last and (p.finished or done % 10 == 0 or p.waiting):
             print(line, file=sys.stderr, flush=True)
-        self.last = line
+            self.last = line  # only what was printed: the final line is never swallowed
+            return
+        if self.tty:
+            self.last = line
 
 
 async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float,

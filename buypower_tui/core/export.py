@@ -22,7 +22,8 @@ def export_batch(store: Store, batch_id: int, out: IO[str]) -> int:
             row.row_number, row.meter or row.meter_raw, row.disco or row.disco_raw,
             row.customer_name or row.name or "", "" if row.amount is None else f"{row.amount:.2f}", row.state,
             format_token(row.token) if row.token else "", row.units or "", row.receipt_no or "",
-            row.order_id or "", row.vend_time or "", row.provider_message or "",
+            row.order_id or "", row.vend_time or "",
+            row.provider_message or "; ".join(e["message"] for e in row.errors or ()),  # why, for INVALID rows
         ])
         n += 1
     return n
