@@ -114,6 +114,7 @@ class BuyPowerClient:
         # 1/s is one request per 1/rate seconds.
         self._limiter = (None if rate_limit <= 0 else AsyncLimiter(rate_limit, 1) if rate_limit >= 1
                          else AsyncLimiter(1, 1 / rate_limit))
+        self.concurrency = concurrency
         self._semaphore = asyncio.Semaphore(concurrency)
         self.samples: deque[CallSample] = deque(maxlen=240)  # for the health screen's sparkline
         self._http = httpx.AsyncClient(

@@ -37,11 +37,21 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
     except (ApiError, BreakerOpen) as exc:
         down = set()
         report.errors.append(f"disco status unknown ({exc}); checking every meter")
-    ids = rows.ids_in(store, batch_id, (S.VALID,))
-    total = len(ids)
+    todo = [r for r in store.rows(batch_id) if r.state == S.VALID]  # one read, not one per row
+    total = len(todo)
+    slots = asyncio.Semaphore(client.concurrency + 2)  # the client caps requests; this caps tasks
+    done = 0
 
-    async def one(row_id: int) -> None:
-        row = rows.get(store, row_id)
+    async def one(row) -> None:
+        nonlocal done
+        async with slots:
+            await check(row)
+        done += 1
+        if on_row:
+            on_row(done, total)
+
+    async def check(row) -> None:
+        row_id = row.id
         if row.disco in down:
             report.held[row.disco] = report.held.get(row.disco, 0) + 1
             rows.transition(store, row_id, (S.VALID,), S.VALID, note=f"held: {row.disco} is down",
@@ -78,11 +88,5 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
         rows.transition(store, row_id, (S.VALID,), S.VERIFIED, note="meter verified",
                         provider_message=None, **customer)
 
-    done = 0
-    for start in range(0, total, 64):  # bounded fan-out; the client caps concurrency itself
-        chunk = ids[start:start + 64]
-        await asyncio.gather(*(one(i) for i in chunk))
-        done += len(chunk)
-        if on_row:
-            on_row(done, total)
+    await asyncio.gather(*(one(row) for row in todo))
     return report
