@@ -222,15 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
                "set-up or refusal, 3 rows still pending (run again or requery later), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"buypower-tui {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="config file to read instead of the default")
-    parser.add_argument("--db", metavar="URL", help="SQLAlchemy database URL (default: SQLite in the data folder)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--sandbox", dest="mode", action="store_const", const="sandbox",
-                      help="use BuyPower's sandbox; `--sandbox URL` uses the sandbox at URL "
-                           "(e.g. http://127.0.0.1:8765/v2 from `buypower-tui sandbox`)")
-    mode.add_argument("--live", dest="mode", action="store_const", const="live", help="use live BuyPower (the default)")
-    parser.add_argument("--base-url", metavar="URL", help="talk to this BuyPower URL (e.g. a local sandbox)")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check a CSV/XLSX sheet of recipients without storing it")
@@ -265,7 +257,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_key)
     add_vending_parsers(sub)
     add_sandbox_parser(sub)
+    for name, command in sub.choices.items():  # `buypower-tui export 1 --sandbox URL` works too
+        if name != "sandbox":  # it has its own --port, --key…: the server, not a client of one
+            _global_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _global_options(p: argparse.ArgumentParser, default: object) -> None:
+    """The options every command takes, before or after the command's name. After it, their
+    default is SUPPRESS so that an option given before the name is not reset."""
+    p.add_argument("--config", metavar="PATH", default=default, help="config file to read instead of the default")
+    p.add_argument("--db", metavar="URL", default=default,
+                   help="SQLAlchemy database URL (default: SQLite in the data folder)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--sandbox", dest="mode", action="store_const", const="sandbox", default=default,
+                      help="use BuyPower's sandbox; `--sandbox URL` uses the sandbox at URL "
+                           "(e.g. http://127.0.0.1:8765/v2 from `buypower-tui sandbox`)")
+    mode.add_argument("--live", dest="mode", action="store_const", const="live", default=default,
+                      help="use live BuyPower (the default)")
+    p.add_argument("--base-url", metavar="URL", default=default, help="talk to this BuyPower URL")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default)
 
 
 def _sandbox_url(argv: list[str]) -> list[str]:

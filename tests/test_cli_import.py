@@ -307,3 +307,14 @@ def test_json_mode_reports_ignored_columns_on_stderr(tmp_path, capsys):
     path = write(tmp_path, "meter,disco,amount,phone,Notes\n04271892301,EKO,1000,08031234567,x\n")
     code, out, err = run(capsys, "validate", "--json", str(path))
     assert "ignored columns: Notes" in err and "Notes" not in out
+
+
+def test_global_options_work_after_the_command_too(tmp_path, capsys):
+    path = write(tmp_path, HEADER + "04271892301,IKEJA,1000,08031234567,,Ada,\n")
+    code, out, _ = run(capsys, "import", str(path), "--sandbox")
+    assert code == 0 and "created (sandbox)" in out
+    code, out, _ = run(capsys, "config", "--sandbox", "http://127.0.0.1:9/v2")
+    assert code == 0 and "base URL in use            http://127.0.0.1:9/v2" in out
+    assert "mode                       sandbox" in out
+    code, out, _ = run(capsys, "--sandbox", "batches", "--db", f"sqlite:///{tmp_path / 'other.db'}")
+    assert code == 0 and "no batches yet" in out  # an option after the command is not lost
