@@ -172,7 +172,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def unknown_env_vars() -> list[str]:
-    known = {env_name(f) for f in SETTING_FIELDS} | NOT_SETTINGS | {"BUYPOWER_SANDBOX_KEY"}
+    known = {env_name(f) for f in SETTING_FIELDS} | NOT_SETTINGS
     return sorted(v for v in os.environ if v.startswith("BUYPOWER_") and v not in known)
 
 

@@ -17,14 +17,13 @@ from typing import Any
 
 from buypower_tui.context import EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
 from buypower_tui.core import rows
-from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.export import export_batch, export_to_file
 from buypower_tui.core.health import check_health
 from buypower_tui.core.lookup import lookup_batch
 from buypower_tui.core.models import RowState
 from buypower_tui.core.preflight import accept_duplicates, preflight
-from buypower_tui.core.recovery import RecoveryReport, recover
+from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
 from buypower_tui.core.rules import naira
 from buypower_tui.core.vending import Progress, Runner, RunOptions
 from buypower_tui.settings import ConfigError
@@ -91,9 +90,6 @@ class _ProgressPrinter:
         elif line != self.last and (p.finished or done % 10 == 0 or p.waiting):
             print(line, file=sys.stderr, flush=True)
             self.last = line  # only what was printed: the final line is never swallowed
-            return
-        if self.tty:
-            self.last = line
 
 
 async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float,
@@ -212,18 +208,12 @@ def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
     async def go() -> int:
         async with ctx.client() as client:
             report = await _recover(ctx, client)
-            s = ctx.settings
-            for row_id in rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)):  # asked by hand: parked rows too
-                row = rows.get(ctx.store, row_id)
-                try:
-                    result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID",
-                                                  sent_at=row.sent_at)
-                except BreakerOpen as exc:
-                    err(f"row {row.row_number}: not requeried: {exc}")
-                    continue
-                after = rows.record_result(ctx.store, row_id, result, requery=True, first_wait=s.requery_first_wait,
-                                           max_wait=s.requery_max_wait, budget=s.requery_budget, scheduled=False)
-                report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
+            s = ctx.settings  # asked by hand: parked rows too
+            already = len(report.not_reached)
+            await requery_now(ctx.store, client, rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)), report,
+                              first_wait=s.requery_first_wait, max_wait=s.requery_max_wait, budget=s.requery_budget)
+            for problem in report.not_reached[already:]:
+                err(f"not requeried: {problem}")
             out("requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items())) or "nothing"))
             if rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)):
                 return EXIT_PROBLEMS
@@ -233,11 +223,6 @@ def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cmd_recover(ctx: Context, args: argparse.Namespace) -> int:
-    with ctx.money_lock():
-        return _recover_cmd(ctx)
-
-
-def _recover_cmd(ctx: Context) -> int:
     async def go() -> int:
         async with ctx.client() as client:
             report = await _recover(ctx, client)
@@ -245,7 +230,8 @@ def _recover_cmd(ctx: Context) -> int:
         for batch_id, st in sorted(report.stats.items()):
             out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(st.by_state.items())))
         return EXIT_OK if report.clean else EXIT_PROBLEMS
-    return asyncio.run(go())
+    with ctx.money_lock():
+        return asyncio.run(go())
 
 
 def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
@@ -268,9 +254,7 @@ def cmd_health(ctx: Context, args: argparse.Namespace) -> int:
         except ConfigError as exc:
             problem = str(exc)
         info = ctx.key()
-        client = None
-        if info.key is not None:
-            client = ctx.client() if store else BuyPowerClient.from_settings(ctx.settings, info.key)
+        client = None if info.key is None else BuyPowerClient.from_settings(ctx.settings, info.key, store=store)
         try:
             h = await check_health(store, client, info.source, ctx.paths.data_dir, problem)
         finally:

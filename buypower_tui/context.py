@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from buypower_tui import secrets
@@ -73,7 +72,7 @@ class Context:
             raise ConfigError(f"no API key for {self.settings.mode}: run `buypower-tui key set --env "
                               f"{self.settings.mode}` or set {secrets.ENV_VAR}"
                               + (f" (keyring: {info.keyring_problem})" if info.keyring_problem else ""))
-        return BuyPowerClient.from_settings(self.settings, SecretStr(info.key.get_secret_value()), store=self.store)
+        return BuyPowerClient.from_settings(self.settings, info.key, store=self.store)
 
     @contextmanager
     def money_lock(self) -> Iterator[None]:

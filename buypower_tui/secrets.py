@@ -6,6 +6,7 @@ report with locals shows `**********` instead of the key.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
@@ -63,10 +64,8 @@ def _unavailable(exc: Exception) -> KeyringUnavailable:
     return KeyringUnavailable(NO_KEYRING_HELP.format(reason=reason))
 
 
-def resolve_key(env: str, environ: dict[str, str] | None = None) -> KeyInfo:
-    import os
-
-    value = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
+def resolve_key(env: str) -> KeyInfo:
+    value = os.environ.get(ENV_VAR, "").strip()
     if value:
         return KeyInfo("env", SecretStr(value))
     try:

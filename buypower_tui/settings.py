@@ -21,8 +21,8 @@ from buypower_tui.paths import AppPaths
 LIVE_URL = "https://api.buypower.ng/v2"
 SANDBOX_URL = "https://idev.buypower.ng/v2"
 ENV_PREFIX = "BUYPOWER_"
-# BUYPOWER_* variables that are not settings.
-NOT_SETTINGS = {"BUYPOWER_API_KEY", "BUYPOWER_TUI_HOME"}
+# BUYPOWER_* variables that are not settings (the key, the home override, the sandbox's key).
+NOT_SETTINGS = {"BUYPOWER_API_KEY", "BUYPOWER_TUI_HOME", "BUYPOWER_SANDBOX_KEY"}
 
 
 # Settings that bound a range: the first may not be above the second.
@@ -181,7 +181,7 @@ def load_settings(
 
     for name in FIELDS:
         var = env_name(name)
-        if var in env and var not in NOT_SETTINGS:
+        if var in env:
             values[name] = _from_env(name, env[var])
             sources[name] = f"env {var}"
 

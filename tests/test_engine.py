@@ -141,3 +141,21 @@ def test_a_failed_row_retried_by_hand_gets_a_new_order(store, tmp_path):
                 return old, again
         old, again = asyncio.run(go())
         assert again.state == S.APPROVED and again.order_id != old
+
+
+def test_the_operator_settles_a_row_that_needs_review_with_a_note(store, tmp_path):
+    import pytest
+
+    report = import_file(write_batch(tmp_path / "b.csv", 1), store, Limits())
+    (row_id,) = rows.ids_in(store, report.batch_id, (S.VALID,))
+    rows.transition(store, row_id, (S.VALID,), S.NEEDS_REVIEW)
+    with pytest.raises(ValueError):
+        rows.resolve_review(store, row_id, "checked", S.PENDING)
+    settled = rows.resolve_review(store, row_id, "BuyPower support confirmed the refund", S.FAILED)
+    assert settled.state == S.FAILED
+    with store.session() as s:
+        from sqlmodel import select
+
+        from buypower_tui.core.models import Event
+        notes = [e.note for e in s.exec(select(Event).where(Event.recipient_id == row_id))]
+    assert notes[-1] == "resolved by the operator: BuyPower support confirmed the refund"

@@ -29,13 +29,13 @@ from buypower_tui.core.breaker import BreakerOpen, CircuitBreaker
 from buypower_tui.core.lookup_cache import MeterCache
 from buypower_tui.core.outcomes import (
     ApiError,
-    ConfigurationError,
     MeterInfo,
     Outcome,
     VendResult,
     balance_of,
     disco_map,
     meter_info,
+    raise_if_refused,
     requery_outcome,
     transport_outcome,
     vend_outcome,
@@ -71,12 +71,6 @@ class _BearerAuth(httpx.Auth):
 
     def __repr__(self) -> str:
         return "_BearerAuth(**********)"
-
-
-def refused(response: httpx.Response) -> None:
-    """Any call answered 401/403 means the key is wrong, whatever the endpoint."""
-    if response.status_code in (401, 403):
-        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
 
 
 def signature(body: bytes, key: str) -> str:
@@ -212,7 +206,7 @@ class BuyPowerClient:
             response = await self._read("/discos/status", probe=True)
         except httpx.HTTPError as exc:
             raise ApiError(f"BuyPower did not answer /discos/status ({type(exc).__name__})") from None
-        refused(response)
+        raise_if_refused(response.status_code)
         result = disco_map(response.content)
         if response.status_code != 200 or result is None:
             raise ApiError(f"BuyPower answered /discos/status with HTTP {response.status_code}")
@@ -247,7 +241,7 @@ class BuyPowerClient:
             response = await self._read("/wallet/balance")
         except httpx.HTTPError as exc:
             raise ApiError(f"BuyPower did not answer the balance request ({type(exc).__name__})") from None
-        refused(response)
+        raise_if_refused(response.status_code)
         balance = balance_of(response.content) if response.status_code == 200 else None
         if balance is None:
             raise ApiError(f"BuyPower answered the balance request with HTTP {response.status_code}")

@@ -44,9 +44,6 @@ class MeterCache:
         if self.store is None:
             return
         with self.store.session() as s:
-            row = s.get(MeterLookup, key) or MeterLookup(meter=key[0], disco=key[1], vend_type=key[2],
-                                                          fetched_at=datetime.now(UTC), info={})
-            row.fetched_at = datetime.fromtimestamp(now, UTC)
-            row.info = info.model_dump(mode="json")
-            s.add(row)
+            s.merge(MeterLookup(meter=key[0], disco=key[1], vend_type=key[2],
+                                fetched_at=datetime.fromtimestamp(now, UTC), info=info.model_dump(mode="json")))
             s.commit()

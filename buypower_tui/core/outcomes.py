@@ -86,6 +86,12 @@ class ConfigurationError(Exception):
     """BuyPower refused the API key (401/403): no outcome, the operator must fix the key."""
 
 
+def raise_if_refused(status: int) -> None:
+    """Any call answered 401/403 means the key is wrong, whatever the endpoint."""
+    if status in (401, 403):
+        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+
+
 # -- forgiving field parsing -------------------------------------------------------------
 
 def to_decimal(value: Any) -> Decimal | None:
@@ -220,8 +226,7 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
     body = parse_json(content)
     code = _code(body)
     common = dict(order_id=order_id, http_status=status, provider_code=code, response=body)
-    if status in (401, 403):
-        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+    raise_if_refused(status)
     if body is None:
         return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body: requery",
                           **common)
@@ -247,8 +252,7 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
     body = outer.get("result") if outer and isinstance(outer.get("result"), dict) else outer
     code = _code(body)
     common = dict(order_id=order_id, http_status=status, provider_code=code, response=outer)
-    if status in (401, 403):
-        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+    raise_if_refused(status)
     if body is None:
         return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body", **common)
     message = _message(body, f"HTTP {status}")
@@ -275,8 +279,7 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
 def meter_info(meter: str, disco: str, vend_type: str, status: int, content: bytes) -> MeterInfo | None:
     """A check/meter answer, or None when it is not a usable answer (retry or give up)."""
     body = parse_json(content)
-    if status in (401, 403):
-        raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
+    raise_if_refused(status)
     if body is None:
         return None
     if status == 200 and body.get("error") is not True and body.get("status") is not False:

@@ -31,14 +31,16 @@ class RecoveryReport:
 
 def in_flight(store: Store) -> list[int]:
     """SENDING and PENDING rows with an orderId (those without one are orphans, listed)."""
-    return [i for i in rows.ids_in(store, None, (S.SENDING, S.PENDING)) if rows.get(store, i).order_id]
+    with store.session() as s:
+        return list(s.exec(select(Recipient.id).where(col(Recipient.state).in_([S.SENDING, S.PENDING]),
+                                                      col(Recipient.order_id).is_not(None))))
 
 
-async def recover(store: Store, client: BuyPowerClient, *, first_wait: float, max_wait: float,
-                  budget: int) -> RecoveryReport:
-    report = RecoveryReport()
-    _repair_and_list_orphans(store, report)
-    for row_id in in_flight(store):
+async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], report: RecoveryReport, *,
+                      first_wait: float, max_wait: float, budget: int) -> None:
+    """Requery these rows now (start-up, or the operator asked): a still-pending answer
+    neither spends the budget nor moves the schedule."""
+    for row_id in row_ids:
         row = rows.get(store, row_id)
         try:
             result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at)
@@ -48,6 +50,14 @@ async def recover(store: Store, client: BuyPowerClient, *, first_wait: float, ma
         after = rows.record_result(store, row_id, result, requery=True, first_wait=first_wait,
                                    max_wait=max_wait, budget=budget, scheduled=False)
         report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
+
+
+async def recover(store: Store, client: BuyPowerClient, *, first_wait: float, max_wait: float,
+                  budget: int) -> RecoveryReport:
+    report = RecoveryReport()
+    _repair_and_list_orphans(store, report)
+    await requery_now(store, client, in_flight(store), report, first_wait=first_wait, max_wait=max_wait,
+                      budget=budget)
     with store.session() as s:
         batch_ids = list(s.exec(select(Batch.id)))
     report.stats = store.stats_for(batch_ids)

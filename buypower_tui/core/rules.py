@@ -231,7 +231,7 @@ def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
             if message and name not in junk:  # a junk cell already has its message
                 errors.append((name, message))
     values = {"meter": meter, "disco": disco, "amount": amount, "phone": phone,
-              "vend_type": vend_type, "name": " ".join(get("name", "").split()) or None, "email": email}
+              "vend_type": vend_type, "name": check_name(get("name", ""))[0], "email": email}
     for name in junk:  # invalid fields carry no value (not the default phone or vend type)
         values[name] = None
     return CheckedRow(values, errors)

@@ -161,11 +161,6 @@ class Store:
             s.add(Event(batch_id=batch_id, operator=operator_name(), new_state="IMPORTED", note=note))
             s.commit()
 
-    def add_event(self, **fields: Any) -> None:
-        with self.session() as s:
-            s.add(Event(operator=operator_name(), **fields))
-            s.commit()
-
     def batches(self) -> list[Batch]:
         with self.session() as s:
             return list(s.exec(select(Batch).order_by(col(Batch.id))))

@@ -138,7 +138,7 @@ class Runner:
             await asyncio.gather(*workers)
         finally:
             for task in [*workers, requeries]:
-                task.cancel()  # only reached on an exception: the tasks are normally done
+                task.cancel()  # a no-op when they ended normally; stops them after an exception
             self._db.shutdown(wait=True)
         result.succeeded = self._succeeded
         result.error = self._fatal
@@ -182,11 +182,11 @@ class Runner:
             result = await self.client.vend(row.order_id, row.meter, row.disco, row.amount, row.phone,
                                             vend_type=row.vend_type or "PREPAID", name=row.name, email=row.email)
         except BreakerOpen as exc:  # refused before anything was sent
-            rows.unsend(self.store, row_id, str(exc))
+            await self._write(rows.unsend, self.store, row_id, str(exc))
             self._queue.put_nowait(row_id)
             return
         except ConfigurationError as exc:  # a 401: BuyPower did not process it
-            rows.unsend(self.store, row_id, str(exc))
+            await self._write(rows.unsend, self.store, row_id, str(exc))
             self._fail_run(str(exc))
             return
         except Exception as exc:  # a bug: leave the row SENDING for recovery to requery
@@ -196,6 +196,7 @@ class Runner:
         state = await self._store_result(row_id, result, requery=False)
         self._sent += 1
         if state == S.NOT_SENT and not self._stopping:
+            self._to_send += 1
             self._queue.put_nowait(row_id)  # the request never left: again, same orderId
         self._emit()
 
