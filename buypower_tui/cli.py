@@ -54,8 +54,10 @@ def row_json(row: Recipient, duplicates: dict[str, int]) -> dict[str, Any]:
     for f in FIELDS:
         if f in bad:  # show what the sheet said, so it can be found and fixed
             values[f] = getattr(row, f"{f}_raw") or None
+        elif f == "amount":  # None when the whole row was unreadable
+            values[f] = "" if row.amount is None else f"{row.amount:.2f}"
         else:
-            values[f] = row.normalised_text(f) if f == "amount" else getattr(row, f)
+            values[f] = getattr(row, f)
     warnings = list(row.warnings or ())
     if row.meter in duplicates:
         field, message = duplicate_warning(row.meter, duplicates[row.meter])

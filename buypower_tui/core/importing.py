@@ -19,7 +19,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from buypower_tui.core.models import RowState, utcnow
+from buypower_tui.core.models import RowState, to_kobo, utcnow
 from buypower_tui.core.rules import FIELDS, REQUIRED, Limits, check_row
 from buypower_tui.core.store import Store
 
@@ -374,7 +374,7 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             report.batch_id, number, invalid if errors else valid,
             get("meter", ""), get("disco", ""), get("amount", ""), get("phone", ""),
             get("vend_type", ""), get("name", ""), get("email", ""),
-            v["meter"], v["disco"], None if amount is None else int(amount * 100),
+            v["meter"], v["disco"], to_kobo(amount),
             v["phone"], v["vend_type"], v["name"], v["email"],
             store.db_value("errors", [{"field": f, "message": m} for f, m in errors]) if errors else None,
             now, now,

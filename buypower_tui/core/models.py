@@ -11,6 +11,15 @@ from sqlalchemy import JSON, Column, Index, text
 from sqlmodel import Field, SQLModel
 
 
+def to_kobo(amount: Decimal | None) -> int | None:
+    """Money is stored in kobo (integers): exact, and indexable for the duplicate search."""
+    return None if amount is None else int(amount * 100)
+
+
+def from_kobo(kobo: int | None) -> Decimal | None:
+    return None if kobo is None else Decimal(kobo) / 100
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -107,12 +116,7 @@ class Recipient(SQLModel, table=True):
 
     @property
     def amount(self) -> Decimal | None:
-        return None if self.amount_kobo is None else Decimal(self.amount_kobo) / 100
-
-    def normalised_text(self, field: str) -> str:
-        if field == "amount":
-            return "" if self.amount_kobo is None else f"{self.amount:.2f}"
-        return getattr(self, field) or ""
+        return from_kobo(self.amount_kobo)
 
 
 class Event(SQLModel, table=True):

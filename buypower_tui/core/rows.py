@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
-from buypower_tui.core.models import Event, Recipient, RowState, utcnow
+from buypower_tui.core.models import Event, Recipient, RowState, from_kobo, to_kobo, utcnow
 from buypower_tui.core.outcomes import Outcome, VendResult
 from buypower_tui.core.rules import FIELDS, Limits, check_row
 from buypower_tui.core.store import Store, operator_name
@@ -48,8 +48,7 @@ class RowView:
 
     @property
     def amount(self) -> Decimal | None:
-        kobo = self._values["amount_kobo"]
-        return None if kobo is None else Decimal(kobo) / 100
+        return from_kobo(self._values["amount_kobo"])
 
 
 class StateConflict(Exception):
@@ -173,7 +172,7 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
     to = S.INVALID if checked.errors else S.VALID
     return transition(store, row_id, (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED), to,
                       note="edited", **{f"{f}_raw": v for f, v in merged.items()}, **values,
-                      amount_kobo=None if amount is None else int(amount * 100),
+                      amount_kobo=to_kobo(amount),
                       errors=[{"field": f, "message": m} for f, m in checked.errors] or None,
                       customer_name=None, customer_address=None, customer_debt=None, min_vend=None,
                       max_vend=None)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, event, func, insert
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
-from buypower_tui.core.models import Batch, Event, Recipient, RowState, utcnow
+from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
 from buypower_tui.paths import create_private_file
 
 
@@ -254,4 +254,4 @@ class BatchStats:
     @property
     def total_valid(self) -> Decimal:
         kobo = sum(v for k, v in self.kobo_by_state.items() if k not in (RowState.INVALID, RowState.IMPORTED))
-        return Decimal(kobo) / 100
+        return from_kobo(kobo)
