@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import httpx
@@ -32,7 +34,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_sandbox(port: int, key: str, latency_ms: float) -> subprocess.Popen:
+@contextmanager
+def sandbox_process(latency_ms: float) -> Iterator[tuple[str, str]]:
+    """The sandbox in its own process (so this process's CPU time is the client's alone);
+    yields its base URL and key, and stops it afterwards."""
+    port, key = free_port(), secrets.token_hex(32)
+    proc = _start_sandbox(port, key, latency_ms)
+    try:
+        yield f"http://127.0.0.1:{port}/v2", key
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _start_sandbox(port: int, key: str, latency_ms: float) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "buypower_tui.sandbox_cli", "--port", str(port), "--key", key, "--seed", "1",
          "--latency-ms", str(latency_ms), "--wallet", "1000000000"],
@@ -73,13 +88,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     args = parser.parse_args()
-    port, key = free_port(), secrets.token_hex(32)
-    proc = start_sandbox(port, key, args.latency_ms)
-    try:
-        result = asyncio.run(run(f"http://127.0.0.1:{port}/v2", key, args.vends, args.concurrency))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with sandbox_process(args.latency_ms) as (url, key):
+        result = asyncio.run(run(url, key, args.vends, args.concurrency))
     rate = args.vends / result["wall_s"]
     bound = args.concurrency / (args.latency_ms / 1000)
     figures = {

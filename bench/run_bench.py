@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.client_bench import free_port, start_sandbox  # noqa: E402
+from bench.client_bench import sandbox_process  # noqa: E402
 from buypower_tui.core import rows  # noqa: E402
 from buypower_tui.core.client import BuyPowerClient  # noqa: E402
 from buypower_tui.core.importing import import_file  # noqa: E402
@@ -59,14 +58,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     args = parser.parse_args()
-    port, key = free_port(), secrets.token_hex(32)
-    proc = start_sandbox(port, key, args.latency_ms)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            r = asyncio.run(bench(f"http://127.0.0.1:{port}/v2", key, args.rows, args.concurrency, Path(tmp)))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with sandbox_process(args.latency_ms) as (url, key), tempfile.TemporaryDirectory() as tmp:
+        r = asyncio.run(bench(url, key, args.rows, args.concurrency, Path(tmp)))
     bound = args.rows * args.latency_ms / 1000 / args.concurrency
     figures = {"rows": args.rows, "concurrency": args.concurrency, "latency_ms": args.latency_ms,
                "send_wall_s": round(r["send_s"], 2), "bound_s": round(bound, 2),
