@@ -219,11 +219,16 @@ def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buypower-tui",
-        description="Pay prepaid electricity for many meters at once through BuyPower.",
+        description="Pay prepaid electricity for many meters at once through BuyPower. "
+                    "Without a command, opens the terminal UI.",
         epilog="Exit codes: 0 ok, 1 problems found (invalid, failed or needs-review rows), 2 bad input, "
                "set-up or refusal, 3 rows still pending (run again or requery later), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"buypower-tui {__version__}")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the terminal UI on a demo: a sandbox BuyPower in this process, a "
+                             "temporary home and a sample batch (no key, no network, nothing of yours touched)")
+    parser.add_argument("--demo-seed", type=int, default=1, help=argparse.SUPPRESS)
     _global_options(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -304,11 +309,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+    if args.demo and args.command is not None:
+        parser.error("--demo opens the terminal UI; it takes no command")
     ctx: Context | None = None
     try:
+        if args.command is None:
+            from buypower_tui.ui.tui import run_tui  # textual is imported only for the TUI
+
+            return run_tui(args)
         ctx = Context(args)
         return args.func(ctx, args)
     except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError) as exc:
@@ -329,10 +337,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if ctx is None:  # failed before logging was set up: set it up to record this
                 setup_logging(where)
-            log.exception("unexpected error in %s", args.command)
+            log.exception("unexpected error in %s", args.command or "the TUI")
         except OSError:
             where = None
-        err(f"buypower-tui {args.command}: unexpected error" + (f"; details are in {where}" if where else ""))
+        name = f"buypower-tui {args.command}" if args.command else "buypower-tui"
+        err(f"{name}: unexpected error" + (f"; details are in {where}" if where else ""))
         return EXIT_PROBLEMS
     finally:
         if ctx is not None:

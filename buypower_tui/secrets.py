@@ -32,7 +32,11 @@ NO_KEYRING_HELP = (
 
 
 class KeyringUnavailable(Exception):
-    """No keyring backend works here; str() explains the two ways out."""
+    """No keyring backend works here; str() explains the two ways out, `reason` says why."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def tail(key: SecretStr | None) -> str:
 
 def _unavailable(exc: Exception) -> KeyringUnavailable:
     reason = str(exc) or type(exc).__name__
-    return KeyringUnavailable(NO_KEYRING_HELP.format(reason=reason))
+    return KeyringUnavailable(NO_KEYRING_HELP.format(reason=reason), reason)
 
 
 def resolve_key(env: str) -> KeyInfo:

@@ -28,9 +28,10 @@ class LookupReport:
 
 
 async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
-                       on_row: Callable[[int, int], None] | None = None) -> LookupReport:
+                       on_row: Callable[[int, int, int], None] | None = None) -> LookupReport:
     """VALID -> VERIFIED (customer, debt, min/max stored), LOOKUP_FAILED (not found), or INVALID
-    (amount outside the meter's min/max). Rows of a DISCO that is down stay VALID (held)."""
+    (amount outside the meter's min/max). Rows of a DISCO that is down stay VALID (held).
+    `on_row(done, total, row_id)` follows each row, so a screen can show it as it lands."""
     report = LookupReport()
     try:
         down = {code for code, up in (await client.disco_status()).items() if not up}
@@ -48,7 +49,7 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
             await check(row)
         done += 1
         if on_row:
-            on_row(done, total)
+            on_row(done, total, row.id)
 
     async def check(row) -> None:
         row_id = row.id

@@ -260,3 +260,16 @@ class ValidRecipient(BaseModel):
         if row.errors:
             raise ValueError("; ".join(m for _, m in row.errors))
         return cls(**row.values)
+
+
+def check_field(field: str, raw: str, limits: Limits, vend_type_raw: str = "") -> str | None:
+    """The message for one field as the operator types it (None when it is fine): the same
+    rules as the import, so a row the editor accepts is a row the import would accept."""
+    if field == "meter":
+        return check_meter(raw, check_vend_type(vend_type_raw)[0], limits)[1]
+    if field == "amount":
+        return check_amount(raw, limits)[1]
+    if field == "phone":
+        return check_phone(raw, limits.default_phone)[1]
+    checks = {"disco": check_disco, "vend_type": check_vend_type, "email": check_email, "name": check_name}
+    return checks[field](raw)[1]

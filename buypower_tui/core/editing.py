@@ -1,0 +1,172 @@
+"""What the recipient editor does to a batch before any money moves: the grid's rows,
+their status, and adding, deleting, restoring and accepting rows.
+
+Every change here is refused for a row that has an orderId: such a row may have moved
+money, so it is history, not a draft.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy import select as core_select
+from sqlmodel import col, select
+
+from buypower_tui.core import rows
+from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, to_kobo, utcnow
+from buypower_tui.core.rules import FIELDS, Limits, check_row, duplicate_warning, naira
+from buypower_tui.core.store import Store, operator_name
+
+S = RowState
+EDITABLE = (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED)
+_T = Recipient.__table__
+# What the grid shows: a plain Core read, because building 10,000 ORM objects takes
+# seconds and the grid must show a 10,000-row batch in under one.
+GRID_COLUMNS = ("id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2], "amount_kobo",
+                *FIELDS[3:], "errors", "warnings", "duplicate_accepted", "order_id", "customer_name",
+                "customer_address", "customer_debt", "min_vend", "max_vend", "provider_message")
+_GRID_SELECT = core_select(*(_T.c[c] for c in GRID_COLUMNS))
+
+
+def grid_rows(store: Store, batch_id: int, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """The batch's rows in sheet order (or just `ids`), as plain dicts."""
+    q = _GRID_SELECT.where(_T.c.batch_id == batch_id)
+    if ids is not None:
+        q = q.where(_T.c.id.in_(list(ids)))
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q.order_by(_T.c.row_number)).mappings()]
+
+
+def row_status(row: dict[str, Any], duplicates: dict[str, int]) -> tuple[str, str]:
+    """(kind, text) for the grid's status column: kind is invalid, warning, ok or done."""
+    state = row["state"]
+    if state == S.INVALID:
+        errors = row["errors"] or [{"message": "invalid"}]
+        return "invalid", errors[0]["message"]
+    if state == S.LOOKUP_FAILED:
+        return "invalid", f"lookup: {row['provider_message'] or 'meter not found'}"
+    meter = row["meter"]
+    if meter in duplicates and not row["duplicate_accepted"] and state in EDITABLE:
+        return "warning", duplicate_warning(meter, duplicates[meter])[1]
+    if row["warnings"]:
+        return "warning", row["warnings"][0]["message"]
+    if state == S.VALID and row["provider_message"]:
+        return "ok", row["provider_message"]  # held: its disco was down at lookup
+    if state in (S.VALID, S.VERIFIED):
+        return "ok", "verified" if state == S.VERIFIED else "valid"
+    return "done", state.lower().replace("_", " ")
+
+
+def shown_value(row: dict[str, Any], field: str) -> str:
+    """What the grid shows for a field: the normalised value, or what the sheet said when
+    the field is invalid (so the operator sees what to fix)."""
+    if field == "amount":  # an amount the rules parsed is shown formatted, even out of range
+        amount = from_kobo(row["amount_kobo"])
+        return row["amount_raw"] if amount is None else naira(amount)
+    bad = {e["field"] for e in row["errors"] or ()}
+    if field in bad or row[field] is None:
+        return row[f"{field}_raw"] or ""
+    return row[field] or ""
+
+
+def raw_values(row: dict[str, Any] | Recipient) -> dict[str, str]:
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    return {f: get(f"{f}_raw") or "" for f in FIELDS}
+
+
+def _checked_columns(raw: dict[str, str], limits: Limits) -> dict[str, Any]:
+    checked = check_row(raw, limits)
+    values = dict(checked.values)
+    amount = values.pop("amount")
+    return {**{f"{f}_raw": raw.get(f, "") for f in FIELDS}, **values, "amount_kobo": to_kobo(amount),
+            "state": S.INVALID if checked.errors else S.VALID,
+            "errors": [{"field": f, "message": m} for f, m in checked.errors] or None}
+
+
+def add_row(store: Store, batch_id: int, raw: dict[str, str], limits: Limits, *,
+            row_number: int | None = None, note: str = "added by the operator") -> int:
+    """A new row at the end of the sheet (or at `row_number`, to restore a deleted one)."""
+    with store.session() as s:
+        if row_number is None:
+            last = s.exec(select(func.max(Recipient.row_number)).where(Recipient.batch_id == batch_id)).one()
+            row_number = (last or 1) + 1
+        row = Recipient(batch_id=batch_id, row_number=row_number, **_checked_columns(raw, limits))
+        s.add(row)
+        s.flush()
+        s.add(Event(recipient_id=row.id, batch_id=batch_id, operator=operator_name(), new_state=row.state,
+                    note=note))
+        s.commit()
+        return row.id
+
+
+def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """Delete rows that never got an orderId; returns what undo needs to put them back."""
+    ids = list(row_ids)
+    with store.session() as s:
+        found = list(s.exec(select(Recipient).where(col(Recipient.id).in_(ids))))
+        locked = [r.row_number for r in found if r.order_id is not None]
+        if locked:
+            raise rows.StateConflict(f"rows {', '.join(map(str, sorted(locked)))} have an orderId; "
+                                     "they may have moved money and cannot be deleted")
+        kept = [{"batch_id": r.batch_id, "row_number": r.row_number, "raw": raw_values(r),
+                 "duplicate_accepted": r.duplicate_accepted} for r in found]
+        for r in found:
+            s.add(Event(batch_id=r.batch_id, operator=operator_name(), old_state=r.state,
+                        note=f"row {r.row_number} deleted by the operator",
+                        details={"raw": raw_values(r)}))
+            s.delete(r)
+        s.commit()
+    return kept
+
+
+def restore_rows(store: Store, kept: list[dict[str, Any]], limits: Limits) -> list[int]:
+    """Undo of `delete_rows`: the rows come back at their sheet row numbers, checked again."""
+    ids = [add_row(store, k["batch_id"], k["raw"], limits, row_number=k["row_number"], note="restored (undo)")
+           for k in kept]
+    accepted = [i for i, k in zip(ids, kept, strict=True) if k["duplicate_accepted"]]
+    accept_duplicates(store, accepted)
+    return ids
+
+
+def accept_duplicates(store: Store, row_ids: Iterable[int]) -> int:
+    """The operator accepts that these rows pay a meter that appears more than once."""
+    done = 0
+    for row_id in row_ids:
+        rows.transition(store, row_id, EDITABLE, lambda row: row.state, duplicate_accepted=True,
+                        note="duplicate accepted by the operator")
+        done += 1
+    return done
+
+
+def rename_batch(store: Store, batch_id: int, name: str) -> None:
+    name = " ".join(name.split())
+    if not name:
+        raise ValueError("a batch needs a name; type one.")
+    with store.session() as s:
+        batch = s.get(Batch, batch_id)
+        old, batch.name = batch.name, name
+        s.add(batch)
+        s.add(Event(batch_id=batch_id, operator=operator_name(), note=f"renamed from {old!r} to {name!r}",
+                    at=utcnow()))
+        s.commit()
+
+
+def export_invalid(store: Store, batch_id: int, path: Path) -> int:
+    """The invalid rows as the sheet had them plus their messages, to fix in a spreadsheet
+    and import again."""
+    n = 0
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["row", *FIELDS, "problems"])
+        for row in grid_rows(store, batch_id):
+            if row["state"] not in (S.INVALID, S.LOOKUP_FAILED):
+                continue
+            kind, text = row_status(row, {})
+            problems = "; ".join(e["message"] for e in row["errors"] or ()) or text
+            writer.writerow([row["row_number"], *raw_values(row).values(), problems])
+            n += 1
+    return n

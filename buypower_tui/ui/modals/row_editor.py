@@ -1,0 +1,93 @@
+"""Edit one recipient: an Input per field, checked as you type by the import's own rules."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Input, Label, Static
+
+from buypower_tui.core.rules import FIELDS, Limits, check_field
+
+LABELS = {"meter": "Meter", "disco": "DISCO", "amount": "Amount ₦", "phone": "Phone", "vend_type": "Vend type",
+          "name": "Name", "email": "Email"}
+
+
+class FieldRule(Validator):
+    def __init__(self, modal: RowEditorModal, field: str) -> None:
+        super().__init__()
+        self.modal, self.field = modal, field
+
+    def validate(self, value: str) -> ValidationResult:
+        problem = self.modal.problem(self.field, value)
+        return self.failure(problem) if problem else self.success()
+
+
+class RowEditorModal(ModalScreen[dict[str, str] | None]):
+    """Returns the row's new sheet values (or None: Escape keeps the row as it was)."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Revert", id="edit.revert"),
+        Binding("ctrl+s", "save", "Save", id="edit.save"),
+    ]
+
+    def __init__(self, title: str, values: dict[str, str], limits: Limits) -> None:
+        super().__init__()
+        self.title_text, self.values, self.limits = title, values, limits
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="row-editor"):
+            yield Label(f"{self.title_text} · Enter or ctrl+s saves · Esc reverts · Tab moves", id="dialog-title",
+                        markup=False)
+            with Grid(id="fields"):
+                for field in FIELDS:
+                    yield Label(LABELS[field], classes="field-label")
+                    with Vertical(classes="field"):
+                        yield Input(self.values.get(field, ""), id=f"f-{field}", validate_on=["changed", "submitted"],
+                                    validators=[FieldRule(self, field)], select_on_focus=False)
+                        yield Static("", id=f"m-{field}", classes="message", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save", variant="primary", compact=True)
+                yield Button("Revert (Esc)", id="revert", compact=True)
+
+    def on_mount(self) -> None:
+        first_bad = None
+        for field in FIELDS:
+            box = self.query_one(f"#f-{field}", Input)
+            box.validate(box.value)
+            self._show(field, self.problem(field, box.value))
+            if first_bad is None and self.problem(field, box.value):
+                first_bad = box
+        (first_bad or self.query_one("#f-meter", Input)).focus()
+
+    def problem(self, field: str, value: str) -> str | None:
+        vend_type = self.query_one("#f-vend_type", Input).value if self.is_mounted else ""
+        return check_field(field, value, self.limits, vend_type)
+
+    def _show(self, field: str, problem: str | None) -> None:
+        message = self.query_one(f"#m-{field}", Static)
+        message.update(problem or "")
+        message.display = bool(problem)  # no empty lines: the dialog must fit 80x24
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        field = (event.input.id or "")[2:]
+        self._show(field, self.problem(field, event.value))
+        if field == "vend_type":  # the meter's length rule depends on the vend type
+            meter = self.query_one("#f-meter", Input)
+            meter.validate(meter.value)
+            self._show("meter", self.problem("meter", meter.value))
+
+    def on_input_submitted(self) -> None:
+        self.action_save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_save(self) -> None:
+        """Saves even with problems left: the row stays invalid, and nothing typed is lost."""
+        self.dismiss({f: self.query_one(f"#f-{f}", Input).value for f in FIELDS})

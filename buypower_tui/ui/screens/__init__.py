@@ -1,0 +1,1 @@
+"""The screens: batches, the recipient editor, settings and the API key."""

@@ -1,0 +1,175 @@
+"""The operator's home: every batch in the store with its counts, and a way to add one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from buypower_tui.core import editing
+from buypower_tui.core.importing import FileError, ImportReport
+from buypower_tui.core.models import RowState
+from buypower_tui.core.rules import naira
+from buypower_tui.ui.modals.confirm import ConfirmModal
+from buypower_tui.ui.modals.open_file import OpenFileModal
+from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.widgets.top_bar import TopBar
+
+S = RowState
+COLUMNS = (("id", "#", 4), ("name", "Name", 28), ("mode", "Mode", 8), ("created", "Created", 16),
+           ("rows", "Rows", 6), ("valid", "Valid", 6), ("invalid", "Invalid", 7), ("paid", "Paid", 6),
+           ("failed", "Failed", 6), ("pending", "Pending", 7), ("total", "Total (valid)", 16))
+
+
+def local_time(at: datetime) -> str:
+    """The store keeps UTC (SQLite hands it back without a zone); the operator reads local time."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class BatchesScreen(Screen):
+    TITLE = "Batches"
+    HELP_TEXT = (
+        "Every batch in the store. n makes a new batch from a CSV or Excel sheet; Enter opens one "
+        "in the recipient editor, where its rows are checked and fixed. A batch with any row that "
+        "has an orderId (it may have moved money) cannot be deleted.")
+    BINDINGS = [
+        Binding("n", "new", "New from file", id="batches.new"),
+        Binding("enter", "open", "Open", id="batches.open"),
+        Binding("r", "rename", "Rename", id="batches.rename"),
+        Binding("d,delete", "delete", "Delete", id="batches.delete"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield TopBar("Batches")
+        yield Static("", id="batches-hint", markup=False)
+        table = DataTable(id="batches", cursor_type="row", zebra_stripes=True)
+        for key, label, width in COLUMNS:
+            table.add_column(label, width=width, key=key)
+        yield table
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#batches", DataTable)
+
+    def on_mount(self) -> None:
+        self.load()
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        store = self.app.services.store
+        batches = store.batches()
+        stats = store.stats_for(b.id for b in batches)
+        table = self.table
+        keep = table.cursor_row
+        table.clear()
+        for b in batches:
+            st = stats[b.id]
+            count = st.by_state.get
+            incomplete = b.imported_at is None
+            table.add_row(
+                Text(str(b.id), style="dim"),
+                Text(b.name + (" (IMPORT INCOMPLETE)" if incomplete else ""), style="red" if incomplete else "",
+                     no_wrap=True, overflow="ellipsis"),
+                Text(b.mode, style="bold red" if b.mode == "live" else "green"),
+                Text(local_time(b.created_at)),
+                *(Text(str(n), justify="right") for n in (st.rows, st.valid)),
+                Text(str(st.invalid), justify="right", style="bold red" if st.invalid else ""),
+                Text(str(count(S.SUCCESS, 0)), justify="right", style="green" if count(S.SUCCESS) else ""),
+                Text(str(count(S.FAILED, 0)), justify="right", style="red" if count(S.FAILED) else ""),
+                Text(str(sum(count(s, 0) for s in (S.PENDING, S.SENDING, S.NEEDS_REVIEW))), justify="right"),
+                Text(naira(st.total_valid), justify="right"),
+                key=str(b.id))
+        if batches:
+            table.move_cursor(row=min(keep, len(batches) - 1))
+        self.query_one("#batches-hint", Static).update(
+            f"{len(batches)} batch(es). Enter opens one; n makes a new batch from a CSV or Excel sheet."
+            if batches else "No batches yet: press n to make one from a CSV or Excel sheet.")
+
+    def selected(self) -> int | None:
+        if not self.table.row_count:
+            return None
+        return int(self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value)
+
+    @on(DataTable.RowSelected)
+    def action_open(self) -> None:
+        from buypower_tui.ui.screens.editor import EditorScreen
+
+        batch_id = self.selected()
+        if batch_id is not None:
+            self.app.push_screen(EditorScreen(batch_id))
+
+    def action_new(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"Importing {path.name}…", markup=False)
+                self.import_sheet(path)
+
+        self.app.push_screen(OpenFileModal(Path.cwd()), chosen)
+
+    @work(thread=True, exclusive=True, group="import", exit_on_error=False)
+    def import_sheet(self, path: Path) -> None:
+        try:
+            report = self.app.services.import_sheet(path)
+        except FileError as exc:
+            self.app.call_from_thread(self.app.show_error, "The file was not imported", str(exc))
+            return
+        except OSError as exc:
+            self.app.call_from_thread(self.app.show_error, "The file was not imported",
+                                      f"{path}: {exc.strerror or exc}")
+            return
+        self.app.call_from_thread(self.imported, report)
+
+    def imported(self, report: ImportReport) -> None:
+        from buypower_tui.ui.screens.editor import EditorScreen
+
+        self.load()
+        self.notify(f"{report.rows} rows: {report.valid} valid, {report.invalid} invalid.",
+                    title=f"Imported {Path(report.source).name}", markup=False)
+        self.app.push_screen(EditorScreen(report.batch_id))
+
+    def action_rename(self) -> None:
+        batch_id = self.selected()
+        if batch_id is None:
+            return
+        batch = self.app.services.store.batch(batch_id)
+
+        def chosen(name: str | None) -> None:
+            if name:
+                editing.rename_batch(self.app.services.store, batch_id, name)
+                self.load()
+
+        self.app.push_screen(PromptModal(f"Rename batch {batch_id}", batch.name,
+                                         check=lambda v: None if v.strip() else "A batch needs a name; type one."),
+                             chosen)
+
+    def action_delete(self) -> None:
+        batch_id = self.selected()
+        if batch_id is None:
+            return
+        batch = self.app.services.store.batch(batch_id)
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.app.services.store.delete_batch(batch_id)
+            except ValueError as exc:
+                self.app.show_error("This batch cannot be deleted",
+                                    f"{exc}. Rows with an orderId may have moved money; their history stays.")
+                return
+            self.load()
+            self.notify(f"Deleted batch {batch_id}.", markup=False)
+
+        self.app.push_screen(ConfirmModal(f"Delete batch {batch_id}?",
+                                          f"“{batch.name}” and all its rows will be removed. This cannot be undone.",
+                                          yes="Delete"), done)

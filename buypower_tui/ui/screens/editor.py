@@ -1,0 +1,413 @@
+"""The recipient editor: the batch's rows, what is wrong with each, and the means to fix it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
+
+from buypower_tui.core import editing, rows
+from buypower_tui.core.editing import EDITABLE, raw_values, row_status
+from buypower_tui.core.models import RowState
+from buypower_tui.core.rules import naira
+from buypower_tui.ui.messages import LookupFinished, LookupProgress
+from buypower_tui.ui.modals.choose import ChooseModal
+from buypower_tui.ui.modals.confirm import ConfirmModal
+from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.modals.row_editor import RowEditorModal
+from buypower_tui.ui.widgets.grid import RecipientGrid, money_text
+from buypower_tui.ui.widgets.top_bar import TopBar
+
+FILTERS = [("all", "All rows"), ("invalid", "Invalid (errors to fix)"), ("warnings", "Warnings"),
+           ("duplicates", "Duplicate meters")] + [(f"state:{s}", f"State {s}") for s in RowState]
+FIRST_SCREEN = 100  # rows added before the first paint; the rest follow in chunks
+CHUNK = 2000
+CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates")
+
+
+class EditorScreen(Screen):
+    HELP_TEXT = (
+        "The batch's rows as imported, with what is wrong with each. Fix a row with Enter or e: "
+        "its fields are checked as you type, by the same rules as the import. Mark rows with space "
+        "to delete them or accept their duplicate warning together. l looks every valid meter up "
+        "at BuyPower (customer name, address, debt, min/max); nothing is paid on this screen.")
+    BINDINGS = [
+        Binding("e", "edit", "Edit", id="editor.edit"),
+        Binding("a", "add", "Add row", id="editor.add"),
+        Binding("c", "copy_row", "Copy row", show=False, id="editor.copy_row"),
+        Binding("d,delete", "delete", "Delete", id="editor.delete"),
+        Binding("space", "mark", "Mark", show=False, id="editor.mark"),
+        Binding("ctrl+z", "undo", "Undo", id="editor.undo"),
+        Binding("f", "filter", "Filter", id="editor.filter"),
+        Binding("slash", "search", "Search", id="editor.search"),
+        Binding("o", "accept_duplicates", "Accept duplicate", show=False, id="editor.accept"),
+        Binding("x", "export_invalid", "Export invalid rows", show=False, id="editor.export_invalid"),
+        Binding("l", "lookup", "Lookup", id="editor.lookup"),
+        Binding("escape", "back", "Batches", id="editor.back"),
+    ]
+
+    def __init__(self, batch_id: int) -> None:
+        super().__init__()
+        self.batch_id = batch_id
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.duplicates: dict[str, int] = {}
+        self.marked: set[int] = set()
+        self.filter = "all"
+        self.search = ""
+        self.undo_stack: list[tuple[str, Any]] = []
+        self.landed: set[int] = set()  # looked-up rows not yet shown
+        self._pending: list[dict[str, Any]] = []
+
+    @property
+    def store(self):
+        return self.app.services.store
+
+    @property
+    def limits(self):
+        return self.app.services.limits
+
+    @property
+    def grid(self) -> RecipientGrid:
+        return self.query_one(RecipientGrid)
+
+    def compose(self) -> ComposeResult:
+        batch = self.store.batch(self.batch_id)
+        self.title = batch.name if batch else f"batch {self.batch_id}"
+        yield TopBar(self.title)
+        yield Static(id="counts", markup=False)
+        yield Input(placeholder="search meter or name (Enter keeps it, Esc clears)", id="search")
+        yield RecipientGrid(id="grid")
+        yield Static(id="detail", markup=False)
+        with Horizontal(id="lookup-panel"):
+            yield Label("Looking meters up", id="lookup-label")
+            yield ProgressBar(id="lookup-bar", show_eta=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.grid.focus()
+        if self.app.lookup_running(self.batch_id):
+            self.query_one("#lookup-panel").display = True
+        self.set_interval(0.25, self.show_landed)
+
+    # -- what is shown -----------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.rows = {r["id"]: r for r in editing.grid_rows(self.store, self.batch_id)}
+        self.duplicates = self.store.duplicate_meters(self.batch_id)
+        self.marked &= set(self.rows)
+        self.refill()
+        self.update_counts()
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        if self.search:
+            needle = self.search.lower()
+            if needle not in (row["meter_raw"] or "").lower() and needle not in (row["name_raw"] or "").lower() \
+                    and needle not in (row["customer_name"] or "").lower():
+                return False
+        f = self.filter
+        if f == "all":
+            return True
+        if f.startswith("state:"):
+            return row["state"] == f[6:]
+        if f == "duplicates":
+            return row["meter"] in self.duplicates
+        kind = row_status(row, self.duplicates)[0]
+        return kind == ("invalid" if f == "invalid" else "warning")
+
+    def refill(self) -> None:
+        """Show the rows that match the filter: the first screenful now, the rest in chunks
+        after the first paint, so a 10,000-row batch opens at once."""
+        grid = self.grid
+        grid.clear()
+        self._pending = [r for r in self.rows.values() if self.matches(r)]
+        self._add_chunk(FIRST_SCREEN)
+        self.show_detail()
+
+    def _add_chunk(self, n: int = CHUNK) -> None:
+        chunk, self._pending = self._pending[:n], self._pending[n:]
+        grid = self.grid
+        for row in chunk:
+            grid.set_row(row, self.duplicates, row["id"] in self.marked)
+        if self._pending:
+            self.call_after_refresh(self._add_chunk)
+
+    def update_counts(self) -> None:
+        st = self.store.stats(self.batch_id)
+        shown = self.grid.row_count + len(self._pending)
+        view = "" if self.filter == "all" and not self.search else \
+            f" │ showing {shown} ({dict(FILTERS)[self.filter]}{', ' + repr(self.search) if self.search else ''})"
+        marked = f" │ {len(self.marked)} marked" if self.marked else ""
+        text = Text.assemble(
+            (f"{st.rows} rows", "bold"), " │ ", (f"{st.valid} valid", "green"), " │ ",
+            (f"{st.invalid} invalid", "bold red" if st.invalid else ""), " │ ",
+            (f"{st.warnings} warnings", "yellow" if st.warnings else ""), " │ ",
+            (f"{naira(st.total_valid)} valid total", "bold"), marked, view)
+        self.query_one("#counts", Static).update(text)
+
+    def show_detail(self) -> None:
+        row = self.rows.get(self.grid.current_id or -1)
+        if row is None:
+            self.query_one("#detail", Static).update("No rows match." if not self.grid.row_count else "")
+            return
+        kind, message = row_status(row, self.duplicates)
+        parts: list[str | tuple[str, str]] = [(f"Row {row['row_number']} ({row['state']}): ", "bold"), message]
+        if row["customer_name"]:
+            parts += [" │ ", (row["customer_name"], "bold"), f", {row['customer_address'] or 'no address'}"]
+        if row["min_vend"] or row["max_vend"]:
+            low, high = money_text(row["min_vend"]) or "?", money_text(row["max_vend"]) or "?"
+            parts.append(f" │ this meter takes {low} to {high}")
+        self.query_one("#detail", Static).update(Text.assemble(*parts))
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self.show_detail()
+
+    @on(DataTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_edit()
+
+    def refresh_rows(self, ids: set[int]) -> None:
+        """Re-read these rows and update them in place (keyed), with every row whose
+        duplicate warning their change turned on or off."""
+        before = self.duplicates
+        self.duplicates = self.store.duplicate_meters(self.batch_id)
+        fresh = {r["id"]: r for r in editing.grid_rows(self.store, self.batch_id, ids)} if ids else {}
+        touched = {m for m in set(before) | set(self.duplicates) if before.get(m) != self.duplicates.get(m)}
+        for row_id in ids:
+            if row_id in fresh:
+                self.rows[row_id] = fresh[row_id]
+            else:
+                self.rows.pop(row_id, None)
+                self.marked.discard(row_id)
+                if str(row_id) in self.grid.rows:
+                    self.grid.remove_row(str(row_id))
+        for row in self.rows.values():
+            changed = row["id"] in fresh or row["meter"] in touched
+            if changed and (str(row["id"]) in self.grid.rows or (row["id"] in fresh and self.matches(row))):
+                self.grid.set_row(row, self.duplicates, row["id"] in self.marked)
+        self.update_counts()
+        self.show_detail()
+
+    # -- changes -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in CHANGES and self.is_mounted and self.app.lookup_running(self.batch_id):
+            return None  # shown disabled: rows must not change under the lookup
+        return True
+
+    def targets(self) -> list[int]:
+        """The marked rows, else the row under the cursor."""
+        if self.marked:
+            return [i for i in self.rows if i in self.marked]
+        current = self.grid.current_id
+        return [current] if current is not None else []
+
+    def _editable(self, row: dict[str, Any]) -> bool:
+        if row["order_id"] is None and row["state"] in EDITABLE:
+            return True
+        self.app.show_error("This row cannot be edited",
+                            f"Row {row['row_number']} is {row['state']} and has orderId {row['order_id']}: "
+                            "its order may exist at BuyPower, so its details are history, not a draft.")
+        return False
+
+    def action_edit(self) -> None:
+        row = self.rows.get(self.grid.current_id or -1)
+        if row is None or not self._editable(row):
+            return
+        before = raw_values(row)
+
+        def save(values: dict[str, str] | None) -> None:
+            if values is None or values == before:
+                return
+            rows.edit_row(self.store, row["id"], values, self.limits)
+            self.undo_stack.append(("edit", (row["id"], before)))
+            self.refresh_rows({row["id"]})
+            self.notify(f"Row {row['row_number']} saved.")
+
+        self.app.push_screen(RowEditorModal(f"Row {row['row_number']}", before, self.limits), save)
+
+    def action_add(self) -> None:
+        def save(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            row_id = editing.add_row(self.store, self.batch_id, values, self.limits)
+            self.undo_stack.append(("add", [row_id]))
+            self.refresh_rows({row_id})
+            self._go_to(row_id)
+
+        self.app.push_screen(RowEditorModal("New row", {}, self.limits), save)
+
+    def action_copy_row(self) -> None:
+        row = self.rows.get(self.grid.current_id or -1)
+        if row is None:
+            return
+        row_id = editing.add_row(self.store, self.batch_id, raw_values(row), self.limits,
+                                 note=f"copied from row {row['row_number']}")
+        self.undo_stack.append(("add", [row_id]))
+        self.refresh_rows({row_id})
+        self._go_to(row_id)
+        self.notify(f"Row {row['row_number']} copied to row {self.rows[row_id]['row_number']}.")
+
+    def _go_to(self, row_id: int) -> None:
+        if str(row_id) in self.grid.rows:
+            self.grid.move_cursor(row=self.grid.get_row_index(str(row_id)))
+
+    def action_delete(self) -> None:
+        ids = self.targets()
+        if not ids:
+            return
+        numbers = ", ".join(str(self.rows[i]["row_number"]) for i in ids[:10]) + (" …" if len(ids) > 10 else "")
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                kept = editing.delete_rows(self.store, ids)
+            except rows.StateConflict as exc:
+                self.app.show_error("These rows cannot be deleted", str(exc))
+                return
+            self.undo_stack.append(("delete", kept))
+            self.refresh_rows(set(ids))
+            self.notify(f"Deleted {len(kept)} row(s); ctrl+z brings them back.")
+
+        self.app.push_screen(ConfirmModal(f"Delete {len(ids)} row(s)?", f"Sheet rows {numbers} will be removed "
+                                          "from this batch.", yes="Delete"), done)
+
+    def action_mark(self) -> None:
+        row_id = self.grid.current_id
+        if row_id is None:
+            return
+        self.marked ^= {row_id}
+        self.grid.set_row(self.rows[row_id], self.duplicates, row_id in self.marked)
+        self.grid.action_cursor_down()
+        self.update_counts()
+
+    def action_accept_duplicates(self) -> None:
+        ids = [i for i in self.targets() if self.rows[i]["meter"] in self.duplicates
+               and not self.rows[i]["duplicate_accepted"] and self.rows[i]["state"] in EDITABLE]
+        if not ids:
+            self.notify("No duplicate warning to accept on the selected rows.", severity="warning")
+            return
+        editing.accept_duplicates(self.store, ids)
+        self.marked -= set(ids)
+        self.refresh_rows(set(ids))
+        self.notify(f"Accepted the duplicate warning of {len(ids)} row(s).")
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("Nothing to undo.", severity="warning")
+            return
+        kind, data = self.undo_stack.pop()
+        if kind == "edit":
+            row_id, before = data
+            rows.edit_row(self.store, row_id, before, self.limits)
+            self.refresh_rows({row_id})
+        elif kind == "add":
+            editing.delete_rows(self.store, data)
+            self.refresh_rows(set(data))
+        else:
+            self.refresh_rows(set(editing.restore_rows(self.store, data, self.limits)))
+        self.notify(f"Undid the last {'deletion' if kind == 'delete' else kind}.")
+
+    # -- views ---------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                self.filter = key
+                self.refill()
+                self.update_counts()
+
+        self.app.push_screen(ChooseModal("Show rows", FILTERS, self.filter), chosen)
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.search = event.value.strip()
+        self.refill()
+        self.update_counts()
+
+    @on(Input.Submitted, "#search")
+    def _search_done(self) -> None:
+        self.grid.focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#search", Input)
+        if box.has_focus or box.display and box.value:
+            box.value = ""
+            box.display = False
+            self.grid.focus()
+            return
+        self.dismiss()
+
+    def action_export_invalid(self) -> None:
+        default = Path.cwd() / f"{self.title or 'batch'}-invalid.csv".replace("/", "-").replace(" ", "-")
+
+        def chosen(value: str | None) -> None:
+            if not value:
+                return
+            path = Path(value).expanduser()
+            try:
+                n = editing.export_invalid(self.store, self.batch_id, path)
+            except OSError as exc:
+                self.app.show_error("The invalid rows were not exported", f"{path}: {exc.strerror or exc}")
+                return
+            self.notify(f"Wrote {n} invalid row(s) with their problems to {path}.", markup=False)
+
+        self.app.push_screen(PromptModal("Export the invalid rows to CSV", str(default),
+                                         "Enter writes the file; Esc cancels."), chosen)
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def action_lookup(self) -> None:
+        if self.app.lookup_running():
+            self.notify("A lookup is already running.", severity="warning")
+            return
+        todo = sum(1 for r in self.rows.values() if r["state"] == RowState.VALID)
+        if not todo:
+            self.notify("No valid row waits for a lookup (fix invalid rows first).", severity="warning")
+            return
+        bar = self.query_one("#lookup-bar", ProgressBar)
+        bar.update(total=todo, progress=0)
+        self.query_one("#lookup-panel").display = True
+        self.app.start_lookup(self.batch_id)
+        self.refresh_bindings()
+
+    def on_lookup_progress(self, message: LookupProgress) -> None:
+        self.landed.add(message.row_id)
+        self.query_one("#lookup-bar", ProgressBar).update(total=message.total, progress=message.done)
+
+    def show_landed(self) -> None:
+        """Looked-up rows appear a few times a second, not one repaint per answer."""
+        if self.landed:
+            ids, self.landed = self.landed, set()
+            self.refresh_rows(ids)
+
+    def on_lookup_finished(self, message: LookupFinished) -> None:
+        self.query_one("#lookup-panel").display = False
+        self.landed.clear()
+        self.reload()
+        self.refresh_bindings()
+        report = message.report
+        if report is None:
+            return
+        held = sum(report.held.values())
+        self.notify(f"Lookup done: {report.verified} verified, {report.not_found} not found, "
+                    f"{report.out_of_range} outside the meter's range" + (f", {held} held" if held else ""),
+                    title="Lookup", markup=False)
+        if report.errors:
+            self.app.show_error("Some meters could not be looked up",
+                                "BuyPower did not answer for these rows; they stay valid, and l tries "
+                                "them again:\n\n" + "\n".join(report.errors))

@@ -1,0 +1,47 @@
+"""Start the TUI: settings, the store and the key are ready before the first screen.
+
+The keyring is asked here, before `app.run()`: a locked keyring may block on D-Bus, and the
+screen must never freeze on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from buypower_tui.context import Context, out
+from buypower_tui.core.demo import start_demo
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    from buypower_tui.ui.app import BuyPowerApp
+    from buypower_tui.ui.services import Services
+
+    if not args.demo:
+        services = Services(Context(args))
+        services.refresh_key()
+        return _run(BuyPowerApp(services), services)
+    home = Path(tempfile.mkdtemp(prefix="buypower-tui-demo-"))
+    try:
+        demo = start_demo(home / "data", seed=args.demo_seed)
+        import os
+
+        os.environ["BUYPOWER_TUI_HOME"] = str(home)  # config and logs in the demo's home too
+        args.mode, args.base_url, args.db = "sandbox", demo.sandbox.url, f"sqlite:///{home / 'data' / 'demo.db'}"
+        services = Services(Context(args), demo)
+        services.refresh_key()
+        code = _run(BuyPowerApp(services, open_batch=demo.batch_id), services)
+        out(f"The demo's sandbox and its files are gone ({home} removed). Nothing of yours was touched.")
+        return code
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _run(app, services) -> int:
+    try:
+        app.run()
+    finally:
+        services.close()
+    return app.return_code or 0

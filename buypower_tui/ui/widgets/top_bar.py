@@ -1,0 +1,19 @@
+"""The first line of every screen: where you are, and in plain sight whether money is real."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label
+
+
+class TopBar(Horizontal):
+    def __init__(self, title: str) -> None:
+        super().__init__(id="top-bar")
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"buypower-tui › {self.title_text}", id="top-title", markup=False)
+        mode = self.app.services.mode
+        demo = " DEMO" if self.app.services.demo is not None else ""
+        yield Label(f" {mode.upper()}{demo} ", id="mode-badge", classes=mode)
