@@ -217,6 +217,7 @@ class Store:
                    .subquery())
             q2 = (select(Recipient.batch_id, func.count())
                   .join(dup, (dup.c.batch_id == Recipient.batch_id) & (dup.c.meter == Recipient.meter))
+                  .where(~col(Recipient.duplicate_accepted))  # accepted: no longer a warning
                   .group_by(Recipient.batch_id))
             for batch_id, n in s.exec(q2):
                 out[batch_id].duplicates = n
@@ -232,7 +233,7 @@ class Store:
 class BatchStats:
     by_state: dict[str, int] = field(default_factory=dict)
     kobo_by_state: dict[str, int] = field(default_factory=dict)
-    duplicates: int = 0  # rows whose meter appears more than once in the batch
+    duplicates: int = 0  # rows whose meter appears more than once in the batch, not yet accepted
     other_warnings: int = 0
 
     @property

@@ -36,7 +36,7 @@ class BuyPowerApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help"),
         Binding("question_mark", "help", "Help", show=False, id="app.help_question"),
-        Binding("f2", "settings", "Settings", id="app.settings"),
+        Binding("f2", "settings", "Settings", show=False, id="app.settings"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
     ]
 

@@ -43,6 +43,7 @@ class BatchesScreen(Screen):
         Binding("enter", "open", "Open", id="batches.open"),
         Binding("r", "rename", "Rename", id="batches.rename"),
         Binding("d,delete", "delete", "Delete", id="batches.delete"),
+        Binding("s", "app.settings", "Settings & key", id="batches.settings"),
     ]
 
     def compose(self) -> ComposeResult:

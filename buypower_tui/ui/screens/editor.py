@@ -40,7 +40,7 @@ class EditorScreen(Screen):
         "at BuyPower (customer name, address, debt, min/max); nothing is paid on this screen.")
     BINDINGS = [
         Binding("e", "edit", "Edit", id="editor.edit"),
-        Binding("a", "add", "Add row", id="editor.add"),
+        Binding("a", "add", "Add row", show=False, id="editor.add"),
         Binding("c", "copy_row", "Copy row", show=False, id="editor.copy_row"),
         Binding("d,delete", "delete", "Delete", id="editor.delete"),
         Binding("space", "mark", "Mark", show=False, id="editor.mark"),
@@ -50,7 +50,7 @@ class EditorScreen(Screen):
         Binding("o", "accept_duplicates", "Accept duplicate", show=False, id="editor.accept"),
         Binding("x", "export_invalid", "Export invalid rows", show=False, id="editor.export_invalid"),
         Binding("l", "lookup", "Lookup", id="editor.lookup"),
-        Binding("escape", "back", "Batches", id="editor.back"),
+        Binding("escape", "back", "Back to batches", show=False, id="editor.back"),
     ]
 
     def __init__(self, batch_id: int) -> None:

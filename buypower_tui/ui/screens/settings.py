@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -13,6 +15,12 @@ from textual.widgets import Button, Footer, Input, Label, Static
 from buypower_tui import secrets
 from buypower_tui.core.store import safe_url
 from buypower_tui.ui.widgets.top_bar import TopBar
+
+
+def home_short(text: str) -> str:
+    """~ for the home folder: shorter, and the same on every machine."""
+    home = str(Path.home())
+    return text.replace(home + "/", "~/") if home != "/" else text
 
 
 class SettingsScreen(Screen):
@@ -61,9 +69,9 @@ class SettingsScreen(Screen):
             ]))
             yield Label("Files", classes="section")
             yield Static(self._facts([
-                ("Config", str(s.paths.config_file)),
-                ("Database", safe_url(s.ctx.database_url)),
-                ("Logs", str(s.paths.log_file)),
+                ("Config", home_short(str(s.paths.config_file))),
+                ("Database", home_short(safe_url(s.ctx.database_url))),
+                ("Logs", home_short(str(s.paths.log_file))),
             ]))
         yield Footer()
 

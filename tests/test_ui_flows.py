@@ -1,0 +1,297 @@
+"""The TUI as an operator uses it: Pilot drives the keys, the sandbox plays BuyPower."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import keyring
+import pytest
+from sqlalchemy import update
+from textual.widgets import Input, Static
+
+from tests.ui_support import SIZE, NoKeyring, demo_app, screen_text, services, steady_screen  # noqa: F401 - autouse fixture
+from buypower_tui.core.models import Recipient, RowState
+from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
+from buypower_tui.ui.app import BuyPowerApp
+from buypower_tui.ui.modals.error import ErrorModal
+from buypower_tui.ui.modals.help import HelpModal
+from buypower_tui.ui.screens.batches import BatchesScreen
+from buypower_tui.ui.screens.editor import EditorScreen
+from buypower_tui.ui.screens.settings import SettingsScreen
+
+KEY = "0123456789abcdef" * 3 + "00000000c0ffee42"
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    with SandboxServer(SandboxConfig(seed=5, delay=(0,))) as server:
+        monkeypatch.setenv("BUYPOWER_API_KEY", server.key)
+        yield server
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def counts(app) -> str:
+    return str(app.screen.query_one("#counts", Static).render())
+
+
+def cursor_to(editor: EditorScreen, row_number: int) -> None:
+    row_id = next(i for i, r in editor.rows.items() if r["row_number"] == row_number)
+    editor.grid.move_cursor(row=editor.grid.get_row_index(str(row_id)))
+
+
+def row(app, row_number: int) -> dict:
+    return next(r for r in app.screen.rows.values() if r["row_number"] == row_number)
+
+
+async def test_open_a_sheet_fix_amount_and_phone_then_look_meters_up(tmp_path, sandbox, monkeypatch):
+    sheet = tmp_path / "estate.csv"
+    with sheet.open("w", newline="") as fh:
+        csv.writer(fh).writerows([
+            ["Meter Number", "Disco", "Amount", "Phone"],
+            ["12345678910", "ABUJA", "5000", "08034210294"],
+            ["62010000001", "EKO", "50", "08031234567"],  # amount too small
+            ["04271892301", "IKEDC", "2000", "0803123"],  # phone too short
+        ])
+    monkeypatch.chdir(tmp_path)
+    app = BuyPowerApp(services("--sandbox", "--base-url", sandbox.url))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n", *"estate", "tab", "enter")  # Tab completes the path
+        await settle(pilot)
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, EditorScreen)
+        assert "3 rows │ 1 valid │ 2 invalid" in counts(app)
+
+        cursor_to(app.screen, 3)
+        await pilot.press("e")
+        await pilot.pause()
+        box = app.screen.focused
+        assert isinstance(box, Input) and box.id == "f-amount"  # the editor opens on what is wrong
+        assert "below the minimum" in str(app.screen.query_one("#m-amount", Static).render())
+        await pilot.press("ctrl+a", "ctrl+k", *"2500")
+        assert not app.screen.query_one("#m-amount", Static).display  # the message went as I typed
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "2 valid │ 1 invalid" in counts(app)
+
+        cursor_to(app.screen, 4)
+        await pilot.press("enter")  # Enter edits too
+        await pilot.pause()
+        assert app.screen.focused.id == "f-phone"
+        await pilot.press("ctrl+a", "ctrl+k", *"08031234568", "enter")
+        await pilot.pause()
+        assert "3 valid │ 0 invalid" in counts(app) and "₦9,500.00 valid total" in counts(app)
+
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.pause(0.3)
+        editor = app.screen
+        assert [row(app, n)["state"] for n in (2, 3, 4)] == [RowState.VERIFIED] * 3
+        names = [editor.grid.get_cell(str(row(app, n)["id"]), "customer").plain for n in (2, 3, 4)]
+        assert all(names) and names == [row(app, n)["customer_name"] for n in (2, 3, 4)]
+
+
+async def test_a_name_with_markup_renders_literally(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = screen_text(app)
+        assert "[/x] markup in" in screen and "[b]Bold[/b] Ltd" in screen
+
+
+async def test_no_keyring_the_key_screen_says_so_and_the_rest_keeps_working(tmp_path):
+    keyring.set_keyring(NoKeyring())
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert isinstance(app.screen, SettingsScreen)
+        problem = str(app.screen.query_one("#keyring-problem", Static).render())
+        assert "No usable OS keyring" in problem and "dbus-run-session" in problem
+        assert "BUYPOWER_API_KEY" in problem
+        await pilot.press(*KEY, "enter")
+        await settle(pilot)
+        assert "could not be used" in str(app.screen.query_one("#key-message", Static).render())
+        assert not list(tmp_path.rglob("*c0ffee42*"))  # and no file took the key instead
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, EditorScreen)
+        cursor_to(app.screen, 31)
+        await pilot.press("e", "ctrl+a", "ctrl+k", *"500", "enter")
+        await pilot.pause()
+        assert row(app, 31)["state"] == RowState.VALID
+
+
+async def test_set_replace_and_clear_the_key_in_the_keyring(memory_keyring):
+    app = BuyPowerApp(services("--sandbox"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await settle(pilot)
+        source = app.screen.query_one("#key-source", Static)
+        assert "not set" in str(source.render())
+        await pilot.press(*"abc", "enter")  # not a key's shape: asks again
+        await settle(pilot)
+        assert "does not look like a BuyPower key" in str(app.screen.query_one("#key-message", Static).render())
+        assert memory_keyring.passwords == {}
+        await pilot.press("ctrl+a", "ctrl+k", *KEY, "enter")
+        await settle(pilot)
+        assert memory_keyring.passwords == {("buypower-tui", "sandbox"): KEY}
+        assert "ending in …ee42" in str(source.render()) and KEY not in screen_text(app)
+        assert app.screen.query_one("#key-input", Input).value == ""
+        await pilot.press("f8")
+        await settle(pilot)
+        assert memory_keyring.passwords == {} and "not set" in str(source.render())
+
+
+async def test_add_copy_delete_and_undo(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        store, batch = app.services.store, app.services.demo.batch_id
+        before = store.stats(batch).rows
+        await pilot.press("a", *"62010000001", "tab", *"eko", "tab", *"1500", "tab", *"08031234567", "enter")
+        await pilot.pause()
+        assert store.stats(batch).rows == before + 1 and row(app, 52)["state"] == RowState.VALID
+        await pilot.press("c")  # copy the new row: now its meter is a duplicate
+        await pilot.pause()
+        assert row(app, 53)["meter"] == "62010000001"
+        assert "appears 3 times" in str(app.screen.query_one("#detail", Static).render())
+        await pilot.press("ctrl+z")  # the copy goes
+        await pilot.pause()
+        assert store.stats(batch).rows == before + 1
+        cursor_to(app.screen, 2)
+        await pilot.press("space", "space", "d", "y")  # rows 2 and 3 marked, then deleted
+        await pilot.pause()
+        assert store.stats(batch).rows == before - 1
+        assert {r["row_number"] for r in app.screen.rows.values()}.isdisjoint({2, 3})
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert store.stats(batch).rows == before + 1 and row(app, 2)["meter"] == "12345678910"
+
+
+async def test_a_stray_enter_does_not_delete(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = app.services.store.stats(app.services.demo.batch_id).rows
+        await pilot.press("d", "enter")
+        await pilot.pause()
+        assert app.services.store.stats(app.services.demo.batch_id).rows == before
+
+
+async def test_accept_duplicates_filter_search_and_undo_an_edit(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "2 warnings" in counts(app)
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.press("down", "down", "down", "enter")  # duplicate meters
+        await pilot.pause()
+        assert app.screen.grid.row_count == 2
+        await pilot.press("space", "space", "o")
+        await pilot.pause()
+        assert "0 warnings" in counts(app)
+        assert all(r["duplicate_accepted"] for r in app.screen.rows.values() if r["meter"] == "71120000018")
+        await pilot.press("f", "home", "enter", "slash", *"Bold")
+        await pilot.pause()
+        assert app.screen.grid.row_count == 1
+        await pilot.press("enter", "e", "ctrl+a", "ctrl+k", *"1", "enter")  # ruin the meter
+        await pilot.pause()
+        assert row(app, 23)["state"] == RowState.INVALID
+        await pilot.press("ctrl+z")
+        await pilot.pause()
+        assert row(app, 23)["state"] == RowState.VALID and row(app, 23)["meter"] == "31180000015"
+        await pilot.press("escape")  # clears the search
+        await pilot.pause()
+        assert app.screen.grid.row_count == 50
+
+
+async def test_export_the_invalid_rows_with_their_messages(tmp_path):
+    app = demo_app(tmp_path)
+    out = tmp_path / "to-fix.csv"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("x", "ctrl+a", "ctrl+k", *str(out), "enter")
+        await pilot.pause()
+    lines = list(csv.DictReader(out.open()))
+    assert len(lines) == 7 and lines[0]["row"] == "29" and "leading 0" in lines[0]["problems"]
+    assert {line["meter"] for line in lines} >= {"4271892301", "62010000101"}
+
+
+async def test_rows_and_batches_with_an_order_id_are_history(tmp_path):
+    app = demo_app(tmp_path, open_batch=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        with app.services.store.session() as s:
+            s.exec(update(Recipient).where(Recipient.row_number == 2).values(order_id="bp-1", state="SUCCESS"))
+            s.commit()
+        await pilot.press("d", "y")
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorModal) and "orderId" in app.screen.text
+        await pilot.press("escape", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EditorScreen)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ErrorModal) and "history, not a draft" in app.screen.text
+
+
+async def test_rename_and_delete_a_batch(tmp_path):
+    app = demo_app(tmp_path, open_batch=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("r", "ctrl+a", "ctrl+k", *"March estate", "enter")
+        await pilot.pause()
+        assert app.services.store.batch(1).name == "March estate"
+        await pilot.press("d", "y")
+        await pilot.pause()
+        assert app.services.store.batches() == [] and isinstance(app.screen, BatchesScreen)
+
+
+async def test_lookup_without_a_key_explains_how_to_set_one():
+    app = BuyPowerApp(services("--sandbox", "--base-url", "http://127.0.0.1:9/v2"))
+    async with app.run_test(size=SIZE) as pilot:
+        sheet_id = app.services.import_sheet(
+            __import__("pathlib").Path(__file__).parent.parent / "buypower_tui/data/sample-recipients.csv").batch_id
+        app.push_screen(EditorScreen(sheet_id))
+        await pilot.pause()
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorModal) and "no API key" in app.screen.text and "F2" in app.screen.text
+
+
+async def test_help_keys_and_palette(tmp_path):
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Edit", "Lookup", "Export invalid rows", "Accept duplicate", "Undo", "Settings"} <= titles
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+        assert "Export invalid rows" in screen_text(app)
+        await pilot.press("escape", "f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpModal)
+
+
+def test_a_crash_prints_where_the_log_is_never_locals(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUYPOWER_API_KEY", KEY)
+    app = BuyPowerApp(services("--sandbox"))
+    key = app.services.key_info.key  # noqa: F841 - a local the default traceback would print
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        app._fatal_error()
+    shown = "".join(str(r) for r in app._exit_renderables)
+    assert "unexpected error" in shown and str(app.services.paths.log_file) in shown
+    assert KEY not in shown and "c0ffee42" not in app.services.paths.log_file.read_text()
+    assert "RuntimeError: boom" in app.services.paths.log_file.read_text()
+    assert sys.exc_info() == (None, None, None)

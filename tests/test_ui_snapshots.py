@@ -1,0 +1,154 @@
+"""Every screen and modal of the TUI, as SVG snapshots at 120x36 with fixed data.
+
+Update with `pytest tests/test_ui_snapshots.py --snapshot-update` after a deliberate change,
+and look at the report before committing the new SVGs.
+"""
+
+from __future__ import annotations
+
+import keyring
+import pytest
+
+from tests.ui_support import SIZE, NoKeyring, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
+from buypower_tui.ui.app import BuyPowerApp
+
+
+async def _settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+def test_batches_screen(snap_compare, tmp_path):
+    assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=SIZE, run_before=_settle)
+
+
+def test_editor_with_errors(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press(*["down"] * 27)  # row 29: the meter that lost its leading zero
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_row_editor_modal_shows_messages_as_you_type(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press(*["down"] * 29, "e")  # row 31: amount 50, below the minimum
+        await pilot.pause()
+        await pilot.press("ctrl+a", "ctrl+k", *"99x")  # the amount (focused first: it is wrong)
+        await pilot.pause()
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_editor_after_lookup(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await pilot.press("l")
+        await _settle(pilot)
+        await pilot.press(*["down"] * 18)
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_filter_modal(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("f", "down")
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_editor_filtered_to_invalid_rows(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("f", "down", "enter")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_delete_confirmation(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("space", "space", "d")
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_open_file_modal(snap_compare, tmp_path, monkeypatch):
+    sheets = tmp_path / "sheets"
+    (sheets / "march").mkdir(parents=True)
+    for name in ("estate-a.csv", "estate-b.xlsx", "notes.txt", "photo.png"):
+        (sheets / name).write_text("meter,disco,amount\n")
+    monkeypatch.chdir(sheets)
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("n", *"est")
+        await pilot.pause(0.2)
+
+    assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=SIZE, run_before=run_before)
+
+
+def test_rename_prompt(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("r")
+
+    assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_modal(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("f1")
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_error_modal(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await _settle(pilot)
+        pilot.app.show_error("The file was not imported",
+                             "sheet.csv: row 3 has two columns for amount ('Amount' and 'Amount (NGN)'); "
+                             "keep one and import again. [/x] stays literal.")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
+def _settings_app() -> BuyPowerApp:
+    return BuyPowerApp(services("--sandbox", "--base-url", "http://127.0.0.1:8765/v2"))
+
+
+def test_settings_with_a_stored_key(snap_compare, memory_keyring):
+    memory_keyring.set_password("buypower-tui", "sandbox", "0123456789abcdef" * 3 + "00000000c0ffee42")
+
+    async def run_before(pilot):
+        await pilot.press("f2")
+        await _settle(pilot)
+
+    assert snap_compare(_settings_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_settings_without_a_keyring(snap_compare, monkeypatch):
+    keyring.set_keyring(NoKeyring())
+
+    async def run_before(pilot):
+        await pilot.press("f2")
+        await _settle(pilot)
+
+    assert snap_compare(_settings_app(), terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24)])
+def test_editor_at_80x24(snap_compare, tmp_path, size):
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press(*["down"] * 28, "enter")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=size, run_before=run_before)
