@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import update
 from textual.widgets import Input, Static
 
-from tests.ui_support import SIZE, NoKeyring, demo_app, screen_text, services, steady_screen  # noqa: F401 - autouse fixture
 from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 from buypower_tui.ui.app import BuyPowerApp
@@ -19,6 +18,7 @@ from buypower_tui.ui.modals.help import HelpModal
 from buypower_tui.ui.screens.batches import BatchesScreen
 from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.settings import SettingsScreen
+from tests.ui_support import SIZE, NoKeyring, demo_app, screen_text, services, steady_screen  # noqa: F401 - autouse fixture
 
 KEY = "0123456789abcdef" * 3 + "00000000c0ffee42"
 

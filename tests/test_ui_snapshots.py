@@ -9,8 +9,8 @@ from __future__ import annotations
 import keyring
 import pytest
 
-from tests.ui_support import SIZE, NoKeyring, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
 from buypower_tui.ui.app import BuyPowerApp
+from tests.ui_support import SIZE, NoKeyring, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
 
 
 async def _settle(pilot) -> None:
