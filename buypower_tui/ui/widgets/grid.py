@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.widgets import DataTable
 
 from buypower_tui.core.editing import row_status, shown_value
@@ -61,6 +62,15 @@ class RecipientGrid(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         for key, label, width in COLUMNS:
             self.add_column(label, width=width, key=key)
+
+    def _update_dimensions(self, new_rows: Any) -> None:
+        """Only the scrollable size: Textual's version also measures every cell of every new
+        row to size auto-width columns, 0.5 s per 2,000 rows, and ours are all fixed-width and
+        one line high. (Overrides a private method: textual is pinned to an exact version, and
+        the snapshot tests and bench/grid_bench.py would show a change.)"""
+        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width, self._total_row_height + header)
 
     def set_row(self, row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> None:
         """Update one row in place (keyed), or add it when it is not shown yet."""
