@@ -14,7 +14,7 @@ def test_demo_batch_has_invalid_rows_duplicates_and_fault_meters(tmp_path):
         assert 45 <= st.rows <= 55
         assert st.invalid == 7 and st.duplicates == 2
         rows = {r.meter_raw: r for r in demo.store.rows(demo.batch_id)}
-        assert rows["4271892301"].errors[0]["field"] == "meter"  # lost its leading zero
+        assert rows["4271892311"].errors[0]["field"] == "meter"  # lost its leading zero
         assert rows["45143922321"].name == "[/x] markup in a name"
         batch = demo.store.batch(demo.batch_id)
         assert batch.mode == "sandbox" and batch.imported_at is not None
