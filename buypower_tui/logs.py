@@ -88,3 +88,11 @@ def setup_logging(log_file: Path, level: str = "INFO", secrets: tuple[str, ...] 
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return mask_filter
+
+
+def stop_file_logging() -> None:
+    """Detach and close our log files (the demo removes its home, logs included)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, PrivateRotatingFileHandler)]:
+        root.removeHandler(handler)
+        handler.close()

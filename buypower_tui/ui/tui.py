@@ -7,12 +7,16 @@ screen must never freeze on it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
 from buypower_tui.context import Context, out
 from buypower_tui.core.demo import start_demo
+from buypower_tui.logs import stop_file_logging
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -26,22 +30,26 @@ def run_tui(args: argparse.Namespace) -> int:
     home = Path(tempfile.mkdtemp(prefix="buypower-tui-demo-"))
     try:
         demo = start_demo(home / "data", seed=args.demo_seed)
-        import os
-
         os.environ["BUYPOWER_TUI_HOME"] = str(home)  # config and logs in the demo's home too
         args.mode, args.base_url, args.db = "sandbox", demo.sandbox.url, f"sqlite:///{home / 'data' / 'demo.db'}"
         services = Services(Context(args), demo)
         services.refresh_key()
         code = _run(BuyPowerApp(services, open_batch=demo.batch_id), services)
-        out(f"The demo's sandbox and its files are gone ({home} removed). Nothing of yours was touched.")
-        return code
     finally:
+        stop_file_logging()
         shutil.rmtree(home, ignore_errors=True)
+    with contextlib.suppress(OSError):  # after a hang-up there is no terminal to tell
+        out(f"The demo's sandbox and its files are gone ({home} removed). Nothing of yours was touched.")
+    return code
 
 
 def _run(app, services) -> int:
+    # A closed SSH session sends SIGHUP: leave like ctrl+q, so the store closes and a demo's
+    # temporary home is removed, instead of dying where we stand.
+    previous = signal.signal(signal.SIGHUP, lambda *_: app.exit(return_code=129))
     try:
         app.run()
     finally:
+        signal.signal(signal.SIGHUP, previous)
         services.close()
     return app.return_code or 0
