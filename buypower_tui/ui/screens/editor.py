@@ -106,13 +106,15 @@ class EditorScreen(Screen):
         self.refill()
         self.update_counts()
 
-    def matches(self, row: dict[str, Any]) -> bool:
-        if self.search:
-            needle = self.search.lower()
+    def matches(self, row: dict[str, Any], view: str | None = None, search: str | None = None) -> bool:
+        """Whether the row shows under a filter and search (by default the current ones)."""
+        search = self.search if search is None else search
+        if search:
+            needle = search.lower()
             if needle not in (row["meter_raw"] or "").lower() and needle not in (row["name_raw"] or "").lower() \
                     and needle not in (row["customer_name"] or "").lower():
                 return False
-        f = self.filter
+        f = self.filter if view is None else view
         if f == "all":
             return True
         if f.startswith("state:"):
@@ -326,7 +328,9 @@ class EditorScreen(Screen):
                 self.refill()
                 self.update_counts()
 
-        self.app.push_screen(ChooseModal("Show rows", FILTERS, self.filter), chosen)
+        options = [(key, f"{label} ({sum(1 for r in self.rows.values() if self.matches(r, key, ''))})")
+                   for key, label in FILTERS]
+        self.app.push_screen(ChooseModal("Show rows", options, self.filter), chosen)
 
     def action_search(self) -> None:
         box = self.query_one("#search", Input)

@@ -54,12 +54,12 @@ class SettingsScreen(Screen):
                 yield Static("This demo pays its own sandbox with a key held in memory. A key saved here is "
                              "your live key, kept in the OS keyring for when you use buypower-tui for real.",
                              classes="dim", markup=False)
-            yield Static(id="keyring-problem", markup=False)
             yield Input(password=True, placeholder="paste the 64-character API key, then Enter", id="key-input")
             yield Static(id="key-message", classes="message", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save to keyring (ctrl+s)", id="save", variant="primary", compact=True)
                 yield Button("Clear stored key (F8)", id="clear", compact=True)
+            yield Static(id="keyring-problem", markup=False)
             yield Label("Connection", classes="section")
             yield Static(self._facts([
                 ("Mode", Text(s.mode.upper(), style="bold red" if s.mode == "live" else "bold green")),
