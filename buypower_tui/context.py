@@ -42,12 +42,16 @@ class Context:
         self._key: secrets.KeyInfo | None = None
         self._store: Store | None = None
 
+    def mask_secret(self, value: str) -> None:
+        """Never let this value reach the log (a key that did not come from `key()`)."""
+        self._mask.add_secret(value)
+
     def key(self, env: str | None = None) -> secrets.KeyInfo:
         """Ask the keyring only when a command needs the key (a locked keyring may prompt)."""
         env = env or self.settings.mode
         info = secrets.resolve_key(env)
         if info.key is not None:
-            self._mask.add_secret(info.key.get_secret_value())
+            self.mask_secret(info.key.get_secret_value())
         return info
 
     @property

@@ -7,6 +7,7 @@ screen would cancel its workers.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterable
 from functools import partial
 
@@ -124,8 +125,6 @@ class BuyPowerApp(App[None]):
 
     def _fatal_error(self) -> None:
         """Textual prints a traceback with local variables; ours says where the log is."""
-        import sys
-
         log.error("buypower-tui stopped on an unexpected error", exc_info=sys.exc_info()[1] or self._exception)
         self.bell()
         self._exit_renderables.append(

@@ -32,7 +32,7 @@ class Services:
     def __post_init__(self) -> None:
         self.key_info = secrets.KeyInfo("none", None)
         if self.demo is not None:
-            self.ctx._mask.add_secret(self.demo.key)
+            self.ctx.mask_secret(self.demo.key)
 
     @property
     def settings(self):
