@@ -20,9 +20,8 @@ from buypower_tui.core import rows
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.export import export_batch, export_to_file
 from buypower_tui.core.health import check_health
-from buypower_tui.core.lookup import lookup_batch
 from buypower_tui.core.models import RowState
-from buypower_tui.core.preflight import accept_duplicates, preflight
+from buypower_tui.core.plan import Policy, commit_plan, plan_run
 from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
 from buypower_tui.core.rules import naira
 from buypower_tui.core.vending import Progress, Runner, RunOptions
@@ -53,18 +52,13 @@ async def _recover(ctx: Context, client: BuyPowerClient) -> RecoveryReport:
     s = ctx.settings
     report = await recover(ctx.store, client, first_wait=s.requery_first_wait, max_wait=s.requery_max_wait,
                            budget=s.requery_budget)
-    if report.requeried or report.repaired or report.orphans or report.not_reached:
-        err("recovery: " + _describe_recovery(report))
+    _report_recovery(report)
     return report
 
 
-def _describe_recovery(r: RecoveryReport) -> str:
-    parts = [f"requeried {sum(r.requeried.values())} rows in flight"
-             + (f" ({', '.join(f'{n} {k}' for k, n in sorted(r.requeried.items()))})" if r.requeried else "")]
-    parts += [f"repaired: {x}" for x in r.repaired]
-    parts += [f"orphan (listed, not deleted): {x}" for x in r.orphans]
-    parts += [f"not reached: {x}" for x in r.not_reached]
-    return "; ".join(parts)
+def _report_recovery(report: RecoveryReport) -> None:
+    if report.found_anything:
+        err("recovery: " + report.describe())
 
 
 class _ProgressPrinter:
@@ -140,16 +134,16 @@ async def _run(ctx: Context, args: argparse.Namespace, retrying: tuple[int, ...]
     rows chosen by hand) nothing but those rows and rows already approved is sent."""
     batch = _batch(ctx, args.batch)
     async with ctx.client() as client:
-        await _recover(ctx, client)
-        if not retrying:
-            lookup = await lookup_batch(ctx.store, client, batch.id)
+        plan = await plan_run(ctx.store, client, batch.id, Policy.from_settings(ctx.settings),
+                              accepting=args.accept_duplicates, retrying=retrying, max_total=args.max_total)
+        _report_recovery(plan.recovery)
+        if plan.lookup is not None:
+            lookup = plan.lookup
             err(f"lookup: {lookup.verified} verified, {lookup.not_found} not found, "
                 f"{lookup.out_of_range} outside the meter's range"
                 + "".join(f", {n} held ({d} down)" for d, n in lookup.held.items())
                 + (f", {len(lookup.errors)} not checked (BuyPower did not answer)" if lookup.errors else ""))
-        balance = await client.wallet_balance()
-        p = preflight(ctx.store, batch.id, balance, ctx.settings.duplicate_window_days, args.max_total,
-                      include_verified=not retrying, accepting=args.accept_duplicates, retrying=retrying)
+        p, balance = plan.preflight, plan.balance
         err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
             + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
         if p.unaccepted:
@@ -174,12 +168,8 @@ async def _run(ctx: Context, args: argparse.Namespace, retrying: tuple[int, ...]
         if not _confirm(ctx, p.count, p.total, args.yes):
             return EXIT_USAGE
         # Confirmed: now, and only now, record the choices and approve.
-        if args.accept_duplicates:
-            accept_duplicates(ctx.store, p)
-        for row_id in retrying:
-            row = rows.retry_failed(ctx.store, row_id)
+        for row in commit_plan(ctx.store, plan):
             err(f"row {row.row_number}: retried under a new orderId (the earlier order failed conclusively)")
-        rows.approve(ctx.store, p.send)
         return await _send(ctx, client, batch.id, args.wait_pending, balance)
 
 
@@ -226,7 +216,7 @@ def cmd_recover(ctx: Context, args: argparse.Namespace) -> int:
     async def go() -> int:
         async with ctx.client() as client:
             report = await _recover(ctx, client)
-        out("recovery: " + _describe_recovery(report))
+        out("recovery: " + report.describe())
         for batch_id, st in sorted(report.stats.items()):
             out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(st.by_state.items())))
         return EXIT_OK if report.clean else EXIT_PROBLEMS

@@ -28,6 +28,19 @@ class RecoveryReport:
     def clean(self) -> bool:
         return not (self.not_reached or self.orphans)
 
+    @property
+    def found_anything(self) -> bool:
+        return bool(self.requeried or self.repaired or self.orphans or self.not_reached)
+
+    def describe(self) -> str:
+        parts = [f"requeried {sum(self.requeried.values())} rows in flight"
+                 + (f" ({', '.join(f'{n} {k}' for k, n in sorted(self.requeried.items()))})"
+                    if self.requeried else "")]
+        parts += [f"repaired: {x}" for x in self.repaired]
+        parts += [f"orphan (listed, not deleted): {x}" for x in self.orphans]
+        parts += [f"not reached: {x}" for x in self.not_reached]
+        return "; ".join(parts)
+
 
 def in_flight(store: Store) -> list[int]:
     """SENDING and PENDING rows with an orderId (those without one are orphans, listed)."""
