@@ -50,8 +50,11 @@ def row_status(row: dict[str, Any], duplicates: dict[str, int]) -> tuple[str, st
     if state == S.LOOKUP_FAILED:
         return "invalid", f"lookup: {row['provider_message'] or 'meter not found'}"
     meter = row["meter"]
-    if meter in duplicates and not row["duplicate_accepted"] and state in EDITABLE:
-        return "warning", duplicate_warning(meter, duplicates[meter])[1]
+    if meter in duplicates and state in EDITABLE:
+        if not row["duplicate_accepted"]:
+            return "warning", duplicate_warning(meter, duplicates[meter])[1]
+        if state in (S.VALID, S.VERIFIED):
+            return "ok", f"{state.lower()}, duplicate accepted (meter appears {duplicates[meter]} times)"
     if row["warnings"]:
         return "warning", row["warnings"][0]["message"]
     if state == S.VALID and row["provider_message"]:
@@ -132,12 +135,13 @@ def restore_rows(store: Store, kept: list[dict[str, Any]], limits: Limits) -> li
     return ids
 
 
-def accept_duplicates(store: Store, row_ids: Iterable[int]) -> int:
-    """The operator accepts that these rows pay a meter that appears more than once."""
+def accept_duplicates(store: Store, row_ids: Iterable[int], accepted: bool = True) -> int:
+    """The operator accepts (or, undoing, no longer accepts) that these rows pay a meter
+    that appears more than once."""
     done = 0
     for row_id in row_ids:
-        rows.transition(store, row_id, EDITABLE, lambda row: row.state, duplicate_accepted=True,
-                        note="duplicate accepted by the operator")
+        rows.transition(store, row_id, EDITABLE, lambda row: row.state, duplicate_accepted=accepted,
+                        note="duplicate accepted by the operator" if accepted else "duplicate acceptance undone")
         done += 1
     return done
 

@@ -192,10 +192,16 @@ def _xlsx_records(path: Path, sheet: str | None, source: _Source) -> Iterator[Re
             wb.close()
 
 
+# Files people pick by mistake: PNG, JPEG, GIF, PDF, gzip. (A stray NUL byte in a real CSV
+# is a row error, so only files that are mostly NULs count as binary otherwise.)
+_BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\x1f\x8b")
+
+
 def _open_source(path: Path, sheet: str | None) -> _Source:
     try:
         with path.open("rb") as fh:
-            magic = fh.read(4)
+            head = fh.read(4096)
+            magic = head[:4]
     except FileNotFoundError:
         raise FileError(f"{path}: no such file; check the path.") from None
     except IsADirectoryError:
@@ -208,6 +214,10 @@ def _open_source(path: Path, sheet: str | None) -> _Source:
         return source
     if magic == b"\xd0\xcf\x11\xe0":
         raise FileError(f"{path}: is an old Excel (.xls) file; save it as .xlsx or CSV first.")
+    if head.startswith(_BINARY_MAGIC) or (head[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+                                          and head.count(b"\x00") > len(head) // 3):
+        raise FileError(f"{path}: is not a text (CSV) file nor an Excel workbook (it holds binary data); "
+                        "export the sheet as CSV or .xlsx and import that.")
     if sheet is not None:
         raise FileError(f"{path}: --sheet applies to Excel workbooks, and this is a CSV file.")
     return _Source(_csv_records(path), strict_width=True)
@@ -391,6 +401,8 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     if header is None:
         raise FileError(f"{path}: the file is empty (no header row); the first row must name "
                         "the columns, e.g. meter,disco,amount,phone.")
+    if not rows:
+        raise FileError(f"{path}: has a header row but no data rows; add the recipients under the header.")
     store.insert_rows(_COLUMNS, chunk, durable=False)
     report.rows, report.invalid, report.valid = rows, invalid_rows, rows - invalid_rows
     report.duplicates = sum(store.duplicate_meters(report.batch_id).values())

@@ -46,7 +46,10 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
     async def one(row) -> None:
         nonlocal done
         async with slots:
-            await check(row)
+            try:
+                await check(row)
+            except rows.StateConflict:  # edited or deleted meanwhile: its answer is stale
+                report.errors.append(f"row {row.row_number}: changed during the lookup; not checked")
         done += 1
         if on_row:
             on_row(done, total, row.id)

@@ -166,6 +166,7 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
         if row.order_id is not None:
             raise StateConflict(f"row {row.row_number} has an orderId ({row.order_id}); it cannot be edited")
         merged = {f: getattr(row, f"{f}_raw") for f in FIELDS} | raw
+        old_meter, old_amount = row.meter, row.amount_kobo
     checked = check_row(merged, limits)
     values = dict(checked.values)
     amount = values.pop("amount")
@@ -173,6 +174,9 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
     return transition(store, row_id, (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED), to,
                       note="edited", **{f"{f}_raw": v for f, v in merged.items()}, **values,
                       amount_kobo=to_kobo(amount),
+                      # an accepted duplicate was accepted for that meter and amount, not for new ones
+                      **({} if (values["meter"], to_kobo(amount)) == (old_meter, old_amount)
+                         else {"duplicate_accepted": False}),
                       errors=[{"field": f, "message": m} for f, m in checked.errors] or None,
                       customer_name=None, customer_address=None, customer_debt=None, min_vend=None,
                       max_vend=None)

@@ -229,6 +229,9 @@ class Store:
         return out
 
 
+PAYABLE = (RowState.VALID, RowState.VERIFIED, RowState.APPROVED, RowState.NOT_SENT)
+
+
 @dataclass
 class BatchStats:
     by_state: dict[str, int] = field(default_factory=dict)
@@ -242,11 +245,13 @@ class BatchStats:
 
     @property
     def invalid(self) -> int:
-        return self.by_state.get(RowState.INVALID, 0)
+        """Rows to fix before they can be paid: broken rules, or a meter BuyPower does not know."""
+        return sum(self.by_state.get(s, 0) for s in (RowState.INVALID, RowState.LOOKUP_FAILED))
 
     @property
     def valid(self) -> int:
-        return self.rows - self.invalid - self.by_state.get(RowState.IMPORTED, 0)
+        """Rows that pass every check and are still to be paid."""
+        return sum(self.by_state.get(s, 0) for s in PAYABLE)
 
     @property
     def warnings(self) -> int:
@@ -254,5 +259,4 @@ class BatchStats:
 
     @property
     def total_valid(self) -> Decimal:
-        kobo = sum(v for k, v in self.kobo_by_state.items() if k not in (RowState.INVALID, RowState.IMPORTED))
-        return from_kobo(kobo)
+        return from_kobo(sum(self.kobo_by_state.get(s, 0) for s in PAYABLE))
