@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 import keyring
+import keyring.backend
 import keyring.errors
 from pydantic import SecretStr
 
@@ -21,13 +22,19 @@ SERVICE = APP_NAME
 ENVIRONMENTS = ("live", "sandbox")
 KEY_SHAPE = re.compile(r"[0-9a-fA-F]{64}")
 
+# Short lines: this is shown in an 80-column terminal, and the commands must copy whole.
 NO_KEYRING_HELP = (
-    "No usable OS keyring was found ({reason}). Two ways out:\n"
-    "  1. Run inside a Secret Service session, e.g.:\n"
-    "       dbus-run-session -- sh -c 'echo | gnome-keyring-daemon --unlock && buypower-tui key set'\n"
-    "     (and start buypower-tui inside that same session later);\n"
-    f"  2. or set the key in the environment of the process: export {ENV_VAR}=<your key>\n"
-    "The key is never written to a plain file."
+    "No usable OS keyring was found on this machine. Two ways out:\n"
+    "  1. a Secret Service session (gnome-keyring), started by hand:\n"
+    "       dbus-run-session -- bash\n"
+    "       echo -n | gnome-keyring-daemon --unlock\n"
+    "       buypower-tui key set\n"
+    "     then run buypower-tui from that same shell;\n"
+    "  2. or the key in the environment of the process:\n"
+    f"       export {ENV_VAR}=<your key>\n"
+    "The key is never written to a plain file (so do not install keyrings.alt,\n"
+    "which would keep it in one).\n"
+    "What the keyring library said: {reason}"
 )
 
 
@@ -79,6 +86,38 @@ def resolve_key(env: str) -> KeyInfo:
     if stored:
         return KeyInfo("keyring", SecretStr(stored))
     return KeyInfo("none", None)
+
+
+def keyring_problem(env: str) -> str | None:
+    """Why the OS keyring cannot be used here, or None when it can (may block: use a thread)."""
+    try:
+        keyring.get_password(SERVICE, env)
+    except keyring.errors.KeyringError as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that forgets everything when the process ends: the demo's, and the tests'.
+    (keyring's own backend API, so the code that uses it is the code that runs for real.)"""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self.passwords[(service, username)]
+        except KeyError:
+            raise keyring.errors.PasswordDeleteError("no such password") from None
 
 
 def check_shape(key: str) -> str | None:

@@ -5,33 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import keyring
-import keyring.backend
 import pytest
 
 from buypower_tui.core.store import Store
 from buypower_tui.paths import AppPaths
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A real keyring backend that keeps passwords in a dict (keyring's own API, no mock)."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.passwords[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError("no such password") from None
+from buypower_tui.secrets import MemoryKeyring
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 from textual.widgets import Input, Static
 
+from buypower_tui.core.demo import write_demo_sheet
 from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 from buypower_tui.ui.app import BuyPowerApp
@@ -106,13 +107,16 @@ async def test_a_name_with_markup_renders_literally(tmp_path):
 
 async def test_no_keyring_the_key_screen_says_so_and_the_rest_keeps_working(tmp_path):
     keyring.set_keyring(NoKeyring())
-    app = demo_app(tmp_path)
+    app = BuyPowerApp(services("--sandbox"))
     async with app.run_test(size=SIZE) as pilot:
+        batch_id = app.services.import_sheet(write_demo_sheet(tmp_path / "estate.csv")).batch_id
+        app.push_screen(EditorScreen(batch_id))
         await settle(pilot)
         await pilot.press("f2")
         await settle(pilot)
         assert isinstance(app.screen, SettingsScreen)
         problem = str(app.screen.query_one("#keyring-problem", Static).render())
+        assert "this machine has no keyring" in str(app.screen.query_one("#key-source", Static).render())
         assert "No usable OS keyring" in problem and "dbus-run-session" in problem
         assert "BUYPOWER_API_KEY" in problem
         await pilot.press(*KEY, "enter")
@@ -126,6 +130,23 @@ async def test_no_keyring_the_key_screen_says_so_and_the_rest_keeps_working(tmp_
         await pilot.press("e", "ctrl+a", "ctrl+k", *"500", "enter")
         await pilot.pause()
         assert row(app, 31)["state"] == RowState.VALID
+
+
+async def test_in_the_demo_a_key_goes_to_a_keyring_in_memory_not_the_machines(tmp_path):
+    machine = NoKeyring()
+    keyring.set_keyring(machine)
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert "Outside the demo: No usable OS keyring" in str(app.screen.query_one("#keyring-problem",
+                                                                                    Static).render())
+        await pilot.press(*KEY, "enter")
+        await settle(pilot)
+        assert "ending in …ee42" in str(app.screen.query_one("#key-source", Static).render())
+        demo_keyring = keyring.get_keyring()
+        assert demo_keyring is not machine and demo_keyring.passwords == {("buypower-tui", "sandbox"): KEY}
 
 
 async def test_set_replace_and_clear_the_key_in_the_keyring(memory_keyring):

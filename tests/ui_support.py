@@ -17,10 +17,10 @@ from textual.widgets import Input
 
 from buypower_tui.cli import build_parser
 from buypower_tui.context import Context
-from buypower_tui.core.demo import start_demo
 from buypower_tui.core.models import Batch
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.services import Services
+from buypower_tui.ui.tui import demo_services
 
 FIXED_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 SIZE = (120, 36)
@@ -37,14 +37,13 @@ def steady_screen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def services(*argv: str, demo_home: Path | None = None) -> Services:
     args = build_parser().parse_args(list(argv))
-    demo = None
-    if demo_home is not None:
-        demo = start_demo(demo_home)
-        args.mode, args.base_url, args.db = "sandbox", demo.sandbox.url, f"sqlite:///{demo_home / 'demo.db'}"
-        with demo.store.session() as s:  # a fixed "created" time for the batches screen
-            s.exec(update(Batch).values(created_at=FIXED_TIME))
-            s.commit()
-    s = Services(Context(args), demo)
+    if demo_home is not None:  # as `buypower-tui --demo` builds it
+        s = demo_services(args, demo_home)
+        with s.store.session() as session:  # a fixed "created" time for the batches screen
+            session.exec(update(Batch).values(created_at=FIXED_TIME))
+            session.commit()
+        return s
+    s = Services(Context(args))
     s.refresh_key()
     return s
 

@@ -140,10 +140,16 @@ class Store:
         finally:
             raw.close()
 
+    def rows_with_order(self, batch_id: int) -> int:
+        """Rows that have an orderId: they may have moved money."""
+        with self.session() as s:
+            return s.exec(select(func.count()).where(Recipient.batch_id == batch_id,
+                                                     col(Recipient.order_id).is_not(None))).one()
+
     def delete_batch(self, batch_id: int) -> None:
         """Delete a batch, its rows and its events; refused once any row has an orderId,
         because such a row may have moved money and its history must stay."""
-        with self.session() as s:
+        with self.session() as s:  # the check and the delete in one transaction
             paid = s.exec(select(func.count()).where(Recipient.batch_id == batch_id,
                                                      col(Recipient.order_id).is_not(None))).one()
             if paid:

@@ -10,6 +10,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from functools import partial
+from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -35,7 +36,7 @@ class BuyPowerApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "buypower-tui"
     BINDINGS = [
-        Binding("f1", "help", "Help", id="app.help"),
+        Binding("f1", "help", "Help", priority=True, id="app.help"),  # priority: works in dialogs too
         Binding("question_mark", "help", "Help", show=False, id="app.help_question"),
         Binding("f2", "settings", "Settings", show=False, id="app.settings"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
@@ -45,6 +46,9 @@ class BuyPowerApp(App[None]):
         super().__init__()
         self.services = services
         self.open_batch = open_batch
+        self.undo_stacks: dict[int, list] = {}  # per batch: undo survives leaving the editor
+        self.last_folder = Path.cwd()  # where the file picker opens
+        self.lookup_done: tuple[int, int] = (0, 0)
 
     def get_default_screen(self) -> Screen:
         return BatchesScreen()
@@ -90,6 +94,7 @@ class BuyPowerApp(App[None]):
         if self.lookup_running():
             self.notify("A lookup is already running; wait for it to finish.", severity="warning")
             return
+        self.lookup_done = (0, 0)
         self.run_worker(partial(self._lookup, batch_id), name=f"lookup {batch_id}", group="lookup",
                         thread=True, exit_on_error=False)
 
@@ -104,7 +109,17 @@ class BuyPowerApp(App[None]):
         return self.services.lookup(batch_id, on_row)
 
     def on_lookup_progress(self, message: LookupProgress) -> None:
+        self.lookup_done = (message.done, message.total)
         self._to_screens(message)
+
+    def activity(self) -> str:
+        """What is running, for the status in every screen's top bar."""
+        for worker in self.workers:
+            if worker.group == "lookup" and worker.is_running:
+                done, total = self.lookup_done
+                return f"looking up batch {worker.name.split()[1]}: {done}/{total}" if total else \
+                    f"looking up batch {worker.name.split()[1]}"
+        return ""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

@@ -31,6 +31,9 @@ class Services:
 
     def __post_init__(self) -> None:
         self.key_info = secrets.KeyInfo("none", None)
+        # Why the OS keyring cannot keep a key here (None: it can). In the demo, the real
+        # machine's answer, asked before the demo swapped in a keyring held in memory.
+        self.keyring_problem: str | None = None
         if self.demo is not None:
             self.ctx.mask_secret(self.demo.key)
 
@@ -54,15 +57,13 @@ class Services:
     def limits(self) -> Limits:
         return self.ctx.limits
 
-    @property
-    def key_env(self) -> str:
-        """Whose key the key screen manages: the demo's own key lives in memory, so there
-        it manages the live key the operator will need after the demo."""
-        return "live" if self.demo is not None else self.mode
-
     def refresh_key(self) -> secrets.KeyInfo:
         """Ask env and keyring again. May block on D-Bus: call before app.run or in a thread."""
-        self.key_info = self.ctx.key(self.key_env)
+        self.key_info = self.ctx.key(self.mode)
+        if self.demo is None:
+            self.keyring_problem = self.key_info.keyring_problem
+            if self.key_info.source == "env":  # the env answered first: is there a keyring too?
+                self.keyring_problem = secrets.keyring_problem(self.mode)
         return self.key_info
 
     def _client_key(self) -> SecretStr:

@@ -14,6 +14,9 @@ import signal
 import tempfile
 from pathlib import Path
 
+import keyring
+
+from buypower_tui import secrets
 from buypower_tui.context import Context, out
 from buypower_tui.core.demo import start_demo
 from buypower_tui.logs import stop_file_logging
@@ -29,18 +32,29 @@ def run_tui(args: argparse.Namespace) -> int:
         return _run(BuyPowerApp(services), services)
     home = Path(tempfile.mkdtemp(prefix="buypower-tui-demo-"))
     try:
-        demo = start_demo(home / "data", seed=args.demo_seed)
-        os.environ["BUYPOWER_TUI_HOME"] = str(home)  # config and logs in the demo's home too
-        args.mode, args.base_url, args.db = "sandbox", demo.sandbox.url, f"sqlite:///{home / 'data' / 'demo.db'}"
-        services = Services(Context(args), demo)
-        services.refresh_key()
-        code = _run(BuyPowerApp(services, open_batch=demo.batch_id), services)
+        services = demo_services(args, home)
+        code = _run(BuyPowerApp(services, open_batch=services.demo.batch_id), services)
     finally:
         stop_file_logging()
         shutil.rmtree(home, ignore_errors=True)
     with contextlib.suppress(OSError):  # after a hang-up there is no terminal to tell
         out(f"The demo's sandbox and its files are gone ({home} removed). Nothing of yours was touched.")
     return code
+
+
+def demo_services(args: argparse.Namespace, home: Path):
+    """The demo's world in `home`: its sandbox, store, settings, logs, and a keyring in memory."""
+    from buypower_tui.ui.services import Services
+
+    demo = start_demo(home / "data", seed=args.demo_seed)
+    os.environ["BUYPOWER_TUI_HOME"] = str(home)  # config and logs in the demo's home too
+    args.mode, args.base_url, args.db = "sandbox", demo.sandbox.url, f"sqlite:///{home / 'data' / 'demo.db'}"
+    services = Services(Context(args), demo)
+    # Keys typed in the demo go to a keyring in memory: the operator's own is not touched.
+    services.keyring_problem = secrets.keyring_problem("live")
+    keyring.set_keyring(secrets.MemoryKeyring())
+    services.refresh_key()
+    return services
 
 
 def _run(app, services) -> int:

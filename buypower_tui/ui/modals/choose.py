@@ -11,6 +11,8 @@ from textual.widgets.option_list import Option
 
 
 class ChooseModal(ModalScreen[str | None]):
+    TITLE = "Choose"
+    HELP_TEXT = "Up and down move, Enter chooses, Esc leaves things as they were. The number is how many rows."
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="choose.cancel")]
 
     def __init__(self, title: str, options: list[tuple[str, str]], current: str) -> None:

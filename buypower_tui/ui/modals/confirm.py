@@ -10,6 +10,8 @@ from textual.widgets import Button, Label, Static
 
 
 class ConfirmModal(ModalScreen[bool]):
+    TITLE = "Confirm"
+    HELP_TEXT = "y does it, n or Esc does not. Enter presses the focused button, which starts on No."
     BINDINGS = [
         Binding("escape", "answer(False)", "Cancel", id="confirm.cancel"),
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),

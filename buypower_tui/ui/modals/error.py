@@ -10,6 +10,9 @@ from textual.widgets import Button, Label, TextArea
 
 
 class ErrorModal(ModalScreen[None]):
+    TITLE = "Error"
+    HELP_TEXT = ("It stays until you close it. c copies its text to the clipboard (OSC 52, works over SSH "
+                 "in most terminals); the text can also be selected with the mouse.")
     BINDINGS = [
         Binding("escape", "dismiss", "Close", id="error.close"),
         Binding("c", "copy", "Copy", id="error.copy"),

@@ -54,6 +54,10 @@ def check_sheet(value: str) -> str | None:
 
 
 class OpenFileModal(ModalScreen[Path | None]):
+    TITLE = "New batch from a file"
+    HELP_TEXT = ("Type the path of a CSV or Excel (.xlsx) file: → or Tab completes it, and typing a folder "
+                 "followed by / shows that folder in the tree. Or move to the tree (Tab) and press Enter "
+                 "on a file. Esc cancels.")
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel", id="open.cancel"),
         Binding("tab", "complete", "Complete path", show=False, id="open.complete"),
@@ -81,6 +85,11 @@ class OpenFileModal(ModalScreen[Path | None]):
             box.action_cursor_right()  # at the end of the text this accepts the suggestion
         if box.value == before:
             self.focus_next()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        folder = Path(event.value).expanduser()
+        if event.value.endswith("/") and folder.is_dir():  # the tree follows the typed folder
+            self.query_one(SheetTree).path = folder
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
         box = self.query_one("#path", Input)

@@ -12,6 +12,8 @@ from textual.widgets import Input, Label, Static
 
 
 class PromptModal(ModalScreen[str | None]):
+    TITLE = "Type a value"
+    HELP_TEXT = "Enter accepts what is typed, Esc cancels."
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="prompt.cancel")]
 
     def __init__(self, title: str, value: str = "", hint: str = "",

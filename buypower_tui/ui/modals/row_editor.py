@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Label, Static
@@ -13,6 +13,9 @@ from buypower_tui.core.rules import FIELDS, Limits, check_field
 
 LABELS = {"meter": "Meter", "disco": "DISCO", "amount": "Amount ₦", "phone": "Phone", "vend_type": "Vend type",
           "name": "Name", "email": "Email"}
+HINTS = {"meter": "11 digits for a prepaid meter", "disco": "e.g. IKEJA, EKO, ABUJA", "amount": "e.g. 5000",
+         "phone": "e.g. 08031234567", "vend_type": "empty means PREPAID", "name": "optional",
+         "email": "optional"}
 
 
 class FieldRule(Validator):
@@ -28,6 +31,11 @@ class FieldRule(Validator):
 class RowEditorModal(ModalScreen[dict[str, str] | None]):
     """Returns the row's new sheet values (or None: Escape keeps the row as it was)."""
 
+    TITLE = "Edit a row"
+    HELP_TEXT = ("Each field is checked as you type, by the same rules as the import; the message under "
+                 "a field says what is wrong and how to fix it. Enter or ctrl+s saves the row (even with "
+                 "problems left: it then stays invalid), Esc leaves it as it was.")
+
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Revert", id="edit.revert"),
         Binding("ctrl+s", "save", "Save", id="edit.save"),
@@ -41,12 +49,13 @@ class RowEditorModal(ModalScreen[dict[str, str] | None]):
         with Vertical(id="dialog", classes="row-editor"):
             yield Label(f"{self.title_text} · Enter or ctrl+s saves · Esc reverts · Tab moves", id="dialog-title",
                         markup=False)
-            with Grid(id="fields"):
+            with VerticalScroll(id="fields-scroll"), Grid(id="fields"):
                 for field in FIELDS:
                     yield Label(LABELS[field], classes="field-label")
                     with Vertical(classes="field"):
-                        yield Input(self.values.get(field, ""), id=f"f-{field}", validate_on=["changed", "submitted"],
-                                    validators=[FieldRule(self, field)], select_on_focus=False)
+                        yield Input(self.values.get(field, ""), id=f"f-{field}", placeholder=HINTS[field],
+                                    validate_on=["changed", "submitted"], validators=[FieldRule(self, field)],
+                                    select_on_focus=False)
                         yield Static("", id=f"m-{field}", classes="message", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)

@@ -20,11 +20,13 @@ from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.open_file import OpenFileModal
 from buypower_tui.ui.modals.prompt import PromptModal
 from buypower_tui.ui.widgets.top_bar import TopBar
+from buypower_tui.ui.wording import plural
 
 S = RowState
-COLUMNS = (("id", "#", 4), ("name", "Name", 28), ("mode", "Mode", 8), ("created", "Created", 16),
-           ("rows", "Rows", 6), ("valid", "Valid", 6), ("invalid", "Invalid", 7), ("paid", "Paid", 6),
-           ("failed", "Failed", 6), ("pending", "Pending", 7), ("total", "Total (valid)", 16))
+# The money and the mode first: at 80 columns the rest scrolls out of view, not those.
+COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", "Valid total", 14),
+           ("rows", "Rows", 5), ("valid", "Valid", 5), ("invalid", "Invalid", 7), ("paid", "Paid", 5),
+           ("failed", "Failed", 6), ("pending", "Pending", 7), ("created", "Created", 16))
 
 
 def local_time(at: datetime) -> str:
@@ -39,11 +41,11 @@ class BatchesScreen(Screen):
         "in the recipient editor, where its rows are checked and fixed. A batch with any row that "
         "has an orderId (it may have moved money) cannot be deleted.")
     BINDINGS = [
-        Binding("n", "new", "New from file", id="batches.new"),
+        Binding("n", "new", "New", id="batches.new"),
         Binding("enter", "open", "Open", id="batches.open"),
         Binding("r", "rename", "Rename", id="batches.rename"),
         Binding("d,delete", "delete", "Delete", id="batches.delete"),
-        Binding("s", "app.settings", "Settings & key", id="batches.settings"),
+        Binding("s", "app.settings", "Key", id="batches.settings"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -71,7 +73,7 @@ class BatchesScreen(Screen):
         batches = store.batches()
         stats = store.stats_for(b.id for b in batches)
         table = self.table
-        keep = table.cursor_row
+        keep = self.selected()
         table.clear()
         for b in batches:
             st = stats[b.id]
@@ -82,16 +84,16 @@ class BatchesScreen(Screen):
                 Text(b.name + (" (IMPORT INCOMPLETE)" if incomplete else ""), style="red" if incomplete else "",
                      no_wrap=True, overflow="ellipsis"),
                 Text(b.mode, style="bold red" if b.mode == "live" else "green"),
-                Text(local_time(b.created_at)),
+                Text(naira(st.total_valid), justify="right"),
                 *(Text(str(n), justify="right") for n in (st.rows, st.valid)),
                 Text(str(st.invalid), justify="right", style="bold red" if st.invalid else ""),
                 Text(str(count(S.SUCCESS, 0)), justify="right", style="green" if count(S.SUCCESS) else ""),
                 Text(str(count(S.FAILED, 0)), justify="right", style="red" if count(S.FAILED) else ""),
                 Text(str(sum(count(s, 0) for s in (S.PENDING, S.SENDING, S.NEEDS_REVIEW))), justify="right"),
-                Text(naira(st.total_valid), justify="right"),
+                Text(local_time(b.created_at)),
                 key=str(b.id))
-        if batches:
-            table.move_cursor(row=min(keep, len(batches) - 1))
+        if keep is not None and str(keep) in table.rows:  # the cursor stays on its batch
+            table.move_cursor(row=table.get_row_index(str(keep)))
         self.query_one("#batches-hint", Static).update(
             f"{len(batches)} batch(es). Enter opens one; n makes a new batch from a CSV or Excel sheet."
             if batches else "No batches yet: press n to make one from a CSV or Excel sheet.")
@@ -112,10 +114,11 @@ class BatchesScreen(Screen):
     def action_new(self) -> None:
         def chosen(path: Path | None) -> None:
             if path is not None:
+                self.app.last_folder = path.parent
                 self.notify(f"Importing {path.name}…", markup=False)
                 self.import_sheet(path)
 
-        self.app.push_screen(OpenFileModal(Path.cwd()), chosen)
+        self.app.push_screen(OpenFileModal(self.app.last_folder), chosen)
 
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def import_sheet(self, path: Path) -> None:
@@ -134,7 +137,8 @@ class BatchesScreen(Screen):
         from buypower_tui.ui.screens.editor import EditorScreen
 
         self.load()
-        self.notify(f"{report.rows} rows: {report.valid} valid, {report.invalid} invalid.",
+        self.notify(f"{plural(report.rows, 'row')}: {report.valid} valid, {report.invalid} invalid, "
+                    f"{plural(report.duplicates, 'duplicate')}.",
                     title=f"Imported {Path(report.source).name}", markup=False)
         self.app.push_screen(EditorScreen(report.batch_id))
 
@@ -157,16 +161,24 @@ class BatchesScreen(Screen):
         batch_id = self.selected()
         if batch_id is None:
             return
-        batch = self.app.services.store.batch(batch_id)
+        store = self.app.services.store
+        batch, ordered = store.batch(batch_id), store.rows_with_order(batch_id)
+        if ordered:  # say so now, not after a confirmation
+            self.app.show_error("This batch cannot be deleted",
+                                f"{plural(ordered, 'row')} of batch {batch_id} have an orderId: they may have "
+                                "moved money, so the batch and its history stay.")
+            return
+        if self.app.lookup_running(batch_id):
+            self.notify("Its meters are being looked up; delete it when the lookup is done.", severity="warning")
+            return
 
         def done(yes: bool | None) -> None:
             if not yes:
                 return
             try:
-                self.app.services.store.delete_batch(batch_id)
-            except ValueError as exc:
-                self.app.show_error("This batch cannot be deleted",
-                                    f"{exc}. Rows with an orderId may have moved money; their history stays.")
+                store.delete_batch(batch_id)
+            except ValueError as exc:  # an orderId arrived meanwhile (another process)
+                self.app.show_error("This batch cannot be deleted", str(exc))
                 return
             self.load()
             self.notify(f"Deleted batch {batch_id}.", markup=False)

@@ -24,6 +24,7 @@ from buypower_tui.ui.modals.prompt import PromptModal
 from buypower_tui.ui.modals.row_editor import RowEditorModal
 from buypower_tui.ui.widgets.grid import RecipientGrid, money_text
 from buypower_tui.ui.widgets.top_bar import TopBar
+from buypower_tui.ui.wording import plural
 
 FILTERS = [("all", "All rows"), ("invalid", "Invalid (errors to fix)"), ("warnings", "Warnings"),
            ("duplicates", "Duplicate meters")] + [(f"state:{s}", f"State {s}") for s in RowState]
@@ -44,7 +45,7 @@ class EditorScreen(Screen):
         Binding("c", "copy_row", "Copy row", show=False, id="editor.copy_row"),
         Binding("d,delete", "delete", "Delete", id="editor.delete"),
         Binding("space", "mark", "Mark", show=False, id="editor.mark"),
-        Binding("ctrl+z", "undo", "Undo", id="editor.undo"),
+        Binding("ctrl+z", "undo", "Undo", show=False, id="editor.undo"),
         Binding("f", "filter", "Filter", id="editor.filter"),
         Binding("slash", "search", "Search", id="editor.search"),
         Binding("o", "accept_duplicates", "Accept duplicate", show=False, id="editor.accept"),
@@ -61,7 +62,6 @@ class EditorScreen(Screen):
         self.marked: set[int] = set()
         self.filter = "all"
         self.search = ""
-        self.undo_stack: list[tuple[str, Any]] = []
         self.landed: set[int] = set()  # looked-up rows not yet shown
         self._pending: list[dict[str, Any]] = []
 
@@ -74,6 +74,10 @@ class EditorScreen(Screen):
         return self.app.services.limits
 
     @property
+    def undo_stack(self) -> list[tuple[str, Any]]:
+        return self.app.undo_stacks.setdefault(self.batch_id, [])
+
+    @property
     def grid(self) -> RecipientGrid:
         return self.query_one(RecipientGrid)
 
@@ -82,9 +86,9 @@ class EditorScreen(Screen):
         self.title = batch.name if batch else f"batch {self.batch_id}"
         yield TopBar(self.title)
         yield Static(id="counts", markup=False)
+        yield Static(id="detail", markup=False)  # above the grid: toasts never hide it
         yield Input(placeholder="search meter or name (Enter keeps it, Esc clears)", id="search")
         yield RecipientGrid(id="grid")
-        yield Static(id="detail", markup=False)
         with Horizontal(id="lookup-panel"):
             yield Label("Looking meters up", id="lookup-label")
             yield ProgressBar(id="lookup-bar", show_eta=False)
@@ -144,14 +148,17 @@ class EditorScreen(Screen):
     def update_counts(self) -> None:
         st = self.store.stats(self.batch_id)
         shown = self.grid.row_count + len(self._pending)
-        view = "" if self.filter == "all" and not self.search else \
-            f" │ showing {shown} ({dict(FILTERS)[self.filter]}{', ' + repr(self.search) if self.search else ''})"
-        marked = f" │ {len(self.marked)} marked" if self.marked else ""
-        text = Text.assemble(
-            (f"{st.rows} rows", "bold"), " │ ", (f"{st.valid} valid", "green"), " │ ",
-            (f"{st.invalid} invalid", "bold red" if st.invalid else ""), " │ ",
-            (f"{st.warnings} warnings", "yellow" if st.warnings else ""), " │ ",
-            (f"{naira(st.total_valid)} valid total", "bold"), marked, view)
+        parts: list[str | tuple[str, str]] = []
+        if self.filter != "all" or self.search:  # first, so it is seen even at 80 columns
+            what = dict(FILTERS)[self.filter] + (f", {self.search!r}" if self.search else "")
+            parts += [(f" showing {shown} of {st.rows}: {what} ", "reverse"), " "]
+        parts += [(plural(st.rows, "row"), "bold"), " │ ", (f"{st.valid} valid", "green"), " │ ",
+                  (f"{st.invalid} invalid", "bold red" if st.invalid else ""), " │ ",
+                  (plural(st.warnings, "warning"), "yellow" if st.warnings else ""), " │ ",
+                  (f"{naira(st.total_valid)} valid total", "bold")]
+        if self.marked:
+            parts.append(f" │ {len(self.marked)} marked")
+        text = Text.assemble(*parts)
         self.query_one("#counts", Static).update(text)
 
     def show_detail(self) -> None:
@@ -160,7 +167,8 @@ class EditorScreen(Screen):
             self.query_one("#detail", Static).update("No rows match." if not self.grid.row_count else "")
             return
         kind, message = row_status(row, self.duplicates)
-        parts: list[str | tuple[str, str]] = [(f"Row {row['row_number']} ({row['state']}): ", "bold"), message]
+        label = row["state"] + (", needs your OK" if kind == "warning" else "")
+        parts: list[str | tuple[str, str]] = [(f"Row {row['row_number']} ({label}): ", "bold"), message]
         if row["customer_name"]:
             parts += [" │ ", (row["customer_name"], "bold"), f", {row['customer_address'] or 'no address'}"]
         if row["min_vend"] or row["max_vend"]:
@@ -229,10 +237,14 @@ class EditorScreen(Screen):
         def save(values: dict[str, str] | None) -> None:
             if values is None or values == before:
                 return
-            rows.edit_row(self.store, row["id"], values, self.limits)
+            after = rows.edit_row(self.store, row["id"], values, self.limits)
             self.undo_stack.append(("edit", (row["id"], before)))
             self.refresh_rows({row["id"]})
-            self.notify(f"Row {row['row_number']} saved.")
+            if after.errors:
+                self.notify(f"Row {row['row_number']} saved; still invalid: {after.errors[0]['message']}",
+                            severity="warning", markup=False)
+            else:
+                self.notify(f"Row {row['row_number']} saved.")
 
         self.app.push_screen(RowEditorModal(f"Row {row['row_number']}", before, self.limits), save)
 
@@ -278,10 +290,11 @@ class EditorScreen(Screen):
                 return
             self.undo_stack.append(("delete", kept))
             self.refresh_rows(set(ids))
-            self.notify(f"Deleted {len(kept)} row(s); ctrl+z brings them back.")
+            self.notify(f"Deleted {plural(len(kept), 'row')}; ctrl+z brings them back.")
 
-        self.app.push_screen(ConfirmModal(f"Delete {len(ids)} row(s)?", f"Sheet rows {numbers} will be removed "
-                                          "from this batch.", yes="Delete"), done)
+        what = f"Sheet row {numbers} will be" if len(ids) == 1 else f"Sheet rows {numbers} will be"
+        self.app.push_screen(ConfirmModal(f"Delete {plural(len(ids), 'row')}?", f"{what} removed from this batch.",
+                                          yes="Delete"), done)
 
     def action_mark(self) -> None:
         row_id = self.grid.current_id
@@ -299,25 +312,43 @@ class EditorScreen(Screen):
             self.notify("No duplicate warning to accept on the selected rows.", severity="warning")
             return
         editing.accept_duplicates(self.store, ids)
+        self.undo_stack.append(("accept", ids))
         self.marked -= set(ids)
         self.refresh_rows(set(ids))
-        self.notify(f"Accepted the duplicate warning of {len(ids)} row(s).")
+        self.notify(f"Accepted the duplicate warning of {plural(len(ids), 'row')}; ctrl+z takes it back.")
 
     def action_undo(self) -> None:
         if not self.undo_stack:
             self.notify("Nothing to undo.", severity="warning")
             return
         kind, data = self.undo_stack.pop()
-        if kind == "edit":
-            row_id, before = data
-            rows.edit_row(self.store, row_id, before, self.limits)
-            self.refresh_rows({row_id})
-        elif kind == "add":
-            editing.delete_rows(self.store, data)
-            self.refresh_rows(set(data))
-        else:
-            self.refresh_rows(set(editing.restore_rows(self.store, data, self.limits)))
-        self.notify(f"Undid the last {'deletion' if kind == 'delete' else kind}.")
+        try:
+            if kind == "edit":
+                row_id, before = data
+                numbers = [self.rows[row_id]["row_number"]]
+                rows.edit_row(self.store, row_id, before, self.limits)
+                changed = {row_id}
+            elif kind == "add":
+                numbers = [self.rows[i]["row_number"] for i in data if i in self.rows]
+                editing.delete_rows(self.store, data)
+                changed = set(data)
+            elif kind == "accept":
+                numbers = [self.rows[i]["row_number"] for i in data if i in self.rows]
+                editing.accept_duplicates(self.store, data, accepted=False)
+                changed = set(data)
+            else:
+                numbers = [k["row_number"] for k in data]
+                changed = set(editing.restore_rows(self.store, data, self.limits))
+        except rows.StateConflict as exc:  # the row moved on (looked up, approved) since
+            self.app.show_error("That cannot be undone any more", str(exc))
+            return
+        self.refresh_rows(changed)
+        what = {"edit": "the edit of", "add": "the addition of", "accept": "the acceptance of",
+                "delete": "the deletion of"}[kind]
+        self.notify(f"Undid {what} row {', '.join(map(str, sorted(numbers)))}.")
+        present = [i for i in changed if i in self.rows]
+        if present:
+            self._go_to(min(present, key=lambda i: self.rows[i]["row_number"]))
 
     # -- views ---------------------------------------------------------------------------
 
@@ -359,16 +390,27 @@ class EditorScreen(Screen):
     def action_export_invalid(self) -> None:
         default = Path.cwd() / f"{self.title or 'batch'}-invalid.csv".replace("/", "-").replace(" ", "-")
 
-        def chosen(value: str | None) -> None:
-            if not value:
-                return
-            path = Path(value).expanduser()
+        if not self.store.stats(self.batch_id).invalid:
+            self.notify("No invalid rows to export.", severity="warning")
+            return
+
+        def write(path: Path) -> None:
             try:
                 n = editing.export_invalid(self.store, self.batch_id, path)
             except OSError as exc:
                 self.app.show_error("The invalid rows were not exported", f"{path}: {exc.strerror or exc}")
                 return
-            self.notify(f"Wrote {n} invalid row(s) with their problems to {path}.", markup=False)
+            self.notify(f"Wrote {plural(n, 'invalid row')} with their problems to {path}.", markup=False)
+
+        def chosen(value: str | None) -> None:
+            if not value:
+                return
+            path = Path(value).expanduser()
+            if path.exists():
+                self.app.push_screen(ConfirmModal("Replace the file?", f"{path} exists; write over it?",
+                                                  yes="Replace"), lambda yes: write(path) if yes else None)
+            else:
+                write(path)
 
         self.app.push_screen(PromptModal("Export the invalid rows to CSV", str(default),
                                          "Enter writes the file; Esc cancels."), chosen)

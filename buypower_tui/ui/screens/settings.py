@@ -48,12 +48,12 @@ class SettingsScreen(Screen):
         s = self.services
         yield TopBar("Settings and API key")
         with VerticalScroll(id="settings"):
-            yield Label(f"API key ({s.key_env})", classes="section")
+            yield Label(f"API key ({s.mode})", classes="section")
             yield Static(id="key-source", markup=False)
             if s.demo is not None:
-                yield Static("This demo pays its own sandbox with a key held in memory. A key saved here is "
-                             "your live key, kept in the OS keyring for when you use buypower-tui for real.",
-                             classes="dim", markup=False)
+                yield Static("Demo: a key saved here goes to a keyring held in memory and is forgotten when "
+                             "the demo ends (your own keyring is not touched). The demo pays its sandbox "
+                             "with the sandbox's own key.", classes="dim", markup=False)
             yield Input(password=True, placeholder="paste the 64-character API key, then Enter", id="key-input")
             yield Static(id="key-message", classes="message", markup=False)
             with Horizontal(classes="buttons"):
@@ -85,21 +85,26 @@ class SettingsScreen(Screen):
         self.refresh_key()
 
     def show_key(self) -> None:
-        info, env = self.services.key_info, self.services.key_env
+        s = self.services
+        info, env, no_keyring = s.key_info, s.mode, s.keyring_problem is not None and s.demo is None
         if info.source == "env":
             text = Text.assemble(("from the environment ", "bold"), f"({secrets.ENV_VAR}), {secrets.tail(info.key)}. "
                                  "It is used before the keyring while it is set.")
         elif info.source == "keyring":
             text = Text.assemble(("from the OS keyring ", "bold"),
                                  f"({secrets.SERVICE}/{env}), {secrets.tail(info.key)}")
+        elif no_keyring:
+            text = Text.assemble(("not set", "bold yellow"), f" for {env}, and this machine has no keyring to "
+                                 "keep one in: see below.")
         else:
             text = Text.assemble(("not set", "bold yellow"),
                                  f" for {env}. Paste it below to keep it in the OS keyring.")
         self.query_one("#key-source", Static).update(text)
         problem = self.query_one("#keyring-problem", Static)
-        problem.display = info.keyring_problem is not None
-        if info.keyring_problem is not None:
-            problem.update(secrets.NO_KEYRING_HELP.format(reason=info.keyring_problem))
+        problem.display = s.keyring_problem is not None
+        if s.keyring_problem is not None:
+            outside = "Outside the demo: " if s.demo is not None else ""
+            problem.update(outside + secrets.NO_KEYRING_HELP.format(reason=s.keyring_problem))
 
     def message(self, text: str, style: str = "") -> None:
         box = self.query_one("#key-message", Static)
@@ -138,7 +143,7 @@ class SettingsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="keyring", exit_on_error=False)
     def keyring_call(self, what: str, value: str) -> None:
-        env = self.services.key_env
+        env = self.services.mode
         try:
             if what == "store":
                 secrets.store_key(env, secrets.SecretStr(value))
@@ -149,8 +154,7 @@ class SettingsScreen(Screen):
         except secrets.KeyringUnavailable as exc:
             result = ("The keyring could not be used: this machine has none that works. Nothing was "
                       "written anywhere; see below for the two ways out.", "bold red")
-            info = self.services.key_info
-            self.services.key_info = secrets.KeyInfo(info.source, info.key, exc.reason)
+            self.services.keyring_problem = exc.reason
             self.app.call_from_thread(self.show_key)
             self.app.call_from_thread(self.message, *result)
             return

@@ -60,6 +60,7 @@ def row_cells(row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> 
 class RecipientGrid(DataTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.fixed_columns = 2  # row and status stay in view when scrolling right
         for key, label, width in COLUMNS:
             self.add_column(label, width=width, key=key)
 

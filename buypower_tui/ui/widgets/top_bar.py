@@ -14,6 +14,14 @@ class TopBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(f"buypower-tui › {self.title_text}", id="top-title", markup=False)
+        yield Label("", id="activity", markup=False)
         mode = self.app.services.mode
         demo = " DEMO" if self.app.services.demo is not None else ""
         yield Label(f" {mode.upper()}{demo} ", id="mode-badge", classes=mode)
+
+    def on_mount(self) -> None:
+        self.set_interval(0.5, self.show_activity)
+
+    def show_activity(self) -> None:
+        text = self.app.activity()
+        self.query_one("#activity", Label).update(f"⟳ {text} " if text else "")
