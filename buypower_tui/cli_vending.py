@@ -21,7 +21,7 @@ from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.export import export_batch, export_to_file
 from buypower_tui.core.health import check_health
 from buypower_tui.core.models import RowState
-from buypower_tui.core.plan import Policy, commit_plan, plan_run
+from buypower_tui.core.plan import Policy, batch_problem, commit_plan, plan_run
 from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
 from buypower_tui.core.rules import naira
 from buypower_tui.core.vending import Progress, Runner, RunOptions
@@ -31,15 +31,10 @@ S = RowState
 
 
 def _batch(ctx: Context, batch_id: int):
-    batch = ctx.store.batch(batch_id)
-    if batch is None:
-        raise ConfigError(f"there is no batch {batch_id}; `buypower-tui batches` lists them")
-    if batch.mode != ctx.settings.mode:
-        raise ConfigError(f"batch {batch_id} was imported for {batch.mode} but this command runs in "
-                          f"{ctx.settings.mode} mode; a batch is never paid in another environment")
-    if batch.imported_at is None:
-        raise ConfigError(f"batch {batch_id}'s import was cut short; import the file again")
-    return batch
+    problem = batch_problem(ctx.store, batch_id, ctx.settings.mode)
+    if problem:
+        raise ConfigError(problem)
+    return ctx.store.batch(batch_id)
 
 
 def _options(ctx: Context, wait_pending: float) -> RunOptions:

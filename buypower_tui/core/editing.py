@@ -28,15 +28,22 @@ _T = Recipient.__table__
 # seconds and the grid must show a 10,000-row batch in under one.
 GRID_COLUMNS = ("id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2], "amount_kobo",
                 *FIELDS[3:], "errors", "warnings", "duplicate_accepted", "order_id", "customer_name",
-                "customer_address", "customer_debt", "min_vend", "max_vend", "provider_message")
+                "customer_address", "customer_debt", "min_vend", "max_vend", "provider_message", "token",
+                "units", "receipt_no", "next_requery_at", "requery_count", "updated_at")
 _GRID_SELECT = core_select(*(_T.c[c] for c in GRID_COLUMNS))
 
 
-def grid_rows(store: Store, batch_id: int, ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
-    """The batch's rows in sheet order (or just `ids`), as plain dicts."""
+def grid_rows(store: Store, batch_id: int, ids: Iterable[int] | None = None, *,
+              states: Iterable[str] | None = None, changed_after: Any = None) -> list[dict[str, Any]]:
+    """The batch's rows in sheet order (or just `ids`, or rows in `states`, or rows changed
+    after an `updated_at` this function returned before), as plain dicts."""
     q = _GRID_SELECT.where(_T.c.batch_id == batch_id)
     if ids is not None:
         q = q.where(_T.c.id.in_(list(ids)))
+    if states is not None:
+        q = q.where(_T.c.state.in_(list(states)))
+    if changed_after is not None:
+        q = q.where(_T.c.updated_at > changed_after)
     with store.engine.connect() as conn:
         return [dict(r) for r in conn.execute(q.order_by(_T.c.row_number)).mappings()]
 

@@ -39,6 +39,7 @@ class Health:
     needs_review: int = 0
     success_rate_24h: float | None = None
     vends_24h: int = 0
+    vends_by_hour: list[int] = field(default_factory=list)  # the last 24 hours, oldest first
     free_disk_mb: float = 0.0
     memory_mb: float = 0.0
 
@@ -80,8 +81,21 @@ def store_facts(store: Store, h: Health) -> None:
     h.store_ok = True
     h.pending, h.needs_review = counts.get(S.PENDING, 0), counts.get(S.NEEDS_REVIEW, 0)
     h.vends_24h = finals.get(S.SUCCESS, 0)
+    h.vends_by_hour = vends_by_hour(store, since)
     done = h.vends_24h + finals.get(S.FAILED, 0)
     h.success_rate_24h = (h.vends_24h / done) if done else None
+
+
+def vends_by_hour(store: Store, since: datetime) -> list[int]:
+    """Paid vends per hour since `since` (24 buckets, oldest first), from the events."""
+    buckets = [0] * 24
+    with store.session() as s:
+        times = s.exec(select(Event.at).where(col(Event.at) >= since, Event.new_state == S.SUCCESS,
+                                              col(Event.recipient_id).is_not(None))).all()
+    for at in times:
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        buckets[min(23, int((at - since).total_seconds() // 3600))] += 1
+    return buckets
 
 
 async def check_health(store: Store | None, client: BuyPowerClient | None, key_source: str,

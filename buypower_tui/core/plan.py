@@ -42,6 +42,19 @@ class RunPlan:
     accepting: bool = False
 
 
+def batch_problem(store: Store, batch_id: int, mode: str) -> str | None:
+    """Why this batch must not be paid in this mode now, if it must not."""
+    batch = store.batch(batch_id)
+    if batch is None:
+        return f"there is no batch {batch_id}; `buypower-tui batches` lists them"
+    if batch.mode != mode:
+        return (f"batch {batch_id} was imported for {batch.mode} but this runs in {mode} mode; "
+                "a batch is never paid in another environment")
+    if batch.imported_at is None:
+        return f"batch {batch_id}'s import was cut short; import the file again"
+    return None
+
+
 async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: Policy, *,
                    accepting: bool = False, retrying: tuple[int, ...] = (),
                    max_total: Decimal | None = None) -> RunPlan:

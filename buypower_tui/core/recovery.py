@@ -42,6 +42,12 @@ class RecoveryReport:
         return "; ".join(parts)
 
 
+def needs_recovery(store: Store) -> bool:
+    """Rows a crash or a stop may have left in flight (SENDING, or PENDING with no answer yet)."""
+    with store.session() as s:
+        return s.exec(select(func.count()).where(col(Recipient.state).in_([S.SENDING, S.PENDING]))).one() > 0
+
+
 def in_flight(store: Store) -> list[int]:
     """SENDING and PENDING rows with an orderId (those without one are orphans, listed)."""
     with store.session() as s:
@@ -65,12 +71,19 @@ async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], 
         report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
 
 
-async def recover(store: Store, client: BuyPowerClient, *, first_wait: float, max_wait: float,
+async def recover(store: Store, client: BuyPowerClient | None, *, first_wait: float, max_wait: float,
                   budget: int) -> RecoveryReport:
+    """Repair, list orphans, requery what is in flight, recount. Without a client (no key)
+    everything but the requery is done, and the rows left in flight are listed as not reached."""
     report = RecoveryReport()
     _repair_and_list_orphans(store, report)
-    await requery_now(store, client, in_flight(store), report, first_wait=first_wait, max_wait=max_wait,
-                      budget=budget)
+    if client is None:
+        pending = in_flight(store)
+        if pending:
+            report.not_reached.append(f"{len(pending)} rows in flight were not requeried: there is no API key")
+    else:
+        await requery_now(store, client, in_flight(store), report, first_wait=first_wait, max_wait=max_wait,
+                          budget=budget)
     with store.session() as s:
         batch_ids = list(s.exec(select(Batch.id)))
     report.stats = store.stats_for(batch_ids)

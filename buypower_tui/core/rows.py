@@ -280,6 +280,12 @@ def next_due(store: Store, batch_id: int | None) -> datetime | None:
     return value.replace(tzinfo=value.tzinfo or UTC) if value else None
 
 
+def history(store: Store, row_id: int) -> list[Event]:
+    """Every event of a row, oldest first: what happened to it and why."""
+    with store.session() as s:
+        return list(s.exec(select(Event).where(Event.recipient_id == row_id).order_by(col(Event.id))))
+
+
 def get(store: Store, row_id: int) -> Recipient:
     with store.session() as s:
         row = s.get(Recipient, row_id)

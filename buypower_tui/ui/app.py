@@ -1,7 +1,6 @@
-"""The App: screens, global keys, the command palette, and the long work it owns.
-
-Long work (the lookup now, the run later) belongs to the App, not to a screen: leaving a
-screen would cancel its workers.
+"""The App: screens and modes, global keys, the command palette. The long work it owns
+(lookup, planning, the run, requeries) is in `jobs.py`: leaving a screen cancels that
+screen's workers, so a run must never belong to one.
 """
 
 from __future__ import annotations
@@ -15,54 +14,57 @@ from pathlib import Path
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState, get_current_worker
 
-from buypower_tui.ui.messages import LookupFinished, LookupProgress
+from buypower_tui.core.recovery import needs_recovery
+from buypower_tui.ui.jobs import JobsMixin
+from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.error import ErrorModal
 from buypower_tui.ui.modals.help import HelpModal
+from buypower_tui.ui.modals.recovery import RecoveryModal
 from buypower_tui.ui.screens.batches import BatchesScreen
 from buypower_tui.ui.screens.editor import EditorScreen
+from buypower_tui.ui.screens.health import HealthScreen
 from buypower_tui.ui.screens.settings import SettingsScreen
 from buypower_tui.ui.services import Services
 
 log = logging.getLogger("buypower_tui.ui")
 
 
-class LookupStopped(Exception):
-    """The App is closing: the lookup stops after the rows in flight (nothing is paid)."""
-
-
-class BuyPowerApp(App[None]):
+class BuyPowerApp(JobsMixin, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "buypower-tui"
+    MODES = {"main": BatchesScreen, "health": HealthScreen}  # the dashboard never pops the run's screens
+    DEFAULT_MODE = "main"
     BINDINGS = [
         Binding("f1", "help", "Help", priority=True, id="app.help"),  # priority: works in dialogs too
         Binding("question_mark", "help", "Help", show=False, id="app.help_question"),
         Binding("f2", "settings", "Settings", show=False, id="app.settings"),
+        Binding("f3", "health", "Health", show=False, id="app.health"),
+        Binding("f4", "run_view", "Run view", show=False, id="app.run_view"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
     ]
 
-    def __init__(self, services: Services, open_batch: int | None = None) -> None:
+    def __init__(self, services: Services, open_batch: int | None = None, *, recover: bool = True) -> None:
         super().__init__()
         self.services = services
         self.open_batch = open_batch
+        self.recover_at_start = recover
         self.undo_stacks: dict[int, list] = {}  # per batch: undo survives leaving the editor
         self.last_folder = Path.cwd()  # where the file picker opens
-        self.lookup_done: tuple[int, int] = (0, 0)
-
-    def get_default_screen(self) -> Screen:
-        return BatchesScreen()
+        self.init_jobs()
 
     def on_mount(self) -> None:
         if self.open_batch is not None:
             self.push_screen(EditorScreen(self.open_batch))
+        if self.recover_at_start and needs_recovery(self.services.store):
+            self.push_screen(RecoveryModal())  # before the first screen takes a key
 
     # -- keys and the palette -------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every key of the current screen is also a command, under its description."""
         yield from super().get_system_commands(screen)
-        seen = {"Help", "Settings", "Quit"}
+        seen = {"Help", "Settings", "Quit", "Health", "Run view"}
         for active in screen.active_bindings.values():
             binding = active.binding
             if active.node is not screen or not binding.description or binding.description in seen:
@@ -72,6 +74,8 @@ class BuyPowerApp(App[None]):
                                 partial(screen.run_action, binding.action))
         yield SystemCommand("Help", "keys and help for this screen (F1)", self.action_help)
         yield SystemCommand("Settings", "the API key, mode and where files live (F2)", self.action_settings)
+        yield SystemCommand("Health", "the health dashboard (F3)", self.action_health)
+        yield SystemCommand("Run view", "the batch being paid (F4)", self.action_run_view)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpModal):
@@ -81,60 +85,43 @@ class BuyPowerApp(App[None]):
         if not isinstance(self.screen, SettingsScreen):
             self.push_screen(SettingsScreen())
 
+    def action_health(self) -> None:
+        self.switch_mode("main" if self.current_mode == "health" else "health")
+
+    def action_run_view(self) -> None:
+        from buypower_tui.ui.screens.run import RunScreen
+
+        if self.run_control is None:
+            self.notify("No batch has been paid in this session.", severity="warning")
+            return
+        if self.current_mode != "main":
+            self.switch_mode("main")
+        if not isinstance(self.screen, RunScreen):
+            self.push_screen(RunScreen(self.run_control.batch_id))
+
     def show_error(self, title: str, text: str) -> None:
         self.push_screen(ErrorModal(title, text))
 
-    # -- the lookup --------------------------------------------------------------------
-
-    def lookup_running(self, batch_id: int | None = None) -> bool:
-        return any(w.group == "lookup" and w.is_running and (batch_id is None or w.name == f"lookup {batch_id}")
-                   for w in self.workers)
-
-    def start_lookup(self, batch_id: int) -> None:
-        if self.lookup_running():
-            self.notify("A lookup is already running; wait for it to finish.", severity="warning")
-            return
-        self.lookup_done = (0, 0)
-        self.run_worker(partial(self._lookup, batch_id), name=f"lookup {batch_id}", group="lookup",
-                        thread=True, exit_on_error=False)
-
-    def _lookup(self, batch_id: int):
-        worker = get_current_worker()
-
-        def on_row(done: int, total: int, row_id: int) -> None:
-            if worker.is_cancelled:
-                raise LookupStopped()
-            self.post_message(LookupProgress(batch_id, done, total, row_id))
-
-        return self.services.lookup(batch_id, on_row)
-
-    def on_lookup_progress(self, message: LookupProgress) -> None:
-        self.lookup_done = (message.done, message.total)
-        self._to_screens(message)
-
-    def activity(self) -> str:
-        """What is running, for the status in every screen's top bar."""
-        for worker in self.workers:
-            if worker.group == "lookup" and worker.is_running:
-                done, total = self.lookup_done
-                return f"looking up batch {worker.name.split()[1]}: {done}/{total}" if total else \
-                    f"looking up batch {worker.name.split()[1]}"
-        return ""
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "lookup" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
-            return
-        batch_id = int(worker.name.split()[1])
-        if event.state == WorkerState.ERROR and not isinstance(worker.error, LookupStopped):
-            log.error("lookup of batch %s stopped", batch_id, exc_info=worker.error)
-            self.show_error("The lookup stopped", str(worker.error) or type(worker.error).__name__)
-        self._to_screens(LookupFinished(batch_id, worker.result if event.state == WorkerState.SUCCESS else None))
-
-    def _to_screens(self, message) -> None:
+    def _to_editors(self, message) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, EditorScreen) and screen.batch_id == message.batch_id:
                 screen.post_message(message)
+
+    async def action_quit(self) -> None:
+        """During a run: ask, then stop after the rows in flight and quit when they are settled."""
+        if not self.run_active():
+            self.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes and self.run_control is not None:
+                self.quit_after_run = True
+                self.run_control.stop()
+                self.notify("Stopping after the rows in flight; buypower-tui closes when they are recorded.")
+
+        self.push_screen(ConfirmModal("A batch is being paid", "Stop after the rows in flight and quit? "
+                                      "Rows not yet sent stay approved and are sent by the next run.",
+                                      yes="Stop and quit"), answer)
 
     # -- never a traceback with locals (the key could be one) ---------------------------------
 

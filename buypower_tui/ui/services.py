@@ -14,8 +14,11 @@ from buypower_tui import secrets
 from buypower_tui.context import Context
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.demo import Demo
+from buypower_tui.core.health import Health, check_health
 from buypower_tui.core.importing import ImportReport, import_file
 from buypower_tui.core.lookup import LookupReport, lookup_batch
+from buypower_tui.core.plan import Policy, RunPlan, batch_problem, plan_run
+from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
 from buypower_tui.core.rules import Limits
 from buypower_tui.core.store import Store
 
@@ -79,14 +82,78 @@ class Services:
     def import_sheet(self, path: Path, on_progress: Callable[[int], None] | None = None) -> ImportReport:
         return import_file(path, self.store, self.limits, mode=self.mode, on_progress=on_progress)
 
-    def lookup(self, batch_id: int, on_row: Callable[[int, int, int], None]) -> LookupReport:
-        """The lookup pass in an event loop of its own: the UI runs it in a thread worker, so
-        the store's fsyncs never stall the screen."""
-        key = self._client_key()
+    def client(self) -> BuyPowerClient:
+        """A client for the current mode; NoKey says how to set one. Build it in the event loop
+        that will use it."""
+        return BuyPowerClient.from_settings(self.settings, self._client_key(), store=self.store)
 
+    @property
+    def policy(self) -> Policy:
+        return Policy.from_settings(self.settings)
+
+    # Each of these runs in a thread worker, in an event loop of its own, so the store's
+    # fsyncs and BuyPower's answers never stall the screen.
+
+    def lookup(self, batch_id: int, on_row: Callable[[int, int, int], None]) -> LookupReport:
         async def go() -> LookupReport:
-            async with BuyPowerClient.from_settings(self.settings, key, store=self.store) as client:
+            async with self.client() as client:
                 return await lookup_batch(self.store, client, batch_id, on_row)
+
+        return asyncio.run(go())
+
+    def plan(self, batch_id: int, *, accepting: bool = False, retrying: tuple[int, ...] = ()) -> RunPlan:
+        """What a run would send (after recovery and the lookup); changes nothing unconfirmed."""
+        problem = batch_problem(self.store, batch_id, self.mode)
+        if problem:
+            raise ValueError(problem)
+
+        async def go() -> RunPlan:
+            async with self.client() as client:
+                return await plan_run(self.store, client, batch_id, self.policy, accepting=accepting,
+                                      retrying=retrying)
+
+        with self.ctx.money_lock():
+            return asyncio.run(go())
+
+    def recover(self) -> RecoveryReport:
+        """Start-up recovery; without a key, everything but the requery."""
+        p = self.policy
+
+        async def go() -> RecoveryReport:
+            if self.demo is None and self.key_info.key is None:
+                return await recover(self.store, None, first_wait=p.first_wait, max_wait=p.max_wait, budget=p.budget)
+            async with self.client() as client:
+                return await recover(self.store, client, first_wait=p.first_wait, max_wait=p.max_wait,
+                                     budget=p.budget)
+
+        with self.ctx.money_lock():
+            return asyncio.run(go())
+
+    def requery(self, row_ids: list[int]) -> RecoveryReport:
+        """Ask BuyPower now about these rows (the operator asked: the budget is not spent)."""
+        p, report = self.policy, RecoveryReport()
+
+        async def go() -> None:
+            async with self.client() as client:
+                await requery_now(self.store, client, row_ids, report, first_wait=p.first_wait,
+                                  max_wait=p.max_wait, budget=p.budget)
+
+        with self.ctx.money_lock():
+            asyncio.run(go())
+        return report
+
+    def health(self) -> Health:
+        async def go() -> Health:
+            try:
+                client = self.client()
+            except NoKey:
+                client = None
+            try:
+                source = "demo (the sandbox's own key, in memory)" if self.demo else self.key_info.source
+                return await check_health(self.store, client, source, self.paths.data_dir)
+            finally:
+                if client is not None:
+                    await client.aclose()
 
         return asyncio.run(go())
 

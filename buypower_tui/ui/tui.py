@@ -65,5 +65,11 @@ def _run(app, services) -> int:
         app.run()
     finally:
         signal.signal(signal.SIGHUP, previous)
+        run = app.run_control
+        if run is not None and not run.finished.is_set():  # a hang-up mid-run: settle, then close
+            run.stop()
+            with contextlib.suppress(OSError):
+                out("Stopping after the rows in flight…")
+            run.finished.wait()
         services.close()
     return app.return_code or 0

@@ -46,6 +46,9 @@ class BatchesScreen(Screen):
         Binding("r", "rename", "Rename", id="batches.rename"),
         Binding("d,delete", "delete", "Delete", id="batches.delete"),
         Binding("s", "app.settings", "Key", id="batches.settings"),
+        Binding("f", "review", "Failed & pending", show=False, id="batches.review"),
+        Binding("t", "results", "Tokens & results", show=False, id="batches.results"),
+        Binding("f3", "app.health", "Health", id="batches.health"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -110,6 +113,21 @@ class BatchesScreen(Screen):
         batch_id = self.selected()
         if batch_id is not None:
             self.app.push_screen(EditorScreen(batch_id))
+
+    def action_review(self) -> None:
+        from buypower_tui.ui.screens.review import ReviewScreen
+
+        if (batch_id := self.selected()) is not None:
+            self.app.push_screen(ReviewScreen(batch_id))
+
+    def action_results(self) -> None:
+        from buypower_tui.ui.screens.results import ResultsScreen
+
+        if (batch_id := self.selected()) is not None:
+            self.app.push_screen(ResultsScreen(batch_id))
+
+    def on_job_done(self) -> None:
+        self.load()
 
     def action_new(self) -> None:
         def chosen(path: Path | None) -> None:

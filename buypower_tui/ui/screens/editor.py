@@ -30,7 +30,7 @@ FILTERS = [("all", "All rows"), ("invalid", "Invalid (errors to fix)"), ("warnin
            ("duplicates", "Duplicate meters")] + [(f"state:{s}", f"State {s}") for s in RowState]
 FIRST_SCREEN = 100  # rows added before the first paint; the rest follow in chunks
 CHUNK = 500  # small enough that a key pressed while loading is answered within ~0.1 s
-CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates")
+CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates", "pay")
 
 
 class EditorScreen(Screen):
@@ -51,6 +51,9 @@ class EditorScreen(Screen):
         Binding("o", "accept_duplicates", "Accept duplicate", show=False, id="editor.accept"),
         Binding("x", "export_invalid", "Export invalid rows", show=False, id="editor.export_invalid"),
         Binding("l", "lookup", "Lookup", id="editor.lookup"),
+        Binding("v", "pay", "Pay…", id="editor.pay"),
+        Binding("r", "review", "Failed & pending", show=False, id="editor.review"),
+        Binding("t", "results", "Tokens & results", show=False, id="editor.results"),
         Binding("escape", "back", "Back to batches", show=False, id="editor.back"),
     ]
 
@@ -209,8 +212,9 @@ class EditorScreen(Screen):
     # -- changes -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in CHANGES and self.is_mounted and self.app.lookup_running(self.batch_id):
-            return None  # shown disabled: rows must not change under the lookup
+        if action in CHANGES and self.is_mounted and (self.app.lookup_running(self.batch_id)
+                                                      or self.app.run_active(self.batch_id)):
+            return None  # shown disabled: rows must not change under the lookup or the run
         return True
 
     def targets(self) -> list[int]:
@@ -414,6 +418,28 @@ class EditorScreen(Screen):
 
         self.app.push_screen(PromptModal("Export the invalid rows to CSV", str(default),
                                          "Enter writes the file; Esc cancels."), chosen)
+
+    # -- paying and after ---------------------------------------------------------------------
+
+    def action_pay(self) -> None:
+        if self.store.stats(self.batch_id).invalid:
+            self.notify("Invalid rows are left out of the payment; fix them first if they should be paid.",
+                        severity="warning")
+        self.app.pay(self.batch_id)
+
+    def action_review(self) -> None:
+        from buypower_tui.ui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(self.batch_id))
+
+    def action_results(self) -> None:
+        from buypower_tui.ui.screens.results import ResultsScreen
+
+        self.app.push_screen(ResultsScreen(self.batch_id))
+
+    def on_job_done(self) -> None:
+        if not self.app.lookup_running(self.batch_id):
+            self.reload()
 
     # -- lookup ------------------------------------------------------------------------------
 

@@ -1,0 +1,181 @@
+"""The long work the App owns: lookup, planning, the run, recovery and requeries.
+
+A mixin of the App (workers need a DOM node, and the run must outlive every screen). Each
+job is a thread worker running a Services call in an event loop of its own; results and
+errors come back in one `on_worker_state_changed`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from functools import partial
+
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from buypower_tui.core.plan import RunPlan
+from buypower_tui.core.vending import Progress, RunResult
+from buypower_tui.ui.messages import LookupFinished, LookupProgress
+from buypower_tui.ui.run_control import WAIT_PENDING_S, RunControl
+
+log = logging.getLogger("buypower_tui.ui")
+
+
+class LookupStopped(Exception):
+    """The App is closing: the lookup stops after the rows in flight (nothing is paid)."""
+
+
+class JobsMixin:
+    run_control: RunControl | None = None
+    quit_after_run = False
+    wait_pending_s = WAIT_PENDING_S  # how long a run keeps requerying its pending rows at the end
+
+    def init_jobs(self) -> None:
+        self.lookup_done: tuple[int, int] = (0, 0)
+        self.run_errors: deque[str] = deque(maxlen=5)
+
+    def busy(self, group: str, batch_id: int | None = None) -> bool:
+        return any(w.group == group and w.is_running and (batch_id is None or w.name.endswith(f" {batch_id}"))
+                   for w in self.workers)
+
+    def lookup_running(self, batch_id: int | None = None) -> bool:
+        return self.busy("lookup", batch_id)
+
+    def run_active(self, batch_id: int | None = None) -> bool:
+        return self.busy("run", batch_id)
+
+    def activity(self) -> str:
+        """What is running, for the status in every screen's top bar."""
+        if self.run_active() and self.run_control is not None:
+            p, b = self.run_control.progress, self.run_control.batch_id
+            if p is None:
+                return f"paying batch {b}"
+            state = " paused" if p.paused else " stopping" if self.run_control.stopping else ""
+            return f"paying batch {b}: {p.sent}/{p.to_send}{state}"
+        if self.busy("plan"):
+            return "checking before paying (recovery, lookup, wallet)"
+        if self.lookup_running():
+            done, total = self.lookup_done
+            return f"looking up: {done}/{total}" if total else "looking up"
+        if self.busy("requery"):
+            return "requerying"
+        return ""
+
+    def _job(self, group: str, batch_id: int | None, work, name: str = "") -> None:
+        self.run_worker(work, name=name or f"{group} {batch_id}", group=group, thread=True, exit_on_error=False)
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def start_lookup(self, batch_id: int) -> None:
+        if self.lookup_running() or self.run_active() or self.busy("plan"):
+            self.notify("Wait for the lookup or run in progress to finish.", severity="warning")
+            return
+        self.lookup_done = (0, 0)
+        self._job("lookup", batch_id, partial(self._lookup, batch_id))
+
+    def _lookup(self, batch_id: int):
+        worker = get_current_worker()
+
+        def on_row(done: int, total: int, row_id: int) -> None:
+            if worker.is_cancelled:
+                raise LookupStopped()
+            self.lookup_done = (done, total)
+            self.post_message(LookupProgress(batch_id, done, total, row_id))
+
+        return self.services.lookup(batch_id, on_row)
+
+    def on_lookup_progress(self, message: LookupProgress) -> None:
+        self._to_editors(message)
+
+    # -- paying ------------------------------------------------------------------------------
+
+    def pay(self, batch_id: int, *, retrying: tuple[int, ...] = (), accepting: bool = False) -> None:
+        """Plan (recovery, lookup, wallet, pre-flight), then ask; nothing moves before the answer."""
+        if self.run_active() or self.busy("plan") or self.lookup_running():
+            self.notify("Wait for the run, check or lookup in progress to finish.", severity="warning")
+            return
+        self.notify("Checking: recovery, meter lookup, wallet, duplicates…")
+        self._job("plan", batch_id, partial(self.services.plan, batch_id, accepting=accepting, retrying=retrying))
+
+    def _planned(self, plan: RunPlan) -> None:
+        from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
+
+        def answer(choice: str | None) -> None:
+            if choice == "pay":
+                self.start_run(plan)
+            elif choice == "accept":
+                self.pay(plan.batch_id, retrying=plan.retrying, accepting=True)
+
+        self.push_screen(ConfirmRunModal(plan, self.services.mode), answer)
+
+    def start_run(self, plan: RunPlan) -> None:
+        from buypower_tui.ui.screens.run import RunScreen
+
+        self.run_errors.clear()
+
+        def on_progress(p: Progress) -> None:  # the run's thread: only plain assignments here
+            if p.last_error and (not self.run_errors or self.run_errors[-1] != p.last_error):
+                self.run_errors.append(p.last_error)
+
+        self.run_control = RunControl(self.services, plan, on_progress, self.wait_pending_s)
+        self._job("run", plan.batch_id, self.run_control.run)
+        self.push_screen(RunScreen(plan.batch_id))
+
+    def _ran(self, result: RunResult, batch_id: int) -> None:
+        p = result.progress
+        c = p.counts
+        self.notify(f"Batch {batch_id}: {c.get('SUCCESS', 0)} paid, {c.get('FAILED', 0)} failed, "
+                    f"{c.get('PENDING', 0)} pending.", title="Run finished", markup=False)
+        problems = [x for x in (result.error, result.reconciliation) if x]
+        for problem in problems:
+            log.warning("run of batch %s: %s", batch_id, problem)
+        if self.quit_after_run:  # the operator is leaving: the log keeps the problems
+            self.exit()
+        elif problems:
+            self.show_error("The run needs your attention", "\n\n".join(problems))
+
+    # -- requery -----------------------------------------------------------------------------
+
+    def requery(self, batch_id: int, row_ids: list[int]) -> None:
+        if self.run_active() or self.busy("requery"):
+            self.notify("Wait for the run or requery in progress to finish.", severity="warning")
+            return
+        self._job("requery", batch_id, partial(self.services.requery, row_ids))
+
+    # -- results of every job ----------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group not in ("lookup", "plan", "run", "requery") or \
+                event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        batch_id = int(worker.name.split()[-1])
+        if event.state == WorkerState.ERROR:
+            error = worker.error
+            if not isinstance(error, LookupStopped) and not self.quit_after_run:
+                log.error("%s of batch %s stopped", worker.group, batch_id, exc_info=error)
+                titles = {"lookup": "The lookup stopped", "plan": "Nothing was paid",
+                          "run": "The run stopped", "requery": "The requery stopped"}
+                self.show_error(titles[worker.group], str(error) or type(error).__name__)
+            if worker.group == "run" and self.quit_after_run:
+                self.exit()
+        elif worker.group == "plan":
+            self._planned(worker.result)
+        elif worker.group == "run":
+            self._ran(worker.result, batch_id)
+        elif worker.group == "requery":
+            report = worker.result
+            self.notify("Requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items()))
+                                         or "nothing") + "".join(f"; {x}" for x in report.not_reached),
+                        title="Requery", markup=False)
+        if worker.group == "lookup":
+            self._to_editors(LookupFinished(batch_id, worker.result if event.state == WorkerState.SUCCESS else None))
+        self.refresh_screens()
+
+    def refresh_screens(self) -> None:
+        """Screens that show rows re-read them when a job ends."""
+        for screen in self.screen_stack:
+            reload = getattr(screen, "on_job_done", None)
+            if reload is not None:
+                reload()
+

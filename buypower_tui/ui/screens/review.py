@@ -1,0 +1,169 @@
+"""Failed and pending rows: what went wrong, what BuyPower last said, what happens next, and
+the operator's three ways to act: requery, retry (FAILED only), resolve (NEEDS_REVIEW only)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from buypower_tui.core import editing, rows
+from buypower_tui.core.models import RowState
+from buypower_tui.ui.modals.choose import ChooseModal
+from buypower_tui.ui.modals.confirm import ConfirmModal
+from buypower_tui.ui.modals.history import HistoryModal
+from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.widgets.row_table import RowTable
+from buypower_tui.ui.widgets.top_bar import TopBar
+from buypower_tui.ui.wording import plural
+
+S = RowState
+SHOWN = (S.FAILED, S.LOOKUP_FAILED, S.PENDING, S.SENDING, S.NEEDS_REVIEW)
+
+
+class ReviewScreen(Screen):
+    TITLE = "Failed and pending"
+    HELP_TEXT = (
+        "Rows that did not end paid. PENDING and SENDING rows may still take money: they are requeried, "
+        "never sent again under a new order (q requeries the selected or marked rows, Q all of them). "
+        "A FAILED row's order failed conclusively, so t retries it under a new orderId after the usual "
+        "confirmation. A NEEDS_REVIEW row ran out of requeries: check it with BuyPower, then m records "
+        "what you found (paid or failed) with a note. LOOKUP_FAILED rows are fixed in the editor.")
+    BINDINGS = [
+        Binding("q", "requery", "Requery", id="review.requery"),
+        Binding("Q", "requery_all", "Requery all", id="review.requery_all"),
+        Binding("t", "retry", "Retry failed", id="review.retry"),
+        Binding("m", "resolve", "Resolve", id="review.resolve"),
+        Binding("space", "mark", "Mark", show=False, id="review.mark"),
+        Binding("h", "history", "History", id="review.history"),
+        Binding("escape", "back", "Back", id="review.back"),
+    ]
+
+    def __init__(self, batch_id: int) -> None:
+        super().__init__()
+        self.batch_id = batch_id
+        self.rows: dict[int, dict] = {}
+        self.marked: set[int] = set()
+
+    def compose(self) -> ComposeResult:
+        batch = self.app.services.store.batch(self.batch_id)
+        self.title = f"Failed and pending: {batch.name}" if batch else "Failed and pending"
+        yield TopBar(self.title)
+        yield Static(id="review-counts", markup=False)
+        yield Static(id="detail", markup=False)
+        yield RowTable(("row", "state", "meter", "amount", "next", "message"), id="review-rows")
+        yield Footer()
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one(RowTable)
+
+    def on_mount(self) -> None:
+        self.load()
+        self.table.focus()
+        self.set_interval(5, self.load)  # next-requery times move; the run may settle rows
+
+    def on_job_done(self) -> None:
+        self.load()
+
+    def load(self) -> None:
+        fresh = {r["id"]: r for r in editing.grid_rows(self.app.services.store, self.batch_id, states=SHOWN)}
+        for gone in set(self.rows) - set(fresh):
+            self.table.remove_row(str(gone))
+            self.marked.discard(gone)
+        self.rows = fresh
+        with self.app.batch_update():
+            for row in fresh.values():
+                self.table.set_row(row)
+        counts = {s: sum(1 for r in fresh.values() if r["state"] == s) for s in SHOWN}
+        text = " │ ".join(f"{n} {s}" for s, n in counts.items() if n) or "Nothing failed or pending."
+        self.query_one("#review-counts", Static).update(text + (f" │ {len(self.marked)} marked" if self.marked else ""))
+        self.show_detail()
+
+    @on(DataTable.RowHighlighted)
+    def show_detail(self) -> None:
+        row = self.rows.get(self.table.current_id or -1)
+        text = "" if row is None else (
+            f"Row {row['row_number']} ({row['state']}), orderId {row['order_id'] or '–'}, "
+            f"{row['requery_count']} requeries: {row['provider_message'] or 'no answer yet'}")
+        self.query_one("#detail", Static).update(text)
+
+    def targets(self, states: tuple[str, ...]) -> list[int]:
+        ids = [i for i in self.rows if i in self.marked] or [self.table.current_id] if self.rows else []
+        return [i for i in ids if i is not None and self.rows[i]["state"] in states]
+
+    def action_mark(self) -> None:
+        row_id = self.table.current_id
+        if row_id is not None:
+            self.marked ^= {row_id}
+            self.table.action_cursor_down()
+            self.load()
+
+    def action_requery(self) -> None:
+        ids = self.targets((S.PENDING, S.SENDING, S.NEEDS_REVIEW))
+        if not ids:
+            self.notify("Only PENDING, SENDING and NEEDS_REVIEW rows are requeried.", severity="warning")
+            return
+        self.app.requery(self.batch_id, ids)
+
+    def action_requery_all(self) -> None:
+        ids = [i for i, r in self.rows.items() if r["state"] in (S.PENDING, S.SENDING, S.NEEDS_REVIEW)]
+        if ids:
+            self.app.requery(self.batch_id, ids)
+
+    def action_retry(self) -> None:
+        ids = self.targets((S.FAILED,))
+        if not ids:
+            self.notify("Only FAILED rows are retried (their earlier order failed conclusively).",
+                        severity="warning")
+            return
+        numbers = ", ".join(str(self.rows[i]["row_number"]) for i in ids)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.pay(self.batch_id, retrying=tuple(ids))
+
+        self.app.push_screen(ConfirmModal(
+            f"Retry {plural(len(ids), 'failed row')}?",
+            f"Rows {numbers}: BuyPower answered that each earlier order failed, so it took no money. A retry "
+            "sends a new order under a new orderId (the old one stays in the row's history). The usual check "
+            "and the VEND confirmation come next.", yes="Check and retry"), answer)
+
+    def action_resolve(self) -> None:
+        ids = self.targets((S.NEEDS_REVIEW,))
+        if not ids:
+            self.notify("Only NEEDS_REVIEW rows are resolved by hand.", severity="warning")
+            return
+
+        def outcome(state: str | None) -> None:
+            if state is None:
+                return
+
+            def noted(note: str | None) -> None:
+                if not note:
+                    return
+                for row_id in ids:
+                    rows.resolve_review(self.app.services.store, row_id, note.strip(), state)
+                self.notify(f"Recorded {plural(len(ids), 'row')} as {state}.")
+                self.marked.clear()
+                self.load()
+
+            self.app.push_screen(PromptModal(f"Why {state}? (kept in the row's history)", "",
+                                             "e.g. 'BuyPower support confirmed token 1234… on 26 Nov'",
+                                             check=lambda v: None if v.strip() else "A note is required."), noted)
+
+        self.app.push_screen(ChooseModal("What did you find out?", [
+            (S.SUCCESS, "It was paid (the customer has a token)"),
+            (S.FAILED, "It failed (BuyPower confirms no money was taken)")], S.SUCCESS), outcome)
+
+    def action_history(self) -> None:
+        row_id = self.table.current_id
+        if row_id is not None:
+            row = self.rows[row_id]
+            self.app.push_screen(HistoryModal(f"Row {row['row_number']}: history",
+                                              rows.history(self.app.services.store, row_id)))
+
+    def action_back(self) -> None:
+        self.dismiss()

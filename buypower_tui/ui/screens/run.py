@@ -1,0 +1,158 @@
+"""The run view: a batch being paid, as it happens. The run belongs to the App: leaving this
+view, or opening any other, never stops it."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, ProgressBar, Static
+
+from buypower_tui.core import editing
+from buypower_tui.core.models import RowState
+from buypower_tui.core.vending import Progress
+from buypower_tui.ui.widgets.row_table import RowTable
+from buypower_tui.ui.widgets.top_bar import TopBar
+
+S = RowState
+SHOWN = (S.APPROVED, S.SENDING, S.SUCCESS, S.FAILED, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
+
+
+def summary(p: Progress | None, stopping: bool) -> Text:
+    if p is None:
+        return Text("Approving the rows and starting…")
+    c = p.counts
+    b = p.breaker.state.value
+    parts: list[Any] = [
+        (f"sent {p.sent}/{p.to_send}", "bold"), " │ ", (f"{c.get(S.SUCCESS, 0)} paid", "green"), " · ",
+        (f"{c.get(S.FAILED, 0)} failed", "red" if c.get(S.FAILED) else ""), " · ",
+        (f"{c.get(S.PENDING, 0) + c.get(S.SENDING, 0)} pending", "yellow" if c.get(S.PENDING) else ""), " · ",
+        (f"{c.get(S.NEEDS_REVIEW, 0)} to review", "magenta" if c.get(S.NEEDS_REVIEW) else ""), " │ ",
+        f"{p.vends_per_s:.1f} vends/s", " │ ", f"ETA {p.eta_s:.0f} s" if p.eta_s and not p.finished else "ETA –",
+        " │ breaker ", (b, "green" if b == "closed" else "bold red")]
+    if p.finished:
+        parts += ["\n", ("Finished. ", "bold"), "r: failed and pending rows · t: tokens and results"]
+    elif p.paused:
+        parts += ["\n", ("PAUSED", "bold reverse yellow"), "  p resumes"]
+    elif stopping:
+        parts += ["\n", ("STOPPING", "bold reverse yellow"), "  after the rows in flight"]
+    if p.waiting and not p.finished:
+        parts += ["\n", ("Waiting: ", "bold yellow"), p.waiting]
+    return Text.assemble(*parts)
+
+
+class RunScreen(Screen):
+    TITLE = "Run"
+    HELP_TEXT = (
+        "The batch being paid. Rows appear as they are sent and change as BuyPower answers; the table "
+        "follows the newest row until you move the cursor (f follows again). p pauses and resumes; s stops "
+        "after the rows in flight (no request is ever cut off). Leaving this view does not stop the run: "
+        "F4 brings it back, and the top bar of every screen shows it.")
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume", id="run.pause"),
+        Binding("s", "stop", "Stop after in-flight", id="run.stop"),
+        Binding("f", "follow", "Follow newest", show=False, id="run.follow"),
+        Binding("r", "review", "Failed & pending", id="run.review"),
+        Binding("t", "results", "Tokens", id="run.results"),
+        Binding("escape", "back", "Back", id="run.back"),
+    ]
+
+    def __init__(self, batch_id: int) -> None:
+        super().__init__()
+        self.batch_id = batch_id
+        self.follow = True
+        self.watermark: Any = None
+        self._moving = False
+
+    def compose(self) -> ComposeResult:
+        batch = self.app.services.store.batch(self.batch_id)
+        self.title = f"Paying {batch.name}" if batch else "Run"
+        yield TopBar(self.title)
+        yield Static(id="run-summary", markup=False)
+        yield ProgressBar(id="run-bar", show_eta=False)
+        yield Static(id="run-errors", markup=False)
+        yield RowTable(("row", "state", "meter", "amount", "token", "units", "message"), id="run-rows")
+        yield Footer()
+
+    @property
+    def table(self) -> RowTable:
+        return self.query_one(RowTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.tick()
+        self.set_interval(0.3, self.tick)
+
+    def tick(self) -> None:
+        control = self.app.run_control
+        p = control.progress if control is not None and control.batch_id == self.batch_id else None
+        self.query_one("#run-summary", Static).update(summary(p, bool(control and control.stopping)))
+        if p is not None:
+            self.query_one(ProgressBar).update(total=max(p.to_send, 1), progress=p.sent)
+        errors = list(self.app.run_errors)[-3:]
+        self.query_one("#run-errors", Static).update(Text("\n".join(errors), style="red") if errors else "")
+        self.show_changes()
+
+    def show_changes(self) -> None:
+        """Only rows changed since the last look, updated by key."""
+        changed = editing.grid_rows(self.app.services.store, self.batch_id, states=SHOWN,
+                                    changed_after=self.watermark)
+        if not changed:
+            return
+        newest = max(changed, key=lambda r: r["updated_at"])
+        at = newest["updated_at"]
+        self.watermark = at if at.tzinfo else at.replace(tzinfo=UTC)
+        with self.app.batch_update():
+            for row in changed:
+                self.table.set_row(row)
+        if self.follow:
+            self._moving = True
+            self.table.move_cursor(row=self.table.get_row_index(str(newest["id"])))
+            self._moving = False
+
+    def on_job_done(self) -> None:
+        self.watermark = None  # the run ended: look at every row once more
+        self.tick()
+
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        if not self._moving:
+            self.follow = False  # the operator looks somewhere: stay there
+
+    def action_follow(self) -> None:
+        self.follow = True
+        self.notify("Following the newest rows.")
+
+    def action_pause(self) -> None:
+        control = self.app.run_control
+        if control is None or not self.app.run_active(self.batch_id):
+            self.notify("This batch is not being paid now.", severity="warning")
+            return
+        if control.progress is not None and control.progress.paused:
+            control.resume()
+        else:
+            control.pause()
+
+    def action_stop(self) -> None:
+        control = self.app.run_control
+        if control is not None and self.app.run_active(self.batch_id):
+            control.stop()
+            self.notify("Stopping after the rows in flight; nothing is cut off half-way.")
+
+    def action_review(self) -> None:
+        from buypower_tui.ui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(self.batch_id))
+
+    def action_results(self) -> None:
+        from buypower_tui.ui.screens.results import ResultsScreen
+
+        self.app.push_screen(ResultsScreen(self.batch_id))
+
+    def action_back(self) -> None:
+        self.dismiss()

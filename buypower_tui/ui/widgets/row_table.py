@@ -1,0 +1,81 @@
+"""Rows after the money moved: state, token, units, receipt and the provider's word. Shared
+by the run view, the failed/pending view and the results; updated by key, never refilled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from buypower_tui.core.models import RowState, from_kobo
+from buypower_tui.core.outcomes import format_token
+from buypower_tui.core.rules import naira
+
+S = RowState
+STATE_STYLE = {S.SUCCESS: "bold green", S.FAILED: "bold red", S.LOOKUP_FAILED: "red", S.PENDING: "yellow",
+               S.NEEDS_REVIEW: "bold magenta", S.SENDING: "cyan", S.NOT_SENT: "yellow", S.APPROVED: "",
+               S.INVALID: "red"}
+COLUMNS = {
+    "row": ("Row", 5), "state": ("State", 12), "meter": ("Meter", 11), "amount": ("Amount", 12),
+    "token": ("Token", 24), "units": ("Units", 8), "receipt": ("Receipt", 14), "next": ("Next requery", 12),
+    "message": ("Provider / reason", 40),
+}
+
+
+def _when(at: Any) -> str:
+    if at is None:
+        return ""
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    seconds = (at - datetime.now(UTC)).total_seconds()
+    return "now" if seconds <= 0 else f"in {seconds / 60:.0f} min" if seconds > 90 else f"in {seconds:.0f} s"
+
+
+def cell(row: dict[str, Any], column: str) -> Text:
+    state = row["state"]
+    if column == "row":
+        return Text(str(row["row_number"]), style="dim")
+    if column == "state":
+        return Text(state, style=STATE_STYLE.get(state, ""))
+    if column == "meter":
+        return Text(row["meter"] or row["meter_raw"] or "")
+    if column == "amount":
+        amount = from_kobo(row["amount_kobo"])
+        return Text("" if amount is None else naira(amount), justify="right")
+    if column == "token":
+        return Text(format_token(row["token"]) if row["token"] else "", style="bold")
+    if column == "units":
+        return Text(row["units"] or "", justify="right")
+    if column == "receipt":
+        return Text(row["receipt_no"] or "")
+    if column == "next":
+        return Text(_when(row["next_requery_at"]) if state == S.PENDING else "")
+    message = row["provider_message"] or "; ".join(e["message"] for e in row["errors"] or ())
+    return Text(message, no_wrap=True, overflow="ellipsis")
+
+
+class RowTable(DataTable):
+    def __init__(self, columns: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.columns_shown = columns
+        for key in columns:
+            label, width = COLUMNS[key]
+            self.add_column(label, width=width, key=key)
+        self.fixed_columns = 1
+
+    def set_row(self, row: dict[str, Any]) -> bool:
+        """Update in place (by key) or add; True when the row is new here."""
+        key = str(row["id"])
+        if key not in self.rows:
+            self.add_row(*(cell(row, c) for c in self.columns_shown), key=key)
+            return True
+        for column in self.columns_shown:
+            self.update_cell(key, column, cell(row, column))
+        return False
+
+    @property
+    def current_id(self) -> int | None:
+        if not self.row_count:
+            return None
+        return int(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
