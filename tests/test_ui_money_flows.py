@@ -8,19 +8,18 @@ import csv
 
 from sqlmodel import select
 
-from tests.engine_helpers import assert_ledger_matches_store
-from tests.ui_support import SIZE, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
 from buypower_tui.core import rows
 from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.modals.error import ErrorModal
 from buypower_tui.ui.modals.recovery import RecoveryModal
-from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.health import HealthScreen
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.screens.run import RunScreen
+from tests.engine_helpers import assert_ledger_matches_store
+from tests.ui_support import SIZE, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState
 
