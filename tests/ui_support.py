@@ -48,9 +48,9 @@ def services(*argv: str, demo_home: Path | None = None) -> Services:
     return s
 
 
-def demo_app(tmp_path: Path, open_batch: bool = True) -> BuyPowerApp:
+def demo_app(tmp_path: Path, open_batch: bool = True, recover: bool = True) -> BuyPowerApp:
     s = services(demo_home=tmp_path / "demo")
-    return BuyPowerApp(s, open_batch=s.demo.batch_id if open_batch else None)
+    return BuyPowerApp(s, open_batch=s.demo.batch_id if open_batch else None, recover=recover)
 
 
 def screen_text(app: BuyPowerApp) -> str:

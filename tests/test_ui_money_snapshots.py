@@ -1,0 +1,130 @@
+"""Snapshots of the screens where money moves, with a fixed set of row states (no live run:
+the states, tokens and progress are written as a run would leave them)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlmodel import select
+
+from tests.ui_support import FIXED_TIME, SIZE, demo_app, steady_screen  # noqa: F401 - autouse fixture
+from buypower_tui.core.breaker import BreakerSnapshot, BreakerState
+from buypower_tui.core.health import Health
+from buypower_tui.core.lookup import LookupReport
+from buypower_tui.core.models import Recipient, RowState, utcnow
+from buypower_tui.core.plan import RunPlan
+from buypower_tui.core.preflight import Preflight
+from buypower_tui.core.recovery import RecoveryReport
+from buypower_tui.core.vending import Progress
+from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
+from buypower_tui.ui.run_control import RunControl
+from buypower_tui.ui.screens.results import ResultsScreen
+from buypower_tui.ui.screens.review import ReviewScreen
+from buypower_tui.ui.screens.run import RunScreen
+from buypower_tui.ui.services import Services
+
+S = RowState
+STATES = {**{n: S.SUCCESS for n in range(2, 14)}, 14: S.PENDING, 15: S.SENDING, 16: S.APPROVED, 17: S.APPROVED,
+          18: S.FAILED, 19: S.NEEDS_REVIEW, 21: S.PENDING}
+MESSAGES = {S.PENDING: "Transaction is still in progress. Please requery in 2 seconds",
+            S.FAILED: "This account requires maintenance. Customer is advised to visit their service provider.",
+            S.NEEDS_REVIEW: "still pending after 10 requeries", S.SUCCESS: "Successful transaction"}
+
+
+def as_a_run_left_it(app) -> None:
+    with app.services.store.session() as s:
+        for row in s.exec(select(Recipient).where(Recipient.batch_id == app.services.demo.batch_id)):
+            n = row.row_number
+            if n not in STATES:
+                continue
+            row.state, row.order_id = STATES[n], f"order-{n:04d}"
+            row.provider_message = MESSAGES.get(row.state)
+            row.updated_at = FIXED_TIME + timedelta(seconds=n)
+            if row.state == S.SUCCESS:
+                row.token, row.units, row.receipt_no = f"{(n * 7919 + 10**19):020d}", f"{n * 2.5:.2f}", f"R{n:07d}"
+            if row.state == S.PENDING:
+                row.next_requery_at = utcnow() + timedelta(minutes=10, seconds=20)
+            s.add(row)
+        s.commit()
+
+
+async def _settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.4)
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+def test_confirm_payment(snap_compare, tmp_path):
+    app = demo_app(tmp_path)
+    plan = RunPlan(app.services.demo.batch_id, RecoveryReport(), LookupReport(verified=41, not_found=1,
+                                                                              out_of_range=1),
+                   Decimal("1000000"), Preflight(send=list(range(39)), total=Decimal("111550.50"),
+                                                 balance=Decimal("1000000"), batch_duplicates=[1, 2],
+                                                 unaccepted=[1, 2]))
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        app.push_screen(ConfirmRunModal(plan, "sandbox"))
+        await pilot.pause()
+        await pilot.press("enter")  # a stray Enter: the dialog says what it needs
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_run_view_mid_way(snap_compare, tmp_path):
+    app = demo_app(tmp_path, recover=False)  # the states below are a picture, not a crash to recover
+    as_a_run_left_it(app)
+    batch = app.services.demo.batch_id
+    control = RunControl(app.services, RunPlan(batch, RecoveryReport(), None, Decimal("1000000"), Preflight()),
+                         lambda p: None)
+    control.progress = Progress(counts={S.SUCCESS: 12, S.PENDING: 2, S.SENDING: 1, S.APPROVED: 2, S.FAILED: 1,
+                                        S.NEEDS_REVIEW: 1},
+                                to_send=19, sent=16, vends_per_s=4.2, eta_s=0.7,
+                                breaker=BreakerSnapshot(BreakerState.CLOSED, 0, None), waiting=None,
+                                last_error=None, paused=False, finished=False)
+    app.run_control = control
+    app.run_errors.extend(["row 14: PENDING — Transaction is still in progress. Please requery in 2 seconds",
+                           "row 18: FAILED — This account requires maintenance."])
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        app.push_screen(RunScreen(batch))
+        await pilot.pause(0.5)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+@pytest.mark.parametrize("screen", [ReviewScreen, ResultsScreen])
+def test_after_the_run(snap_compare, tmp_path, screen):
+    app = demo_app(tmp_path, recover=False)  # the states below are a picture, not a crash to recover
+    as_a_run_left_it(app)
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        app.push_screen(screen(app.services.demo.batch_id))
+        await pilot.pause(0.3)
+        await pilot.press("down", "down")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_health_dashboard(snap_compare, tmp_path, monkeypatch):
+    fixed = Health(status="degraded", problems=["1 rows need review"], store_ok=True, key_source="keyring",
+                   api_reachable=True, api_latency_ms=48.0, breaker="closed",
+                   discos_up=["ABUJA", "EKO", "IKEJA", "KANO"], discos_down=["JOS"], wallet=Decimal("887549.50"),
+                   pending=2, needs_review=1, success_rate_24h=0.97, vends_24h=35,
+                   vends_by_hour=[0] * 20 + [4, 9, 12, 10], free_disk_mb=83305.0, memory_mb=117.0)
+    monkeypatch.setattr(Services, "health", lambda self: fixed)  # the machine's own numbers vary
+    app = demo_app(tmp_path)
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.press("f3")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
