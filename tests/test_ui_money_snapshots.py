@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
-from tests.ui_support import FIXED_TIME, SIZE, demo_app, steady_screen  # noqa: F401 - autouse fixture
 from buypower_tui.core.breaker import BreakerSnapshot, BreakerState
 from buypower_tui.core.health import Health
 from buypower_tui.core.lookup import LookupReport
@@ -24,6 +23,7 @@ from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.screens.run import RunScreen
 from buypower_tui.ui.services import Services
+from tests.ui_support import FIXED_TIME, SIZE, demo_app, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState
 STATES = {**{n: S.SUCCESS for n in range(2, 14)}, 14: S.PENDING, 15: S.SENDING, 16: S.APPROVED, 17: S.APPROVED,
