@@ -33,6 +33,11 @@ async def main() -> None:
         app = BuyPowerApp(services)
         async with app.run_test(size=(120, 36)) as pilot:
 
+            async def until(condition) -> None:
+                while not condition():
+                    await pilot.pause(0.1)
+                await pilot.pause(0.2)
+
             async def shot(name: str) -> None:
                 await pilot.pause()
                 await app.workers.wait_for_complete()
@@ -55,6 +60,32 @@ async def main() -> None:
             await shot("lookup-results")
             await pilot.press("f2")
             await shot("key-screen")
+            await pilot.press("escape")
+            app.wait_pending_s = 3  # leave some rows pending for the failed/pending view
+            await pilot.press("v")
+            await until(lambda: type(app.screen).__name__ == "ConfirmRunModal")
+            await pilot.press("enter")  # a stray Enter: the dialog asks for the word
+            await pilot.pause(0.2)
+            app.save_screenshot(str(HERE / "confirm.svg"))
+            print("wrote screenshots/confirm.svg")
+            await pilot.press(*"ACCEPT", "enter")
+            await until(lambda: type(app.screen).__name__ == "ConfirmRunModal")
+            await pilot.press(*"VEND", "enter")
+            await until(lambda: app.run_control is not None and app.run_control.progress is not None
+                        and app.run_control.progress.sent >= 20)
+            app.save_screenshot(str(HERE / "run.svg"))
+            print("wrote screenshots/run.svg")
+            await until(lambda: not app.run_active())
+            await pilot.pause(0.5)
+            while type(app.screen).__name__ == "ErrorModal":  # the wallet check mentions pending rows
+                await pilot.press("escape")
+            await pilot.press("r")
+            await shot("failed-and-pending")
+            await pilot.press("escape", "t")
+            await shot("results")
+            await pilot.press("f3")
+            await pilot.pause(1)
+            await shot("health")
         services.close()
 
 

@@ -43,7 +43,7 @@ class EditorScreen(Screen):
         Binding("e", "edit", "Edit", id="editor.edit"),
         Binding("a", "add", "Add row", show=False, id="editor.add"),
         Binding("c", "copy_row", "Copy row", show=False, id="editor.copy_row"),
-        Binding("d,delete", "delete", "Delete", id="editor.delete"),
+        Binding("d,delete", "delete", "Delete", show=False, id="editor.delete"),
         Binding("space", "mark", "Mark", show=False, id="editor.mark"),
         Binding("ctrl+z", "undo", "Undo", show=False, id="editor.undo"),
         Binding("f", "filter", "Filter", id="editor.filter"),

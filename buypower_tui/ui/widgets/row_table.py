@@ -18,7 +18,7 @@ STATE_STYLE = {S.SUCCESS: "bold green", S.FAILED: "bold red", S.LOOKUP_FAILED: "
                S.NEEDS_REVIEW: "bold magenta", S.SENDING: "cyan", S.NOT_SENT: "yellow", S.APPROVED: "",
                S.INVALID: "red"}
 COLUMNS = {
-    "row": ("Row", 5), "state": ("State", 12), "meter": ("Meter", 11), "amount": ("Amount", 12),
+    "row": ("Row", 5), "state": ("State", 13), "meter": ("Meter", 11), "amount": ("Amount", 12),
     "token": ("Token", 24), "units": ("Units", 8), "receipt": ("Receipt", 14), "next": ("Next requery", 12),
     "message": ("Provider / reason", 40),
 }
