@@ -37,7 +37,7 @@ class ReviewScreen(Screen):
         Binding("t", "retry", "Retry failed", id="review.retry"),
         Binding("m", "resolve", "Resolve", id="review.resolve"),
         Binding("space", "mark", "Mark", show=False, id="review.mark"),
-        Binding("h", "history", "History", id="review.history"),
+        Binding("h", "history", "History", show=False, id="review.history"),
         Binding("escape", "back", "Back", id="review.back"),
     ]
 

@@ -54,10 +54,10 @@ class RunScreen(Screen):
         "after the rows in flight (no request is ever cut off). Leaving this view does not stop the run: "
         "F4 brings it back, and the top bar of every screen shows it.")
     BINDINGS = [
-        Binding("p", "pause", "Pause/resume", id="run.pause"),
-        Binding("s", "stop", "Stop after in-flight", id="run.stop"),
+        Binding("p", "pause", "Pause", id="run.pause", tooltip="pause or resume sending"),
+        Binding("s", "stop", "Stop", id="run.stop", tooltip="stop after the rows in flight"),
         Binding("f", "follow", "Follow newest", show=False, id="run.follow"),
-        Binding("r", "review", "Failed & pending", id="run.review"),
+        Binding("r", "review", "Failed/pending", id="run.review"),
         Binding("t", "results", "Tokens", id="run.results"),
         Binding("escape", "back", "Back", id="run.back"),
     ]
