@@ -43,9 +43,13 @@ class RecoveryReport:
 
 
 def needs_recovery(store: Store) -> bool:
-    """Rows a crash or a stop may have left in flight (SENDING, or PENDING with no answer yet)."""
+    """Rows a crash or a stop may have left in flight (SENDING or PENDING), or orphans to report."""
     with store.session() as s:
-        return s.exec(select(func.count()).where(col(Recipient.state).in_([S.SENDING, S.PENDING]))).one() > 0
+        if s.exec(select(func.count()).where(col(Recipient.state).in_([S.SENDING, S.PENDING]))).one():
+            return True
+    report = RecoveryReport()
+    _repair_and_list_orphans(store, report)  # with nothing SENDING it only lists: no change
+    return bool(report.orphans)
 
 
 def in_flight(store: Store) -> list[int]:

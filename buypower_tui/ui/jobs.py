@@ -61,8 +61,8 @@ class JobsMixin:
             return "requerying"
         return ""
 
-    def _job(self, group: str, batch_id: int | None, work, name: str = "") -> None:
-        self.run_worker(work, name=name or f"{group} {batch_id}", group=group, thread=True, exit_on_error=False)
+    def _job(self, group: str, batch_id: int, work) -> None:
+        self.run_worker(work, name=f"{group} {batch_id}", group=group, thread=True, exit_on_error=False)
 
     # -- lookup ------------------------------------------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -13,15 +12,13 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
-from buypower_tui.core import editing, rows
-from buypower_tui.core.editing import EDITABLE, raw_values, row_status
+from buypower_tui.core import editing
+from buypower_tui.core.editing import row_status
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import naira
 from buypower_tui.ui.messages import LookupFinished, LookupProgress
 from buypower_tui.ui.modals.choose import ChooseModal
-from buypower_tui.ui.modals.confirm import ConfirmModal
-from buypower_tui.ui.modals.prompt import PromptModal
-from buypower_tui.ui.modals.row_editor import RowEditorModal
+from buypower_tui.ui.screens.editor_changes import RowChanges
 from buypower_tui.ui.widgets.grid import RecipientGrid, money_text
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
@@ -33,7 +30,7 @@ CHUNK = 500  # small enough that a key pressed while loading is answered within 
 CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates", "pay")
 
 
-class EditorScreen(Screen):
+class EditorScreen(RowChanges, Screen):
     HELP_TEXT = (
         "The batch's rows as imported, with what is wrong with each. Fix a row with Enter or e: "
         "its fields are checked as you type, by the same rules as the import. Mark rows with space "
@@ -209,150 +206,13 @@ class EditorScreen(Screen):
         self.update_counts()
         self.show_detail()
 
-    # -- changes -------------------------------------------------------------------------
+    # -- changes (the row actions are in editor_changes.py) ----------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CHANGES and self.is_mounted and (self.app.lookup_running(self.batch_id)
                                                       or self.app.run_active(self.batch_id)):
             return None  # shown disabled: rows must not change under the lookup or the run
         return True
-
-    def targets(self) -> list[int]:
-        """The marked rows, else the row under the cursor."""
-        if self.marked:
-            return [i for i in self.rows if i in self.marked]
-        current = self.grid.current_id
-        return [current] if current is not None else []
-
-    def _editable(self, row: dict[str, Any]) -> bool:
-        if row["order_id"] is None and row["state"] in EDITABLE:
-            return True
-        self.app.show_error("This row cannot be edited",
-                            f"Row {row['row_number']} is {row['state']} and has orderId {row['order_id']}: "
-                            "its order may exist at BuyPower, so its details are history, not a draft.")
-        return False
-
-    def action_edit(self) -> None:
-        row = self.rows.get(self.grid.current_id or -1)
-        if row is None or not self._editable(row):
-            return
-        before = raw_values(row)
-
-        def save(values: dict[str, str] | None) -> None:
-            if values is None or values == before:
-                return
-            after = rows.edit_row(self.store, row["id"], values, self.limits)
-            self.undo_stack.append(("edit", (row["id"], before)))
-            self.refresh_rows({row["id"]})
-            if after.errors:
-                self.notify(f"Row {row['row_number']} saved; still invalid: {after.errors[0]['message']}",
-                            severity="warning", markup=False)
-            else:
-                self.notify(f"Row {row['row_number']} saved.")
-
-        self.app.push_screen(RowEditorModal(f"Row {row['row_number']}", before, self.limits), save)
-
-    def action_add(self) -> None:
-        def save(values: dict[str, str] | None) -> None:
-            if values is None:
-                return
-            row_id = editing.add_row(self.store, self.batch_id, values, self.limits)
-            self.undo_stack.append(("add", [row_id]))
-            self.refresh_rows({row_id})
-            self._go_to(row_id)
-
-        self.app.push_screen(RowEditorModal("New row", {}, self.limits), save)
-
-    def action_copy_row(self) -> None:
-        row = self.rows.get(self.grid.current_id or -1)
-        if row is None:
-            return
-        row_id = editing.add_row(self.store, self.batch_id, raw_values(row), self.limits,
-                                 note=f"copied from row {row['row_number']}")
-        self.undo_stack.append(("add", [row_id]))
-        self.refresh_rows({row_id})
-        self._go_to(row_id)
-        self.notify(f"Row {row['row_number']} copied to row {self.rows[row_id]['row_number']}.")
-
-    def _go_to(self, row_id: int) -> None:
-        if str(row_id) in self.grid.rows:
-            self.grid.move_cursor(row=self.grid.get_row_index(str(row_id)))
-
-    def action_delete(self) -> None:
-        ids = self.targets()
-        if not ids:
-            return
-        numbers = ", ".join(str(self.rows[i]["row_number"]) for i in ids[:10]) + (" …" if len(ids) > 10 else "")
-
-        def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                kept = editing.delete_rows(self.store, ids)
-            except rows.StateConflict as exc:
-                self.app.show_error("These rows cannot be deleted", str(exc))
-                return
-            self.undo_stack.append(("delete", kept))
-            self.refresh_rows(set(ids))
-            self.notify(f"Deleted {plural(len(kept), 'row')}; ctrl+z brings them back.")
-
-        what = f"Sheet row {numbers} will be" if len(ids) == 1 else f"Sheet rows {numbers} will be"
-        self.app.push_screen(ConfirmModal(f"Delete {plural(len(ids), 'row')}?", f"{what} removed from this batch.",
-                                          yes="Delete"), done)
-
-    def action_mark(self) -> None:
-        row_id = self.grid.current_id
-        if row_id is None:
-            return
-        self.marked ^= {row_id}
-        self.grid.set_row(self.rows[row_id], self.duplicates, row_id in self.marked)
-        self.grid.action_cursor_down()
-        self.update_counts()
-
-    def action_accept_duplicates(self) -> None:
-        ids = [i for i in self.targets() if self.rows[i]["meter"] in self.duplicates
-               and not self.rows[i]["duplicate_accepted"] and self.rows[i]["state"] in EDITABLE]
-        if not ids:
-            self.notify("No duplicate warning to accept on the selected rows.", severity="warning")
-            return
-        editing.accept_duplicates(self.store, ids)
-        self.undo_stack.append(("accept", ids))
-        self.marked -= set(ids)
-        self.refresh_rows(set(ids))
-        self.notify(f"Accepted the duplicate warning of {plural(len(ids), 'row')}; ctrl+z takes it back.")
-
-    def action_undo(self) -> None:
-        if not self.undo_stack:
-            self.notify("Nothing to undo.", severity="warning")
-            return
-        kind, data = self.undo_stack.pop()
-        try:
-            if kind == "edit":
-                row_id, before = data
-                numbers = [self.rows[row_id]["row_number"]]
-                rows.edit_row(self.store, row_id, before, self.limits)
-                changed = {row_id}
-            elif kind == "add":
-                numbers = [self.rows[i]["row_number"] for i in data if i in self.rows]
-                editing.delete_rows(self.store, data)
-                changed = set(data)
-            elif kind == "accept":
-                numbers = [self.rows[i]["row_number"] for i in data if i in self.rows]
-                editing.accept_duplicates(self.store, data, accepted=False)
-                changed = set(data)
-            else:
-                numbers = [k["row_number"] for k in data]
-                changed = set(editing.restore_rows(self.store, data, self.limits))
-        except rows.StateConflict as exc:  # the row moved on (looked up, approved) since
-            self.app.show_error("That cannot be undone any more", str(exc))
-            return
-        self.refresh_rows(changed)
-        what = {"edit": "the edit of", "add": "the addition of", "accept": "the acceptance of",
-                "delete": "the deletion of"}[kind]
-        self.notify(f"Undid {what} row {', '.join(map(str, sorted(numbers)))}.")
-        present = [i for i in changed if i in self.rows]
-        if present:
-            self._go_to(min(present, key=lambda i: self.rows[i]["row_number"]))
 
     # -- views ---------------------------------------------------------------------------
 
@@ -390,34 +250,6 @@ class EditorScreen(Screen):
             self.grid.focus()
             return
         self.dismiss()
-
-    def action_export_invalid(self) -> None:
-        default = Path.cwd() / f"{self.title or 'batch'}-invalid.csv".replace("/", "-").replace(" ", "-")
-
-        if not self.store.stats(self.batch_id).invalid:
-            self.notify("No invalid rows to export.", severity="warning")
-            return
-
-        def write(path: Path) -> None:
-            try:
-                n = editing.export_invalid(self.store, self.batch_id, path)
-            except OSError as exc:
-                self.app.show_error("The invalid rows were not exported", f"{path}: {exc.strerror or exc}")
-                return
-            self.notify(f"Wrote {plural(n, 'invalid row')} with their problems to {path}.", markup=False)
-
-        def chosen(value: str | None) -> None:
-            if not value:
-                return
-            path = Path(value).expanduser()
-            if path.exists():
-                self.app.push_screen(ConfirmModal("Replace the file?", f"{path} exists; write over it?",
-                                                  yes="Replace"), lambda yes: write(path) if yes else None)
-            else:
-                write(path)
-
-        self.app.push_screen(PromptModal("Export the invalid rows to CSV", str(default),
-                                         "Enter writes the file; Esc cancels."), chosen)
 
     # -- paying and after ---------------------------------------------------------------------
 
