@@ -9,8 +9,8 @@ from typing import Any
 from buypower_tui.core import editing, rows
 from buypower_tui.core.editing import EDITABLE, raw_values
 from buypower_tui.ui.modals.confirm import ConfirmModal
-from buypower_tui.ui.modals.prompt import PromptModal
 from buypower_tui.ui.modals.row_editor import RowEditorModal
+from buypower_tui.ui.modals.save_file import safe_name, save_csv
 from buypower_tui.ui.wording import plural
 
 
@@ -155,30 +155,8 @@ class RowChanges:
             self._go_to(min(present, key=lambda i: self.rows[i]["row_number"]))
 
     def action_export_invalid(self) -> None:
-        default = Path.cwd() / f"{self.title or 'batch'}-invalid.csv".replace("/", "-").replace(" ", "-")
-
         if not self.store.stats(self.batch_id).invalid:
             self.notify("No invalid rows to export.", severity="warning")
             return
-
-        def write(path: Path) -> None:
-            try:
-                n = editing.export_invalid(self.store, self.batch_id, path)
-            except OSError as exc:
-                self.app.show_error("The invalid rows were not exported", f"{path}: {exc.strerror or exc}")
-                return
-            self.notify(f"Wrote {plural(n, 'invalid row')} with their problems to {path}.", markup=False)
-
-        def chosen(value: str | None) -> None:
-            if not value:
-                return
-            path = Path(value).expanduser()
-            if path.exists():
-                self.app.push_screen(ConfirmModal("Replace the file?", f"{path} exists; write over it?",
-                                                  yes="Replace"), lambda yes: write(path) if yes else None)
-            else:
-                write(path)
-
-        self.app.push_screen(PromptModal("Export the invalid rows to CSV", str(default),
-                                         "Enter writes the file; Esc cancels."), chosen)
-
+        save_csv(self.app, "Export the invalid rows to CSV", Path.cwd() / safe_name(f"{self.title}-invalid.csv"),
+                 lambda path: editing.export_invalid(self.store, self.batch_id, path), "invalid row")

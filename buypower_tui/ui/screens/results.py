@@ -15,9 +15,8 @@ from buypower_tui.core.export import export_to_file
 from buypower_tui.core.models import from_kobo
 from buypower_tui.core.outcomes import format_token
 from buypower_tui.core.rules import naira
-from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.history import HistoryModal
-from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.modals.save_file import safe_name, save_csv
 from buypower_tui.ui.widgets.row_table import RowTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
@@ -94,28 +93,8 @@ class ResultsScreen(Screen):
                     "terminal ignores it, select the token with Shift+drag.", title="Copied")
 
     def action_export(self) -> None:
-        default = Path.cwd() / f"{self.batch_name}-results.csv".replace("/", "-").replace(" ", "-")
-
-        def write(path: Path) -> None:
-            try:
-                n = export_to_file(self.app.services.store, self.batch_id, path)
-            except OSError as exc:
-                self.app.show_error("The batch was not exported", f"{path}: {exc.strerror or exc}")
-                return
-            self.notify(f"Wrote {plural(n, 'row')} to {path}.", title="Exported", markup=False)
-
-        def chosen(value: str | None) -> None:
-            if not value:
-                return
-            path = Path(value).expanduser()
-            if path.exists():
-                self.app.push_screen(ConfirmModal("Replace the file?", f"{path} exists; write over it?",
-                                                  yes="Replace"), lambda yes: write(path) if yes else None)
-            else:
-                write(path)
-
-        self.app.push_screen(PromptModal("Export the batch to CSV", str(default),
-                                         "Enter writes the file; Esc cancels."), chosen)
+        save_csv(self.app, "Export the batch to CSV", Path.cwd() / safe_name(f"{self.batch_name}-results.csv"),
+                 lambda path: export_to_file(self.app.services.store, self.batch_id, path), "row")
 
     def action_history(self) -> None:
         row_id = self.table.current_id
