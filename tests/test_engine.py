@@ -159,3 +159,31 @@ def test_the_operator_settles_a_row_that_needs_review_with_a_note(store, tmp_pat
         from buypower_tui.core.models import Event
         notes = [e.note for e in s.exec(select(Event).where(Event.recipient_id == row_id))]
     assert notes[-1] == "resolved by the operator: BuyPower support confirmed the refund"
+
+
+def test_stop_sends_nothing_that_was_still_queued_behind_the_request_cap(store, tmp_path):
+    """Workers mark rows SENDING before the client's cap lets them out; a stop withdraws those
+    that have not left yet (they go back to APPROVED), so only requests already out are paid."""
+    with SandboxServer(SandboxConfig(seed=3, requery_cooldown_s=0, delay=(0,), latency_ms=100)) as sandbox:
+        async def go():
+            async with client(sandbox, concurrency=1) as c:  # one request at a time, three workers
+                batch = await prepare(store, c, write_batch(tmp_path / "b.csv", 20))
+                runner = Runner(store, c, batch, RunOptions(concurrency=1, first_wait=0.05, max_wait=0.2,
+                                                            budget=5, wait_pending=0))
+
+                at_stop = []
+
+                def watch(p):
+                    if p.sent >= 2 and not at_stop:
+                        at_stop.append(p.sent)
+                        runner.stop()
+                runner.on_progress = watch
+                await runner.run()
+                return batch, at_stop[0]
+        batch, sent_at_stop = asyncio.run(go())
+        by_state = store.stats(batch).by_state
+        posted = len(sandbox.ledger.vends())
+        assert by_state.get(S.SENDING, 0) == 0
+        assert posted == 20 - by_state.get(S.APPROVED, 0)  # every row not sent is still approved
+        assert posted <= sent_at_stop + 1  # at most the one request already out when stop came
+        assert_ledger_matches_store(sandbox.ledger.snapshot(), store, batch)

@@ -44,6 +44,10 @@ from buypower_tui.core.outcomes import (
 log = logging.getLogger(__name__)
 
 
+
+class NotSent(Exception):
+    """The caller withdrew the request while it queued: it never left."""
+
 class _Retry(Exception):
     """A read answered 5xx: worth another try. Internal to the retry loop."""
 
@@ -146,15 +150,19 @@ class BuyPowerClient:
 
     # -- transport ---------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, *, probe: bool, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, path: str, *, probe: bool, go_ahead: Callable[[], bool] | None = None,
+                    **kwargs: Any) -> httpx.Response:
         """One request through the concurrency cap, the rate limit and then the breaker.
 
-        The breaker is asked last, right before sending: a call that queued behind the cap
-        while the breaker opened must fail fast, not go out.
+        The breaker (and `go_ahead`, the caller's last word) are asked last, right before
+        sending: a call that queued behind the cap while the breaker opened, or while the
+        operator pressed stop, must not go out.
         """
         async with self._semaphore:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            if go_ahead is not None and not go_ahead():
+                raise NotSent("withdrawn before it was sent")
             as_probe = self.breaker.admit(probe)
             started = time.perf_counter()
             try:
@@ -248,9 +256,10 @@ class BuyPowerClient:
         return balance
 
     async def vend(self, order_id: str, meter: str, disco: str, amount: Decimal, phone: str, *,
-                   vend_type: str = "PREPAID", name: str | None = None, email: str | None = None) -> VendResult:
+                   vend_type: str = "PREPAID", name: str | None = None, email: str | None = None,
+                   go_ahead: Callable[[], bool] | None = None) -> VendResult:
         """POST /vend exactly once. Never raises for an answer: every answer is an outcome
-        (BreakerOpen and ConfigurationError are raised before or instead of one)."""
+        (BreakerOpen, NotSent and ConfigurationError are raised before or instead of one)."""
         body: dict[str, Any] = {
             "orderId": order_id, "meter": meter, "disco": disco.upper(), "vendType": vend_type.upper(),
             "amount": str(amount), "phone": phone, "paymentType": "B2B", "vertical": "ELECTRICITY",
@@ -260,7 +269,8 @@ class BuyPowerClient:
         if email:
             body["email"] = email
         try:
-            response = await self._send("POST", "/vend", probe=False, params={"strict": "0"}, json=body)
+            response = await self._send("POST", "/vend", probe=False, go_ahead=go_ahead, params={"strict": "0"},
+                                        json=body)
         except httpx.HTTPError as exc:  # includes a body that cannot be decoded: PENDING, requery
             return transport_outcome(order_id, exc, vend=True)
         result = vend_outcome(order_id, response.status_code, response.content, vend_type,

@@ -149,11 +149,14 @@ def retry_failed(store: Store, row_id: int) -> RowView:
                       details={"previous_order_id": row.order_id})
 
 
-def resolve_review(store: Store, row_id: int, note: str, state: str) -> RowView:
-    """The operator settles a NEEDS_REVIEW row (SUCCESS or FAILED) with a note."""
+def resolve_review(store: Store, row_id: int, note: str, state: str, token: str | None = None) -> RowView:
+    """The operator settles a NEEDS_REVIEW row (SUCCESS or FAILED) with a note, and for a
+    paid row the token BuyPower's support gave, when there is one."""
     if state not in FINAL:
         raise ValueError("a reviewed row ends SUCCESS or FAILED")
-    return transition(store, row_id, (S.NEEDS_REVIEW,), state, note=f"resolved by the operator: {note}")
+    extra = {"token": token} if token and state == S.SUCCESS else {}
+    return transition(store, row_id, (S.NEEDS_REVIEW,), state, note=f"resolved by the operator: {note}",
+                      provider_message=f"resolved by the operator: {note}", **extra)
 
 
 def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> RowView:

@@ -23,7 +23,7 @@ from typing import Any
 
 from buypower_tui.core import rows
 from buypower_tui.core.breaker import BreakerOpen, BreakerSnapshot, BreakerState
-from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.client import BuyPowerClient, NotSent
 from buypower_tui.core.models import RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
 from buypower_tui.core.store import Store
@@ -180,7 +180,12 @@ class Runner:
             return
         try:
             result = await self.client.vend(row.order_id, row.meter, row.disco, row.amount, row.phone,
-                                            vend_type=row.vend_type or "PREPAID", name=row.name, email=row.email)
+                                            vend_type=row.vend_type or "PREPAID", name=row.name, email=row.email,
+                                            go_ahead=lambda: not self._stopping)
+        except NotSent as exc:  # stop was pressed while it queued behind the cap: it stays approved
+            await self._write(rows.unsend, self.store, row_id, str(exc))
+            self._posted.discard(row_id)
+            return
         except BreakerOpen as exc:  # refused before anything was sent
             await self._write(rows.unsend, self.store, row_id, str(exc))
             self._queue.put_nowait(row_id)

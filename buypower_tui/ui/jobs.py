@@ -92,7 +92,8 @@ class JobsMixin:
     def pay(self, batch_id: int, *, retrying: tuple[int, ...] = (), accepting: bool = False) -> None:
         """Plan (recovery, lookup, wallet, pre-flight), then ask; nothing moves before the answer."""
         if self.run_active() or self.busy("plan") or self.lookup_running():
-            self.notify("Wait for the run, check or lookup in progress to finish.", severity="warning")
+            self.notify("Wait for the run, check or lookup in progress to finish (F4 shows the run; s there ends "
+                        "its wait for pending rows).", severity="warning")
             return
         self.notify("Checking: recovery, meter lookup, wallet, duplicates…")
         self._job("plan", batch_id, partial(self.services.plan, batch_id, accepting=accepting, retrying=retrying))
@@ -122,23 +123,30 @@ class JobsMixin:
         self.push_screen(RunScreen(plan.batch_id))
 
     def _ran(self, result: RunResult, batch_id: int) -> None:
-        p = result.progress
-        c = p.counts
+        c = self.services.store.stats(batch_id).by_state  # the progress event may be a little behind
+        unsent = c.get("APPROVED", 0) + c.get("NOT_SENT", 0)
         self.notify(f"Batch {batch_id}: {c.get('SUCCESS', 0)} paid, {c.get('FAILED', 0)} failed, "
-                    f"{c.get('PENDING', 0)} pending.", title="Run finished", markup=False)
+                    f"{c.get('PENDING', 0)} pending" + (f", {unsent} not sent (v sends them)" if unsent else "") + ".",
+                    title="Run stopped" if unsent else "Run finished", markup=False)
         problems = [x for x in (result.error, result.reconciliation) if x]
         for problem in problems:
             log.warning("run of batch %s: %s", batch_id, problem)
         if self.quit_after_run:  # the operator is leaving: the log keeps the problems
             self.exit()
-        elif problems:
+            return
+        unsettled = sum(c.get(s, 0) for s in ("PENDING", "SENDING", "NEEDS_REVIEW"))
+        if result.error or (result.reconciliation and not unsettled):
             self.show_error("The run needs your attention", "\n\n".join(problems))
+        elif result.reconciliation:  # pending rows may explain it: check again once they settle
+            self.notify(result.reconciliation + ". Requery the pending rows (r) and look again.",
+                        title="Wallet check", severity="warning", timeout=15, markup=False)
 
     # -- requery -----------------------------------------------------------------------------
 
     def requery(self, batch_id: int, row_ids: list[int]) -> None:
         if self.run_active() or self.busy("requery"):
-            self.notify("Wait for the run or requery in progress to finish.", severity="warning")
+            self.notify("The run (or a requery) is still asking BuyPower about these rows; wait for it, or "
+                        "press s in the run view (F4) to end the run's wait.", severity="warning")
             return
         self._job("requery", batch_id, partial(self.services.requery, row_ids))
 

@@ -16,7 +16,7 @@ from buypower_tui.ui.services import Services
 
 # After the last POST, pending rows are requeried this long before the run reports; the
 # failed/pending view (and start-up recovery) carry on from there.
-WAIT_PENDING_S = 300.0
+WAIT_PENDING_S = 120.0
 
 
 class RunControl:

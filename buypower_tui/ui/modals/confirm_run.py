@@ -48,6 +48,8 @@ class ConfirmRunModal(ModalScreen[str | None]):
                                                           if p.resend else ""))
             facts.add_row("Total", naira(p.total))
             facts.add_row("Wallet balance", naira(self.plan.balance))
+            if live:
+                facts.add_row("BuyPower", self.app.services.settings.effective_base_url)
             if p.shortfall:
                 facts.add_row(Text("Shortfall", style="bold red"), Text(naira(p.shortfall), style="bold red"))
             if p.unaccepted:
@@ -96,4 +98,6 @@ class ConfirmRunModal(ModalScreen[str | None]):
         elif word.upper() == "ACCEPT" and self.plan.preflight.unaccepted:
             self.dismiss("accept")
         else:
-            self.query_one("#vend-message", Static).update(f"Type {WORD} exactly (capitals) to pay; Esc cancels.")
+            also = ", or ACCEPT to include the duplicates" if p.unaccepted else ""
+            self.query_one("#vend-message", Static).update(f"Type {WORD} exactly (capitals) to pay{also}; "
+                                                           "Esc cancels.")

@@ -27,7 +27,7 @@ FILTERS = [("all", "All rows"), ("invalid", "Invalid (errors to fix)"), ("warnin
            ("duplicates", "Duplicate meters")] + [(f"state:{s}", f"State {s}") for s in RowState]
 FIRST_SCREEN = 100  # rows added before the first paint; the rest follow in chunks
 CHUNK = 500  # small enough that a key pressed while loading is answered within ~0.1 s
-CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates", "pay")
+CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates")
 
 
 class EditorScreen(RowChanges, Screen):
@@ -272,6 +272,10 @@ class EditorScreen(RowChanges, Screen):
     def on_job_done(self) -> None:
         if not self.app.lookup_running(self.batch_id):
             self.reload()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted and not self.app.lookup_running(self.batch_id):
+            self.reload()  # a run or a requery may have moved rows meanwhile
 
     # -- lookup ------------------------------------------------------------------------------
 

@@ -88,7 +88,19 @@ class HealthScreen(Screen):
         else:
             self.query_one("#health-status", Static).update(Text(f" CHECK FAILED: {event.worker.error} ",
                                                                  style="bold reverse red"))
-        self.set_timer(REFRESH_S, self.poll)  # one shot, re-armed: never two checks at once
+        self.set_timer(REFRESH_S, self.poll_if_shown)  # one shot, re-armed: never two checks at once
+
+    def poll_if_shown(self) -> None:
+        """Left for another mode: stop asking BuyPower; coming back asks again."""
+        if self.is_current:
+            self.poll()
+        else:
+            self._paused = True
+
+    def on_screen_resume(self) -> None:
+        if getattr(self, "_paused", False):
+            self._paused = False
+            self.poll()
 
     def show(self, h: Health) -> None:
         self.health = h

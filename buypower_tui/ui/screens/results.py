@@ -57,6 +57,11 @@ class ResultsScreen(Screen):
     def on_mount(self) -> None:
         self.load()
         self.table.focus()
+        self.set_interval(1.0, self._while_paying)
+
+    def _while_paying(self) -> None:
+        if self.app.run_active(self.batch_id):
+            self.load()
 
     def on_job_done(self) -> None:
         self.load()

@@ -23,6 +23,16 @@ S = RowState
 SHOWN = (S.FAILED, S.LOOKUP_FAILED, S.PENDING, S.SENDING, S.NEEDS_REVIEW)
 
 
+def digits(text: str | None) -> str | None:
+    value = "".join(ch for ch in text or "" if ch.isdigit())
+    return value or None
+
+
+def token_problem(text: str) -> str | None:
+    value = digits(text)
+    return None if value is None or len(value) == 20 else f"a token has 20 digits; this has {len(value)}."
+
+
 class ReviewScreen(Screen):
     TITLE = "Failed and pending"
     HELP_TEXT = (
@@ -141,18 +151,27 @@ class ReviewScreen(Screen):
             if state is None:
                 return
 
-            def noted(note: str | None) -> None:
+            def noted(note: str | None, token: str | None = None) -> None:
                 if not note:
                     return
                 for row_id in ids:
-                    rows.resolve_review(self.app.services.store, row_id, note.strip(), state)
+                    rows.resolve_review(self.app.services.store, row_id, note.strip(), state, token)
                 self.notify(f"Recorded {plural(len(ids), 'row')} as {state}.")
                 self.marked.clear()
                 self.load()
 
-            self.app.push_screen(PromptModal(f"Why {state}? (kept in the row's history)", "",
-                                             "e.g. 'BuyPower support confirmed token 1234… on 26 Nov'",
-                                             check=lambda v: None if v.strip() else "A note is required."), noted)
+            def ask_note(token: str | None = None) -> None:
+                self.app.push_screen(PromptModal(f"Why {state}? (kept in the row's history)", "",
+                                                 "e.g. 'BuyPower support confirmed it on 26 Nov'",
+                                                 check=lambda v: None if v.strip() else "A note is required."),
+                                     lambda note: noted(note, token))
+
+            if state == S.SUCCESS and len(ids) == 1:  # a paid row should carry its token
+                self.app.push_screen(PromptModal("The token BuyPower gave (20 digits; empty if unknown)", "",
+                                                 "Spaces and dashes are ignored.", check=token_problem),
+                                     lambda token: ask_note(digits(token)) if token is not None else None)
+            else:
+                ask_note()
 
         self.app.push_screen(ChooseModal("What did you find out?", [
             (S.SUCCESS, "It was paid (the customer has a token)"),

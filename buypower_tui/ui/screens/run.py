@@ -23,24 +23,32 @@ S = RowState
 SHOWN = (S.APPROVED, S.SENDING, S.SUCCESS, S.FAILED, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
 
 
-def summary(p: Progress | None, stopping: bool) -> Text:
+def summary(p: Progress | None, c: dict[str, int], stopping: bool) -> Text:
+    """`c`: counts by state read from the store just now (progress events are throttled)."""
     if p is None:
         return Text("Approving the rows and starting…")
-    c = p.counts
     b = p.breaker.state.value
+    eta = f"ETA {p.eta_s:.0f} s" if p.eta_s and not (p.finished or p.paused or p.waiting) else "ETA –"
     parts: list[Any] = [
         (f"sent {p.sent}/{p.to_send}", "bold"), " │ ", (f"{c.get(S.SUCCESS, 0)} paid", "green"), " · ",
         (f"{c.get(S.FAILED, 0)} failed", "red" if c.get(S.FAILED) else ""), " · ",
-        (f"{c.get(S.PENDING, 0) + c.get(S.SENDING, 0)} pending", "yellow" if c.get(S.PENDING) else ""), " · ",
+        (f"{c.get(S.PENDING, 0)} pending", "yellow" if c.get(S.PENDING) else ""), " · ",
+        f"{c.get(S.SENDING, 0)} sending", " · ",
         (f"{c.get(S.NEEDS_REVIEW, 0)} to review", "magenta" if c.get(S.NEEDS_REVIEW) else ""), " │ ",
-        f"{p.vends_per_s:.1f} vends/s", " │ ", f"ETA {p.eta_s:.0f} s" if p.eta_s and not p.finished else "ETA –",
-        " │ breaker ", (b, "green" if b == "closed" else "bold red")]
+        f"{p.vends_per_s:.1f} vends/s", " │ ", eta, " │ breaker ", (b, "green" if b == "closed" else "bold red")]
+    unsent = c.get(S.APPROVED, 0) + c.get(S.NOT_SENT, 0)
     if p.finished:
-        parts += ["\n", ("Finished. ", "bold"), "r: failed and pending rows · t: tokens and results"]
+        parts += ["\n", ("Stopped. " if stopping else "Finished. ", "bold")]
+        if unsent:
+            parts += [(f"{unsent} rows were not sent", "bold yellow"), " (approved: v pays them, no new orderId). "]
+        parts.append("r: failed and pending rows · t: tokens and results")
     elif p.paused:
         parts += ["\n", ("PAUSED", "bold reverse yellow"), "  p resumes"]
     elif stopping:
         parts += ["\n", ("STOPPING", "bold reverse yellow"), "  after the rows in flight"]
+    elif p.sent >= p.to_send and c.get(S.PENDING, 0):
+        parts += ["\n", ("Sending is done; ", "bold"), f"requerying {c.get(S.PENDING, 0)} pending rows as BuyPower "
+                  "asks (s ends the wait: they stay PENDING, and r requeries them later)."]
     if p.waiting and not p.finished:
         parts += ["\n", ("Waiting: ", "bold yellow"), p.waiting]
     return Text.assemble(*parts)
@@ -67,7 +75,7 @@ class RunScreen(Screen):
         self.batch_id = batch_id
         self.follow = True
         self.watermark: Any = None
-        self._moving = False
+        self._auto_row: int | None = None  # where we put the cursor ourselves
 
     def compose(self) -> ComposeResult:
         batch = self.app.services.store.batch(self.batch_id)
@@ -91,7 +99,8 @@ class RunScreen(Screen):
     def tick(self) -> None:
         control = self.app.run_control
         p = control.progress if control is not None and control.batch_id == self.batch_id else None
-        self.query_one("#run-summary", Static).update(summary(p, bool(control and control.stopping)))
+        counts = self.app.services.store.stats(self.batch_id).by_state
+        self.query_one("#run-summary", Static).update(summary(p, counts, bool(control and control.stopping)))
         if p is not None:
             self.query_one(ProgressBar).update(total=max(p.to_send, 1), progress=p.sent)
         errors = list(self.app.run_errors)[-3:]
@@ -111,17 +120,17 @@ class RunScreen(Screen):
             for row in changed:
                 self.table.set_row(row)
         if self.follow:
-            self._moving = True
-            self.table.move_cursor(row=self.table.get_row_index(str(newest["id"])))
-            self._moving = False
+            self._auto_row = self.table.get_row_index(str(newest["id"]))
+            self.table.move_cursor(row=self._auto_row)
 
     def on_job_done(self) -> None:
         self.watermark = None  # the run ended: look at every row once more
         self.tick()
 
     @on(DataTable.RowHighlighted)
-    def _moved(self) -> None:
-        if not self._moving:
+    def _moved(self, event: DataTable.RowHighlighted) -> None:
+        # The highlight message arrives after our own move: only a move elsewhere is the operator's.
+        if event.cursor_row != self._auto_row:
             self.follow = False  # the operator looks somewhere: stay there
 
     def action_follow(self) -> None:
