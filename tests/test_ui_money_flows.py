@@ -12,7 +12,6 @@ from buypower_tui.core import rows
 from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
-from buypower_tui.ui.modals.error import ErrorModal
 from buypower_tui.ui.modals.recovery import RecoveryModal
 from buypower_tui.ui.screens.health import HealthScreen
 from buypower_tui.ui.screens.results import ResultsScreen
@@ -67,8 +66,8 @@ async def test_demo_to_exported_tokens(tmp_path):
         assert after[18] == S.FAILED  # the meter that needs maintenance
         assert S.PENDING in after.values()
         assert S.SUCCESS in after.values() and S.SENDING not in after.values()
-        assert isinstance(app.screen, ErrorModal) and "still pending" in app.screen.text  # the wallet check
-        await pilot.press("escape")
+        assert isinstance(app.screen, RunScreen)  # a wallet difference the pending rows explain: a warning
+        assert any("still pending" in n.message for n in app._notifications)
 
         await pilot.press("r")  # failed and pending
         await pilot.pause()
@@ -115,8 +114,13 @@ async def test_the_run_goes_on_while_the_health_dashboard_is_open(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("v")
         await confirm(pilot, app, "VEND")
-        await pilot.pause(0.5)
-        assert app.run_active()
+        await until(pilot, lambda: app.run_control.progress is not None and app.run_control.progress.sent >= 3)
+        await pilot.pause(0.4)
+        view = app.screen
+        assert app.run_active() and view.follow  # untouched, the table follows the newest row
+        newest = max(view.table.rows, key=lambda k: rows.get(app.services.store, int(k.value)).updated_at)
+        assert view.table.get_row_index(newest) >= view.table.cursor_row - 4  # at or near the newest
+        assert "paying batch" in app.activity()
         await pilot.press("f3")
         await pilot.pause()
         assert isinstance(app.screen, HealthScreen) and app.run_active()
@@ -155,4 +159,31 @@ async def test_quitting_mid_run_stops_after_in_flight_and_the_next_start_recover
         await until(pilot, lambda: not again.screen.query_one("#close").disabled)
         text = str(again.screen.query_one("#recovery-text").render())
         assert f"requeried {len(pending)} rows in flight" in text
+    app.services.close()
+
+
+async def test_stop_after_in_flight_says_what_was_left_unsent_and_v_sends_it(tmp_path):
+    app = demo_app(tmp_path)
+    app.wait_pending_s = 0
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("v")
+        await confirm(pilot, app, "VEND")
+        await until(pilot, lambda: app.run_control.progress is not None and app.run_control.progress.sent >= 2)
+        await pilot.press("s")
+        await until(pilot, lambda: not app.run_active())
+        await pilot.pause(0.5)
+        left = [n for n, s in states(app).items() if s == S.APPROVED]
+        assert left and S.SENDING not in states(app).values()
+        assert f"{len(left)} rows were not sent" in str(app.screen.query_one("#run-summary").render())
+        assert len(app.services.demo.sandbox.ledger.vends()) == len(states(app)) - len(left) - sum(
+            1 for s in states(app).values() if s in (S.INVALID, S.LOOKUP_FAILED, S.VALID, S.VERIFIED))
+        await pilot.press("escape", "v")  # the next run sends them, under the orderIds they have
+        await confirm(pilot, app, "VEND")
+        await until(pilot, lambda: not app.run_active())
+        assert S.APPROVED not in states(app).values()
+    vends = app.services.demo.sandbox.ledger.vends()
+    with app.services.store.session() as s:
+        orders = {r.order_id for r in s.exec(select(Recipient)).all()}
+    assert all(v["posts"] == 1 for v in vends)  # nothing was sent twice
+    assert {v["orderId"] for v in vends} <= orders  # every order that went out is a row's own
     app.services.close()

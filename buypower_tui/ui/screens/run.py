@@ -7,11 +7,10 @@ from datetime import UTC
 from typing import Any
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import Footer, ProgressBar, Static
 
 from buypower_tui.core import editing
 from buypower_tui.core.models import RowState
@@ -111,6 +110,8 @@ class RunScreen(Screen):
         """Only rows changed since the last look, updated by key."""
         changed = editing.grid_rows(self.app.services.store, self.batch_id, states=SHOWN,
                                     changed_after=self.watermark)
+        if self._auto_row is not None and self.table.cursor_row != self._auto_row:
+            self.follow = False  # the cursor is not where we left it: the operator looks somewhere
         if not changed:
             return
         newest = max(changed, key=lambda r: r["updated_at"])
@@ -127,14 +128,8 @@ class RunScreen(Screen):
         self.watermark = None  # the run ended: look at every row once more
         self.tick()
 
-    @on(DataTable.RowHighlighted)
-    def _moved(self, event: DataTable.RowHighlighted) -> None:
-        # The highlight message arrives after our own move: only a move elsewhere is the operator's.
-        if event.cursor_row != self._auto_row:
-            self.follow = False  # the operator looks somewhere: stay there
-
     def action_follow(self) -> None:
-        self.follow = True
+        self.follow, self._auto_row = True, None
         self.notify("Following the newest rows.")
 
     def action_pause(self) -> None:
