@@ -187,3 +187,26 @@ async def test_stop_after_in_flight_says_what_was_left_unsent_and_v_sends_it(tmp
     assert all(v["posts"] == 1 for v in vends)  # nothing was sent twice
     assert {v["orderId"] for v in vends} <= orders  # every order that went out is a row's own
     app.services.close()
+
+
+async def test_the_health_dashboard_asks_buypower_only_while_it_is_shown(tmp_path, monkeypatch):
+    from buypower_tui.ui.screens import health
+
+    monkeypatch.setattr(health, "REFRESH_S", 0.2)
+    app = demo_app(tmp_path)
+    asked = lambda: sum(app.services.demo.sandbox.ledger.requests().values())  # noqa: E731
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await until(pilot, lambda: app.screen.health is not None)
+        before = asked()
+        await pilot.pause(0.8)
+        assert asked() > before  # refreshed on its timer
+        await pilot.press("f3")  # back to the batch
+        await pilot.pause(0.5)
+        left = asked()
+        await pilot.pause(1.0)
+        assert asked() == left  # nothing asked while nobody looks
+        await pilot.press("f3")
+        await pilot.pause(0.8)
+        assert asked() > left  # and it asks again when shown
+    app.services.close()
