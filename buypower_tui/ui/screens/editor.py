@@ -132,9 +132,12 @@ class EditorScreen(RowChanges, Screen):
         """Show the rows that match the filter: the first screenful now, the rest in chunks
         after the first paint, so a 10,000-row batch opens at once."""
         grid = self.grid
+        keep = grid.current_id
         grid.clear()
         self._pending = [r for r in self.rows.values() if self.matches(r)]
         self._add_chunk(FIRST_SCREEN)
+        if keep is not None and str(keep) in grid.rows:  # the cursor stays on its row when it can
+            self._go_to(keep)
         self.show_detail()
 
     def _add_chunk(self, n: int = CHUNK) -> None:
@@ -274,8 +277,8 @@ class EditorScreen(RowChanges, Screen):
             self.reload()
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted and not self.app.lookup_running(self.batch_id):
-            self.reload()  # a run or a requery may have moved rows meanwhile
+        if self.is_mounted and self.app.run_active(self.batch_id):
+            self.reload()  # back from the run view: show where the run is (the end reloads too)
 
     # -- lookup ------------------------------------------------------------------------------
 
