@@ -16,8 +16,9 @@ from buypower_tui.ui.screens.batches import local_time
 
 def history_table(events: list[Event]) -> Table:
     table = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
-    for name in ("When", "From", "To", "HTTP", "What"):
-        table.add_column(name)
+    for name in ("When", "From", "To", "HTTP"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("What", ratio=1, min_width=24)
     for e in events:
         what = "; ".join(x for x in (e.note, e.provider_message, e.provider_code and f"code {e.provider_code}",
                                      (e.details or {}).get("order_id") and f"orderId {e.details['order_id']}")
