@@ -43,8 +43,8 @@ class ReviewScreen(Screen):
         "what you found (paid or failed) with a note. LOOKUP_FAILED rows are fixed in the editor.")
     BINDINGS = [
         Binding("q", "requery", "Requery", id="review.requery"),
-        Binding("Q", "requery_all", "Requery all", id="review.requery_all"),
-        Binding("t", "retry", "Retry failed", id="review.retry"),
+        Binding("Q", "requery_all", "Requery all", show=False, id="review.requery_all"),
+        Binding("t", "retry", "Retry", id="review.retry", tooltip="retry FAILED rows under new orderIds"),
         Binding("m", "resolve", "Resolve", id="review.resolve"),
         Binding("space", "mark", "Mark", show=False, id="review.mark"),
         Binding("h", "history", "History", show=False, id="review.history"),
