@@ -7,22 +7,21 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui.core import editing, rows
+from buypower_tui.core import editing
 from buypower_tui.core.export import export_to_file
 from buypower_tui.core.models import from_kobo
 from buypower_tui.core.outcomes import format_token
 from buypower_tui.core.rules import naira
-from buypower_tui.ui.modals.history import HistoryModal
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
+from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.widgets.row_table import RowTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
 
-class ResultsScreen(Screen):
+class ResultsScreen(BatchRowsScreen):
     TITLE = "Results"
     HELP_TEXT = (
         "Every row of the batch with its outcome. Tokens are shown in groups of four, as a customer "
@@ -36,11 +35,6 @@ class ResultsScreen(Screen):
         Binding("escape", "back", "Back", id="results.back"),
     ]
 
-    def __init__(self, batch_id: int) -> None:
-        super().__init__()
-        self.batch_id = batch_id
-        self.rows: dict[int, dict] = {}
-
     def compose(self) -> ComposeResult:
         batch = self.app.services.store.batch(self.batch_id)
         self.batch_name = batch.name if batch else f"batch {self.batch_id}"
@@ -49,10 +43,6 @@ class ResultsScreen(Screen):
         yield Static(id="detail", markup=False)
         yield RowTable(("row", "state", "meter", "amount", "token", "units", "receipt", "message"), id="results")
         yield Footer()
-
-    @property
-    def table(self) -> RowTable:
-        return self.query_one(RowTable)
 
     def on_mount(self) -> None:
         self.load()
@@ -100,12 +90,3 @@ class ResultsScreen(Screen):
     def action_export(self) -> None:
         save_csv(self.app, "Export the batch to CSV", Path.cwd() / safe_name(f"{self.batch_name}-results.csv"),
                  lambda path: export_to_file(self.app.services.store, self.batch_id, path), "row")
-
-    def action_history(self) -> None:
-        row_id = self.table.current_id
-        if row_id is not None:
-            self.app.push_screen(HistoryModal(f"Row {self.rows[row_id]['row_number']}: history",
-                                              rows.history(self.app.services.store, row_id)))
-
-    def action_back(self) -> None:
-        self.dismiss()

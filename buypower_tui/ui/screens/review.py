@@ -6,15 +6,14 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from buypower_tui.core import editing, rows
 from buypower_tui.core.models import RowState
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
-from buypower_tui.ui.modals.history import HistoryModal
 from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.widgets.row_table import RowTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
@@ -33,7 +32,7 @@ def token_problem(text: str) -> str | None:
     return None if value is None or len(value) == 20 else f"a token has 20 digits; this has {len(value)}."
 
 
-class ReviewScreen(Screen):
+class ReviewScreen(BatchRowsScreen):
     TITLE = "Failed and pending"
     HELP_TEXT = (
         "Rows that did not end paid. PENDING and SENDING rows may still take money: they are requeried, "
@@ -52,9 +51,7 @@ class ReviewScreen(Screen):
     ]
 
     def __init__(self, batch_id: int) -> None:
-        super().__init__()
-        self.batch_id = batch_id
-        self.rows: dict[int, dict] = {}
+        super().__init__(batch_id)
         self.marked: set[int] = set()
 
     def compose(self) -> ComposeResult:
@@ -65,10 +62,6 @@ class ReviewScreen(Screen):
         yield Static(id="detail", markup=False)
         yield RowTable(("row", "state", "meter", "amount", "next", "message"), id="review-rows")
         yield Footer()
-
-    @property
-    def table(self) -> RowTable:
-        return self.query_one(RowTable)
 
     def on_mount(self) -> None:
         self.load()
@@ -176,13 +169,3 @@ class ReviewScreen(Screen):
         self.app.push_screen(ChooseModal("What did you find out?", [
             (S.SUCCESS, "It was paid (the customer has a token)"),
             (S.FAILED, "It failed (BuyPower confirms no money was taken)")], S.SUCCESS), outcome)
-
-    def action_history(self) -> None:
-        row_id = self.table.current_id
-        if row_id is not None:
-            row = self.rows[row_id]
-            self.app.push_screen(HistoryModal(f"Row {row['row_number']}: history",
-                                              rows.history(self.app.services.store, row_id)))
-
-    def action_back(self) -> None:
-        self.dismiss()
