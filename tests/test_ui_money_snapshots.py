@@ -128,3 +128,21 @@ def test_health_dashboard(snap_compare, tmp_path, monkeypatch):
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_save_dialog(snap_compare, tmp_path, monkeypatch):
+    exports = tmp_path / "exports"
+    for folder in ("april", "march"):
+        (exports / folder).mkdir(parents=True)
+    monkeypatch.chdir(exports)
+    app = demo_app(tmp_path, recover=False)
+    as_a_run_left_it(app)
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        app.push_screen(ResultsScreen(app.services.demo.batch_id))
+        await pilot.pause(0.3)
+        await pilot.press("x")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -158,5 +158,5 @@ class RowChanges:
         if not self.store.stats(self.batch_id).invalid:
             self.notify("No invalid rows to export.", severity="warning")
             return
-        save_csv(self.app, "Export the invalid rows to CSV", Path.cwd() / safe_name(f"{self.title}-invalid.csv"),
+        save_csv(self.app, "Export the invalid rows to CSV", Path(safe_name(f"{self.title}-invalid.csv")),
                  lambda path: editing.export_invalid(self.store, self.batch_id, path), "invalid row")

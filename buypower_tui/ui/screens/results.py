@@ -88,5 +88,5 @@ class ResultsScreen(BatchRowsScreen):
                     "terminal ignores it, select the token with Shift+drag.", title="Copied")
 
     def action_export(self) -> None:
-        save_csv(self.app, "Export the batch to CSV", Path.cwd() / safe_name(f"{self.batch_name}-results.csv"),
+        save_csv(self.app, "Export the batch to CSV", Path(safe_name(f"{self.batch_name}-results.csv")),
                  lambda path: export_to_file(self.app.services.store, self.batch_id, path), "row")
