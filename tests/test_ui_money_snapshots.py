@@ -17,13 +17,14 @@ from buypower_tui.core.plan import RunPlan
 from buypower_tui.core.preflight import Preflight
 from buypower_tui.core.recovery import RecoveryReport
 from buypower_tui.core.vending import Progress
+from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.run_control import RunControl
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.screens.run import RunScreen
 from buypower_tui.ui.services import Services
-from tests.ui_support import FIXED_TIME, SIZE, demo_app, steady_screen  # noqa: F401 - autouse fixture
+from tests.ui_support import FIXED_TIME, SIZE, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState
 STATES = {**{n: S.SUCCESS for n in range(2, 14)}, 14: S.PENDING, 15: S.SENDING, 16: S.APPROVED, 17: S.APPROVED,
@@ -144,5 +145,34 @@ def test_save_dialog(snap_compare, tmp_path, monkeypatch):
         await pilot.pause(0.3)
         await pilot.press("x")
         await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_confirm_payment_in_live_mode_shows_red_and_the_server(snap_compare):
+    app = BuyPowerApp(services("--live", "--base-url", "https://api.buypower.ng/v2"), recover=False)
+    plan = RunPlan(1, RecoveryReport(), None, Decimal("50000"),
+                   Preflight(send=list(range(12)), total=Decimal("61250"), balance=Decimal("50000")))
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        app.push_screen(ConfirmRunModal(plan, "live"))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_start_up_recovery_settles_what_a_crash_left(snap_compare, tmp_path):
+    app = demo_app(tmp_path, open_batch=False)
+    with app.services.store.session() as s:  # a crash left this row SENDING; BuyPower never saw it
+        row = s.exec(select(Recipient).where(Recipient.row_number == 2)).one()
+        row.state, row.order_id, row.post_count = S.SENDING, "order-lost-in-a-crash", 1
+        row.sent_at = utcnow() - timedelta(hours=1)  # long past the not-found window
+        s.add(row)
+        s.commit()
+
+    async def run_before(pilot):
+        await _settle(pilot)
+        await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -42,6 +42,8 @@ class RecoveryModal(ModalScreen[None]):
     def done(self, report: RecoveryReport | None, error: str | None) -> None:
         self.query_one(ProgressBar).display = False
         text = f"Recovery did not finish: {error}" if report is None else "Recovery: " + report.describe() + "."
+        if report is not None and report.requeried.get("NOT_SENT"):
+            text += "\nNOT_SENT rows never reached BuyPower: the next run (v) sends them under the same orderId."
         if report is not None and report.not_reached:
             text += "\nRows not reached stay as they are; the failed/pending view (r) can requery them later."
         self.query_one("#recovery-text", Static).update(text)
