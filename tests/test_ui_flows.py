@@ -19,7 +19,7 @@ from buypower_tui.ui.modals.help import HelpModal
 from buypower_tui.ui.screens.batches import BatchesScreen
 from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.settings import SettingsScreen
-from tests.ui_support import SIZE, NoKeyring, demo_app, screen_text, services, steady_screen  # noqa: F401 - autouse fixture
+from tests.ui_support import SIZE, NoKeyring, demo_app, screen_text, services, settle, steady_screen  # noqa: F401 - autouse fixture
 
 KEY = "0123456789abcdef" * 3 + "00000000c0ffee42"
 
@@ -29,12 +29,6 @@ def sandbox(monkeypatch):
     with SandboxServer(SandboxConfig(seed=5, delay=(0,))) as server:
         monkeypatch.setenv("BUYPOWER_API_KEY", server.key)
         yield server
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def counts(app) -> str:

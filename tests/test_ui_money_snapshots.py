@@ -24,7 +24,7 @@ from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.screens.run import RunScreen
 from buypower_tui.ui.services import Services
-from tests.ui_support import FIXED_TIME, SIZE, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
+from tests.ui_support import FIXED_TIME, SIZE, demo_app, services, settle, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState
 STATES = {**{n: S.SUCCESS for n in range(2, 14)}, 14: S.PENDING, 15: S.SENDING, 16: S.APPROVED, 17: S.APPROVED,
@@ -51,14 +51,6 @@ def as_a_run_left_it(app) -> None:
         s.commit()
 
 
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause(0.4)
-    pilot.app.clear_notifications()
-    await pilot.pause()
-
-
 def test_confirm_payment(snap_compare, tmp_path):
     app = demo_app(tmp_path)
     plan = RunPlan(app.services.demo.batch_id, RecoveryReport(), LookupReport(verified=41, not_found=1,
@@ -68,7 +60,7 @@ def test_confirm_payment(snap_compare, tmp_path):
                                                  unaccepted=[1, 2]))
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
         app.push_screen(ConfirmRunModal(plan, "sandbox"))
         await pilot.pause()
         await pilot.press("enter")  # a stray Enter: the dialog says what it needs
@@ -93,7 +85,7 @@ def test_run_view_mid_way(snap_compare, tmp_path):
                            "row 18: FAILED — This account requires maintenance."])
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
         app.push_screen(RunScreen(batch))
         await pilot.pause(0.5)
 
@@ -106,7 +98,7 @@ def test_after_the_run(snap_compare, tmp_path, screen):
     as_a_run_left_it(app)
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
         app.push_screen(screen(app.services.demo.batch_id))
         await pilot.pause(0.3)
         await pilot.press("down", "down")
@@ -124,9 +116,9 @@ def test_health_dashboard(snap_compare, tmp_path, monkeypatch):
     app = demo_app(tmp_path)
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
         await pilot.press("f3")
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
@@ -140,7 +132,7 @@ def test_save_dialog(snap_compare, tmp_path, monkeypatch):
     as_a_run_left_it(app)
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
         app.push_screen(ResultsScreen(app.services.demo.batch_id))
         await pilot.pause(0.3)
         await pilot.press("x")
@@ -155,7 +147,7 @@ def test_confirm_payment_in_live_mode_shows_red_and_the_server(snap_compare):
                    Preflight(send=list(range(12)), total=Decimal("61250"), balance=Decimal("50000")))
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
         app.push_screen(ConfirmRunModal(plan, "live"))
         await pilot.pause()
 
@@ -172,7 +164,7 @@ def test_start_up_recovery_settles_what_a_crash_left(snap_compare, tmp_path):
         s.commit()
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, 0.4, quiet=True)
         await pilot.pause(0.5)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

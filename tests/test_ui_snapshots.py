@@ -10,24 +10,19 @@ import keyring
 import pytest
 
 from buypower_tui.ui.app import BuyPowerApp
-from tests.ui_support import SIZE, NoKeyring, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
-
-
-async def _settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    pilot.app.clear_notifications()
-    await pilot.pause()
+from tests.ui_support import SIZE, NoKeyring, demo_app, services, settle, steady_screen  # noqa: F401 - autouse fixture
 
 
 def test_batches_screen(snap_compare, tmp_path):
-    assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=SIZE, run_before=_settle)
+    async def run_before(pilot):
+        await settle(pilot, quiet=True)
+
+    assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=SIZE, run_before=run_before)
 
 
 def test_editor_with_errors(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press(*["down"] * 27)  # row 29: the meter that lost its leading zero
 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
@@ -35,7 +30,7 @@ def test_editor_with_errors(snap_compare, tmp_path):
 
 def test_row_editor_modal_shows_messages_as_you_type(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press(*["down"] * 29, "e")  # row 31: amount 50, below the minimum
         await pilot.pause()
         await pilot.press("ctrl+a", "ctrl+k", *"99x")  # the amount (focused first: it is wrong)
@@ -47,7 +42,7 @@ def test_row_editor_modal_shows_messages_as_you_type(snap_compare, tmp_path):
 def test_editor_after_lookup(snap_compare, tmp_path):
     async def run_before(pilot):
         await pilot.press("l")
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press(*["down"] * 18)
 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
@@ -55,7 +50,7 @@ def test_editor_after_lookup(snap_compare, tmp_path):
 
 def test_filter_modal(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press("f", "down")
 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
@@ -63,7 +58,7 @@ def test_filter_modal(snap_compare, tmp_path):
 
 def test_editor_filtered_to_invalid_rows(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press("f", "down", "enter")
         await pilot.pause()
 
@@ -72,7 +67,7 @@ def test_editor_filtered_to_invalid_rows(snap_compare, tmp_path):
 
 def test_delete_confirmation(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press("space", "space", "d")
 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
@@ -86,7 +81,7 @@ def test_open_file_modal(snap_compare, tmp_path, monkeypatch):
     monkeypatch.chdir(sheets)
 
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press("n", *"est")
         await pilot.pause(0.2)
 
@@ -95,7 +90,7 @@ def test_open_file_modal(snap_compare, tmp_path, monkeypatch):
 
 def test_rename_prompt(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press("r")
 
     assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=SIZE, run_before=run_before)
@@ -103,7 +98,7 @@ def test_rename_prompt(snap_compare, tmp_path):
 
 def test_help_modal(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press("f1")
 
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
@@ -111,7 +106,7 @@ def test_help_modal(snap_compare, tmp_path):
 
 def test_error_modal(snap_compare, tmp_path):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         pilot.app.show_error("The file was not imported",
                              "sheet.csv: row 3 has two columns for amount ('Amount' and 'Amount (NGN)'); "
                              "keep one and import again. [/x] stays literal.")
@@ -129,7 +124,7 @@ def test_settings_with_a_stored_key(snap_compare, memory_keyring):
 
     async def run_before(pilot):
         await pilot.press("f2")
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
 
     assert snap_compare(_settings_app(), terminal_size=SIZE, run_before=run_before)
 
@@ -139,7 +134,7 @@ def test_settings_without_a_keyring(snap_compare, monkeypatch):
 
     async def run_before(pilot):
         await pilot.press("f2")
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
 
     assert snap_compare(_settings_app(), terminal_size=SIZE, run_before=run_before)
 
@@ -147,7 +142,7 @@ def test_settings_without_a_keyring(snap_compare, monkeypatch):
 @pytest.mark.parametrize("size", [(80, 24)])
 def test_editor_at_80x24(snap_compare, tmp_path, size):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot, quiet=True)
         await pilot.press(*["down"] * 28, "enter")
         await pilot.pause()
 

@@ -81,3 +81,13 @@ class NoKeyring(keyring.backend.KeyringBackend):
 
     def delete_password(self, *args: str) -> None:
         self.get_password()
+
+
+async def settle(pilot, delay: float | None = None, *, quiet: bool = False) -> None:
+    """Wait for the App's workers and the screen; `quiet` drops toasts (snapshots show them)."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(delay)
+    if quiet:
+        pilot.app.clear_notifications()
+        await pilot.pause()
