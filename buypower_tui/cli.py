@@ -27,6 +27,7 @@ from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_
 from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.importing import FileError, ImportReport, import_file
 from buypower_tui.core.models import Recipient
+from buypower_tui.core.money_lock import MoneyLockBusy
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
 from buypower_tui.core.store import Store, safe_url
@@ -196,8 +197,8 @@ def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
         removed = secrets.clear_key(env)
         log.info("key clear --env %s: %s", env, "removed" if removed else "none stored")
         out(f"removed the {env} key from the keyring" if removed else f"no {env} key was stored in the keyring")
-        if os.environ.get(secrets.ENV_VAR, "").strip():
-            out(f"note: {secrets.ENV_VAR} is still set in this environment and takes precedence")
+        if secrets.env_key(env):
+            out(f"note: {secrets.ENV_VARS[env]} is still set in this environment and takes precedence")
         return EXIT_OK
     secrets.ensure_keyring(env)
     value = SecretStr(_read_key(env).strip())
@@ -319,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_tui(args)
         ctx = Context(args)
         return args.func(ctx, args)
-    except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError) as exc:
+    except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError, MoneyLockBusy) as exc:
         err(str(exc))
         return EXIT_USAGE
     except (ApiError, BreakerOpen) as exc:  # BuyPower unreachable: nothing was decided

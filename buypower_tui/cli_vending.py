@@ -238,10 +238,9 @@ def cmd_health(ctx: Context, args: argparse.Namespace) -> int:
             store = ctx.store
         except ConfigError as exc:
             problem = str(exc)
-        info = ctx.key()
-        client = None if info.key is None else BuyPowerClient.from_settings(ctx.settings, info.key, store=store)
+        client = ctx.client_if_key(store)
         try:
-            h = await check_health(store, client, info.source, ctx.paths.data_dir, problem)
+            h = await check_health(store, client, ctx.key().source, ctx.paths.data_dir, problem)
         finally:
             if client:
                 await client.aclose()

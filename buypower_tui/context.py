@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from buypower_tui import secrets
 from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.money_lock import MoneyLock
 from buypower_tui.core.rules import Limits
 from buypower_tui.core.store import Store, safe_url
-from buypower_tui.logs import setup_logging
-from buypower_tui.paths import AppPaths, create_private_file
+from buypower_tui.logs import add_secret, mask_message, setup_logging
+from buypower_tui.paths import AppPaths
 from buypower_tui.settings import ConfigError, LoadedSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_PENDING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -33,9 +30,9 @@ class Context:
         self.loaded: LoadedSettings = load_settings(
             self.paths, flags, config_file=Path(args.config) if args.config else None)
         self.settings: Settings = self.loaded.settings
-        env_key = os.environ.get(secrets.ENV_VAR, "").strip()
+        env_keys = tuple(k for k in map(secrets.env_key, secrets.ENVIRONMENTS) if k)
         try:
-            self._mask = setup_logging(self.paths.log_file, self.settings.log_level, (env_key,) if env_key else ())
+            self._mask = setup_logging(self.paths.log_file, self.settings.log_level, env_keys)
         except OSError as exc:
             raise ConfigError(f"cannot write the log file {self.paths.log_file} ({exc.strerror}); "
                               f"check that folder, or set BUYPOWER_TUI_HOME to a writable one.") from None
@@ -43,8 +40,8 @@ class Context:
         self._store: Store | None = None
 
     def mask_secret(self, value: str) -> None:
-        """Never let this value reach the log (a key that did not come from `key()`)."""
-        self._mask.add_secret(value)
+        """Never let this value reach the log or a message (a key that did not come from `key()`)."""
+        add_secret(value)
 
     def key(self, env: str | None = None) -> secrets.KeyInfo:
         """Ask the keyring only when a command needs the key (a locked keyring may prompt)."""
@@ -70,34 +67,32 @@ class Context:
         return self._store
 
     def client(self) -> BuyPowerClient:
-        """A client for the current mode; ConfigError (exit 2) when there is no key for it."""
+        """A client for the current mode; ConfigError (exit 2) when there is no key for it, or
+        when the base URL is not a place this mode's key may go."""
+        client = self.client_if_key(self.store)
+        if client is None:
+            mode, info = self.settings.mode, self.key()
+            raise ConfigError(f"no API key for {mode}: run `buypower-tui key set --env {mode}` or set "
+                              f"{secrets.ENV_VARS[mode]}"
+                              + (f" (keyring: {info.keyring_problem})" if info.keyring_problem else ""))
+        return client
+
+    def client_if_key(self, store: Store | None) -> BuyPowerClient | None:
+        """A client (keeping meter lookups in `store`, if any), or None when there is no key
+        (commands that can report without one)."""
+        problem = self.settings.key_destination_problem
+        if problem:
+            raise ConfigError(problem)
         info = self.key()
         if info.key is None:
-            raise ConfigError(f"no API key for {self.settings.mode}: run `buypower-tui key set --env "
-                              f"{self.settings.mode}` or set {secrets.ENV_VAR}"
-                              + (f" (keyring: {info.keyring_problem})" if info.keyring_problem else ""))
-        return BuyPowerClient.from_settings(self.settings, info.key, store=self.store)
+            return None
+        return BuyPowerClient.from_settings(self.settings, info.key, store=store)
 
-    @contextmanager
-    def money_lock(self) -> Iterator[None]:
-        """One process at a time pays or requeries from this store: a second `run` (or a
-        `requery` during a run) would take the first one's in-flight rows for crash leftovers."""
-        path = create_private_file(self.paths.data_dir / "money.lock")
-        with path.open("r+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = fh.read().strip() or "another process"
-                raise ConfigError(f"another buypower-tui ({holder}) is paying or requerying from this store; "
-                                  "wait for it to finish, or stop it (Ctrl+C stops after the rows in flight)") from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"pid {os.getpid()}")
-            fh.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def money_lock(self) -> MoneyLock:
+        """One process at a time pays or requeries from this store (whichever home opened it):
+        a second `run` (or a `requery` during a run) would take the first one's in-flight rows
+        for crash leftovers."""
+        return self.store.money_lock(self.paths.data_dir)
 
     @property
     def limits(self) -> Limits:
@@ -109,9 +104,9 @@ class Context:
 
 
 def out(text: str = "") -> None:
-    print(text, flush=True)
+    print(mask_message(text), flush=True)
 
 
 def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(mask_message(text), file=sys.stderr, flush=True)
 

@@ -17,6 +17,20 @@ _BEARER = re.compile(r"(?i)\bbearer\s+[^\s'\",}\]]+")
 _TOKEN_GROUPED = re.compile(r"(?<!\d)(\d{4})[- ]\d{4}[- ]\d{4}[- ]\d{4}[- ](\d{4})(?!\d)")
 _TOKEN_PLAIN = re.compile(r"(?<!\d)(\d{4})\d{12}(\d{4})(?!\d)")
 MASK = "***"
+# Keys this process knows (from the environment or the keyring): masked wherever they appear,
+# in the log and in every message shown to a person, whatever their shape.
+_KNOWN: set[str] = set()
+
+
+def add_secret(secret: str) -> None:
+    if secret:
+        _KNOWN.add(secret)
+
+
+def mask_message(text: str) -> str:
+    """What a person may be shown: the log's masking, applied to a message (an error that
+    quotes a file holding the key must not show it)."""
+    return mask(text, tuple(_KNOWN))
 
 
 def mask(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -36,22 +50,22 @@ class MaskingFilter(logging.Filter):
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.secrets = secrets
+        for secret in secrets:
+            add_secret(secret)
 
     def add_secret(self, secret: str) -> None:
-        if secret and secret not in self.secrets:
-            self.secrets = (*self.secrets, secret)
+        add_secret(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask(record.getMessage(), self.secrets)
+        secrets = tuple(_KNOWN)
+        record.msg = mask(record.getMessage(), secrets)
         record.args = None
         if record.exc_info:
-            record.exc_text = mask("".join(traceback.format_exception(*record.exc_info)).rstrip(),
-                                   self.secrets)
+            record.exc_text = mask("".join(traceback.format_exception(*record.exc_info)).rstrip(), secrets)
         elif record.exc_text:
-            record.exc_text = mask(record.exc_text, self.secrets)
+            record.exc_text = mask(record.exc_text, secrets)
         if record.stack_info:
-            record.stack_info = mask(record.stack_info, self.secrets)
+            record.stack_info = mask(record.stack_info, secrets)
         return True
 
 

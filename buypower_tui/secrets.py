@@ -1,4 +1,8 @@
-"""The API key: `BUYPOWER_API_KEY`, then the OS keyring, then nothing. Never a file.
+"""The API key: its environment variable, then the OS keyring, then nothing. Never a file.
+
+Keys are per environment end to end: `BUYPOWER_API_KEY` and the keyring's `live` entry
+are the live key, `BUYPOWER_SANDBOX_API_KEY` and the `sandbox` entry the sandbox's, so a
+sandbox URL (which may be anyone's server) is never handed the live key.
 
 The key is held as a pydantic SecretStr everywhere, so a repr, a log line or a crash
 report with locals shows `**********` instead of the key.
@@ -12,12 +16,15 @@ from dataclasses import dataclass
 
 import keyring
 import keyring.backend
+import keyring.backends.fail
+import keyring.backends.null
 import keyring.errors
 from pydantic import SecretStr
 
 from buypower_tui import APP_NAME
 
-ENV_VAR = "BUYPOWER_API_KEY"
+ENV_VAR = "BUYPOWER_API_KEY"  # the live key
+ENV_VARS = {"live": ENV_VAR, "sandbox": "BUYPOWER_SANDBOX_API_KEY"}
 SERVICE = APP_NAME
 ENVIRONMENTS = ("live", "sandbox")
 KEY_SHAPE = re.compile(r"[0-9a-fA-F]{64}")
@@ -31,7 +38,7 @@ NO_KEYRING_HELP = (
     "       buypower-tui key set\n"
     "     then run buypower-tui from that same shell;\n"
     "  2. or the key in the environment of the process:\n"
-    f"       export {ENV_VAR}=<your key>\n"
+    "       export {env_var}=<your key>\n"
     "The key is never written to a plain file (so do not install keyrings.alt,\n"
     "which would keep it in one).\n"
     "What the keyring library said: {reason}"
@@ -54,11 +61,11 @@ class KeyInfo:
 
     def describe(self, env: str) -> str:
         if self.source == "env":
-            text = f"from the environment ({ENV_VAR}), {tail(self.key)}"
+            text = f"from the environment ({ENV_VARS[env]}), {tail(self.key)}"
         elif self.source == "keyring":
             text = f"from the OS keyring ({SERVICE}/{env}), {tail(self.key)}"
         else:
-            text = f"not set for {env}: run `buypower-tui key set --env {env}` or set {ENV_VAR}"
+            text = f"not set for {env}: run `buypower-tui key set --env {env}` or set {ENV_VARS[env]}"
         if self.keyring_problem:
             text += f"\nkeyring unavailable: {self.keyring_problem}"
         return text
@@ -70,13 +77,22 @@ def tail(key: SecretStr | None) -> str:
     return f"ending in …{text[-4:]}" if len(text) >= 16 else f"{len(text)} characters (too short to show any)"
 
 
-def _unavailable(exc: Exception) -> KeyringUnavailable:
+def no_keyring_help(env: str, reason: str) -> str:
+    return NO_KEYRING_HELP.format(env_var=ENV_VARS[env], reason=reason)
+
+
+def _unavailable(exc: Exception, env: str) -> KeyringUnavailable:
     reason = str(exc) or type(exc).__name__
-    return KeyringUnavailable(NO_KEYRING_HELP.format(reason=reason), reason)
+    return KeyringUnavailable(no_keyring_help(env, reason), reason)
+
+
+def env_key(env: str) -> str:
+    """The key this environment's variable holds ("" when unset): never another environment's."""
+    return os.environ.get(ENV_VARS[env], "").strip()
 
 
 def resolve_key(env: str) -> KeyInfo:
-    value = os.environ.get(ENV_VAR, "").strip()
+    value = env_key(env)
     if value:
         return KeyInfo("env", SecretStr(value))
     try:
@@ -102,6 +118,10 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
     (keyring's own backend API, so the code that uses it is the code that runs for real.)"""
 
     priority = 1  # type: ignore[assignment]
+    # Never a candidate when keyring picks a backend by itself: a machine without a real
+    # keyring would get this one, and a stored key would be gone at exit. It is only ever
+    # set on purpose (keyring.set_keyring), by the demo and the tests.
+    viable = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -131,15 +151,24 @@ def ensure_keyring(env: str) -> None:
     """Raise KeyringUnavailable now, before the operator types a key we cannot keep."""
     try:
         keyring.get_password(SERVICE, env)
+        _persistent()
     except keyring.errors.KeyringError as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, env) from None
+
+
+def _persistent() -> None:
+    """Only a backend that keeps what it is given counts as a keyring."""
+    backend = keyring.get_keyring()
+    if isinstance(backend, keyring.backends.null.Keyring | keyring.backends.fail.Keyring):
+        raise keyring.errors.NoKeyringError(f"the only keyring backend here is {backend}, which keeps nothing")
 
 
 def store_key(env: str, key: SecretStr) -> None:
     try:
+        _persistent()
         keyring.set_password(SERVICE, env, key.get_secret_value())
     except keyring.errors.KeyringError as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, env) from None
 
 
 def clear_key(env: str) -> bool:
@@ -149,5 +178,5 @@ def clear_key(env: str) -> bool:
     except keyring.errors.PasswordDeleteError:
         return False
     except keyring.errors.KeyringError as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, env) from None
     return True

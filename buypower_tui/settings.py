@@ -13,16 +13,16 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from buypower_tui.core.endpoint import LIVE_URL, SANDBOX_URL, key_destination_problem
 from buypower_tui.paths import AppPaths
 
-LIVE_URL = "https://api.buypower.ng/v2"
-SANDBOX_URL = "https://idev.buypower.ng/v2"
 ENV_PREFIX = "BUYPOWER_"
 # BUYPOWER_* variables that are not settings (the key, the home override, the sandbox's key).
-NOT_SETTINGS = {"BUYPOWER_API_KEY", "BUYPOWER_TUI_HOME", "BUYPOWER_SANDBOX_KEY"}
+NOT_SETTINGS = {"BUYPOWER_API_KEY", "BUYPOWER_SANDBOX_API_KEY", "BUYPOWER_TUI_HOME", "BUYPOWER_SANDBOX_KEY"}
 
 
 # Settings that bound a range: the first may not be above the second.
@@ -83,6 +83,13 @@ class Settings(BaseModel):
         v = v.strip().rstrip("/")
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018 - raises for a port out of range or not a number
+        except ValueError as exc:
+            raise ValueError(f"not a usable URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError("has no host name")
         return v
 
     @field_validator("database_url")
@@ -140,6 +147,11 @@ class Settings(BaseModel):
         if self.base_url:
             return self.base_url
         return SANDBOX_URL if self.mode == "sandbox" else LIVE_URL
+
+    @property
+    def key_destination_problem(self) -> str | None:
+        """Why this mode's key must not go to the base URL in use (None: it may)."""
+        return key_destination_problem(self.mode, self.effective_base_url)
 
 
 FIELDS = tuple(Settings.model_fields)

@@ -33,7 +33,7 @@ SAMPLE = os.path.join(os.path.dirname(__file__), "..", "buypower_tui", "data", "
 @pytest.fixture
 def sandbox(monkeypatch):
     with SandboxServer(SandboxConfig(seed=21, requery_cooldown_s=0, delay=(0,), pending_requeries=1)) as server:
-        monkeypatch.setenv("BUYPOWER_API_KEY", server.key)
+        monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", server.key)
         monkeypatch.setenv("BUYPOWER_REQUERY_FIRST_WAIT", "0.1")
         monkeypatch.setenv("BUYPOWER_REQUERY_MAX_WAIT", "1")
         yield server
@@ -113,9 +113,9 @@ def test_health_says_healthy_degraded_or_down(sandbox, capsys, monkeypatch):
     assert code == 0 and "status: HEALTHY" in out and "wallet       ₦1,000,000.00" in out
     code, out, _ = cli(capsys, sandbox, "health", "--json")
     assert '"api_reachable": true' in out and '"breaker": "closed"' in out
-    monkeypatch.delenv("BUYPOWER_API_KEY")
+    monkeypatch.delenv("BUYPOWER_SANDBOX_API_KEY")
     assert cli(capsys, sandbox, "health")[0] == 1  # no key: degraded
-    monkeypatch.setenv("BUYPOWER_API_KEY", sandbox.key)
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", sandbox.key)
     sandbox.stop()
     code, out, _ = cli(capsys, sandbox, "health")
     assert code == 2 and "status: DOWN" in out
@@ -149,7 +149,7 @@ def test_pause_holds_sending_and_resume_goes_on(sandbox, tmp_path):
 def test_sigterm_stops_after_the_rows_in_flight(tmp_path, isolated_home):
     config = SandboxConfig(seed=8, requery_cooldown_s=0, latency_ms=150)
     with SandboxServer(config) as sandbox:
-        env = dict(os.environ, BUYPOWER_API_KEY=sandbox.key, BUYPOWER_TUI_HOME=str(isolated_home),
+        env = dict(os.environ, BUYPOWER_SANDBOX_API_KEY=sandbox.key, BUYPOWER_TUI_HOME=str(isolated_home),
                    BUYPOWER_RATE_LIMIT="0")
         cli_args = [sys.executable, "-m", "buypower_tui", "--sandbox", sandbox.url]
         subprocess.run([*cli_args, "import", str(write_batch(tmp_path / "b.csv", 200))], env=env, check=True,
@@ -229,13 +229,42 @@ def test_one_process_at_a_time_pays_from_a_store(sandbox, capsys):
     import fcntl
 
     cli(capsys, sandbox, "import", SAMPLE)
-    lock = AppPaths.resolve().data_dir / "money.lock"
+    lock = AppPaths.resolve().db_file.with_name("buypower-tui.db.money-lock")  # beside the store
     with lock.open("a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         for argv in (("run", "1", "--yes"), ("requery",), ("recover",)):
             code, _, err = cli(capsys, sandbox, *argv)
             assert code == 2 and "is paying or requerying from this store" in err
     assert sandbox.ledger.vends() == []
+
+
+def test_two_homes_sharing_one_database_share_its_money_lock(sandbox, capsys, tmp_path, monkeypatch, isolated_home):
+    """The lock belongs to the database: a second home opening the same --db must wait."""
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    sandbox.update_config(latency_ms=150)
+    assert cli(capsys, sandbox, "--db", db, "import", str(write_batch(tmp_path / "b.csv", 12)))[0] == 0
+    env = dict(os.environ, BUYPOWER_SANDBOX_API_KEY=sandbox.key, BUYPOWER_TUI_HOME=str(isolated_home),
+               BUYPOWER_CONCURRENCY="1", BUYPOWER_RATE_LIMIT="0")
+    first = subprocess.Popen([sys.executable, "-m", "buypower_tui", "--sandbox", sandbox.url, "--db", db,
+                              "run", "1", "--yes", "--wait-pending", "0"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):  # until the first home is paying
+            if sandbox.ledger.vends():
+                break
+            time.sleep(0.05)
+        monkeypatch.setenv("BUYPOWER_TUI_HOME", str(tmp_path / "second-home"))
+        for argv in (("run", "1", "--yes"), ("requery",), ("recover",)):
+            code, _, err = cli(capsys, sandbox, "--db", db, *argv)
+            assert code == 2 and "is paying or requerying from this store" in err, err
+    finally:
+        assert first.wait(timeout=60) == 0, first.stderr.read().decode()
+    s = Store.open(db)
+    try:
+        assert_ledger_matches_store(sandbox.ledger.snapshot(), s, 1)
+        assert {r.state for r in s.rows(1)} == {"SUCCESS"}
+    finally:
+        s.close()
 
 
 def test_restarts_do_not_spend_the_requery_budget(sandbox, capsys, tmp_path):
@@ -260,10 +289,10 @@ def test_restarts_do_not_spend_the_requery_budget(sandbox, capsys, tmp_path):
 
 def test_a_wrong_key_or_no_buypower_is_one_message_and_exit_2(sandbox, capsys, monkeypatch):
     cli(capsys, sandbox, "import", SAMPLE)
-    monkeypatch.setenv("BUYPOWER_API_KEY", "0" * 64)
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "0" * 64)
     code, _, err = cli(capsys, sandbox, "run", "1", "--yes")
     assert code == 2 and "API key was refused" in err and "unexpected" not in err
-    monkeypatch.setenv("BUYPOWER_API_KEY", sandbox.key)
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", sandbox.key)
     sandbox.stop()
     code, _, err = cli(capsys, sandbox, "run", "1", "--yes")
     assert code == 2 and "BuyPower did not answer" in err and "unexpected" not in err

@@ -54,7 +54,7 @@ def sandbox_process():
 
 
 def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_token(sandbox_process, tmp_path, isolated_home):
-    env = dict(os.environ, BUYPOWER_API_KEY=KEY, BUYPOWER_TUI_HOME=str(isolated_home),
+    env = dict(os.environ, BUYPOWER_SANDBOX_API_KEY=KEY, BUYPOWER_TUI_HOME=str(isolated_home),
                BUYPOWER_REQUERY_FIRST_WAIT="0.2", BUYPOWER_REQUERY_MAX_WAIT="1", BUYPOWER_CONCURRENCY="4",
                BUYPOWER_RATE_LIMIT="0", BUYPOWER_READ_TIMEOUT="3", BUYPOWER_REQUERY_BUDGET="50")
     cli = [sys.executable, "-m", "buypower_tui", "--sandbox", sandbox_process]

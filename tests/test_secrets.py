@@ -38,10 +38,13 @@ def test_set_status_clear_through_the_keyring(monkeypatch, capsys, memory_keyrin
     code, out, _ = key_cmd(monkeypatch, capsys, "key", "status", "--env", "live")
     assert "not set for live" in out
 
-    monkeypatch.setenv("BUYPOWER_API_KEY", OTHER)
+    monkeypatch.setenv("BUYPOWER_API_KEY", OTHER)  # the live key: it never serves the sandbox
     code, out, _ = key_cmd(monkeypatch, capsys, "key", "status", "--env", "sandbox")
-    assert "from the environment (BUYPOWER_API_KEY), ending in …3210" in out
-    monkeypatch.delenv("BUYPOWER_API_KEY")
+    assert "from the OS keyring (buypower-tui/sandbox)" in out
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", OTHER)
+    code, out, _ = key_cmd(monkeypatch, capsys, "key", "status", "--env", "sandbox")
+    assert "from the environment (BUYPOWER_SANDBOX_API_KEY), ending in …3210" in out
+    monkeypatch.delenv("BUYPOWER_SANDBOX_API_KEY")
 
     code, out, _ = key_cmd(monkeypatch, capsys, "key", "clear", "--env", "sandbox")
     assert code == 0 and "removed" in out and memory_keyring.passwords == {}

@@ -91,7 +91,7 @@ def test_bad_env_var_names_the_variable(paths, monkeypatch, capsys):
 
 
 def test_config_command_prints_files_and_effective_settings(capsys, monkeypatch):
-    monkeypatch.setenv("BUYPOWER_API_KEY", "ab" * 32)
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "ab" * 32)
     write_config("requery_budget = 7\n")
     assert main(["--sandbox", "config"]) == 0
     out = capsys.readouterr().out

@@ -27,7 +27,7 @@ KEY = "0123456789abcdef" * 3 + "00000000c0ffee42"
 @pytest.fixture
 def sandbox(monkeypatch):
     with SandboxServer(SandboxConfig(seed=5, delay=(0,))) as server:
-        monkeypatch.setenv("BUYPOWER_API_KEY", server.key)
+        monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", server.key)
         yield server
 
 
@@ -112,7 +112,7 @@ async def test_no_keyring_the_key_screen_says_so_and_the_rest_keeps_working(tmp_
         problem = str(app.screen.query_one("#keyring-problem", Static).render())
         assert "this machine has no keyring" in str(app.screen.query_one("#key-source", Static).render())
         assert "No usable OS keyring" in problem and "dbus-run-session" in problem
-        assert "BUYPOWER_API_KEY" in problem
+        assert "BUYPOWER_SANDBOX_API_KEY" in problem
         await pilot.press(*KEY, "enter")
         await settle(pilot)
         assert "could not be used" in str(app.screen.query_one("#key-message", Static).render())
@@ -298,7 +298,7 @@ async def test_help_keys_and_palette(tmp_path):
 
 
 def test_a_crash_prints_where_the_log_is_never_locals(tmp_path, monkeypatch):
-    monkeypatch.setenv("BUYPOWER_API_KEY", KEY)
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", KEY)
     app = BuyPowerApp(services("--sandbox"))
     key = app.services.key_info.key  # noqa: F841 - a local the default traceback would print
     try:

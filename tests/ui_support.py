@@ -72,6 +72,7 @@ class NoKeyring(keyring.backend.KeyringBackend):
     """What a headless SSH session has: every call fails (fixed text, for the snapshots)."""
 
     priority = 1  # type: ignore[assignment]
+    viable = False  # only ever set on purpose
 
     def get_password(self, *args: str) -> str | None:
         raise keyring.errors.NoKeyringError("no Secret Service on this D-Bus session")

@@ -26,9 +26,11 @@ from aiolimiter import AsyncLimiter
 from pydantic import SecretStr
 
 from buypower_tui.core.breaker import BreakerOpen, CircuitBreaker
+from buypower_tui.core.endpoint import plain_http_problem
 from buypower_tui.core.lookup_cache import MeterCache
 from buypower_tui.core.outcomes import (
     ApiError,
+    ConfigurationError,
     MeterInfo,
     Outcome,
     VendResult,
@@ -70,6 +72,10 @@ class _BearerAuth(httpx.Auth):
         self._key = key
 
     def auth_flow(self, request: httpx.Request):
+        # The last guard before the key leaves: never over plain HTTP to another machine.
+        problem = plain_http_problem(str(request.url.copy_with(query=None)))
+        if problem:
+            raise ConfigurationError(problem)
         request.headers["Authorization"] = f"Bearer {self._key.get_secret_value()}"
         yield request
 

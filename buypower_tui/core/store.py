@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
+from buypower_tui.core.money_lock import MoneyLock, lock_path
 from buypower_tui.paths import create_private_file
 
 
@@ -84,6 +85,10 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def money_lock(self, data_dir: Path) -> MoneyLock:
+        """The lock a process holds while it pays or requeries from this database."""
+        return MoneyLock(lock_path(self.engine.url, data_dir), operator_name())
 
     # -- batches -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from buypower_tui.core.recovery import needs_recovery
+from buypower_tui.logs import mask_message
 from buypower_tui.ui.jobs import JobsMixin
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.error import ErrorModal
@@ -101,6 +102,10 @@ class BuyPowerApp(JobsMixin, App[None]):
 
     def show_error(self, title: str, text: str) -> None:
         self.push_screen(ErrorModal(title, text))
+
+    def notify(self, message: str, *, title: str = "", **kwargs) -> None:
+        """Every toast, from any screen, goes through the log's masking (Widget.notify comes here)."""
+        super().notify(mask_message(message), title=mask_message(title), **kwargs)
 
     def _to_editors(self, message) -> None:
         for screen in self.screen_stack:

@@ -35,7 +35,7 @@ class RunControl:
     def run(self) -> RunResult:
         """In a worker thread: the operator confirmed, so approve and pay."""
         try:
-            with self.services.ctx.money_lock():
+            with self.services.money_lock():
                 return asyncio.run(self._go())
         finally:
             self.finished.set()

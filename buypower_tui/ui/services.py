@@ -17,6 +17,7 @@ from buypower_tui.core.demo import Demo
 from buypower_tui.core.health import Health, check_health
 from buypower_tui.core.importing import ImportReport, import_file
 from buypower_tui.core.lookup import LookupReport, lookup_batch
+from buypower_tui.core.money_lock import MoneyLock
 from buypower_tui.core.plan import Policy, RunPlan, batch_problem, plan_run
 from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
 from buypower_tui.core.rules import Limits
@@ -56,6 +57,9 @@ class Services:
     def store(self) -> Store:
         return self.demo.store if self.demo is not None else self.ctx.store
 
+    def money_lock(self) -> MoneyLock:
+        return self.store.money_lock(self.paths.data_dir)
+
     @property
     def limits(self) -> Limits:
         return self.ctx.limits
@@ -74,7 +78,7 @@ class Services:
             return SecretStr(self.demo.key)
         if self.key_info.key is None:
             raise NoKey(f"There is no API key for {self.mode}. Press F2 (Settings and API key) to set one, "
-                        f"or start buypower-tui with {secrets.ENV_VAR} set."
+                        f"or start buypower-tui with {secrets.ENV_VARS[self.mode]} set."
                         + (f"\n\nThe keyring could not be asked: {self.key_info.keyring_problem}"
                            if self.key_info.keyring_problem else ""))
         return self.key_info.key
@@ -83,8 +87,11 @@ class Services:
         return import_file(path, self.store, self.limits, mode=self.mode, on_progress=on_progress)
 
     def client(self) -> BuyPowerClient:
-        """A client for the current mode; NoKey says how to set one. Build it in the event loop
-        that will use it."""
+        """A client for the current mode; NoKey says how to set one, or why the base URL may
+        not have this mode's key. Build it in the event loop that will use it."""
+        problem = self.settings.key_destination_problem
+        if problem:
+            raise NoKey(problem)
         return BuyPowerClient.from_settings(self.settings, self._client_key(), store=self.store)
 
     @property
@@ -112,7 +119,7 @@ class Services:
                 return await plan_run(self.store, client, batch_id, self.policy, accepting=accepting,
                                       retrying=retrying)
 
-        with self.ctx.money_lock():
+        with self.money_lock():
             return asyncio.run(go())
 
     def recover(self) -> RecoveryReport:
@@ -126,7 +133,7 @@ class Services:
                 return await recover(self.store, client, first_wait=p.first_wait, max_wait=p.max_wait,
                                      budget=p.budget)
 
-        with self.ctx.money_lock():
+        with self.money_lock():
             return asyncio.run(go())
 
     def requery(self, row_ids: list[int]) -> RecoveryReport:
@@ -138,7 +145,7 @@ class Services:
                 await requery_now(self.store, client, row_ids, report, first_wait=p.first_wait,
                                   max_wait=p.max_wait, budget=p.budget)
 
-        with self.ctx.money_lock():
+        with self.money_lock():
             asyncio.run(go())
         return report
 

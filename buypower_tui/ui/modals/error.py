@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, TextArea
 
+from buypower_tui.logs import mask_message
+
 
 class ErrorModal(ModalScreen[None]):
     TITLE = "Error"
@@ -20,7 +22,8 @@ class ErrorModal(ModalScreen[None]):
 
     def __init__(self, title: str, text: str) -> None:
         super().__init__()
-        self.title_text, self.text = title, text
+        # Masked like the log: an error may quote a file that holds the key (a .env picked by mistake).
+        self.title_text, self.text = mask_message(title), mask_message(text)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="error"):

@@ -26,7 +26,8 @@ def home_short(text: str) -> str:
 class SettingsScreen(Screen):
     TITLE = "Settings and API key"
     HELP_TEXT = (
-        "Where the API key comes from: the BUYPOWER_API_KEY environment variable first, then the OS "
+        "Where the API key comes from: its environment variable first (BUYPOWER_API_KEY for live, "
+        "BUYPOWER_SANDBOX_API_KEY for the sandbox), then the OS "
         "keyring. A key typed here goes to the keyring, never to a file. Over SSH there is often no "
         "keyring: the screen then says so and shows the two ways out. Everything that needs no key "
         "(importing and fixing sheets) works without one.")
@@ -88,7 +89,8 @@ class SettingsScreen(Screen):
         s = self.services
         info, env, no_keyring = s.key_info, s.mode, s.keyring_problem is not None and s.demo is None
         if info.source == "env":
-            text = Text.assemble(("from the environment ", "bold"), f"({secrets.ENV_VAR}), {secrets.tail(info.key)}. "
+            text = Text.assemble(("from the environment ", "bold"),
+                                 f"({secrets.ENV_VARS[env]}), {secrets.tail(info.key)}. "
                                  "It is used before the keyring while it is set.")
         elif info.source == "keyring":
             text = Text.assemble(("from the OS keyring ", "bold"),
@@ -104,7 +106,7 @@ class SettingsScreen(Screen):
         problem.display = s.keyring_problem is not None
         if s.keyring_problem is not None:
             outside = "Outside the demo: " if s.demo is not None else ""
-            problem.update(outside + secrets.NO_KEYRING_HELP.format(reason=s.keyring_problem))
+            problem.update(outside + secrets.no_keyring_help(env, s.keyring_problem))
 
     def message(self, text: str, style: str = "") -> None:
         box = self.query_one("#key-message", Static)

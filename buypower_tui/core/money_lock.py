@@ -1,0 +1,81 @@
+"""The money lock: one process at a time pays or requeries from a store.
+
+It belongs to the database, not to a home folder: two homes (or two operators) that open
+the same `--db` must share it, or each would take the other's rows in flight for a
+crash's leftovers. For a SQLite file it is a lock file beside the database; for any other
+URL it is a file per URL in the data folder, which serialises the processes of one
+machine only (PostgreSQL's advisory locks come with team mode).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy.engine import URL
+
+from buypower_tui.paths import create_private_file
+
+
+class MoneyLockBusy(Exception):
+    """Another process holds the lock; str() says who and what to do."""
+
+
+def lock_path(url: URL, data_dir: Path) -> Path:
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        return Path(os.path.realpath(database) + ".money-lock")
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    return data_dir / f"money-{digest}.lock"
+
+
+class MoneyLock:
+    """An exclusive, non-blocking flock; a held lock says who holds it (user@host, pid, since)."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.path, self.holder = path, holder
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        fh = create_private_file(self.path).open("r+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = fh.read().strip() or "another process"
+            fh.close()
+            raise MoneyLockBusy(f"another buypower-tui ({who}) is paying or requerying from this store; wait for "
+                                "it to finish, or stop it (Ctrl+C stops after the rows in flight)") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{self.holder}, pid {os.getpid()}, since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> MoneyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Let go while a person reads and decides; take it back after (MoneyLockBusy if
+        someone else took it meanwhile: then nothing of this plan may be paid)."""
+        self.release()
+        try:
+            yield
+        finally:
+            self.acquire()
