@@ -8,7 +8,7 @@ from decimal import Decimal
 import stamina
 from pydantic import SecretStr
 
-from buypower_tui.core import rows
+from buypower_tui.core import manual, rows
 from buypower_tui.core.breaker import CircuitBreaker
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.importing import import_file
@@ -137,7 +137,7 @@ def test_a_failed_row_retried_by_hand_gets_a_new_order(store, tmp_path):
                 await Runner(store, c, batch, FAST).run()
                 (row_id,) = rows.ids_in(store, batch, (S.FAILED,))
                 old = rows.get(store, row_id).order_id
-                again = rows.retry_failed(store, row_id)
+                again = manual.retry_failed(store, row_id)
                 return old, again
         old, again = asyncio.run(go())
         assert again.state == S.APPROVED and again.order_id != old
@@ -150,15 +150,15 @@ def test_the_operator_settles_a_row_that_needs_review_with_a_note(store, tmp_pat
     (row_id,) = rows.ids_in(store, report.batch_id, (S.VALID,))
     rows.transition(store, row_id, (S.VALID,), S.NEEDS_REVIEW)
     with pytest.raises(ValueError):
-        rows.resolve_review(store, row_id, "checked", S.PENDING)
-    settled = rows.resolve_review(store, row_id, "BuyPower support confirmed the refund", S.FAILED)
+        manual.resolve_review(store, row_id, "checked", S.PENDING)
+    settled = manual.resolve_review(store, row_id, "BuyPower support confirmed the refund", S.FAILED)
     assert settled.state == S.FAILED
     with store.session() as s:
         from sqlmodel import select
 
         from buypower_tui.core.models import Event
         notes = [e.note for e in s.exec(select(Event).where(Event.recipient_id == row_id))]
-    assert notes[-1] == "resolved by the operator: BuyPower support confirmed the refund"
+    assert notes[-1].startswith("marked failed by the operator: BuyPower support confirmed the refund")
 
 
 def test_stop_sends_nothing_that_was_still_queued_behind_the_request_cap(store, tmp_path):

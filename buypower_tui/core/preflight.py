@@ -57,7 +57,7 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
         for row in candidates:
             elsewhere = s.exec(select(func.count()).where(
                 Recipient.meter == row.meter, Recipient.amount_kobo == row.amount_kobo, Recipient.id != row.id,
-                or_(col(Recipient.state).in_(IN_FLIGHT),
+                or_(col(Recipient.state).in_(IN_FLIGHT), rows.operator_failed(),
                     (Recipient.state == S.SUCCESS) & (col(Recipient.updated_at) >= since)))).one()
             if row.meter in dup_meters:
                 p.batch_duplicates.append(row.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from buypower_tui.core import rows
@@ -53,10 +53,12 @@ def needs_recovery(store: Store) -> bool:
 
 
 def in_flight(store: Store) -> list[int]:
-    """SENDING and PENDING rows with an orderId (those without one are orphans, listed)."""
+    """SENDING and PENDING rows with an orderId (those without one are orphans, listed), and
+    rows the operator marked failed while BuyPower has not said so (their order may succeed)."""
     with store.session() as s:
-        return list(s.exec(select(Recipient.id).where(col(Recipient.state).in_([S.SENDING, S.PENDING]),
-                                                      col(Recipient.order_id).is_not(None))))
+        return list(s.exec(select(Recipient.id).where(
+            or_(col(Recipient.state).in_([S.SENDING, S.PENDING]), rows.operator_failed()),
+            col(Recipient.order_id).is_not(None))))
 
 
 async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], report: RecoveryReport, *,

@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, or_
 from sqlmodel import col, select
 
 from buypower_tui.core.models import Event, Recipient, RowState, from_kobo, to_kobo, utcnow
@@ -27,6 +27,26 @@ SENDABLE = (S.APPROVED, S.NOT_SENT)
 REQUERYABLE = (S.SENDING, S.PENDING, S.NEEDS_REVIEW)
 WITH_ORDER = (S.APPROVED, S.SENDING, S.PENDING, S.NOT_SENT, S.SUCCESS, S.FAILED, S.NEEDS_REVIEW)
 FINAL = (S.SUCCESS, S.FAILED)
+
+# The provider_code of a row the operator marked FAILED by hand. That is the operator's
+# judgement, not BuyPower's: the order may still succeed, so such a row is requeried under
+# its orderId until BuyPower answers conclusively, counts as money that may move, and is
+# never retried before then. (Rows resolved before this marker existed carry only the note.)
+OPERATOR = "OPERATOR"
+_OLD_OPERATOR_NOTE = "resolved by the operator"
+
+
+def is_operator_failed(row: Any) -> bool:
+    """`row`: a Recipient, a RowView or a grid row (a dict)."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    return get("state") == S.FAILED and (get("provider_code") == OPERATOR
+                                         or (get("provider_message") or "").startswith(_OLD_OPERATOR_NOTE))
+
+
+def operator_failed() -> Any:
+    """The SQL condition of `is_operator_failed`."""
+    return (Recipient.state == S.FAILED) & or_(Recipient.provider_code == OPERATOR,
+                                               col(Recipient.provider_message).startswith(_OLD_OPERATOR_NOTE))
 
 
 class RowView:
@@ -83,7 +103,7 @@ def _event(current: Any, new_state: str, at: datetime, http_status: int | None, 
 
 def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Callable[[RowView], str], *,
                note: str | Callable[[RowView], str] | None = None, http_status: int | None = None,
-               details: dict[str, Any] | None = None,
+               details: dict[str, Any] | Callable[[RowView], dict[str, Any]] | None = None,
                compute: Callable[[RowView], dict[str, Any]] | None = None, **fields: Any) -> RowView:
     """Move one row to `to` (from one of `allowed`), set `fields` (plus what `compute` derives
     from the row as it is now), append the event, commit: one transaction, one row read.
@@ -104,7 +124,8 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
         values["state"], values["updated_at"] = new_state, utcnow()
         conn.execute(_update(values), {"_row_id": row_id, **values})
         conn.execute(_EVENTS.insert(), _event(current, new_state, values["updated_at"], http_status, values,
-                                              note(before) if callable(note) else note, details))
+                                              note(before) if callable(note) else note,
+                                              details(before) if callable(details) else details))
     return RowView(dict(current) | values)
 
 
@@ -134,29 +155,6 @@ def approve(store: Store, row_ids: Iterable[int]) -> int:
         if events:
             conn.execute(_EVENTS.insert(), events)
     return approved
-
-
-def retry_failed(store: Store, row_id: int) -> RowView:
-    """FAILED -> APPROVED by hand, under a new orderId: the old one failed conclusively
-    (its event history keeps it and the reason), so a new order cannot pay twice."""
-    with store.session() as s:
-        row = s.get(Recipient, row_id)
-    if row is None or row.state != S.FAILED:
-        raise StateConflict(f"row {row_id} is not FAILED")
-    return transition(store, row_id, (S.FAILED,), S.APPROVED, order_id=str(uuid.uuid4()), sent_at=None,
-                      post_count=0, requery_count=0, next_requery_at=None,
-                      note=f"retried by hand; previous order {row.order_id} failed: {row.provider_message}",
-                      details={"previous_order_id": row.order_id})
-
-
-def resolve_review(store: Store, row_id: int, note: str, state: str, token: str | None = None) -> RowView:
-    """The operator settles a NEEDS_REVIEW row (SUCCESS or FAILED) with a note, and for a
-    paid row the token BuyPower's support gave, when there is one."""
-    if state not in FINAL:
-        raise ValueError("a reviewed row ends SUCCESS or FAILED")
-    extra = {"token": token} if token and state == S.SUCCESS else {}
-    return transition(store, row_id, (S.NEEDS_REVIEW,), state, note=f"resolved by the operator: {note}",
-                      provider_message=f"resolved by the operator: {note}", **extra)
 
 
 def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> RowView:
@@ -213,39 +211,58 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
     `scheduled=False` (start-up recovery, an operator's "requery now"): a still-pending
     answer neither spends the requery budget nor moves the schedule, so restarting the
     app often cannot park a row as NEEDS_REVIEW within seconds."""
-    allowed = REQUERYABLE if requery else (S.SENDING,)
+    allowed = (*REQUERYABLE, S.FAILED) if requery else (S.SENDING,)
     common: dict[str, Any] = dict(provider_code=result.provider_code, provider_message=result.message[:500],
                                   http_status=result.http_status)
     what = "requery" if requery else "vend"
+
+    def only_operators_failed(row: RowView) -> dict[str, Any]:
+        if row.state == S.FAILED and not is_operator_failed(row):
+            raise StateConflict(f"row {row.row_number} failed conclusively at BuyPower; its order is settled")
+        return {}
+
     if result.outcome is Outcome.SUCCESS:
         return transition(
-            store, row_id, allowed, S.SUCCESS, note=f"{what}: success", next_requery_at=None,
+            store, row_id, allowed, S.SUCCESS, compute=only_operators_failed,
+            note=lambda row: f"{what}: success" + (" (the order marked failed by the operator was paid after all)"
+                                                   if row.state == S.FAILED else ""), next_requery_at=None,
             token=result.token, units=None if result.units is None else str(result.units),
             receipt_no=result.receipt_no, vend_ref=result.vend_ref, vend_time=result.vend_time,
             parcels=[p.model_dump() for p in result.parcels] or None, response=result.response, **common)
     if result.outcome is Outcome.FAILED:
-        return transition(store, row_id, allowed, S.FAILED, note=f"{what}: failed", next_requery_at=None,
-                          response=result.response, **common)
+        return transition(store, row_id, allowed, S.FAILED, note=f"{what}: failed (BuyPower said so)",
+                          compute=only_operators_failed, next_requery_at=None, response=result.response, **common)
     if result.outcome is Outcome.NOT_SENT:
-        return transition(store, row_id, allowed, S.NOT_SENT, note=f"{what}: not sent, to send again with "
-                          "the same orderId", next_requery_at=None, **common)
+        # For a row the operator marked failed, "no such order" long after it was sent is
+        # BuyPower's conclusive word: it never arrived, so it took no money.
+        return transition(store, row_id, allowed, lambda row: S.FAILED if row.state == S.FAILED else S.NOT_SENT,
+                          compute=only_operators_failed, next_requery_at=None, **common,
+                          note=lambda row: f"{what}: BuyPower has no record of this order: it never arrived"
+                          if row.state == S.FAILED else f"{what}: not sent, to send again with the same orderId")
     counts = requery and scheduled
 
     def pending(row: RowView) -> dict[str, Any]:
+        only_operators_failed(row)
+        operators = row.state == S.FAILED  # stays the operator's FAILED, with the operator's words
+        keep = {"provider_code": row.provider_code, "provider_message": row.provider_message} if operators else {}
         count = row.requery_count + (1 if counts else 0)
-        if counts and count >= budget:
+        if counts and count >= budget and not operators:  # the operator's rows are asked until BuyPower knows
             return {"requery_count": count, "next_requery_at": None}
-        if not scheduled and row.state == S.PENDING and row.next_requery_at is not None:
-            return {}  # keep the schedule the row already has
+        if not scheduled and row.state in (S.PENDING, S.FAILED) and row.next_requery_at is not None:
+            return keep  # keep the schedule the row already has
         due = utcnow() + timedelta(seconds=_wait(result, count, first_wait, max_wait))
-        return {"requery_count": count, "next_requery_at": due}
+        return {"requery_count": count, "next_requery_at": due, **keep}
 
     def state(row: RowView) -> str:
-        if row.state == S.NEEDS_REVIEW and not scheduled:
-            return S.NEEDS_REVIEW  # asked by hand and still unknown: it stays parked
+        if row.state in (S.NEEDS_REVIEW, S.FAILED) and not scheduled:
+            return row.state  # asked by hand and still unknown: it stays where it was
+        if row.state == S.FAILED:
+            return S.FAILED
         return S.NEEDS_REVIEW if counts and row.requery_count + 1 >= budget else S.PENDING
 
     def note(row: RowView) -> str:
+        if row.state == S.FAILED:
+            return f"{what}: still unknown at BuyPower ({result.message[:200]}); stays marked failed by OPERATOR"
         if state(row) == S.NEEDS_REVIEW:
             return f"still pending after {row.requery_count + 1} requeries: needs review"
         return f"{what}: pending"
@@ -255,18 +272,23 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
 
 # -- queries the runner and recovery need ----------------------------------------------------------
 
-def ids_in(store: Store, batch_id: int | None, states: Iterable[str]) -> list[int]:
+def ids_in(store: Store, batch_id: int | None, states: Iterable[str], *, operators_failed: bool = False
+           ) -> list[int]:
+    """Rows in `states` (and, with `operators_failed`, the FAILED rows the operator marked)."""
     with store.session() as s:
-        q = select(Recipient.id).where(col(Recipient.state).in_(list(states)))
+        q = select(Recipient.id).where(or_(col(Recipient.state).in_(list(states)),
+                                           operator_failed() if operators_failed else False))
         if batch_id is not None:
             q = q.where(Recipient.batch_id == batch_id)
         return list(s.exec(q.order_by(col(Recipient.row_number))))
 
 
 def due_requeries(store: Store, batch_id: int | None, now: datetime | None = None) -> list[int]:
+    """PENDING rows, and rows the operator marked failed, whose next requery is due."""
     now = now or datetime.now(UTC)
     with store.session() as s:
-        q = select(Recipient.id).where(Recipient.state == S.PENDING, col(Recipient.next_requery_at) <= now)
+        q = select(Recipient.id).where(or_(Recipient.state == S.PENDING, operator_failed()),
+                                       col(Recipient.next_requery_at) <= now)
         if batch_id is not None:
             q = q.where(Recipient.batch_id == batch_id)
         return list(s.exec(q.order_by(col(Recipient.next_requery_at))))

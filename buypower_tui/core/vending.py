@@ -277,7 +277,7 @@ class Runner:
 
     async def _requery_one(self, row_id: int) -> None:
         row = rows.get(self.store, row_id)
-        if row.state not in rows.REQUERYABLE:
+        if row.state not in rows.REQUERYABLE and not rows.is_operator_failed(row):
             return
         try:
             result = await self.client.requery(row.order_id, vend_type=row.vend_type or "PREPAID",

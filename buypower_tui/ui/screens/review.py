@@ -8,8 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui.core import editing, rows
+from buypower_tui.core import editing, manual
 from buypower_tui.core.models import RowState
+from buypower_tui.core.rows import is_operator_failed
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -22,24 +23,16 @@ S = RowState
 SHOWN = (S.FAILED, S.LOOKUP_FAILED, S.PENDING, S.SENDING, S.NEEDS_REVIEW)
 
 
-def digits(text: str | None) -> str | None:
-    value = "".join(ch for ch in text or "" if ch.isdigit())
-    return value or None
-
-
-def token_problem(text: str) -> str | None:
-    value = digits(text)
-    return None if value is None or len(value) == 20 else f"a token has 20 digits; this has {len(value)}."
-
-
 class ReviewScreen(BatchRowsScreen):
     TITLE = "Failed and pending"
     HELP_TEXT = (
         "Rows that did not end paid. PENDING and SENDING rows may still take money: they are requeried, "
         "never sent again under a new order (q requeries the selected or marked rows, Q all of them). "
-        "A FAILED row's order failed conclusively, so t retries it under a new orderId after the usual "
+        "When BuyPower said a FAILED row's order failed, t retries it under a new orderId after the usual "
         "confirmation. A NEEDS_REVIEW row ran out of requeries: check it with BuyPower, then m records "
-        "what you found (paid or failed) with a note. LOOKUP_FAILED rows are fixed in the editor.")
+        "what you found (paid or failed) with a note. A row you mark failed stays requeried until BuyPower "
+        "itself answers (its order may still succeed), and can be retried only then. LOOKUP_FAILED rows are "
+        "fixed in the editor.")
     BINDINGS = [
         Binding("q", "requery", "Requery", id="review.requery"),
         Binding("Q", "requery_all", "Requery all", show=False, id="review.requery_all"),
@@ -93,9 +86,15 @@ class ReviewScreen(BatchRowsScreen):
             f"{row['requery_count']} requeries: {row['provider_message'] or 'no answer yet'}")
         self.query_one("#detail", Static).update(text)
 
-    def targets(self, states: tuple[str, ...]) -> list[int]:
+    def targets(self, states: tuple[str, ...], operators: bool | None = None) -> list[int]:
+        """Marked (or else the selected) rows in `states`; `operators`: only (True) or never
+        (False) the FAILED rows the operator marked, still waiting for BuyPower's word."""
         ids = [i for i in self.rows if i in self.marked] or [self.table.current_id] if self.rows else []
-        return [i for i in ids if i is not None and self.rows[i]["state"] in states]
+        return [i for i in ids if i is not None and self.rows[i]["state"] in states
+                and operators in (None, self.by_operator(i))]
+
+    def by_operator(self, row_id: int) -> bool:
+        return is_operator_failed(self.rows[row_id])
 
     def action_mark(self) -> None:
         row_id = self.table.current_id
@@ -104,23 +103,29 @@ class ReviewScreen(BatchRowsScreen):
             self.table.action_cursor_down()
             self.load()
 
+    def requeryable(self, row_id: int) -> bool:
+        return self.rows[row_id]["state"] in (S.PENDING, S.SENDING, S.NEEDS_REVIEW) or self.by_operator(row_id)
+
     def action_requery(self) -> None:
-        ids = self.targets((S.PENDING, S.SENDING, S.NEEDS_REVIEW))
+        ids = [i for i in self.targets((S.PENDING, S.SENDING, S.NEEDS_REVIEW, S.FAILED)) if self.requeryable(i)]
         if not ids:
-            self.notify("Only PENDING, SENDING and NEEDS_REVIEW rows are requeried.", severity="warning")
+            self.notify("Only PENDING, SENDING and NEEDS_REVIEW rows, and rows you marked failed, are requeried.",
+                        severity="warning")
             return
         self.app.requery(self.batch_id, ids)
 
     def action_requery_all(self) -> None:
-        ids = [i for i, r in self.rows.items() if r["state"] in (S.PENDING, S.SENDING, S.NEEDS_REVIEW)]
+        ids = [i for i in self.rows if self.requeryable(i)]
         if ids:
             self.app.requery(self.batch_id, ids)
 
     def action_retry(self) -> None:
-        ids = self.targets((S.FAILED,))
+        ids = self.targets((S.FAILED,), operators=False)
         if not ids:
-            self.notify("Only FAILED rows are retried (their earlier order failed conclusively).",
-                        severity="warning")
+            mine = self.targets((S.FAILED,), operators=True)
+            self.notify("A row you marked failed is retried only once BuyPower says its order failed (q asks "
+                        "now): it may still be paid." if mine else
+                        "Only FAILED rows are retried, once BuyPower said their order failed.", severity="warning")
             return
         numbers = ", ".join(str(self.rows[i]["row_number"]) for i in ids)
 
@@ -148,8 +153,10 @@ class ReviewScreen(BatchRowsScreen):
                 if not note:
                     return
                 for row_id in ids:
-                    rows.resolve_review(self.app.services.store, row_id, note.strip(), state, token)
-                self.notify(f"Recorded {plural(len(ids), 'row')} as {state}.")
+                    manual.resolve_review(self.app.services.store, row_id, note, state, token)
+                self.notify(f"Recorded {plural(len(ids), 'row')} as paid." if state == S.SUCCESS else
+                            f"Marked {plural(len(ids), 'row')} failed. They are still requeried until BuyPower "
+                            "answers (the order may yet succeed), and can be retried once BuyPower says it failed.")
                 self.marked.clear()
                 self.load()
 
@@ -161,11 +168,12 @@ class ReviewScreen(BatchRowsScreen):
 
             if state == S.SUCCESS and len(ids) == 1:  # a paid row should carry its token
                 self.app.push_screen(PromptModal("The token BuyPower gave (20 digits; empty if unknown)", "",
-                                                 "Spaces and dashes are ignored.", check=token_problem),
-                                     lambda token: ask_note(digits(token)) if token is not None else None)
+                                                 "Spaces and dashes are ignored.", check=manual.token_problem),
+                                     lambda token: ask_note(manual.token_digits(token)) if token is not None
+                                     else None)
             else:
                 ask_note()
 
         self.app.push_screen(ChooseModal("What did you find out?", [
             (S.SUCCESS, "It was paid (the customer has a token)"),
-            (S.FAILED, "It failed (BuyPower confirms no money was taken)")], S.SUCCESS), outcome)
+            (S.FAILED, "It failed (it stays requeried until BuyPower itself answers)")], S.SUCCESS), outcome)

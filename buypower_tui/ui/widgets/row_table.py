@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from buypower_tui.core.models import RowState, from_kobo
 from buypower_tui.core.outcomes import format_token
+from buypower_tui.core.rows import is_operator_failed
 from buypower_tui.core.rules import naira
 
 S = RowState
@@ -36,8 +37,8 @@ def cell(row: dict[str, Any], column: str) -> Text:
     state = row["state"]
     if column == "row":
         return Text(str(row["row_number"]), style="dim")
-    if column == "state":
-        return Text(state, style=STATE_STYLE.get(state, ""))
+    if column == "state":  # FAILED (OP): the operator's word, still requeried until BuyPower answers
+        return Text(state + (" (OP)" if is_operator_failed(row) else ""), style=STATE_STYLE.get(state, ""))
     if column == "meter":
         return Text(row["meter"] or row["meter_raw"] or "")
     if column == "amount":
@@ -50,7 +51,7 @@ def cell(row: dict[str, Any], column: str) -> Text:
     if column == "receipt":
         return Text(row["receipt_no"] or "")
     if column == "next":
-        return Text(_when(row["next_requery_at"]) if state == S.PENDING else "")
+        return Text(_when(row["next_requery_at"]) if state == S.PENDING or is_operator_failed(row) else "")
     message = row["provider_message"] or "; ".join(e["message"] for e in row["errors"] or ())
     return Text(message, no_wrap=True, overflow="ellipsis")
 
