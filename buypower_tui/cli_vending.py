@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from buypower_tui.context import EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
-from buypower_tui.core import rows
+from buypower_tui.core import manual, rows
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.export import export_batch, export_to_file
 from buypower_tui.core.health import check_health
 from buypower_tui.core.models import RowState
-from buypower_tui.core.plan import Policy, batch_problem, commit_plan, plan_run
+from buypower_tui.core.money_lock import MoneyLock
+from buypower_tui.core.plan import PlanChanged, Policy, RunPlan, batch_problem, commit_plan, plan_run
 from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
 from buypower_tui.core.rules import naira
 from buypower_tui.core.vending import Progress, Runner, RunOptions
@@ -113,64 +114,82 @@ def _summary(ctx: Context, batch_id: int, stopped: bool = False) -> int:
     return EXIT_OK
 
 
-def _confirm(ctx: Context, count: int, total: Decimal, assume_yes: bool) -> bool:
-    mode = ctx.settings.mode.upper()
-    if assume_yes:
-        return True
+def _confirm(ctx: Context, count: int, total: Decimal, lock: MoneyLock) -> bool:
     if not sys.stdin or not sys.stdin.isatty():
         err("run: not confirmed; pass --yes to pay without a prompt (scripts, cron)")
         return False
-    answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
+    mode = ctx.settings.mode.upper()
+    with lock.released():  # others may work while a person reads; the plan is checked again after
+        answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
     return answer.strip() == "VEND"
 
 
-async def _run(ctx: Context, args: argparse.Namespace, retrying: tuple[int, ...] = ()) -> int:
-    """Plan, show, confirm, and only then change anything and pay. With `retrying` (FAILED
-    rows chosen by hand) nothing but those rows and rows already approved is sent."""
+def _show_plan(ctx: Context, plan: RunPlan) -> int | None:
+    """Print what the run would do; an exit code when it must not go on."""
+    _report_recovery(plan.recovery)
+    for why in plan.not_retried:
+        err(f"not retried: {why}")
+    if plan.lookup is not None:
+        lookup = plan.lookup
+        err(f"lookup: {lookup.verified} verified, {lookup.not_found} not found, "
+            f"{lookup.out_of_range} outside the meter's range"
+            + "".join(f", {n} held ({d} down)" for d, n in lookup.held.items())
+            + (f", {len(lookup.errors)} not checked (BuyPower did not answer)" if lookup.errors else ""))
+    p, balance = plan.preflight, plan.balance
+    err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
+        + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
+    if p.unaccepted:
+        for row_id in p.unaccepted:
+            row = rows.get(ctx.store, row_id)
+            why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates \
+                else "twice in this batch"
+            err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}")
+        err("run: duplicates must be accepted explicitly: pass --accept-duplicates")
+        return EXIT_USAGE
+    if p.left_out_by_max_total:
+        err(f"  {len(p.left_out_by_max_total)} rows left out to stay within --max-total")
+    if p.shortfall:
+        err("run: the wallet cannot pay for all rows; top it up, or limit the run with --max-total")
+        return EXIT_USAGE
+    return None
+
+
+async def _run(ctx: Context, args: argparse.Namespace, lock: MoneyLock, retrying: tuple[int, ...] = ()) -> int:
+    """Plan, show, confirm, check again, and only then change anything and pay. With
+    `retrying` (FAILED rows chosen by hand) nothing but those rows and rows already approved
+    is sent."""
     batch = _batch(ctx, args.batch)
+    policy = Policy.from_settings(ctx.settings)
     async with ctx.client() as client:
-        plan = await plan_run(ctx.store, client, batch.id, Policy.from_settings(ctx.settings),
-                              accepting=args.accept_duplicates, retrying=retrying, max_total=args.max_total)
-        _report_recovery(plan.recovery)
-        if plan.lookup is not None:
-            lookup = plan.lookup
-            err(f"lookup: {lookup.verified} verified, {lookup.not_found} not found, "
-                f"{lookup.out_of_range} outside the meter's range"
-                + "".join(f", {n} held ({d} down)" for d, n in lookup.held.items())
-                + (f", {len(lookup.errors)} not checked (BuyPower did not answer)" if lookup.errors else ""))
-        p, balance = plan.preflight, plan.balance
-        err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
-            + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
-        if p.unaccepted:
-            for row_id in p.unaccepted:
-                row = rows.get(ctx.store, row_id)
-                why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates \
-                    else "twice in this batch"
-                err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}")
-            err("run: duplicates must be accepted explicitly: pass --accept-duplicates")
-            return EXIT_USAGE
-        if p.left_out_by_max_total:
-            err(f"  {len(p.left_out_by_max_total)} rows left out to stay within --max-total")
-        if p.shortfall:
-            err("run: the wallet cannot pay for all rows; top it up, or limit the run with --max-total")
-            return EXIT_USAGE
-        if not p.count:
-            if rows.ids_in(ctx.store, batch.id, (S.PENDING,)):  # nothing new to pay: settle what is pending
-                err("run: nothing new to send; requerying the pending rows")
-                return await _send(ctx, client, batch.id, args.wait_pending, balance)
-            err("run: nothing to send")
-            return _summary(ctx, batch.id)
-        if not _confirm(ctx, p.count, p.total, args.yes):
-            return EXIT_USAGE
-        # Confirmed: now, and only now, record the choices and approve.
-        for row in commit_plan(ctx.store, plan):
-            err(f"row {row.row_number}: retried under a new orderId (the earlier order failed conclusively)")
-        return await _send(ctx, client, batch.id, args.wait_pending, balance)
+        for _ in range(3):
+            plan = await plan_run(ctx.store, client, batch.id, policy, accepting=args.accept_duplicates,
+                                  retrying=retrying, max_total=args.max_total)
+            refused = _show_plan(ctx, plan)
+            if refused is not None:
+                return refused
+            if not plan.preflight.count:
+                if rows.ids_in(ctx.store, batch.id, (S.PENDING,)):  # nothing new to pay: settle what is pending
+                    err("run: nothing new to send; requerying the pending rows")
+                    return await _send(ctx, client, batch.id, args.wait_pending, plan.balance)
+                err("run: nothing to send")
+                return EXIT_USAGE if plan.not_retried else _summary(ctx, batch.id)
+            if not args.yes and not _confirm(ctx, plan.preflight.count, plan.preflight.total, lock):
+                return EXIT_USAGE
+            try:  # confirmed: now, and only now, record the choices and approve
+                retried, balance = await commit_plan(ctx.store, client, plan, policy)
+            except PlanChanged as exc:
+                err(f"nothing was paid: since the plan was shown, {'; '.join(exc.changes)}. Checking again…")
+                continue
+            for row in retried:
+                err(f"row {row.row_number}: retried under a new orderId (BuyPower said the earlier order failed)")
+            return await _send(ctx, client, batch.id, args.wait_pending, balance)
+    err("run: the plan kept changing while it was checked; nothing was paid. Run the command again.")
+    return EXIT_USAGE
 
 
 def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    with ctx.money_lock():
-        return asyncio.run(_run(ctx, args))
+    with ctx.money_lock() as lock:
+        return asyncio.run(_run(ctx, args, lock))
 
 
 def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
@@ -185,8 +204,33 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
         err("retry: no FAILED rows")
         return EXIT_OK
     args.max_total = None
-    with ctx.money_lock():
-        return asyncio.run(_run(ctx, args, retrying=tuple(failed[n].id for n in chosen)))
+    with ctx.money_lock() as lock:
+        return asyncio.run(_run(ctx, args, lock, retrying=tuple(failed[n].id for n in chosen)))
+
+
+def cmd_resolve(ctx: Context, args: argparse.Namespace) -> int:
+    """The CLI face of the failed/pending view's `m`: settle NEEDS_REVIEW rows by hand."""
+    batch = ctx.store.batch(args.batch)
+    if batch is None:
+        raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
+    by_number = {r.row_number: r for r in ctx.store.rows(batch.id) if r.row_number in args.rows}
+    problems = [f"sheet row {n} is not in batch {batch.id}" for n in args.rows if n not in by_number]
+    problems += [f"row {r.row_number} is {r.state}; only NEEDS_REVIEW rows are resolved by hand"
+                 for r in by_number.values() if r.state != S.NEEDS_REVIEW]
+    if not args.note.strip():
+        problems.append("--note must say how you know (e.g. 'BuyPower support, ticket 123')")
+    if args.token and (args.as_ != "paid" or len(args.rows) != 1 or manual.token_problem(args.token)):
+        problems.append(manual.token_problem(args.token) or "--token goes with --as paid and one row")
+    if problems or not args.rows:
+        err("resolve: " + ("; ".join(problems) or "no rows given"))
+        return EXIT_USAGE
+    state = S.SUCCESS if args.as_ == "paid" else S.FAILED
+    for row in by_number.values():
+        manual.resolve_review(ctx.store, row.id, args.note, state, args.token)
+        out(f"row {row.row_number}: " + ("recorded as paid" if state == S.SUCCESS else
+            f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower answers, "
+            "and it can be retried once BuyPower says that order failed"))
+    return EXIT_OK
 
 
 def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
@@ -202,7 +246,9 @@ def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
             out("requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items())) or "nothing"))
             if rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)):
                 return EXIT_PROBLEMS
-            return EXIT_PENDING if rows.ids_in(ctx.store, args.batch, (S.PENDING, S.SENDING)) else EXIT_OK
+            # rows the operator marked failed are still pending at BuyPower until it answers
+            unsettled = rows.ids_in(ctx.store, args.batch, (S.PENDING, S.SENDING), operators_failed=True)
+            return EXIT_PENDING if unsettled else EXIT_OK
     with ctx.money_lock():
         return asyncio.run(go())
 
@@ -303,6 +349,16 @@ def add_vending_parsers(sub: Any) -> None:
     p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
     p.add_argument("--wait-pending", type=float, default=300.0, metavar="SECONDS")
     p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("resolve", help="settle NEEDS_REVIEW rows by hand, with a note: paid or failed")
+    p.add_argument("batch", type=int, metavar="BATCH")
+    p.add_argument("--rows", type=_row_list, required=True, metavar="3,7", help="sheet row numbers")
+    p.add_argument("--as", dest="as_", choices=("paid", "failed"), required=True,
+                   help="paid: the customer has a token; failed: BuyPower's support says no money was taken "
+                        "(the row is still requeried until BuyPower itself answers)")
+    p.add_argument("--note", required=True, help="how you know, kept in the row's history")
+    p.add_argument("--token", help="the token BuyPower's support gave, for one row resolved as paid")
+    p.set_defaults(func=cmd_resolve)
 
     p = sub.add_parser("requery", help="ask BuyPower now about pending and needs-review rows")
     p.add_argument("batch", type=int, nargs="?", metavar="BATCH")

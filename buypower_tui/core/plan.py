@@ -6,14 +6,16 @@ and nothing is changed until the operator confirms it (`commit_plan`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from buypower_tui.core import rows
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.lookup import LookupReport, lookup_batch
+from buypower_tui.core.manual import retry_failed, retry_problem
 from buypower_tui.core.preflight import Preflight, accept_duplicates, preflight
 from buypower_tui.core.recovery import RecoveryReport, recover
+from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
 
 
@@ -40,6 +42,17 @@ class RunPlan:
     preflight: Preflight
     retrying: tuple[int, ...] = ()
     accepting: bool = False
+    max_total: Decimal | None = None
+    not_retried: list[str] = field(default_factory=list)  # rows chosen for a retry that may not be, and why
+
+
+class PlanChanged(Exception):
+    """What the operator confirmed is no longer true (another process paid, an edit, the
+    wallet): nothing was paid. `plan` is the plan as it stands now, to be shown and asked again."""
+
+    def __init__(self, changes: list[str], plan: RunPlan) -> None:
+        super().__init__("the plan changed since it was shown: " + "; ".join(changes))
+        self.changes, self.plan = changes, plan
 
 
 def batch_problem(store: Store, batch_id: int, mode: str) -> str | None:
@@ -59,21 +72,71 @@ async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: 
                    accepting: bool = False, retrying: tuple[int, ...] = (),
                    max_total: Decimal | None = None) -> RunPlan:
     """Recovery, the lookup (unless retrying), the wallet and the pre-flight. Changes no
-    row that the operator has not yet approved (recovery and lookup only settle facts)."""
+    row that the operator has not yet approved (recovery and lookup only settle facts).
+
+    Recovery requeries rows the operator marked failed; those BuyPower has still not
+    answered for (or that were paid after all) are dropped from `retrying`, with the reason."""
     recovery = await recover(store, client, first_wait=policy.first_wait, max_wait=policy.max_wait,
                              budget=policy.budget)
-    lookup = None if retrying else await lookup_batch(store, client, batch_id)
+    not_retried = [p for p in (retry_problem(rows.get(store, i)) for i in retrying) if p]
+    retrying = tuple(i for i in retrying if retry_problem(rows.get(store, i)) is None)
+    lookup = None if retrying or not_retried else await lookup_batch(store, client, batch_id)
     balance = await client.wallet_balance()
-    p = preflight(store, batch_id, balance, policy.duplicate_window_days, max_total,
-                  include_verified=not retrying, accepting=accepting, retrying=retrying)
-    return RunPlan(batch_id, recovery, lookup, balance, p, retrying, accepting)
+    p = _preflight(store, batch_id, balance, policy, max_total, accepting, retrying, not_retried)
+    return RunPlan(batch_id, recovery, lookup, balance, p, retrying, accepting, max_total, not_retried)
 
 
-def commit_plan(store: Store, plan: RunPlan) -> list[rows.RowView]:
-    """The operator confirmed: record the accepted duplicates, give retried rows new
-    orderIds, approve the rest. Returns the retried rows (their new orderIds)."""
+def _preflight(store: Store, batch_id: int, balance: Decimal, policy: Policy, max_total: Decimal | None,
+               accepting: bool, retrying: tuple[int, ...], not_retried: list[str]) -> Preflight:
+    return preflight(store, batch_id, balance, policy.duplicate_window_days, max_total,
+                     include_verified=not (retrying or not_retried), accepting=accepting, retrying=retrying)
+
+
+async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, policy: Policy
+                      ) -> tuple[list[rows.RowView], Decimal]:
+    """The operator confirmed: check the plan again (under the money lock, which the caller
+    holds), then record the accepted duplicates, give retried rows new orderIds and approve
+    the rest. Returns the retried rows (their new orderIds) and the wallet balance now.
+
+    Between the question and the answer another process may have paid the same meters,
+    the rows may have been edited, the wallet may have moved: then PlanChanged, and
+    nothing is changed."""
+    balance = await client.wallet_balance()
+    now = _preflight(store, plan.batch_id, balance, policy, plan.max_total, plan.accepting, plan.retrying,
+                     plan.not_retried)
+    changes = differences(store, plan.preflight, now)
+    if changes:
+        raise PlanChanged(changes, replace(plan, recovery=RecoveryReport(), lookup=None, balance=balance,
+                                           preflight=now))
     if plan.accepting:
         accept_duplicates(store, plan.preflight)
-    retried = [rows.retry_failed(store, row_id) for row_id in plan.retrying]
+    retried = [retry_failed(store, row_id) for row_id in plan.retrying]
     rows.approve(store, plan.preflight.send)
-    return retried
+    return retried, balance
+
+
+def differences(store: Store, then: Preflight, now: Preflight) -> list[str]:
+    """What changed between two pre-flights of the same run, in the operator's words."""
+    def numbers(ids: set[int]) -> str:
+        shown = sorted(rows.get(store, i).row_number for i in ids)
+        more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
+        return ("row " if len(shown) == 1 else "rows ") + ", ".join(map(str, shown[:10])) + more
+
+    changes = []
+    recent = set(now.recent_duplicates) - set(then.recent_duplicates)
+    twice = set(now.batch_duplicates) - set(then.batch_duplicates)
+    if recent:
+        changes.append(f"{numbers(recent)}: the same meter and amount were paid, or are being paid, in another "
+                       "batch since you were asked")
+    if twice - recent:
+        changes.append(f"{numbers(twice - recent)}: the meter now appears twice in this batch")
+    chosen_then, chosen_now = set(then.send) | set(then.resend), set(now.send) | set(now.resend)
+    if gone := chosen_then - chosen_now - recent - twice:
+        changes.append(f"{numbers(gone)}: no longer ready to send (edited, paid or changed meanwhile)")
+    if added := chosen_now - chosen_then:
+        changes.append(f"{numbers(added)}: now ready to send as well")
+    if now.total != then.total:
+        changes.append(f"the total is now {naira(now.total)} (it was {naira(then.total)})")
+    if now.shortfall > then.shortfall:
+        changes.append(f"the wallet now holds {naira(now.balance)}: {naira(now.shortfall)} short")
+    return changes

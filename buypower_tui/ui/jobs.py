@@ -13,7 +13,7 @@ from functools import partial
 
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from buypower_tui.core.plan import RunPlan
+from buypower_tui.core.plan import PlanChanged, RunPlan
 from buypower_tui.core.vending import Progress, RunResult
 from buypower_tui.ui.messages import LookupFinished, LookupProgress
 from buypower_tui.ui.run_control import WAIT_PENDING_S, RunControl
@@ -98,7 +98,7 @@ class JobsMixin:
         self.notify("Checking: recovery, meter lookup, wallet, duplicates…")
         self._job("plan", batch_id, partial(self.services.plan, batch_id, accepting=accepting, retrying=retrying))
 
-    def _planned(self, plan: RunPlan) -> None:
+    def _planned(self, plan: RunPlan, changes: list[str] | None = None) -> None:
         from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 
         def answer(choice: str | None) -> None:
@@ -107,7 +107,17 @@ class JobsMixin:
             elif choice == "accept":
                 self.pay(plan.batch_id, retrying=plan.retrying, accepting=True)
 
-        self.push_screen(ConfirmRunModal(plan, self.services.mode), answer)
+        self.push_screen(ConfirmRunModal(plan, self.services.mode, changes), answer)
+
+    def _plan_changed(self, changed: PlanChanged) -> None:
+        """Checked again at VEND, the plan no longer held: nothing was paid; show it as it is
+        now, with what changed, and ask again."""
+        from buypower_tui.ui.screens.run import RunScreen
+
+        self.run_control = None
+        if isinstance(self.screen, RunScreen):
+            self.pop_screen()
+        self._planned(changed.plan, changed.changes)
 
     def start_run(self, plan: RunPlan) -> None:
         from buypower_tui.ui.screens.run import RunScreen
@@ -160,7 +170,9 @@ class JobsMixin:
         batch_id = int(worker.name.split()[-1])
         if event.state == WorkerState.ERROR:
             error = worker.error
-            if not isinstance(error, LookupStopped) and not self.quit_after_run:
+            if isinstance(error, PlanChanged) and not self.quit_after_run:
+                self._plan_changed(error)
+            elif not isinstance(error, LookupStopped) and not self.quit_after_run:
                 log.error("%s of batch %s stopped", worker.group, batch_id, exc_info=error)
                 titles = {"lookup": "The lookup stopped", "plan": "Nothing was paid",
                           "run": "The run stopped", "requery": "The requery stopped"}

@@ -33,7 +33,8 @@ class RunControl:
         self.finished = threading.Event()  # set when every row of the run is recorded
 
     def run(self) -> RunResult:
-        """In a worker thread: the operator confirmed, so approve and pay."""
+        """In a worker thread: the operator confirmed, so check the plan again, approve and pay
+        (PlanChanged when it no longer holds: nothing is paid, the App asks again)."""
         try:
             with self.services.money_lock():
                 return asyncio.run(self._go())
@@ -47,11 +48,11 @@ class RunControl:
                              max_wait=s.requery_max_wait, budget=s.requery_budget, wait_pending=self.wait_pending)
         async with self.services.client() as client:
             self.client = client
-            commit_plan(self.services.store, self.plan)
+            _, balance = await commit_plan(self.services.store, client, self.plan, self.services.policy)
             self.runner = Runner(self.services.store, client, self.batch_id, options, on_progress=self._progress)
             if self._stop_asked:
                 self.runner.stop()
-            return await self.runner.run(self.plan.balance)
+            return await self.runner.run(balance)
 
     def _progress(self, progress: Progress) -> None:
         self.progress = progress

@@ -29,9 +29,9 @@ class ConfirmRunModal(ModalScreen[str | None]):
                  "them and runs the check again.")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="confirm_run.cancel")]
 
-    def __init__(self, plan: RunPlan, mode: str) -> None:
+    def __init__(self, plan: RunPlan, mode: str, changes: list[str] | None = None) -> None:
         super().__init__()
-        self.plan, self.mode = plan, mode
+        self.plan, self.mode, self.changes = plan, mode, changes or []
 
     def compose(self) -> ComposeResult:
         p = self.plan.preflight
@@ -57,6 +57,10 @@ class ConfirmRunModal(ModalScreen[str | None]):
                               Text(f"{len(p.unaccepted)} (left out unless accepted)", style="yellow"))
             if self.plan.retrying:
                 facts.add_row("Retried by hand", f"{len(self.plan.retrying)} FAILED rows, under new orderIds")
+            if self.changes:
+                yield Static(Text("Nothing was paid: since you were asked, " + "; ".join(self.changes)
+                                  + ". Here is the plan as it stands now.", style="bold yellow"),
+                             id="plan-changed", classes="dialog-text")
             yield Static(facts)
             yield Static(self._notes(), classes="dialog-text", markup=False)
             if (p.count and not p.shortfall) or p.unaccepted:
@@ -72,9 +76,10 @@ class ConfirmRunModal(ModalScreen[str | None]):
         if plan.lookup is not None and (plan.lookup.not_found or plan.lookup.out_of_range or plan.lookup.errors):
             notes.append(f"Lookup: {plan.lookup.not_found} not found, {plan.lookup.out_of_range} outside the "
                          f"meter's range, {len(plan.lookup.errors)} not checked: those rows are not paid.")
+        notes += [f"Not retried: {why}." for why in plan.not_retried]
         if plan.retrying:
-            notes.append("Retrying is safe: each of these rows' earlier order failed conclusively at BuyPower, "
-                         "so it took no money; the new order gets a new orderId, the old one stays in the history.")
+            notes.append("Retrying is safe: BuyPower said each of these rows' earlier order failed, so it took "
+                         "no money; the new order gets a new orderId, the old one stays in the history.")
         if p.unaccepted:
             notes.append(f"{plural(len(p.unaccepted), 'row')} pay a meter that appears twice in the batch or was "
                          "paid recently: type ACCEPT to include them (the check runs again), or VEND to pay "
