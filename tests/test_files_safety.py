@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -72,6 +73,43 @@ def test_a_link_in_place_of_the_log_or_the_database_is_refused(tmp_path, capsys)
     code, _, err = run(capsys, "--db", f"sqlite:///{link_db}", "batches")
     assert code == 2 and "symbolic link" in err
     assert precious.read_text() == "keep me\n" and mode_of(precious) == 0o644
+
+
+def test_a_truncated_store_is_refused_not_started_afresh(tmp_path, capsys, batch):
+    db = AppPaths.resolve().db_file
+    for leftover in (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    db.write_bytes(b"")
+    code, out, err = run(capsys, "batches")
+    assert code == 2 and "empty file (0 bytes)" in err and "backup" in err and "--db" in err
+    assert db.stat().st_size == 0 and out == ""
+
+
+def test_a_foreign_or_non_sqlite_file_is_refused_untouched(tmp_path, capsys):
+    foreign = tmp_path / "contacts.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE contacts (name TEXT, phone TEXT)")
+        db.execute("INSERT INTO contacts VALUES ('Ada', '08031234567')")
+    db.close()
+    before = digest(foreign)
+    code, _, err = run(capsys, "--db", f"sqlite:///{foreign}", "batches")
+    assert code == 2 and "contacts" in err and "not a buypower-tui store" in err and "untouched" in err
+    assert digest(foreign) == before
+    with sqlite3.connect(foreign) as db:
+        assert [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["contacts"]
+    db.close()
+    text = tmp_path / "notes.db"
+    text.write_text("not a database at all\n" * 50)
+    code, _, err = run(capsys, "--db", f"sqlite:///{text}", "batches")
+    assert code == 2 and "not a SQLite database" in err and text.read_text() == "not a database at all\n" * 50
+
+
+def test_a_new_database_path_makes_a_store_and_it_opens_again(tmp_path, capsys):
+    db = tmp_path / "stores" / "march.db"
+    for _ in range(2):
+        code, _, err = run(capsys, "--db", f"sqlite:///{db}", "batches")
+        assert code == 0, err
+    assert mode_of(db) == 0o600 and sorted(p.name for p in db.parent.iterdir()) == ["march.db"]
 
 
 def test_the_home_folder_and_its_parents_are_created_owner_only(tmp_path, capsys, monkeypatch, permissive_umask):
