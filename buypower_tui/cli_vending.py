@@ -270,10 +270,14 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     if batch is None:
         raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
     if args.output:
-        n = export_to_file(ctx.store, batch.id, Path(args.output))
+        try:
+            n = export_to_file(ctx.store, batch.id, Path(args.output))
+        except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
+            reason = f"{args.output}: {exc.strerror}" if exc.strerror else str(exc)
+            raise ConfigError(f"export: nothing was written: {reason}") from None
         err(f"exported {n} rows to {args.output}")
-    else:
-        export_batch(ctx.store, batch.id, sys.stdout)
+    else:  # names come from a sheet and from BuyPower: no escape sequence reaches the terminal
+        export_batch(ctx.store, batch.id, sys.stdout, terminal=True)
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from buypower_tui.core import editing, rows
+from buypower_tui.core.export import export_invalid
 from buypower_tui.core.importing import FileError, import_file
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import Limits
@@ -85,7 +86,7 @@ def test_add_delete_restore_keep_sheet_numbers_and_refuse_rows_with_an_order(sto
 
 def test_export_invalid_writes_what_the_sheet_said_and_why(store, batch, tmp_path):
     out = tmp_path / "fix.csv"
-    assert editing.export_invalid(store, batch, out) == 1
+    assert export_invalid(store, batch, out) == 1
     (line,) = csv.DictReader(out.open())
     assert line["row"] == "3" and line["amount"] == "50" and "below the minimum" in line["problems"]
 

@@ -7,9 +7,7 @@ money, so it is history, not a draft.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -165,19 +163,3 @@ def rename_batch(store: Store, batch_id: int, name: str) -> None:
                     at=utcnow()))
         s.commit()
 
-
-def export_invalid(store: Store, batch_id: int, path: Path) -> int:
-    """The invalid rows as the sheet had them plus their messages, to fix in a spreadsheet
-    and import again."""
-    n = 0
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["row", *FIELDS, "problems"])
-        for row in grid_rows(store, batch_id):
-            if row["state"] not in (S.INVALID, S.LOOKUP_FAILED):
-                continue
-            kind, text = row_status(row, {})
-            problems = "; ".join(e["message"] for e in row["errors"] or ()) or text
-            writer.writerow([row["row_number"], *raw_values(row).values(), problems])
-            n += 1
-    return n

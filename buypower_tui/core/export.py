@@ -1,20 +1,66 @@
-"""Export a batch to CSV: what was paid, with tokens as a customer types them."""
+"""Export to CSV: a batch as paid (tokens as a customer types them), and the invalid rows to fix.
+
+Every CSV we write goes through `CsvWriter`, so every cell goes through `safe_cell`: a cell
+that a spreadsheet would run as a formula is neutralised, whether it came from the sheet or
+from BuyPower. Files are written whole by `paths.replace_file` (0600, never through a link).
+"""
 
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from buypower_tui.core.editing import grid_rows, raw_values, row_status
+from buypower_tui.core.models import RowState
 from buypower_tui.core.outcomes import format_token
+from buypower_tui.core.rules import FIELDS
 from buypower_tui.core.store import Store
+from buypower_tui.paths import replace_file
 
 COLUMNS = ("sheet_row", "meter", "disco", "customer_name", "amount", "state", "token", "units",
            "receipt_no", "order_id", "vend_time", "provider_message")
 
+# What makes Excel, LibreOffice or Sheets read a cell as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+# C0 and C1 controls and DEL: ESC starts a terminal escape sequence; the others move the cursor or worse.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
-def export_batch(store: Store, batch_id: int, out: IO[str]) -> int:
-    writer = csv.writer(out)
+
+def safe_cell(value: Any) -> Any:
+    """`value` with a leading `'` when a spreadsheet would take it for a formula. Plain numbers
+    (-5.00) stay as they are, and so do digits-only fields (meters, tokens, receipts), which
+    never start with one of those characters. defusedcsv misses tab and CR and rewrites `|`."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def escape_controls(text: str) -> str:
+    """Control characters shown as `\\x1b` and the like: text fit for a terminal."""
+    return text.translate(_CONTROLS)
+
+
+class CsvWriter:
+    """csv.writer whose cells go through `safe_cell`, and through `escape_controls` too when
+    the CSV goes to a terminal."""
+
+    def __init__(self, out: IO[str], *, terminal: bool = False) -> None:
+        self._writer = csv.writer(out)
+        self._terminal = terminal
+
+    def writerow(self, cells: Iterable[Any]) -> None:
+        safe = [safe_cell(c) for c in cells]
+        if self._terminal:
+            safe = [escape_controls(c) if isinstance(c, str) else c for c in safe]
+        self._writer.writerow(safe)
+
+
+def export_batch(store: Store, batch_id: int, out: IO[str], *, terminal: bool = False) -> int:
+    writer = CsvWriter(out, terminal=terminal)
     writer.writerow(COLUMNS)
     n = 0
     for row in store.rows(batch_id):
@@ -30,8 +76,25 @@ def export_batch(store: Store, batch_id: int, out: IO[str]) -> int:
 
 
 def export_to_file(store: Store, batch_id: int, path: Path) -> int:
-    from buypower_tui.paths import create_private_file
+    """Tokens are bearer value: the file is the operator's alone (0600)."""
+    return replace_file(path, lambda fh: export_batch(store, batch_id, fh))
 
-    create_private_file(path)  # tokens are bearer value: the file is the operator's alone (0600)
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        return export_batch(store, batch_id, fh)
+
+def export_invalid(store: Store, batch_id: int, path: Path) -> int:
+    """The invalid rows as the sheet had them plus their messages, to fix in a spreadsheet
+    and import again."""
+
+    def write(fh: IO[str]) -> int:
+        writer = CsvWriter(fh)
+        writer.writerow(["row", *FIELDS, "problems"])
+        n = 0
+        for row in grid_rows(store, batch_id):
+            if row["state"] not in (RowState.INVALID, RowState.LOOKUP_FAILED):
+                continue
+            _kind, text = row_status(row, {})
+            problems = "; ".join(e["message"] for e in row["errors"] or ()) or text
+            writer.writerow([row["row_number"], *raw_values(row).values(), problems])
+            n += 1
+        return n
+
+    return replace_file(path, write)

@@ -8,9 +8,12 @@ a read-then-write never fails half-way with SQLITE_BUSY (see reliability-notes Â
 from __future__ import annotations
 
 import getpass
+import os
 import socket
+import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -18,11 +21,12 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, event, func, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
 from buypower_tui.core.money_lock import MoneyLock, lock_path
-from buypower_tui.paths import create_private_file
+from buypower_tui.paths import create_private_file, ensure_dir, existing_file
 
 
 def operator_name() -> str:
@@ -42,16 +46,77 @@ def safe_url(url: str) -> str:
         return url
 
 
+class NotAStore(OSError):
+    """The database path holds something other than a buypower-tui store; it is left untouched."""
+
+
+OUR_TABLES = frozenset({"batch", "recipient"})
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-        create_private_file(Path(parsed.database))
+        _prepare_sqlite_file(Path(parsed.database))
     engine = create_engine(url)
     if is_sqlite:
         _sqlite_pragmas(engine)
     SQLModel.metadata.create_all(engine)
     return engine
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """An existing file must be one of our stores; a new path becomes a complete, empty store
+    at once, so that an empty file can only mean damage (a crash between creating the file
+    and its tables would otherwise leave one behind)."""
+    if existing_file(path) is None:  # raises NotARegularFile for a link, a device, a folder, a FIFO
+        _create_store_file(path)
+    _check_is_store(path)
+    create_private_file(path)  # 0600, as SQLite's -wal/-shm files will be
+
+
+def _check_is_store(path: Path) -> None:
+    remedy = "restore the store from a backup, or choose another --db (a new path makes a new store)"
+    if path.stat().st_size == 0:
+        raise NotAStore(f"{path} is an empty file (0 bytes), not a buypower-tui store (truncated?): {remedy}")
+    try:  # a plain look, without our pragmas: a foreign database is not changed by it
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=5)) as db:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorname != "SQLITE_NOTADB":
+            raise OSError(str(exc)) from None
+        raise NotAStore(f"{path} is not a SQLite database, so not a buypower-tui store: {remedy}") from None
+    if not tables >= OUR_TABLES:
+        what = f"tables of its own ({', '.join(sorted(tables)[:5])})" if tables else "no tables"
+        raise NotAStore(f"{path} is a SQLite database with {what}, not a buypower-tui store, and was left "
+                        "untouched: choose another --db (a new path makes a new store)")
+
+
+def _create_store_file(path: Path) -> None:
+    """Build the tables in a private temporary file beside `path`, then link it into place
+    (a link never replaces a store another process made meanwhile)."""
+    ensure_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    os.close(fd)
+    try:
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(tmp)
+            conn.execute("PRAGMA synchronous=OFF")  # one fsync below instead of one per table
+            return conn
+
+        engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
+        SQLModel.metadata.create_all(engine)
+        engine.dispose()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with suppress(FileExistsError):  # another process made it first: checked as any existing file
+            os.link(tmp, path)
+    finally:
+        with suppress(OSError):
+            os.unlink(tmp)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Input, Label, Static
 
+from buypower_tui.paths import existing_file
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.open_file import PathSuggester
 from buypower_tui.ui.wording import plural
@@ -65,20 +66,29 @@ class SaveFileModal(ModalScreen[Path | None]):
 
 
 def save_csv(app: App, title: str, default: Path, write: Callable[[Path], int], what: str) -> None:
-    """`write(path)` writes the file and returns how many `what`s it wrote."""
+    """`write(path)` writes the file (through paths.replace_file, as every export does) and
+    returns how many `what`s it wrote."""
+
+    def failed(path: Path, exc: OSError) -> None:
+        app.show_error(f"{title}: nothing was written", f"{path}: {exc.strerror}" if exc.strerror else str(exc))
 
     def go(path: Path) -> None:
         try:
             n = write(path)
         except OSError as exc:
-            app.show_error(f"{title}: nothing was written", f"{path}: {exc.strerror or exc}")
+            failed(path, exc)
             return
         app.notify(f"Wrote {plural(n, what)} to {path.resolve()}.", title="Exported", markup=False)
 
     def chosen(path: Path | None) -> None:
         if path is None:
             return
-        if path.exists():
+        try:
+            existing = existing_file(path)  # a link or a device is refused before asking to replace it
+        except OSError as exc:
+            failed(path, exc)
+            return
+        if existing is not None:
             app.push_screen(ConfirmModal("Replace the file?", f"{path} exists; write over it?", yes="Replace"),
                             lambda yes: go(path) if yes else None)
         else:

@@ -8,6 +8,7 @@ from typing import Any
 
 from buypower_tui.core import editing, rows
 from buypower_tui.core.editing import EDITABLE, raw_values
+from buypower_tui.core.export import export_invalid
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.row_editor import RowEditorModal
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
@@ -159,4 +160,4 @@ class RowChanges:
             self.notify("No invalid rows to export.", severity="warning")
             return
         save_csv(self.app, "Export the invalid rows to CSV", Path(safe_name(f"{self.title}-invalid.csv")),
-                 lambda path: editing.export_invalid(self.store, self.batch_id, path), "invalid row")
+                 lambda path: export_invalid(self.store, self.batch_id, path), "invalid row")
