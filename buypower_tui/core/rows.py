@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
+from buypower_tui.core import plausibility
 from buypower_tui.core.models import Event, Recipient, RowState, from_kobo, to_kobo, utcnow
 from buypower_tui.core.outcomes import Outcome, VendResult
 from buypower_tui.core.rules import FIELDS, Limits, check_row
@@ -218,11 +219,7 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
                                   http_status=result.http_status)
     what = "requery" if requery else "vend"
     if result.outcome is Outcome.SUCCESS:
-        return transition(
-            store, row_id, allowed, S.SUCCESS, note=f"{what}: success", next_requery_at=None,
-            token=result.token, units=None if result.units is None else str(result.units),
-            receipt_no=result.receipt_no, vend_ref=result.vend_ref, vend_time=result.vend_time,
-            parcels=[p.model_dump() for p in result.parcels] or None, response=result.response, **common)
+        return _record_success(store, row_id, allowed, result, what, common)
     if result.outcome is Outcome.FAILED:
         return transition(store, row_id, allowed, S.FAILED, note=f"{what}: failed", next_requery_at=None,
                           response=result.response, **common)
@@ -251,6 +248,25 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
         return f"{what}: pending"
 
     return transition(store, row_id, allowed, state, note=note, compute=pending, **common)
+
+
+def _record_success(store: Store, row_id: int, allowed: Iterable[str], result: VendResult, what: str,
+                    common: dict[str, Any]) -> RowView:
+    """SUCCESS with the token, or NEEDS_REVIEW with the same facts when the answer looks wrong
+    (plausibility.py): the money moved either way, so everything BuyPower said is kept. A
+    requery of a parked row runs the same checks, so it only turns SUCCESS once it looks right."""
+    doubts = cache(lambda amount: plausibility.doubts(result, amount))  # the row's amount, read in the transaction
+
+    def note(row: RowView) -> str:
+        return f"{what}: {plausibility.review_note(doubts(row.amount))}" if doubts(row.amount) else f"{what}: success"
+
+    return transition(
+        store, row_id, allowed, lambda row: S.NEEDS_REVIEW if doubts(row.amount) else S.SUCCESS, note=note,
+        compute=lambda row: ({"provider_message": plausibility.review_note(doubts(row.amount))[:500]}
+                             if doubts(row.amount) else {}),
+        next_requery_at=None, token=result.token, units=None if result.units is None else str(result.units),
+        receipt_no=result.receipt_no, vend_ref=result.vend_ref, vend_time=result.vend_time,
+        parcels=[p.model_dump() for p in result.parcels] or None, response=result.response, **common)
 
 
 # -- queries the runner and recovery need ----------------------------------------------------------
