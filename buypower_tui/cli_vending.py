@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from buypower_tui.context import EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
+from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
 from buypower_tui.core import manual, rows
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.export import export_batch, export_to_file
@@ -84,10 +84,28 @@ class _ProgressPrinter:
 
 async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float,
                 balance: Decimal | None = None) -> int:
+    """Pay and report. The first Ctrl+C / SIGTERM stops after the rows in flight (each ends
+    with its answer or, at the latest, at its deadline); a second one cuts them at once: their
+    rows stay PENDING and are requeried later. Interrupted: exit 130."""
     runner = Runner(ctx.store, client, batch_id, _options(ctx, wait_pending), on_progress=_ProgressPrinter())
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # stop after the rows in flight, never mid-request
-        loop.add_signal_handler(sig, runner.stop)
+    signals = 0
+
+    def interrupted() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            runner.stop()
+            err(f"\nstopping after the rows in flight (each ends within {client.deadline:.0f} s); "
+                "press Ctrl+C again to cut them now (they stay PENDING and are requeried later, never paid twice)")
+        else:
+            runner.cut()
+            err("\ncutting the requests in flight: their rows stay PENDING and are requeried by the next run "
+                "or `buypower-tui requery` (they may have reached BuyPower, so they are never sent again "
+                "under a new order)")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted)
     try:
         result = await runner.run(balance)
     finally:
@@ -97,7 +115,8 @@ async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pendin
         err(f"run stopped: {result.error}")
     if result.reconciliation:
         err(f"reconciliation warning: {result.reconciliation}")
-    return _summary(ctx, batch_id, stopped=runner.stopping and not result.error)
+    code = _summary(ctx, batch_id, stopped=runner.stopping and not result.error)
+    return EXIT_INTERRUPTED if signals else code
 
 
 def _summary(ctx: Context, batch_id: int, stopped: bool = False) -> int:

@@ -3,7 +3,9 @@
 Reads (check meter, requery, balance, disco status) are retried with jittered backoff by
 stamina. POST /vend is sent exactly once per `vend()` call: nothing here may resend it,
 because a resend after an unknown outcome could pay twice (the engine requeries instead).
-Every call shares one rate limiter, one concurrency cap and one circuit breaker.
+Every call shares one rate limiter, one concurrency cap and one circuit breaker, and has an
+overall deadline and a cap on the size of its answer: a server that drips or never stops
+talking must not hang the app or fill its memory.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from buypower_tui.core.outcomes import (
     Outcome,
     VendResult,
     balance_of,
+    describe_error,
     disco_map,
     meter_info,
     raise_if_refused,
@@ -45,16 +48,47 @@ from buypower_tui.core.outcomes import (
 
 log = logging.getLogger(__name__)
 
+# The largest answer read (1 MB). BuyPower's answers are one or two KB; anything past this is
+# a broken or hostile server, and reading on would only fill memory (an endless body grew a
+# client to 2.9 GB in 10 s). A vend answered past the cap is PENDING, a read an ApiError.
+MAX_BODY = 1 << 20
 
 
 class NotSent(Exception):
-    """The caller withdrew the request while it queued: it never left."""
+    """The caller withdrew the request while it queued, or the requests were cut before it
+    left: it never left."""
+
+
+class RequestCut(Exception):
+    """The operator cut the request in flight (a second Ctrl+C): its fate is unknown."""
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """No whole answer within the request's overall deadline (the server is slow, or drips)."""
+
+
+class BodyTooLarge(httpx.HTTPError):
+    """The answer ran past MAX_BODY: it was not read further."""
+
+
+# What a read may end with instead of an answer.
+NO_ANSWER = (httpx.HTTPError, RequestCut, NotSent)
+
 
 class _Retry(Exception):
     """A read answered 5xx: worth another try. Internal to the retry loop."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: Answer) -> None:
         self.response = response
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer, read within the deadline and the size cap (the connection is closed)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -105,6 +139,7 @@ class BuyPowerClient:
         read_attempts: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = key
@@ -114,6 +149,16 @@ class BuyPowerClient:
         self.not_found_window = not_found_window
         self.read_attempts = read_attempts
         self._clock = clock
+        self.max_body = max_body
+        # httpx's timeouts are per operation: a server that drips one byte a second never trips
+        # the read timeout, so every request also has an overall deadline. BuyPower may think
+        # for up to `read_timeout` before its first byte, after `connect_timeout` for the
+        # handshake; then its whole answer (a few KB) arrives at once on any working link. The
+        # margin (a quarter of the read timeout, 1 to 10 s) covers writing the request and
+        # reading the rest of the answer, so a slow but honest answer is never cut short.
+        self.deadline = connect_timeout + read_timeout + min(10.0, max(1.0, read_timeout / 4))
+        self._deadlines: set[asyncio.Timeout] = set()  # those of the requests in flight, for cut()
+        self._cut = False
         # aiolimiter cannot hand out one request when its capacity is below 1: a rate under
         # 1/s is one request per 1/rate seconds.
         self._limiter = (None if rate_limit <= 0 else AsyncLimiter(rate_limit, 1) if rate_limit >= 1
@@ -154,10 +199,18 @@ class BuyPowerClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def cut(self) -> None:
+        """End every request in flight now, and send nothing more (the operator's second
+        Ctrl+C). A cut vend is PENDING, never NOT_SENT: it may have reached BuyPower."""
+        self._cut = True
+        now = asyncio.get_running_loop().time()
+        for deadline in list(self._deadlines):
+            deadline.reschedule(now)
+
     # -- transport ---------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, probe: bool, go_ahead: Callable[[], bool] | None = None,
-                    **kwargs: Any) -> httpx.Response:
+                    **kwargs: Any) -> Answer:
         """One request through the concurrency cap, the rate limit and then the breaker.
 
         The breaker (and `go_ahead`, the caller's last word) are asked last, right before
@@ -169,11 +222,13 @@ class BuyPowerClient:
                 await self._limiter.acquire()
             if go_ahead is not None and not go_ahead():
                 raise NotSent("withdrawn before it was sent")
+            if self._cut:
+                raise NotSent("the requests were cut before this one was sent")
             as_probe = self.breaker.admit(probe)
             started = time.perf_counter()
             try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.HTTPError:  # transport errors, and bodies that cannot be decoded
+                response = await self._exchange(method, path, **kwargs)
+            except httpx.HTTPError:  # transport errors, the deadline, bodies that cannot be decoded or are too big
                 self._sample(path, started, ok=False)
                 self.breaker.record_failure()
                 raise
@@ -188,19 +243,45 @@ class BuyPowerClient:
                   (time.perf_counter() - started) * 1000)
         return response
 
+    async def _exchange(self, method: str, path: str, **kwargs: Any) -> Answer:
+        """Send, and read the answer whole within the deadline and up to `max_body` bytes."""
+        deadline: asyncio.Timeout | None = None
+        try:
+            async with asyncio.timeout(self.deadline) as deadline:
+                self._deadlines.add(deadline)
+                async with self._http.stream(method, path, **kwargs) as response:
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > self.max_body:
+                            log.warning("%s %s: the answer ran past %d bytes (HTTP %s); not read further",
+                                        method, path, self.max_body, response.status_code)
+                            raise BodyTooLarge(f"the answer ran past {self.max_body} bytes")
+                    return Answer(response.status_code, response.headers, bytes(body))
+        except TimeoutError:
+            if deadline is None or not deadline.expired():
+                raise
+            if self._cut:
+                raise RequestCut("cut by the operator before BuyPower answered") from None
+            log.warning("%s %s: no whole answer within %.1f s", method, path, self.deadline)
+            raise DeadlineExceeded(f"no whole answer within {self.deadline:.1f} s") from None
+        finally:
+            if deadline is not None:
+                self._deadlines.discard(deadline)
+
     def _sample(self, path: str, started: float, ok: bool) -> None:
         self.samples.append(CallSample(self._clock(), path, (time.perf_counter() - started) * 1000, ok))
 
-    def _signature_ok(self, response: httpx.Response) -> bool:
+    def _signature_ok(self, response: Answer) -> bool:
         if not self.verify_signature:
             return True
         given = response.headers.get("x-buypower-signature", "")
         return hmac.compare_digest(given.lower(), signature(response.content, self._key.get_secret_value()))
 
-    async def _read(self, path: str, *, probe: bool = False, params: dict[str, str] | None = None
-                    ) -> httpx.Response:
-        """GET, retried with jittered backoff on transport errors and 5xx. Returns the last
-        response (a 5xx when retries ran out); raises the last httpx error."""
+    async def _read(self, path: str, *, probe: bool = False, params: dict[str, str] | None = None) -> Answer:
+        """GET, retried with jittered backoff on transport errors (the deadline included) and
+        5xx. Returns the last response (a 5xx when retries ran out); raises the last httpx
+        error, or RequestCut / NotSent once the operator cut the requests (never retried)."""
         try:
             async for attempt in stamina.retry_context(on=(httpx.HTTPError, _Retry),
                                                        attempts=self.read_attempts, wait_initial=0.2,
@@ -218,8 +299,8 @@ class BuyPowerClient:
     async def disco_status(self) -> dict[str, bool]:
         try:
             response = await self._read("/discos/status", probe=True)
-        except httpx.HTTPError as exc:
-            raise ApiError(f"BuyPower did not answer /discos/status ({type(exc).__name__})") from None
+        except NO_ANSWER as exc:
+            raise ApiError(f"BuyPower did not answer /discos/status ({describe_error(exc)})") from None
         raise_if_refused(response.status_code)
         result = disco_map(response.content)
         if response.status_code != 200 or result is None:
@@ -242,8 +323,8 @@ class BuyPowerClient:
         params = {"meter": meter, "disco": key[1], "vendType": key[2], "vertical": "ELECTRICITY"}
         try:
             response = await self._read("/check/meter", probe=True, params=params)
-        except httpx.HTTPError as exc:
-            raise ApiError(f"BuyPower did not answer the meter check ({type(exc).__name__})") from None
+        except NO_ANSWER as exc:
+            raise ApiError(f"BuyPower did not answer the meter check ({describe_error(exc)})") from None
         info = meter_info(meter, key[1], key[2], response.status_code, response.content)
         if info is None:
             raise ApiError(f"BuyPower answered the meter check with HTTP {response.status_code}")
@@ -253,8 +334,8 @@ class BuyPowerClient:
     async def wallet_balance(self) -> Decimal:
         try:
             response = await self._read("/wallet/balance")
-        except httpx.HTTPError as exc:
-            raise ApiError(f"BuyPower did not answer the balance request ({type(exc).__name__})") from None
+        except NO_ANSWER as exc:
+            raise ApiError(f"BuyPower did not answer the balance request ({describe_error(exc)})") from None
         raise_if_refused(response.status_code)
         balance = balance_of(response.content) if response.status_code == 200 else None
         if balance is None:
@@ -277,7 +358,7 @@ class BuyPowerClient:
         try:
             response = await self._send("POST", "/vend", probe=False, go_ahead=go_ahead, params={"strict": "0"},
                                         json=body)
-        except httpx.HTTPError as exc:  # includes a body that cannot be decoded: PENDING, requery
+        except (httpx.HTTPError, RequestCut) as exc:  # no usable answer (the deadline, a cut): PENDING, requery
             return transport_outcome(order_id, exc, vend=True)
         result = vend_outcome(order_id, response.status_code, response.content, vend_type,
                               response.headers.get("retry-after"))
@@ -290,7 +371,7 @@ class BuyPowerClient:
         be on its way)."""
         try:
             response = await self._read(f"/transaction/{order_id}")
-        except httpx.HTTPError as exc:
+        except NO_ANSWER as exc:
             return transport_outcome(order_id, exc, vend=False)
         age = None if sent_at is None else self._clock() - sent_at.replace(tzinfo=sent_at.tzinfo or UTC).timestamp()
         result = requery_outcome(order_id, response.status_code, response.content, vend_type,
@@ -298,7 +379,7 @@ class BuyPowerClient:
                                  retry_after=response.headers.get("retry-after"))
         return self._checked(result, response)
 
-    def _checked(self, result: VendResult, response: httpx.Response) -> VendResult:
+    def _checked(self, result: VendResult, response: Answer) -> VendResult:
         if result.outcome is Outcome.PENDING or self._signature_ok(response):
             return result
         return result.model_copy(update={

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,10 @@ from buypower_tui.core.store import Store
 
 S = RowState
 LOW_DISK = 500 * 1024 * 1024
+# The most health waits for BuyPower (its status and the wallet together): monitoring probes
+# give up after 10 to 30 s, and an answer slower than this is an outage to report, not to wait
+# out. Shorter when one request's deadline is (small timeouts in the settings).
+API_BUDGET_S = 15.0
 
 
 @dataclass
@@ -118,19 +123,22 @@ async def check_health(store: Store | None, client: BuyPowerClient | None, key_s
         h.degrade("no API key: BuyPower was not asked")
         return h
     started = time.perf_counter()
+    budget = min(client.deadline, API_BUDGET_S)
     try:
-        discos = await client.disco_status()
-        h.api_latency_ms = round((time.perf_counter() - started) * 1000, 1)
-        h.api_reachable = True
-        h.discos_up = sorted(k for k, v in discos.items() if v)
-        h.discos_down = sorted(k for k, v in discos.items() if not v)
-        h.wallet = await client.wallet_balance()
+        async with asyncio.timeout(budget):
+            discos = await client.disco_status()
+            h.api_latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            h.api_reachable = True
+            h.discos_up = sorted(k for k, v in discos.items() if v)
+            h.discos_down = sorted(k for k, v in discos.items() if not v)
+            h.wallet = await client.wallet_balance()
     except ConfigurationError as exc:
         h.api_reachable = True
         h.degrade(str(exc), down=True)
-    except (ApiError, BreakerOpen) as exc:
+    except (ApiError, BreakerOpen, TimeoutError) as exc:
         h.api_reachable = h.api_reachable or False
-        h.degrade(f"BuyPower: {exc}", down=not h.api_reachable)
+        why = exc if not isinstance(exc, TimeoutError) else f"no answer within {budget:.1f} s"
+        h.degrade(f"BuyPower: {why}", down=not h.api_reachable)
     h.breaker = client.breaker.snapshot().state.value
     if h.breaker != "closed":
         h.degrade(f"circuit breaker {h.breaker}")

@@ -109,13 +109,18 @@ def to_decimal(value: Any) -> Decimal | None:
     return number if number.is_finite() else None
 
 
+# The longest text kept from an answer (names, addresses, receipts, messages): real ones are
+# under 100 characters; a hostile answer must not put a megabyte into a row.
+MAX_TEXT = 200
+
+
 def to_text(value: Any) -> str | None:
     """Receipt numbers and refs come as strings or numbers; keep their digits as text."""
     if value is None or isinstance(value, bool) or value == "":
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    return str(value)[:MAX_TEXT]
 
 
 def normalise_token(value: Any) -> str | None:
@@ -133,9 +138,42 @@ def format_token(token: str) -> str:
 def parse_json(content: bytes) -> dict[str, Any] | None:
     try:
         body = json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." a thousand deep
         return None
     return body if isinstance(body, dict) else None
+
+
+# The raw answer kept in a row's `response` column (and its events' history) is for people
+# reading what BuyPower said: a few KB. Real answers are one or two KB and are kept whole;
+# a larger one keeps only the fields we read, shortened, and says how big it was.
+STORED_RESPONSE_MAX = 8 * 1024
+_KEPT_FIELDS = frozenset({
+    "status", "error", "message", "responseCode", "responseMessage", "delay", "result", "data", "id", "orderId",
+    "token", "parcels", "type", "content", "units", "receiptNo", "vendRef", "totalAmountPaid", "amountGenerated",
+    "tax", "debtAmount", "debtRemaining", "vendAmount", "charges", "vendTime", "disco", "name", "address",
+})
+
+
+def stored_response(body: dict[str, Any] | None, size: int) -> dict[str, Any] | None:
+    """`body` as it is stored with the row: whole when the answer (`size` bytes) is small."""
+    if body is None or size <= STORED_RESPONSE_MAX:
+        return body
+    kept = _trimmed(body, 0)
+    if len(json.dumps(kept, default=str)) > STORED_RESPONSE_MAX:  # still too big: its plain fields only
+        kept = {k: v for k, v in kept.items() if not isinstance(v, dict | list)}
+    return kept | {"_truncated": {"bytes": size}}
+
+
+def _trimmed(value: Any, depth: int) -> Any:
+    if isinstance(value, dict):
+        if depth >= 5:
+            return "…"
+        return {k: _trimmed(v, depth + 1) for k, v in value.items() if k in _KEPT_FIELDS}
+    if isinstance(value, list):
+        return [_trimmed(v, depth + 1) for v in value[:8]] if depth < 5 else "…"
+    if isinstance(value, str):
+        return value[:MAX_TEXT]
+    return value
 
 
 def _delay_hint(body: dict[str, Any]) -> float | None:
@@ -162,7 +200,7 @@ def _code(body: dict[str, Any] | None) -> str | None:
 
 def _message(body: dict[str, Any] | None, fallback: str) -> str:
     if body and isinstance(body.get("message"), str) and body["message"].strip():
-        return body["message"].strip()
+        return body["message"].strip()[:MAX_TEXT]
     return fallback
 
 
@@ -178,10 +216,11 @@ def _sounds_pending(message: str) -> bool:
 
 def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
     parcels = []
-    for p in data.get("parcels") or []:
+    found = data.get("parcels")
+    for p in found[:8] if isinstance(found, list) else []:  # a token and its BONUS/KCT1/KCT2 companions
         if isinstance(p, dict) and p.get("content") is not None:
-            content = normalise_token(p.get("content")) or str(p.get("content"))
-            parcels.append(Parcel(type=str(p.get("type") or "TOKEN"), content=content))
+            content = normalise_token(p.get("content")) or str(p.get("content"))[:64]
+            parcels.append(Parcel(type=str(p.get("type") or "TOKEN")[:16], content=content))
     token = normalise_token(data.get("token"))
     if token is None and parcels and parcels[0].type.upper() == "TOKEN":
         token = normalise_token(parcels[0].content)
@@ -197,10 +236,11 @@ def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settled(order_id: str, status: int, body: dict[str, Any], data: dict[str, Any], vend_type: str,
-             message: str) -> VendResult:
-    """A 200 that says success: SUCCESS only with a token for PREPAID."""
+             message: str, size: int) -> VendResult:
+    """A 200 that says success: SUCCESS only with a token for PREPAID. `size`: of the answer, in bytes."""
     fields = _success_fields(data)
-    common = dict(order_id=order_id, http_status=status, provider_code=_code(body), response=body)
+    common = dict(order_id=order_id, http_status=status, provider_code=_code(body),
+                  response=stored_response(body, size))
     if vend_type.upper() == "PREPAID" and fields["token"] is None:
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (no token yet: requery)",
                           retry_after=_delay_hint(body), **common)
@@ -212,20 +252,28 @@ def _settled(order_id: str, status: int, body: dict[str, Any], data: dict[str, A
 NOT_SENT_ERRORS = ("ConnectError", "ConnectTimeout", "PoolTimeout")
 
 
+def describe_error(error: Exception) -> str:
+    """"ReadTimeout", or "DeadlineExceeded: no whole answer within 75.0 s" when it says more."""
+    detail = str(error).strip()[:200]
+    return f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+
+
 def transport_outcome(order_id: str, error: Exception, *, vend: bool) -> VendResult:
-    """The request never left (NOT_SENT, vend only) or its fate is unknown (PENDING)."""
-    name = type(error).__name__
-    never_left = vend and name in NOT_SENT_ERRORS
+    """The request never left (NOT_SENT, vend only) or its fate is unknown (PENDING): a read
+    that timed out, passed its deadline, was cut by the operator or answered too much may have
+    reached BuyPower."""
+    never_left = vend and type(error).__name__ in NOT_SENT_ERRORS
     what = "the request never reached BuyPower" if never_left else "no answer from BuyPower"
     return VendResult(outcome=Outcome.NOT_SENT if never_left else Outcome.PENDING, order_id=order_id,
-                      message=f"{what} ({name})")
+                      message=f"{what} ({describe_error(error)})")
 
 
 def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
                  retry_after: str | None = None) -> VendResult:
     body = parse_json(content)
     code = _code(body)
-    common = dict(order_id=order_id, http_status=status, provider_code=code, response=body)
+    common = dict(order_id=order_id, http_status=status, provider_code=code,
+                  response=stored_response(body, len(content)))
     raise_if_refused(status)
     if body is None:
         return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body: requery",
@@ -234,7 +282,7 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
     if status == 200:
         data = body.get("data")
         if body.get("status") is True and isinstance(data, dict):
-            return _settled(order_id, status, body, data, vend_type, message)
+            return _settled(order_id, status, body, data, vend_type, message, len(content))
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (not a final success: requery)", **common)
     if status in (400, 422, 501) and not _sounds_pending(message):
         # conclusive: BuyPower refused the vend, no money moved
@@ -251,14 +299,15 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
     outer = parse_json(content)
     body = outer.get("result") if outer and isinstance(outer.get("result"), dict) else outer
     code = _code(body)
-    common = dict(order_id=order_id, http_status=status, provider_code=code, response=outer)
+    common = dict(order_id=order_id, http_status=status, provider_code=code,
+                  response=stored_response(outer, len(content)))
     raise_if_refused(status)
     if body is None:
         return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body", **common)
     message = _message(body, f"HTTP {status}")
     lowered = message.lower()
     if status == 200 and body.get("status") is True and isinstance(body.get("data"), dict):
-        return _settled(order_id, status, body, body["data"], vend_type, message)
+        return _settled(order_id, status, body, body["data"], vend_type, message, len(content))
     if "refund already processed" in lowered:
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
     if status == 400 and code == "202" and "transaction failed" in lowered:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_
 from sqlmodel import col, select
 
+from buypower_tui.core import plausibility
 from buypower_tui.core.models import Event, Recipient, RowState, from_kobo, to_kobo, utcnow
 from buypower_tui.core.outcomes import Outcome, VendResult
 from buypower_tui.core.rules import FIELDS, Limits, check_row
@@ -222,13 +223,7 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
         return {}
 
     if result.outcome is Outcome.SUCCESS:
-        return transition(
-            store, row_id, allowed, S.SUCCESS, compute=only_operators_failed,
-            note=lambda row: f"{what}: success" + (" (the order marked failed by the operator was paid after all)"
-                                                   if row.state == S.FAILED else ""), next_requery_at=None,
-            token=result.token, units=None if result.units is None else str(result.units),
-            receipt_no=result.receipt_no, vend_ref=result.vend_ref, vend_time=result.vend_time,
-            parcels=[p.model_dump() for p in result.parcels] or None, response=result.response, **common)
+        return _record_success(store, row_id, allowed, result, what, common, only_operators_failed)
     if result.outcome is Outcome.FAILED:
         return transition(store, row_id, allowed, S.FAILED, note=f"{what}: failed (BuyPower said so)",
                           compute=only_operators_failed, next_requery_at=None, response=result.response, **common)
@@ -268,6 +263,31 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
         return f"{what}: pending"
 
     return transition(store, row_id, allowed, state, note=note, compute=pending, **common)
+
+
+def _record_success(store: Store, row_id: int, allowed: Iterable[str], result: VendResult, what: str,
+                    common: dict[str, Any], guard: Callable[[RowView], dict[str, Any]]) -> RowView:
+    """SUCCESS with the token, or NEEDS_REVIEW with the same facts when the answer looks wrong
+    (plausibility.py): the money moved either way, so everything BuyPower said is kept. A
+    requery of a parked row runs the same checks, so it only turns SUCCESS once it looks right."""
+    doubts = cache(lambda amount: plausibility.doubts(result, amount))  # the row's amount, read in the transaction
+
+    def note(row: RowView) -> str:
+        after_all = " (the order marked failed by the operator was paid after all)" if row.state == S.FAILED else ""
+        if doubts(row.amount):
+            return f"{what}: {plausibility.review_note(doubts(row.amount))}{after_all}"
+        return f"{what}: success{after_all}"
+
+    def compute(row: RowView) -> dict[str, Any]:
+        guard(row)
+        return {"provider_message": plausibility.review_note(doubts(row.amount))[:500]} if doubts(row.amount) else {}
+
+    return transition(
+        store, row_id, allowed, lambda row: S.NEEDS_REVIEW if doubts(row.amount) else S.SUCCESS, note=note,
+        compute=compute,
+        next_requery_at=None, token=result.token, units=None if result.units is None else str(result.units),
+        receipt_no=result.receipt_no, vend_ref=result.vend_ref, vend_time=result.vend_time,
+        parcels=[p.model_dump() for p in result.parcels] or None, response=result.response, **common)
 
 
 # -- queries the runner and recovery need ----------------------------------------------------------

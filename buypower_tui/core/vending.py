@@ -4,7 +4,8 @@ Money rules it keeps (design.md): the row is committed SENDING before its POST l
 POST is followed by exactly one stored outcome; PENDING is requeried, never re-POSTed
 under a new orderId; NOT_SENT is sent again under the same orderId; at most one vend per
 meter is in flight; the breaker only pauses sending and never decides a row's fate. Stop
-means "after the rows in flight": no request is ever cancelled half-way.
+means "after the rows in flight": a request ends with its answer or at its deadline (the
+client's), never half-way; only `cut()` (a second Ctrl+C) ends them at once, as PENDING.
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ class Runner:
         self._stopping = True
         self._resume.set()
 
+    def cut(self) -> None:
+        """Stop now: end the requests in flight at once. Their rows become PENDING (each request
+        may have reached BuyPower) and are requeried later; none is sent again under a new order."""
+        self.stop()
+        self.client.cut()
+
     @property
     def stopping(self) -> bool:
         return self._stopping
@@ -143,9 +150,12 @@ class Runner:
         result.succeeded = self._succeeded
         result.error = self._fatal
         try:
-            result.balance_after = await self.client.wallet_balance()
-        except (ApiError, BreakerOpen, ConfigurationError) as exc:
-            log.warning("balance after the run unknown: %s", exc)
+            # A stopped run waits at most one request's deadline for the balance (not the read's
+            # retries): whoever stopped it, maybe because BuyPower hangs, wants it to end.
+            async with asyncio.timeout(self.client.deadline if self._stopping else None):
+                result.balance_after = await self.client.wallet_balance()
+        except (ApiError, BreakerOpen, ConfigurationError, TimeoutError) as exc:
+            log.warning("balance after the run unknown: %s", exc or "no answer in time")
         result.reconciliation = self._reconcile(result)
         result.progress = self._progress(True)
         self._emit(force=True, finished=True)
@@ -223,7 +233,7 @@ class Runner:
             if row_id in self._posted:  # paid by a POST of this run (not settled from an earlier one)
                 self._paid += row.amount
         elif row.state in (S.FAILED, S.NEEDS_REVIEW, S.PENDING):
-            self._last_error = f"row {row.row_number}: {row.state} — {result.message}"
+            self._last_error = f"row {row.row_number}: {row.state} — {row.provider_message or result.message}"
         return row.state
 
     def _fail_run(self, message: str) -> None:
