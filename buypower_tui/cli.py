@@ -27,7 +27,7 @@ from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_
 from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.importing import FileError, ImportReport, import_file
 from buypower_tui.core.models import Recipient
-from buypower_tui.core.money_lock import MoneyLockBusy
+from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
 from buypower_tui.core.store import Store, safe_url
@@ -320,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_tui(args)
         ctx = Context(args)
         return args.func(ctx, args)
-    except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError, MoneyLockBusy) as exc:
+    except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError, MoneyLockError) as exc:
         err(str(exc))
         return EXIT_USAGE
     except (ApiError, BreakerOpen) as exc:  # BuyPower unreachable: nothing was decided

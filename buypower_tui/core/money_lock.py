@@ -23,8 +23,12 @@ from sqlalchemy.engine import URL
 from buypower_tui.paths import create_private_file
 
 
-class MoneyLockBusy(Exception):
-    """Another process holds the lock; str() says who and what to do."""
+class MoneyLockError(Exception):
+    """The lock cannot be taken; str() says why and what to do."""
+
+
+class MoneyLockBusy(MoneyLockError):
+    """Another process holds the lock."""
 
 
 def lock_path(url: URL, data_dir: Path) -> Path:
@@ -43,7 +47,11 @@ class MoneyLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        fh = create_private_file(self.path).open("r+")
+        try:
+            fh = create_private_file(self.path).open("r+")
+        except OSError as exc:  # a link or a device in its place, a folder we may not write
+            raise MoneyLockError(f"cannot take the money lock {exc.filename or self.path}: "
+                                 f"{exc.strerror or exc}; nothing was paid") from None
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
