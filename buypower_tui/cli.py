@@ -31,7 +31,7 @@ from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
 from buypower_tui.core.store import Store, safe_url
-from buypower_tui.logs import setup_logging
+from buypower_tui.logs import disk_problem, log_record_written, setup_logging
 from buypower_tui.paths import AppPaths
 from buypower_tui.sandbox_cli import add_sandbox_parser
 from buypower_tui.settings import (
@@ -333,16 +333,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err("interrupted")
         return EXIT_INTERRUPTED
-    except Exception:  # never a traceback in front of the operator; the log has it, masked
-        where = ctx.paths.log_file if ctx else AppPaths.resolve().log_file
+    except Exception as exc:  # never a traceback in front of the operator; the log has it, masked
+        paths = ctx.paths if ctx else AppPaths.resolve()
+        where: Path | None = paths.log_file
         try:
             if ctx is None:  # failed before logging was set up: set it up to record this
                 setup_logging(where)
-            log.exception("unexpected error in %s", args.command or "the TUI")
+            if not log_record_written(lambda: log.exception("unexpected error in %s", args.command or "the TUI")):
+                where = None
         except OSError:
             where = None
         name = f"buypower-tui {args.command}" if args.command else "buypower-tui"
-        err(f"{name}: unexpected error" + (f"; details are in {where}" if where else ""))
+        full = disk_problem(exc)
+        if full:  # the disk, not a bug: say what to do, and never point at a log that was not written
+            err(f"{name}: cannot write to the disk ({full}); it may be full. Free some space on the disk that "
+                f"holds {paths.data_dir} (and the database, if --db is elsewhere), then run the command again."
+                + (f" Details are in {where}." if where else ""))
+            return EXIT_USAGE
+        err(f"{name}: unexpected error" + (f"; details are in {where}" if where else
+                                           " (the log could not be written either)"))
         return EXIT_PROBLEMS
     finally:
         if ctx is not None:

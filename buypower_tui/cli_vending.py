@@ -342,7 +342,20 @@ def _naira(text: str) -> Decimal:
     try:
         value = Decimal(text.replace(",", ""))
     except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a naira amount") from None
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a naira amount (e.g. 50000 or 50,000.00)")
+    return value
+
+
+def _batch_id(text: str) -> int:
+    """A batch id as the store can hold it (SQLite integers are 64-bit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a batch id; `buypower-tui batches` lists them")
     return value
 
 
@@ -355,7 +368,7 @@ def _row_list(text: str) -> list[int]:
 
 def add_vending_parsers(sub: Any) -> None:
     p = sub.add_parser("run", help="look up, check and pay a batch (asks to confirm unless --yes)")
-    p.add_argument("batch", type=int, metavar="BATCH")
+    p.add_argument("batch", type=_batch_id, metavar="BATCH")
     p.add_argument("--yes", action="store_true", help="pay without asking (scripts, cron)")
     p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
     p.add_argument("--max-total", type=_naira, metavar="NGN", help="send only rows that fit in this total")
@@ -364,7 +377,7 @@ def add_vending_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("retry", help="pay FAILED rows again, under new orderIds")
-    p.add_argument("batch", type=int, metavar="BATCH")
+    p.add_argument("batch", type=_batch_id, metavar="BATCH")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--rows", type=_row_list, metavar="3,7", help="sheet row numbers")
     which.add_argument("--failed", action="store_true", help="every FAILED row")
@@ -374,7 +387,7 @@ def add_vending_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser("resolve", help="settle NEEDS_REVIEW rows by hand, with a note: paid or failed")
-    p.add_argument("batch", type=int, metavar="BATCH")
+    p.add_argument("batch", type=_batch_id, metavar="BATCH")
     p.add_argument("--rows", type=_row_list, required=True, metavar="3,7", help="sheet row numbers")
     p.add_argument("--as", dest="as_", choices=("paid", "failed"), required=True,
                    help="paid: the customer has a token; failed: BuyPower's support says no money was taken "
@@ -384,14 +397,14 @@ def add_vending_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_resolve)
 
     p = sub.add_parser("requery", help="ask BuyPower now about pending and needs-review rows")
-    p.add_argument("batch", type=int, nargs="?", metavar="BATCH")
+    p.add_argument("batch", type=_batch_id, nargs="?", metavar="BATCH")
     p.set_defaults(func=cmd_requery)
 
     p = sub.add_parser("recover", help="settle what a crash left in flight, and report orphans")
     p.set_defaults(func=cmd_recover)
 
     p = sub.add_parser("export", help="write a batch with its tokens as CSV")
-    p.add_argument("batch", type=int, metavar="BATCH")
+    p.add_argument("batch", type=_batch_id, metavar="BATCH")
     p.add_argument("-o", "--output", metavar="FILE.csv", help="file to write (default: stdout)")
     p.set_defaults(func=cmd_export)
 

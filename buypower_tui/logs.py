@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import logging.handlers
 import re
+import sqlite3
 import traceback
 from pathlib import Path
 
@@ -76,11 +78,40 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         create_private_file(Path(self.baseFilename))
         return super()._open()
 
+    failures = 0  # records that could not be written (a full disk): see log_record_written
+
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         """One line instead of logging's traceback on stderr (e.g. the disk filled up)."""
         import sys
 
+        PrivateRotatingFileHandler.failures += 1
         print(f"buypower-tui: cannot write the log file {self.baseFilename}", file=sys.stderr)
+
+
+def log_record_written(emit) -> bool:
+    """Call `emit` (a logging call); False when our log file could not take the record."""
+    before = PrivateRotatingFileHandler.failures
+    emit()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return PrivateRotatingFileHandler.failures == before
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def disk_problem(exc: BaseException) -> str | None:
+    """What the disk said, when `exc` (or what caused it) is the disk refusing a write."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+            return exc.strerror or str(exc)
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.Error) and ("disk is full" in text or "disk i/o error" in text):
+            return str(exc)
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return None
 
 
 def setup_logging(log_file: Path, level: str = "INFO", secrets: tuple[str, ...] = ()) -> MaskingFilter:

@@ -201,7 +201,8 @@ class Store:
                 cur.executemany(sql, rows)
                 cur.execute("COMMIT")
             except BaseException:
-                cur.execute("ROLLBACK")
+                if raw.driver_connection.in_transaction:  # a failed COMMIT (disk full) has rolled back already
+                    cur.execute("ROLLBACK")
                 raise
             finally:
                 if not durable:
