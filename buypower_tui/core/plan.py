@@ -6,6 +6,7 @@ and nothing is changed until the operator confirms it (`commit_plan`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
@@ -70,7 +71,8 @@ def batch_problem(store: Store, batch_id: int, mode: str) -> str | None:
 
 async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: Policy, *,
                    accepting: bool = False, retrying: tuple[int, ...] = (),
-                   max_total: Decimal | None = None) -> RunPlan:
+                   max_total: Decimal | None = None,
+                   on_row: Callable[[int, int, int], None] | None = None) -> RunPlan:
     """Recovery, the lookup (unless retrying), the wallet and the pre-flight. Changes no
     row that the operator has not yet approved (recovery and lookup only settle facts).
 
@@ -80,7 +82,7 @@ async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: 
                              budget=policy.budget)
     not_retried = [p for p in (retry_problem(rows.get(store, i)) for i in retrying) if p]
     retrying = tuple(i for i in retrying if retry_problem(rows.get(store, i)) is None)
-    lookup = None if retrying or not_retried else await lookup_batch(store, client, batch_id)
+    lookup = None if retrying or not_retried else await lookup_batch(store, client, batch_id, on_row)
     balance = await client.wallet_balance()
     p = _preflight(store, batch_id, balance, policy, max_total, accepting, retrying, not_retried)
     return RunPlan(batch_id, recovery, lookup, balance, p, retrying, accepting, max_total, not_retried)

@@ -112,6 +112,16 @@ class BuyPowerApp(JobsMixin, App[None]):
             if isinstance(screen, EditorScreen) and screen.batch_id == message.batch_id:
                 screen.post_message(message)
 
+    def hang_up(self) -> None:
+        """The terminal is gone (SIGHUP) or the system stops us (SIGTERM): stop the run after
+        the rows in flight, stop any check or lookup, and leave."""
+        self.quit_after_run = True
+        if self.run_control is not None:
+            self.run_control.stop()
+        for worker in self.workers:
+            worker.cancel()  # a lookup or a check stops at its next row; the run's thread goes on to its stop
+        self.exit(return_code=129)
+
     async def action_quit(self) -> None:
         """During a run: ask, then stop after the rows in flight and quit when they are settled."""
         if not self.run_active():

@@ -96,7 +96,16 @@ class JobsMixin:
                         "its wait for pending rows).", severity="warning")
             return
         self.notify("Checking: recovery, meter lookup, wallet, duplicates…")
-        self._job("plan", batch_id, partial(self.services.plan, batch_id, accepting=accepting, retrying=retrying))
+        self._job("plan", batch_id, partial(self._plan, batch_id, accepting, retrying))
+
+    def _plan(self, batch_id: int, accepting: bool, retrying: tuple[int, ...]) -> RunPlan:
+        worker = get_current_worker()
+
+        def on_row(*_: int) -> None:
+            if worker.is_cancelled:  # the App is closing: stop looking up (nothing is paid)
+                raise LookupStopped()
+
+        return self.services.plan(batch_id, accepting=accepting, retrying=retrying, on_row=on_row)
 
     def _planned(self, plan: RunPlan, changes: list[str] | None = None) -> None:
         from buypower_tui.ui.modals.confirm_run import ConfirmRunModal

@@ -108,8 +108,10 @@ class Services:
 
         return asyncio.run(go())
 
-    def plan(self, batch_id: int, *, accepting: bool = False, retrying: tuple[int, ...] = ()) -> RunPlan:
-        """What a run would send (after recovery and the lookup); changes nothing unconfirmed."""
+    def plan(self, batch_id: int, *, accepting: bool = False, retrying: tuple[int, ...] = (),
+             on_row: Callable[[int, int, int], None] | None = None) -> RunPlan:
+        """What a run would send (after recovery and the lookup); changes nothing unconfirmed.
+        `on_row` follows the lookup (and may stop it by raising)."""
         problem = batch_problem(self.store, batch_id, self.mode)
         if problem:
             raise ValueError(problem)
@@ -117,7 +119,7 @@ class Services:
         async def go() -> RunPlan:
             async with self.client() as client:
                 return await plan_run(self.store, client, batch_id, self.policy, accepting=accepting,
-                                      retrying=retrying)
+                                      retrying=retrying, on_row=on_row)
 
         with self.money_lock():
             return asyncio.run(go())

@@ -58,13 +58,19 @@ def demo_services(args: argparse.Namespace, home: Path):
 
 
 def _run(app, services) -> int:
-    # A closed SSH session sends SIGHUP: leave like ctrl+q, so the store closes and a demo's
-    # temporary home is removed, instead of dying where we stand.
-    previous = signal.signal(signal.SIGHUP, lambda *_: app.exit(return_code=129))
+    # A closed SSH session sends SIGHUP (and a shutdown SIGTERM): stop the run after the rows
+    # in flight and leave, so the store closes and a demo's temporary home is removed. The stop
+    # must come first: app.run() only returns once its workers' threads are done, and a run
+    # left going would pay the whole batch with no one watching.
+    def hang_up(*_: object) -> None:
+        app.hang_up()
+
+    previous = {sig: signal.signal(sig, hang_up) for sig in (signal.SIGHUP, signal.SIGTERM)}
     try:
         app.run()
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         run = app.run_control
         if run is not None and not run.finished.is_set():  # a hang-up mid-run: settle, then close
             run.stop()
