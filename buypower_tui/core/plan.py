@@ -80,8 +80,9 @@ async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: 
     answered for (or that were paid after all) are dropped from `retrying`, with the reason."""
     recovery = await recover(store, client, first_wait=policy.first_wait, max_wait=policy.max_wait,
                              budget=policy.budget)
-    not_retried = [p for p in (retry_problem(rows.get(store, i)) for i in retrying) if p]
-    retrying = tuple(i for i in retrying if retry_problem(rows.get(store, i)) is None)
+    problems = {i: retry_problem(rows.get(store, i)) for i in retrying}
+    not_retried = [p for p in problems.values() if p]
+    retrying = tuple(i for i, p in problems.items() if p is None)
     lookup = None if retrying or not_retried else await lookup_batch(store, client, batch_id, on_row)
     balance = await client.wallet_balance()
     p = _preflight(store, batch_id, balance, policy, max_total, accepting, retrying, not_retried)
@@ -107,6 +108,7 @@ async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, polic
     now = _preflight(store, plan.batch_id, balance, policy, plan.max_total, plan.accepting, plan.retrying,
                      plan.not_retried)
     changes = differences(store, plan.preflight, now)
+    changes += [p for p in (retry_problem(rows.get(store, i)) for i in plan.retrying) if p]
     if changes:
         raise PlanChanged(changes, replace(plan, recovery=RecoveryReport(), lookup=None, balance=balance,
                                            preflight=now))
