@@ -36,10 +36,11 @@ def free_port() -> int:
 def sandbox_process():
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "buypower_tui.sandbox_cli", "--port", str(port), "--key", KEY, "--seed", "4",
+        [sys.executable, "-m", "buypower_tui.sandbox_cli", "--port", str(port), "--seed", "4",
          "--latency-ms", "40", "--jitter-ms", "20", "--requery-cooldown-s", "0", "--fail-rate", "0.04",
          "--pending-rate", "0.04", "--drop-rate", "0.02", "--delay", "0", "--pending-requeries", "1",
          "--wallet", "100000000"],
+        env=dict(os.environ, BUYPOWER_SANDBOX_API_KEY=KEY),  # never argv: `ps` shows it
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):

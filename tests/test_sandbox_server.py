@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import select
 import signal
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -142,6 +144,14 @@ def test_key_from_env_else_generated_from_the_seed(monkeypatch):
     monkeypatch.setenv("BUYPOWER_SANDBOX_KEY", "e" * 64)
     s = SandboxServer(SandboxConfig(seed=5))
     assert (s.key, s.key_generated) == ("e" * 64, False)
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "e" * 64)  # the client's variable: one serves both
+    assert SandboxServer(SandboxConfig(seed=5)).key == "e" * 64
+    monkeypatch.delenv("BUYPOWER_SANDBOX_KEY")
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "f" * 64)
+    assert SandboxServer(SandboxConfig(seed=5)).key == "f" * 64
+    monkeypatch.setenv("BUYPOWER_SANDBOX_KEY", "e" * 64)
+    with pytest.raises(ValueError, match="hold different keys"):
+        SandboxServer(SandboxConfig(seed=5))
 
 
 # -- vend -----------------------------------------------------------------------------------------
@@ -500,6 +510,41 @@ def test_bad_flag_values_exit_2(capsys):
     args = parser.parse_args(["sandbox", "--fail-rate", "2", "--port", "0"])
     assert args.func(None, args) == 2
     assert "fail_rate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["buypower_tui", "sandbox", "--key", KEY, "--port", "0"],
+                                  ["buypower_tui.sandbox_cli", f"--key={KEY}", "--port", "0"]], ids=["cli", "module"])
+def test_a_key_on_the_command_line_is_refused_in_one_line_without_echoing_it(argv):
+    # A process with a timeout: a sandbox that took the key would serve (and hang a test in-process).
+    r = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and KEY not in r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "--key-stdin" in r.stderr and "BUYPOWER_SANDBOX_API_KEY" in r.stderr
+
+
+@pytest.mark.parametrize("source", ["stdin", "env"])
+def test_the_sandbox_process_takes_its_key_from_stdin_or_the_environment(source):
+    code = "import sys; from buypower_tui.sandbox_cli import main; sys.exit(main())"
+    argv, env = [sys.executable, "-c", code, "--port", "0"], dict(os.environ)
+    if source == "stdin":
+        argv.append("--key-stdin")
+    else:
+        env["BUYPOWER_SANDBOX_API_KEY"] = KEY
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        proc.stdin.write(KEY + "\n" if source == "stdin" else "")
+        proc.stdin.close()
+        assert select.select([proc.stdout], [], [], 15)[0], "the sandbox printed nothing"
+        url = proc.stdout.readline().split()[-1]
+        assert "key:" not in proc.stdout.readline()  # not generated, so not printed
+        assert httpx.get(f"{url}/wallet/balance", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        assert httpx.get(f"{url}/wallet/balance", headers={"Authorization": "Bearer x"}).status_code == 401
+        assert KEY.encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _ignore_sigint() -> None:  # what a shell does to a job started with `&`
