@@ -1,8 +1,8 @@
 """`buypower-tui sandbox`: run the fake BuyPower in the foreground, or list its fixture meters.
 
 Kept apart from cli.py so the command can also run on its own (crash tests spawn it as a
-process): `python -m buypower_tui.sandbox_cli --port 8765 --seed 1`. The key
-comes from the environment or stdin, never argv (which `ps` shows).
+process): `python -m buypower_tui.sandbox_cli --port 8765 --seed 1 --ledger ledger.db`.
+The key comes from the environment or stdin, never argv (which `ps` shows).
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def add_sandbox_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="read the API key to accept from stdin (default: $BUYPOWER_SANDBOX_API_KEY or "
                         "$BUYPOWER_SANDBOX_KEY, else a generated one)")
     p.add_argument("--key", dest="key_in_argv", action=_KeyInArgv)
+    p.add_argument("--ledger", metavar="FILE", help="keep orders, tokens and the wallet in this SQLite file, so a "
+                                                    "restarted sandbox remembers them (default: in memory)")
     p.add_argument("--seed", help="make tokens, faults, customers and the generated key repeatable")
     p.add_argument("--wallet", default=str(d.wallet), metavar="NGN", help="wallet balance (default %(default)s)")
     p.add_argument("--latency-ms", type=float, default=d.latency_ms, help="added to every request")
@@ -92,7 +94,7 @@ def config_from_args(args: argparse.Namespace, key: str | None = None) -> Sandbo
     if seed is not None and seed.lstrip("-").isdigit():
         seed = int(seed)
     return SandboxConfig(
-        port=args.port, key=key, seed=seed, wallet=args.wallet, latency_ms=args.latency_ms,
+        port=args.port, key=key, ledger=args.ledger, seed=seed, wallet=args.wallet, latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms, fail_rate=args.fail_rate, timeout_rate=args.timeout_rate,
         drop_rate=args.drop_rate, pending_rate=args.pending_rate, requery_cooldown_s=args.requery_cooldown_s,
         down=frozenset(args.down), delay=args.delay, pending_requeries=args.pending_requeries, hold_s=args.hold_s)
@@ -120,7 +122,7 @@ def cmd_sandbox(ctx: object, args: argparse.Namespace) -> int:
     if key == "":
         return _usage("--key-stdin read no key; pipe it in, e.g. buypower-tui sandbox --key-stdin < keyfile")
     try:
-        server = SandboxServer(config_from_args(args, key))
+        server = SandboxServer(config_from_args(args, key))  # opens the ledger file, if any
     except ValueError as exc:
         return _usage(str(exc))
     config = server.config
@@ -133,12 +135,15 @@ def cmd_sandbox(ctx: object, args: argparse.Namespace) -> int:
     try:
         server.start()
     except OSError as exc:
-        server.stop()
+        server.close()
         return _usage(f"cannot listen on 127.0.0.1:{config.port}: {exc.strerror or exc}; "
                       "pick another --port (0 takes any free one)")
     print(f"BuyPower sandbox at {server.url}", flush=True)
     if server.key_generated:
         print(f"key: {server.key}", flush=True)
+    if config.ledger:
+        print(f"ledger: {config.ledger} ({server.ledger.order_count()} orders kept, wallet "
+              f"{server.ledger.wallet:,.2f})", flush=True)
     shown = server.key if server.key_generated else "$KEY"
     print(f"try: curl -H 'Authorization: Bearer {shown}' {server.url}/discos/status   ledger: "
           f"{server.base}/__sandbox/ledger   Ctrl+C stops", flush=True)
@@ -152,7 +157,7 @@ def cmd_sandbox(ctx: object, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        server.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("sandbox stopped", file=sys.stderr, flush=True)

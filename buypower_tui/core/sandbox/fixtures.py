@@ -17,6 +17,7 @@ import random
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -97,6 +98,7 @@ class SandboxConfig:
     delay: tuple[int, ...] = (2, 2, 2)  # `delay` of a 202
     pending_requeries: int = 2
     hold_s: float = 90.0
+    ledger: str | os.PathLike[str] | None = None  # a SQLite file that keeps the ledger across restarts
 
     def __post_init__(self) -> None:
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen
@@ -132,6 +134,10 @@ class SandboxConfig:
         if isinstance(self.pending_requeries, bool) or not isinstance(self.pending_requeries, int) \
                 or self.pending_requeries < 0:
             raise ValueError("pending_requeries must be a whole number >= 0")
+        if self.ledger is not None:
+            if not isinstance(self.ledger, str | os.PathLike) or not os.fspath(self.ledger).strip():
+                raise ValueError("ledger must be a file path")
+            put("ledger", Path(self.ledger))
 
     def resolve_key(self) -> tuple[str, bool]:
         """(key, generated): the configured key, else the one in KEY_ENVS, else 64 hex
@@ -152,7 +158,8 @@ class SandboxConfig:
     def public(self) -> dict[str, Any]:
         """The settings as JSON (never the key)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "key"}
-        out.update(wallet=float(self.wallet), down=sorted(self.down), delay=list(self.delay))
+        out.update(wallet=float(self.wallet), down=sorted(self.down), delay=list(self.delay),
+                   ledger=str(self.ledger) if self.ledger else None)
         return out
 
 
