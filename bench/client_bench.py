@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import socket
 import subprocess
@@ -48,10 +49,10 @@ def sandbox_process(latency_ms: float) -> Iterator[tuple[str, str]]:
 
 
 def _start_sandbox(port: int, key: str, latency_ms: float) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "buypower_tui.sandbox_cli", "--port", str(port), "--key", key, "--seed", "1",
+    proc = subprocess.Popen(  # the key goes by the environment: argv shows in `ps`
+        [sys.executable, "-m", "buypower_tui.sandbox_cli", "--port", str(port), "--seed", "1",
          "--latency-ms", str(latency_ms), "--wallet", "1000000000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=dict(os.environ, BUYPOWER_SANDBOX_API_KEY=key), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

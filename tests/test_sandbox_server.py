@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -142,6 +145,14 @@ def test_key_from_env_else_generated_from_the_seed(monkeypatch):
     monkeypatch.setenv("BUYPOWER_SANDBOX_KEY", "e" * 64)
     s = SandboxServer(SandboxConfig(seed=5))
     assert (s.key, s.key_generated) == ("e" * 64, False)
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "e" * 64)  # the client's variable: one serves both
+    assert SandboxServer(SandboxConfig(seed=5)).key == "e" * 64
+    monkeypatch.delenv("BUYPOWER_SANDBOX_KEY")
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "f" * 64)
+    assert SandboxServer(SandboxConfig(seed=5)).key == "f" * 64
+    monkeypatch.setenv("BUYPOWER_SANDBOX_KEY", "e" * 64)
+    with pytest.raises(ValueError, match="hold different keys"):
+        SandboxServer(SandboxConfig(seed=5))
 
 
 # -- vend -----------------------------------------------------------------------------------------
@@ -472,6 +483,69 @@ def test_runtime_config_validates_and_reports(sandbox):
     assert "key" not in shown
 
 
+def _restartable(ledger_file) -> SandboxConfig:
+    return SandboxConfig(key=KEY, seed=7, requery_cooldown_s=0, pending_requeries=2, ledger=ledger_file)
+
+
+def test_a_ledger_file_keeps_orders_tokens_debts_and_the_wallet_across_a_restart(tmp_path):
+    with SandboxServer(_restartable(tmp_path / "ledger.db")) as first, \
+            httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {KEY}"}) as api:
+        token = api.post("/vend", json=order("kept-1")).json()["data"]["token"]
+        assert api.post("/vend", json=order("kept-2", PENDING_FAIL, 2000)).status_code == 202
+        assert requery(api, "kept-2")[1]["responseCode"] == 201  # one of its two pending answers given
+        assert api.post("/vend", json=order("kept-3", POSTPAID, 4000, vendType="POSTPAID")).status_code == 200
+        assert api.post("/vend", json=order("kept-4", amount=5_000_000)).status_code == 422  # rejected, not spent
+        api.post("/vend", json=order("kept-1"))
+        before = ledger(first)
+    # A new server (as after a crash) on the same file, not the same object.
+    with SandboxServer(_restartable(tmp_path / "ledger.db")) as again, \
+            httpx.Client(base_url=again.url, headers={"Authorization": f"Bearer {KEY}"}) as api:
+        assert ledger(again) == before
+        r = api.post("/vend", json=order("kept-1"))
+        assert (r.status_code, r.json()["message"]) == (409, "Request already received")
+        status, result = requery(api, "kept-1")
+        assert status == 200 and result["data"]["token"] == token
+        assert requery(api, "kept-2")[1]["responseCode"] == 201  # the second pending answer, not the first
+        assert requery(api, "kept-2")[1]["message"] == "Transaction failed."  # and the refund after it
+        assert requery(api, "kept-4")[1]["responseCode"] == 203  # "not initiated", still remembered
+        meter = api.get("/check/meter", params={"meter": POSTPAID, "disco": "ABUJA", "vendType": "POSTPAID"})
+        assert meter.json()["outstanding"] < FIXTURE_METERS[POSTPAID].outstanding  # the debt stays paid down
+        assert api.get("/wallet/balance").json()["balance"] == 1_000_000 - 1000 - 4000  # kept-2 refunded
+        new = api.post("/vend", json=order("kept-5")).json()["data"]["token"]
+        assert new not in {v["token"] for v in before["vends"]}  # fresh tokens, not the first ones again
+        assert [v["posts"] for v in ledger(again)["vends"]][:3] == [3, 1, 1]
+
+
+def test_reset_clears_the_ledger_file_too(tmp_path):
+    with SandboxServer(_restartable(tmp_path / "ledger.db")) as first, \
+            httpx.Client(base_url=first.url, headers={"Authorization": f"Bearer {KEY}"}) as api:
+        api.post("/vend", json=order("gone-1"))
+        assert httpx.post(f"{first.base}/__sandbox/reset").status_code == 200
+    with SandboxServer(_restartable(tmp_path / "ledger.db")) as again, \
+            httpx.Client(base_url=again.url, headers={"Authorization": f"Bearer {KEY}"}) as api:
+        book = ledger(again)
+        assert book["vends"] == [] and book["posts"] == {} and book["wallet"] == "1000000.00"
+        assert requery(api, "gone-1")[0] == 404 and api.post("/vend", json=order("gone-1")).status_code == 200
+
+
+def test_a_ledger_file_in_use_or_not_a_ledger_is_refused_untouched(tmp_path):
+    path = tmp_path / "ledger.db"
+    with SandboxServer(_restartable(path)), pytest.raises(ValueError, match="in use by another sandbox"):
+        SandboxServer(_restartable(path))
+    foreign = tmp_path / "store.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE recipient (id INTEGER)")
+    db.close()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 100)
+    saved = foreign.read_bytes(), text.read_bytes()
+    for bad, problem in ((foreign, "not a sandbox ledger"), (text, "not a sandbox ledger"),
+                         (tmp_path, "not a regular file"), (tmp_path / "no" / "l.db", "cannot open")):
+        with pytest.raises(ValueError, match=problem):
+            SandboxServer(_restartable(bad))
+    assert (foreign.read_bytes(), text.read_bytes()) == saved
+
+
 def test_stop_closes_kept_alive_connections_and_start_again_keeps_the_ledger(sandbox, api):
     api.post("/vend", json=order("life-1"))
     port = sandbox.port
@@ -500,6 +574,50 @@ def test_bad_flag_values_exit_2(capsys):
     args = parser.parse_args(["sandbox", "--fail-rate", "2", "--port", "0"])
     assert args.func(None, args) == 2
     assert "fail_rate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["buypower_tui", "sandbox", "--key", KEY, "--port", "0"],
+                                  ["buypower_tui.sandbox_cli", f"--key={KEY}", "--port", "0"]], ids=["cli", "module"])
+def test_a_key_on_the_command_line_is_refused_in_one_line_without_echoing_it(argv):
+    # A process with a timeout: a sandbox that took the key would serve (and hang a test in-process).
+    r = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and KEY not in r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "--key-stdin" in r.stderr and "BUYPOWER_SANDBOX_API_KEY" in r.stderr
+
+
+@pytest.mark.parametrize("source", ["stdin", "env"])
+def test_the_sandbox_process_takes_its_key_from_stdin_or_the_environment(source):
+    code = "import sys; from buypower_tui.sandbox_cli import main; sys.exit(main())"
+    argv, env = [sys.executable, "-c", code, "--port", "0"], dict(os.environ)
+    if source == "stdin":
+        argv.append("--key-stdin")
+    else:
+        env["BUYPOWER_SANDBOX_API_KEY"] = KEY
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        proc.stdin.write(KEY + "\n" if source == "stdin" else "")
+        proc.stdin.close()
+        assert select.select([proc.stdout], [], [], 15)[0], "the sandbox printed nothing"
+        url = proc.stdout.readline().split()[-1]
+        assert "key:" not in proc.stdout.readline()  # not generated, so not printed
+        assert httpx.get(f"{url}/wallet/balance", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        assert httpx.get(f"{url}/wallet/balance", headers={"Authorization": "Bearer x"}).status_code == 401
+        assert KEY.encode() not in Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_ledger_that_is_not_a_file_exits_2_naming_it(capsys, tmp_path):
+    parser = argparse.ArgumentParser()
+    add_sandbox_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["sandbox", "--ledger", str(tmp_path), "--port", "0"])
+    assert args.func(None, args) == 2
+    assert capsys.readouterr().err == f"sandbox: the ledger {tmp_path} is not a regular file; give a file name " \
+                                      "for --ledger\n"
 
 
 def _ignore_sigint() -> None:  # what a shell does to a job started with `&`

@@ -17,6 +17,7 @@ import random
 import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -60,7 +61,9 @@ VAT = Decimal("0.075")
 CENT = Decimal("0.01")
 MIN_PREPAID, MIN_POSTPAID, MAX_VEND = Decimal(500), Decimal(100), Decimal(10_000_000)
 
-KEY_ENV = "BUYPOWER_SANDBOX_KEY"
+# Where the server finds its key: its own variable, and the one the client sends in sandbox
+# mode, so that one variable can serve both sides. Never argv: `ps` shows it to everyone.
+KEY_ENVS = ("BUYPOWER_SANDBOX_KEY", "BUYPOWER_SANDBOX_API_KEY")
 _RATES = ("fail_rate", "timeout_rate", "drop_rate", "pending_rate")
 _SECONDS = ("latency_ms", "jitter_ms", "requery_cooldown_s", "hold_s")
 RUNTIME_FIELDS = frozenset(_RATES + _SECONDS + ("down", "delay", "pending_requeries", "wallet"))
@@ -81,7 +84,7 @@ class SandboxConfig:
     the order fail, timeout, drop, pending, so their rates must add up to at most 1."""
 
     port: int = 0  # 0: any free port
-    key: str | None = None  # else $BUYPOWER_SANDBOX_KEY, else a generated 64-hex key
+    key: str | None = None  # else $BUYPOWER_SANDBOX_KEY or $BUYPOWER_SANDBOX_API_KEY, else a generated 64-hex key
     seed: int | str | None = None  # all randomness (tokens, faults, keys, customers) from it
     wallet: Decimal = Decimal(1_000_000)  # NGN; restored by reset
     latency_ms: float = 0.0  # every /v2 answer leaves this long after its request arrived
@@ -95,6 +98,7 @@ class SandboxConfig:
     delay: tuple[int, ...] = (2, 2, 2)  # `delay` of a 202
     pending_requeries: int = 2
     hold_s: float = 90.0
+    ledger: str | os.PathLike[str] | None = None  # a SQLite file that keeps the ledger across restarts
 
     def __post_init__(self) -> None:
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 - frozen
@@ -130,14 +134,23 @@ class SandboxConfig:
         if isinstance(self.pending_requeries, bool) or not isinstance(self.pending_requeries, int) \
                 or self.pending_requeries < 0:
             raise ValueError("pending_requeries must be a whole number >= 0")
+        if self.ledger is not None:
+            if not isinstance(self.ledger, str | os.PathLike) or not os.fspath(self.ledger).strip():
+                raise ValueError("ledger must be a file path")
+            put("ledger", Path(self.ledger))
 
     def resolve_key(self) -> tuple[str, bool]:
-        """(key, generated): the configured key, else $BUYPOWER_SANDBOX_KEY, else 64 hex
-        characters like a real key (§1), from the seed when there is one."""
+        """(key, generated): the configured key, else the one in KEY_ENVS, else 64 hex
+        characters like a real key (§1), from the seed when there is one. Two variables
+        holding different keys are refused: either choice would 401 someone."""
         if self.key:
             return self.key, False
-        if os.environ.get(KEY_ENV, "").strip():
-            return os.environ[KEY_ENV].strip(), False
+        found = {name: os.environ[name].strip() for name in KEY_ENVS if os.environ.get(name, "").strip()}
+        if len(set(found.values())) > 1:
+            raise ValueError(f"{' and '.join(found)} hold different keys; unset one "
+                             f"(the client sends ${KEY_ENVS[1]} in sandbox mode)")
+        if found:
+            return next(iter(found.values())), False
         if self.seed is not None:
             return f"{random.Random(f'{self.seed}:key').getrandbits(256):064x}", True
         return os.urandom(32).hex(), True
@@ -145,7 +158,8 @@ class SandboxConfig:
     def public(self) -> dict[str, Any]:
         """The settings as JSON (never the key)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "key"}
-        out.update(wallet=float(self.wallet), down=sorted(self.down), delay=list(self.delay))
+        out.update(wallet=float(self.wallet), down=sorted(self.down), delay=list(self.delay),
+                   ledger=str(self.ledger) if self.ledger else None)
         return out
 
 

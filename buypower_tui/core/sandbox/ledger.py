@@ -3,6 +3,7 @@
 One re-entrant lock guards all of it, so a vend's duplicate check, wallet debit and record
 are a single step even when the same orderId arrives on two connections at once. That is
 what lets a test prove exactly-once by reading the ledger instead of trusting the client.
+ledger_file.FileLedger keeps the same in a SQLite file, for a sandbox that must survive restarts.
 """
 
 from __future__ import annotations
@@ -133,7 +134,14 @@ class Ledger:
             self._debts.clear()
             self._wallet = Decimal(wallet)
 
+    def close(self) -> None:
+        """Nothing to release in memory (FileLedger closes its file)."""
+
     # -- reads ------------------------------------------------------------------------------
+
+    def order_count(self) -> int:
+        with self.lock:
+            return len(self._orders)
 
     @property
     def wallet(self) -> Decimal:

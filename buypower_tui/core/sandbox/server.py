@@ -27,7 +27,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from buypower_tui.core.sandbox import fixtures as fx
 from buypower_tui.core.sandbox.fixtures import RUNTIME_FIELDS, Invalid, SandboxConfig
-from buypower_tui.core.sandbox.ledger import R_SUCCESS, R_TOO_SOON, REQUERY_ANSWERS, Ledger, num
+from buypower_tui.core.sandbox.ledger import R_SUCCESS, R_TOO_SOON, REQUERY_ANSWERS, num
+from buypower_tui.core.sandbox.ledger_file import open_ledger
 
 log = logging.getLogger("buypower_tui.sandbox")
 
@@ -52,13 +53,15 @@ class SandboxServer:
     """The fake BuyPower: start() serves it on a daemon thread, stop() shuts it down.
 
     The ledger outlives stop(), and start() after stop() binds the same port again, so a
-    test can take BuyPower away and bring it back with its memory intact.
+    test can take BuyPower away and bring it back with its memory intact. With
+    config.ledger the ledger lives in that file and outlives the process too; close()
+    (or leaving the `with` block) releases the file.
     """
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self._config = config or SandboxConfig()
         self.key, self.key_generated = self._config.resolve_key()
-        self.ledger = Ledger(self._config.wallet)
+        self.ledger = open_ledger(self._config)  # LedgerFileError (a ValueError) names a bad file
         self.stopping = threading.Event()
         self._port = self._config.port
         self._httpd: _HTTPServer | None = None
@@ -68,8 +71,12 @@ class SandboxServer:
 
     def _seed_streams(self) -> None:
         # Separate streams, so turning a fault on does not change which tokens are issued.
-        seed = self._config.seed
-        stream = (lambda name: random.Random(f"{seed}:{name}")) if seed is not None else (lambda _: random.Random())
+        # A ledger that already holds orders (a restart) gets fresh streams, not the first
+        # tokens again, and still the same ones for the same seed and ledger.
+        seed, kept = self._config.seed, self.ledger.order_count()
+        suffix = f":{kept}" if kept else ""
+        stream = ((lambda name: random.Random(f"{seed}:{name}{suffix}")) if seed is not None
+                  else (lambda _: random.Random()))
         self.tokens, self.faults, self.jitter, self.ids = (stream(n) for n in ("tokens", "faults", "jitter", "ids"))
 
     # -- life cycle --------------------------------------------------------------------------
@@ -102,11 +109,16 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join(5)
 
+    def close(self) -> None:
+        """stop(), then release the ledger file (the ledger stays readable in memory)."""
+        self.stop()
+        self.ledger.close()
+
     def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
     @property
     def running(self) -> bool:
@@ -143,7 +155,8 @@ class SandboxServer:
         return self._config
 
     def reset(self) -> None:
-        """Forget every order and counter, refill the wallet, restart the random streams."""
+        """Forget every order and counter (in the ledger file too), refill the wallet, restart
+        the random streams."""
         with self.ledger.lock:
             self.ledger.reset(self._config.wallet)
             self._seed_streams()
