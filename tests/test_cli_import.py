@@ -318,3 +318,54 @@ def test_global_options_work_after_the_command_too(tmp_path, capsys):
     assert "mode                       sandbox" in out
     code, out, _ = run(capsys, "--sandbox", "batches", "--db", f"sqlite:///{tmp_path / 'other.db'}")
     assert code == 0 and "no batches yet" in out  # an option after the command is not lost
+
+
+# -- issue 10 point 10: a quote left open must not swallow rows ------------------------------
+
+SHORT_HEADER = "meter,disco,amount,phone,Customer Name\n"
+
+
+def recipients(first: int, n: int) -> str:
+    return "".join(f"0427189{first + i:04d},IKEJA,1000,08031234567,Name {first + i}\n" for i in range(n))
+
+
+def test_an_unterminated_quote_refuses_the_file_naming_the_row_the_cell_and_the_lines(tmp_path, capsys):
+    # The quote opened in row 2's name is never closed: the 50 rows under it became that
+    # name, and the import said "1 rows, 1 valid". The operator must fix the file instead.
+    path = write(tmp_path, SHORT_HEADER + '04271892301,IKEJA,1000,08031234567,"Ada Obi\n' + recipients(3, 50))
+    for command in ("validate", "import"):
+        code, out, err = run(capsys, command, str(path))
+        assert code == 2, (out, err)
+        assert "1 rows" not in out + err and "Traceback" not in err
+        message = " ".join(err.split())
+        assert f"{path}: row 2" in message and "'Customer Name' cell" in message
+        assert "runs on to the end of the file, so lines 3-52 (50 lines) were read into that cell" in message
+        assert "close the quote" in message.lower()
+    code, out, _ = run(capsys, "batches")
+    assert "no batches yet" in out  # the refused import left no half batch behind
+
+
+def test_a_quote_closed_rows_later_refuses_the_file_and_one_line_quotes_still_work(tmp_path, capsys):
+    good = '04271892301,IKEJA,"1,000",08031234567,"Obi, Ada ""Jr"""\n'
+    path = write(tmp_path, SHORT_HEADER + good + '04271892302,IKEJA,1000,08031234567,"Bola\n'
+                 + recipients(3, 3) + '04271892306,IKEJA,1000,08031234567,Chi"\n' + recipients(7, 2))
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2
+    message = " ".join(err.split())
+    assert "row 3" in message and "'Customer Name' cell" in message
+    assert "closed only on line 7, so lines 4-7 (4 lines) were read into that cell" in message
+    # the same rows, quoted properly on one line each, import whole
+    path = write(tmp_path, SHORT_HEADER + good + '04271892302,IKEJA,1000,08031234567,"Bola"\n' + recipients(3, 6))
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["row"] for r in rows] == list(range(2, 10))
+    assert rows[0]["values"]["name"] == 'Obi, Ada "Jr"' and rows[0]["values"]["amount"] == "1000.00"
+
+
+def test_an_open_quote_beyond_the_field_size_limit_refuses_the_file(tmp_path, capsys):
+    # csv gives up after 128 KB of one cell: the rows it read into the cell were lost too.
+    path = write(tmp_path, SHORT_HEADER + '04271892301,IKEJA,1000,08031234567,"Ada\n' + recipients(0, 5000))
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2 and "Traceback" not in err
+    message = " ".join(err.split())
+    assert "row 2" in message and "cannot be read as CSV" in message and "close the quote" in message.lower()

@@ -63,11 +63,23 @@ def _sniff_delimiter(first_line: str) -> str:
 
 
 def _csv_records(path: Path) -> Iterator[Record]:
+    """The CSV's records, each exactly one line of the file: row N is line N.
+
+    A record that spans several lines (a quote left open reads the following lines into one
+    cell, up to the quote that closes it or to the end of the file) refuses the whole file,
+    naming the row, the cell and the lines. Refusing is safer than flagging that one row:
+    the rows read into the cell are gone from the batch, so a flagged row would leave a batch
+    that looks nearly right and pays everyone except the swallowed recipients, and fixing the
+    row in the editor would not bring them back. Only the corrected file does. A cell that
+    really holds a line break is refused too (the two cannot be told apart); the fix is the
+    same, and a meter sheet has no need for line breaks.
+    """
     with path.open(encoding=_sniff_encoding(path), errors="replace", newline="") as fh:
         head = fh.read(65536)
         first = next((line for line in head.splitlines() if line.strip()), "")
         fh.seek(0)
         reader = csv.reader(fh, delimiter=_sniff_delimiter(first))
+        header: list[str] | None = None
         number = 0
         while True:
             number += 1
@@ -76,9 +88,36 @@ def _csv_records(path: Path) -> Iterator[Record]:
             except StopIteration:
                 return
             except csv.Error as exc:
+                if reader.line_num > number:  # csv gave up inside a quote, lines after it lost
+                    raise _spanning_record(path, number, reader.line_num, None, header, not fh.read(1),
+                                           f" cannot be read as CSV ({exc}):") from None
                 yield number, None, f"row cannot be read as CSV ({exc}); check its quotes.", _NO_NUMBERS
                 continue
+            if reader.line_num > number:  # the line count and the row count part here
+                raise _spanning_record(path, number, reader.line_num, cells, header, not fh.read(1))
+            if header is None and "".join(cells).strip():
+                header = cells
             yield number, cells, None, _NO_NUMBERS
+
+
+def _spanning_record(path: Path, number: int, last: int, cells: list[str] | None,
+                     header: list[str] | None, at_end: bool, problem: str = "") -> FileError:
+    where = "in it"
+    index = next((i for i, c in enumerate(cells or ()) if "\n" in c or "\r" in c), None)
+    if index is not None:
+        name = header[index].strip() if header and index < len(header) else ""
+        where = f"in its '{name}' cell" if name else f"in its cell {index + 1}"
+    n = last - number
+    lines = f"line {last} was" if n == 1 else f"lines {number + 1}-{last} ({n} lines) were"
+    if cells is None:  # csv gave up on the cell (too long) somewhere on the last line read
+        span = f"runs on to line {last} at least, so {lines} lost into it"
+    elif at_end:
+        span = f"runs on to the end of the file, so {lines} read into that cell instead of as rows"
+    else:
+        span = f"is closed only on line {last}, so {lines} read into that cell instead of as rows"
+    return FileError(f"{path}: row {number}{problem or ':'} a quote opened {where} {span}. Close the quote "
+                     "where the cell should end (or remove the line breaks inside the cell) and import the "
+                     "file again; nothing was imported.")
 
 
 @dataclass
