@@ -369,3 +369,32 @@ def test_an_open_quote_beyond_the_field_size_limit_refuses_the_file(tmp_path, ca
     assert code == 2 and "Traceback" not in err
     message = " ".join(err.split())
     assert "row 2" in message and "cannot be read as CSV" in message and "close the quote" in message.lower()
+
+
+# -- issue 10 point 11: a FIFO or a device is refused before it is opened -------------------
+
+@pytest.mark.parametrize("kind", ["fifo", "urandom", "folder"])
+def test_a_fifo_or_a_device_is_refused_up_front(tmp_path, kind):
+    # Run as a process with a time-out: before the check, opening a FIFO blocked forever and
+    # /dev/urandom was read forever (the time-out only turns such a hang into a failure).
+    import os
+    import subprocess
+    import sys
+
+    if kind == "fifo":
+        path = tmp_path / "recipients.csv"
+        os.mkfifo(path)
+        what = "named pipe (FIFO)"
+    elif kind == "urandom":
+        path = Path("/dev/urandom")
+        what = "device"
+    else:
+        path = tmp_path / "sheets.csv"
+        path.mkdir()
+        what = "folder"
+    for command in ("validate", "import"):
+        result = subprocess.run([sys.executable, "-m", "buypower_tui", command, str(path)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+        assert f"{path}: is a {what}" in result.stderr and "CSV or XLSX file" in result.stderr

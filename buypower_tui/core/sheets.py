@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -181,7 +182,34 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
 _BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\x1f\x8b")
 
 
+_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be a sheet, told by os.stat alone (None when it is a regular file).
+
+    Asked before anything opens the file: opening a FIFO blocks until something writes to
+    it, and a device such as /dev/urandom never ends. A symlink to a regular file is fine.
+    """
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{path}: no such file; check the path."
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        return f"{path}: cannot be opened ({getattr(exc, 'strerror', None) or exc})."
+    if stat.S_ISDIR(mode):
+        return f"{path}: is a folder, not a CSV or XLSX file."
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+        return f"{path}: is {kind}, not a CSV or XLSX file; save the sheet as a file and give its path."
+    return None
+
+
 def open_source(path: Path, sheet: str | None) -> Source:
+    problem = file_problem(path)
+    if problem:
+        raise FileError(problem)
     try:
         with path.open("rb") as fh:
             head = fh.read(4096)
