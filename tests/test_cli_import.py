@@ -398,3 +398,149 @@ def test_a_fifo_or_a_device_is_refused_up_front(tmp_path, kind):
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
         assert f"{path}: is a {what}" in result.stderr and "CSV or XLSX file" in result.stderr
+
+
+# -- issue 10 point 12: a workbook's size is capped before openpyxl parses it ---------------
+
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_WORKBOOK_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+        'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        'spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="'
+        'application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName='
+        '"/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+        'sharedStrings+xml"/></Types>'),
+    "_rels/.rels": (
+        f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+        f'package/2006/relationships"><Relationship Id="rId1" Type="{_REL}/officeDocument" '
+        f'Target="xl/workbook.xml"/></Relationships>'),
+    "xl/workbook.xml": (
+        f'<?xml version="1.0" encoding="UTF-8"?><workbook {_NS} xmlns:r="{_REL}"><sheets>'
+        f'<sheet name="Recipients" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+    "xl/_rels/workbook.xml.rels": (
+        f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+        f'package/2006/relationships"><Relationship Id="rId1" Type="{_REL}/worksheet" '
+        f'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{_REL}/sharedStrings" '
+        f'Target="sharedStrings.xml"/></Relationships>'),
+}
+
+
+def hand_made_workbook(path: Path, rows_xml: str, strings: list[str], padding_mb: int = 0) -> Path:
+    """A workbook written part by part with zipfile; `padding_mb` MB of empty shared strings
+    (13 bytes each, packing about 1000:1) make it a bomb."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in _WORKBOOK_PARTS.items():
+            z.writestr(name, text)
+        z.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}>'
+                                               f"<sheetData>{rows_xml}</sheetData></worksheet>")
+        with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as f:
+            f.write(f'<?xml version="1.0" encoding="UTF-8"?><sst {_NS}>'.encode())
+            f.write("".join(f"<si><t>{s}</t></si>" for s in strings).encode())
+            empty = b"<si><t/></si>" * (2**20 // 13)
+            for _ in range(padding_mb):
+                f.write(empty)
+            f.write(b"</sst>")
+    return path
+
+
+def header_row(row: int = 1) -> str:
+    return (f'<row r="{row}"><c r="A{row}" t="s"><v>0</v></c><c r="B{row}" t="s"><v>1</v></c>'
+            f'<c r="C{row}" t="s"><v>2</v></c></row>')
+
+
+def data_row(row: int) -> str:
+    return (f'<row r="{row}"><c r="A{row}" t="inlineStr"><is><t>04271892301</t></is></c>'
+            f'<c r="B{row}" t="inlineStr"><is><t>IKEJA</t></is></c><c r="C{row}"><v>1000</v></c></row>')
+
+
+def test_a_workbook_bomb_is_refused_before_it_is_parsed(tmp_path, capsys):
+    # 300 MB of shared strings in a ~300 KB file: before the cap, openpyxl read all 24
+    # million of them into memory (the issue's 4 MB file took 278 s and 5.9 GB).
+    import tracemalloc
+
+    from buypower_tui.core import sheets
+
+    path = hand_made_workbook(tmp_path / "bomb.xlsx", header_row() + data_row(2), ["meter", "disco", "amount"],
+                              padding_mb=300)
+    assert path.stat().st_size < 5 * 2**20
+    tracemalloc.start()
+    try:
+        code, out, err = run(capsys, "import", str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and "Traceback" not in err
+    message = " ".join(err.split())
+    assert f"{path}: the workbook is too large to read safely" in message
+    assert "xl/sharedStrings.xml" in message and f"limit of {sheets.XLSX_MAX_PART_BYTES >> 20} MB" in message
+    assert "Save the sheet as CSV" in message
+    assert peak < 64 * 2**20  # refused from the zip's directory: nothing was unpacked
+    code, out, _ = run(capsys, "batches")
+    assert "no batches yet" in out
+
+
+def test_a_workbook_that_packs_far_better_than_a_sheet_is_refused(tmp_path, capsys):
+    # 100 MB: under the size limit, but packed ~1000:1 where a real sheet packs ~10:1
+    path = hand_made_workbook(tmp_path / "dense.xlsx", header_row() + data_row(2), ["meter", "disco", "amount"],
+                              padding_mb=100)
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "xl/sharedStrings.xml" in message and "over the limit of 100:1" in message
+
+
+def test_a_sheet_over_the_cell_or_row_limit_is_refused(tmp_path, capsys, monkeypatch):
+    from buypower_tui.core import sheets
+
+    monkeypatch.setattr(sheets, "XLSX_MAX_CELLS", 3 * 500)
+    rows = header_row() + "".join(data_row(n) for n in range(2, 600))
+    path = hand_made_workbook(tmp_path / "long.xlsx", rows, ["meter", "disco", "amount"])
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "has more than 1,500 cells" in message and "Save the sheet as CSV" in message
+    # one row far below the others: openpyxl hands out every empty row in between
+    path = hand_made_workbook(tmp_path / "far.xlsx", header_row() + data_row(2) + data_row(30_000_000),
+                              ["meter", "disco", "amount"])
+    monkeypatch.setattr(sheets, "XLSX_MAX_CELLS", 5_000_000)
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "rows past row 1,048,576" in message
+
+
+def test_the_workbook_limits_admit_a_real_100000_row_sheet(tmp_path):
+    # A 2,000-row, 10-column sheet as openpyxl writes it (shared strings) and as write-only
+    # mode writes it (inline strings): 50 times each part and each count fits the limits.
+    import zipfile
+
+    import openpyxl
+
+    from buypower_tui.core import sheets
+
+    header = ["Meter Number", "Disco", "Amount", "Phone", "Meter Type", "Customer Name", "Email",
+              "Address", "Notes", "Estate"]
+    for write_only in (False, True):
+        wb = openpyxl.Workbook(write_only=write_only)
+        ws = wb.create_sheet("Recipients") if write_only else wb.active
+        ws.append(header)
+        for i in range(2000):
+            name = f"Chukwuemeka Ogunlesi-Adeyemi {i}"
+            ws.append([f"0427{i:07d}", "IKEJA", 5000, f"0803{i:07d}", "PREPAID", name,
+                       f"{name.replace(' ', '.').lower()}@example.com",
+                       f"{i % 300} Adeola Odeku Street, Block {i % 97}, Victoria Island, Lagos",
+                       "gate code 1234, call first", f"Estate {i % 40}"])
+        path = tmp_path / f"real-{write_only}.xlsx"
+        wb.save(path)
+        infos = zipfile.ZipFile(path).infolist()
+        for info in infos:
+            limit = sheets.XLSX_MAX_SHEET_BYTES if info.filename.startswith("xl/worksheets/") \
+                else sheets.XLSX_MAX_PART_BYTES
+            assert 50 * info.file_size < limit, info
+            if info.file_size > 2**16:  # a real sheet packs about 10:1, a third of the limit at most
+                assert 3 * info.file_size < sheets.XLSX_MAX_RATIO * info.compress_size, info
+        assert 50 * sum(i.file_size for i in infos) < sheets.XLSX_MAX_TOTAL_BYTES
+    assert 4 * 100_000 * len(header) <= sheets.XLSX_MAX_CELLS  # and room for a sheet 4 times as wide

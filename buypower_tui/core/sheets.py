@@ -9,12 +9,13 @@ from __future__ import annotations
 import codecs
 import csv
 import stat
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class FileError(Exception):
@@ -129,6 +130,47 @@ class Source:
     sheet: str | None = None
 
 
+# What a workbook may unpack to, checked on the zip's directory before openpyxl parses a
+# byte: it reads the whole shared-string table into memory, so a few MB of zip unpacking to
+# 100 million strings took minutes and gigabytes. zipfile never unpacks more than a part's
+# declared size, so the declared sizes bound the work. A real 100,000-row, 10-column sheet
+# unpacks to ~65 MB of sheet XML (inline strings) or ~30 MB of shared strings, packed ~10:1;
+# the limits leave 4 times that. A sheet is streamed (time, not memory), so it may be larger.
+XLSX_MAX_SHEET_BYTES = 256 << 20  # a part under xl/worksheets/
+XLSX_MAX_PART_BYTES = 128 << 20  # any other part: shared strings and styles are parsed whole
+XLSX_MAX_TOTAL_BYTES = 512 << 20
+XLSX_MAX_RATIO = 100  # unpacked : packed, for a part over 1 MB
+XLSX_MAX_CELLS = 5_000_000  # cells read, an empty row counting as one
+XLSX_MAX_ROWS = 1_048_576  # Excel's last row: openpyxl fills a gap below it with empty rows
+
+
+def _check_workbook_size(path: Path, fh: BinaryIO) -> None:
+    try:
+        with zipfile.ZipFile(fh) as z:
+            parts = z.infolist()
+    except Exception:  # not a zip it can read: openpyxl says so, in the usual message
+        return
+    finally:
+        fh.seek(0)
+
+    def too_big(what: str) -> FileError:
+        return FileError(f"{path}: the workbook is too large to read safely: {what}. Save the sheet as CSV and "
+                         "import that (a CSV is read row by row, whatever its size), or split the workbook.")
+
+    for part in parts:
+        size, packed = part.file_size, max(part.compress_size, 1)
+        limit = XLSX_MAX_SHEET_BYTES if part.filename.startswith("xl/worksheets/") else XLSX_MAX_PART_BYTES
+        if size > limit:
+            raise too_big(f"its part {part.filename} unpacks to {size >> 20} MB, over the limit of {limit >> 20} MB")
+        if size > 1 << 20 and size > XLSX_MAX_RATIO * packed:
+            raise too_big(f"its part {part.filename} unpacks {size // packed}:1 ({size >> 20} MB from "
+                          f"{packed >> 10} KB), over the limit of {XLSX_MAX_RATIO}:1 (a real sheet packs about "
+                          "10:1)")
+    total = sum(part.file_size for part in parts)
+    if total > XLSX_MAX_TOTAL_BYTES:
+        raise too_big(f"it unpacks to {total >> 20} MB, over the limit of {XLSX_MAX_TOTAL_BYTES >> 20} MB")
+
+
 def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Record]:
     import openpyxl  # imported here: it is slow to import and CSV users never need it
 
@@ -144,6 +186,7 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
     # so damaged XML or compressed data can surface while rows are read: any exception from
     # it is a damaged workbook (it raises many kinds), never a crash.
     with path.open("rb") as fh:
+        _check_workbook_size(path, fh)
         try:
             wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
         except Exception as exc:
@@ -162,6 +205,7 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
             source.sheet = ws.title
             ws.reset_dimensions()  # the stored <dimension> may be wrong or absent: read every cell
             rows = ws.iter_rows(values_only=True)
+            cells = 0
             while True:
                 try:
                     values = next(rows)
@@ -170,11 +214,24 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
                 except Exception as exc:
                     raise unreadable(exc) from None
                 number += 1
+                cells += len(values) or 1
+                if cells > XLSX_MAX_CELLS or number > XLSX_MAX_ROWS:
+                    raise _too_many_cells(path, ws.title, number, cells)
                 numbers = frozenset(i for i, v in enumerate(values)
                                     if isinstance(v, int | float) and not isinstance(v, bool))
                 yield number, [cell_text(v) for v in values], None, numbers
         finally:
             wb.close()
+
+
+def _too_many_cells(path: Path, sheet: str, number: int, cells: int) -> FileError:
+    if number > XLSX_MAX_ROWS:
+        what = (f"has rows past row {XLSX_MAX_ROWS:,}, the last row Excel allows; the workbook is damaged or "
+                "was not written by a spreadsheet program")
+    else:
+        what = f"has more than {XLSX_MAX_CELLS:,} cells (the limit; {cells:,} by row {number:,})"
+    return FileError(f"{path}: the sheet '{sheet}' {what}. Save the sheet as CSV and import that (a CSV is read "
+                     "row by row, whatever its size), or split the workbook.")
 
 
 # Files people pick by mistake: PNG, JPEG, GIF, PDF, gzip. (A stray NUL byte in a real CSV
