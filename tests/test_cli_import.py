@@ -544,3 +544,25 @@ def test_the_workbook_limits_admit_a_real_100000_row_sheet(tmp_path):
                 assert 3 * info.file_size < sheets.XLSX_MAX_RATIO * info.compress_size, info
         assert 50 * sum(i.file_size for i in infos) < sheets.XLSX_MAX_TOTAL_BYTES
     assert 4 * 100_000 * len(header) <= sheets.XLSX_MAX_CELLS  # and room for a sheet 4 times as wide
+
+
+# -- issue 10 point 14f: hidden characters in a cell are a warning, never shown raw ----------
+
+def test_a_name_with_a_right_to_left_override_is_a_warning_and_the_row_stays_valid(tmp_path, capsys):
+    path = write(tmp_path, HEADER + "04271892301,IKEJA,1000,08031234567,,Ada \u202eibO,\n"
+                 + "04271892302,IKEJA,1000,08031234567,,Bola\u200b,bola@example.com\n"
+                 + "04271892303,IKEJA,1000,08031234567,,Chi,\n")
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and all(r["valid"] for r in rows)  # payable: the operator should look
+    assert [[(w["field"], "U+202E" in w["message"]) for w in r["warnings"]] for r in rows] == [
+        [("name", True)], [("name", False)], []]
+    assert "U+200B ZERO WIDTH SPACE" in rows[1]["warnings"][0]["message"]
+    assert "3 rows, 3 valid, 0 invalid, 2 warnings" in err
+    code, out, err = run(capsys, "import", str(path))
+    assert code == 0 and "2 warnings" in out
+    assert "warning: row 2: name contains" in out and "U+202E RIGHT-TO-LEFT OVERRIDE" in out
+    assert "warning: row 3: name contains" in out
+    assert "\u202e" not in out + err and "\u200b" not in out + err  # the messages name, never carry them
+    code, out, _ = run(capsys, "batches", "--json")
+    assert json.loads(out)["warnings"] == 2

@@ -70,6 +70,9 @@ def check_stored_batch(store: Store, report: ImportReport) -> list:
     assert numbers == sorted(set(numbers)), numbers  # sheet order, each row once
     assert all(n >= 2 for n in numbers)  # the header is at least row 1
     for r in rows:
+        # a row's own warnings (hidden characters) are the rules' warnings on what was stored
+        warnings = check_row({f: getattr(r, f"{f}_raw") for f in FIELDS}, LIMITS).warnings
+        assert r.warnings == ([{"field": f, "message": m} for f, m in warnings] or None)
         if r.state == RowState.INVALID:
             assert r.errors, f"row {r.row_number} is INVALID without a message"
             fields = []

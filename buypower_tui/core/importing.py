@@ -51,13 +51,14 @@ class ImportReport:
     valid: int = 0
     invalid: int = 0
     duplicates: int = 0
+    flagged: int = 0  # rows with a warning of their own (hidden characters); payable
     blank_rows: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
     unknown_columns: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> int:
-        return self.duplicates
+        return self.duplicates + self.flagged
 
 
 def normalise_header(text: str) -> str:
@@ -149,7 +150,7 @@ _NO_VALUES: dict[str, Any] = dict.fromkeys(FIELDS)
 
 # Columns written by an import, in this order.
 _COLUMNS = ("batch_id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2],
-            "amount_kobo", *FIELDS[3:], "errors", "created_at", "updated_at")
+            "amount_kobo", *FIELDS[3:], "errors", "warnings", "created_at", "updated_at")
 
 
 def import_file(
@@ -187,7 +188,7 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     chunk: list[tuple[Any, ...]] = []
     now = store.db_value("created_at", utcnow())
     valid, invalid = RowState.VALID.value, RowState.INVALID.value
-    rows = invalid_rows = 0  # locals, not report attributes: this loop runs per row
+    rows = invalid_rows = flagged = 0  # locals, not report attributes: this loop runs per row
 
     for number, cells, read_error, numbers in source.records:
         blank = cells is not None and not "".join(cells).strip()
@@ -202,11 +203,11 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             report.blank_rows += 1
             continue
         if cells is None:  # unreadable: that is its only error, not "meter is empty" etc.
-            raw, errors, v = {}, [("row", read_error or "row cannot be read")], _NO_VALUES
+            raw, errors, warnings, v = {}, [("row", read_error or "row cannot be read")], [], _NO_VALUES
         else:
             raw, problems = _row_values(header, cells, numbers)
             checked = check_row(raw, limits)
-            errors, v = checked.errors, checked.values
+            errors, warnings, v = checked.errors, checked.warnings, checked.values
             if problems:
                 fields = {f for f, _ in problems}
                 errors = problems + [e for e in errors if e[0] not in fields]
@@ -219,11 +220,14 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             v["meter"], v["disco"], to_kobo(amount),
             v["phone"], v["vend_type"], v["name"], v["email"],
             store.db_value("errors", [{"field": f, "message": m} for f, m in errors]) if errors else None,
+            store.db_value("warnings", [{"field": f, "message": m} for f, m in warnings]) if warnings else None,
             now, now,
         ))
         rows += 1
         if errors:
             invalid_rows += 1
+        if warnings:
+            flagged += 1
         if len(chunk) >= CHUNK_ROWS:
             store.insert_rows(_COLUMNS, chunk, durable=False)
             chunk = []
@@ -236,7 +240,7 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     if not rows:
         raise FileError(f"{path}: has a header row but no data rows; add the recipients under the header.")
     store.insert_rows(_COLUMNS, chunk, durable=False)
-    report.rows, report.invalid, report.valid = rows, invalid_rows, rows - invalid_rows
+    report.rows, report.invalid, report.valid, report.flagged = rows, invalid_rows, rows - invalid_rows, flagged
     report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
     store.finish_import(report.batch_id, f"imported {report.rows} rows from {path.name}: "
                                          f"{report.valid} valid, {report.invalid} invalid")
