@@ -80,6 +80,10 @@ def print_problems(store: Store, report: ImportReport) -> None:
         out(f"skipped {report.blank_rows} blank rows")
     for row in store.rows(report.batch_id, only_invalid=True):
         out(f"row {row.row_number}: " + "; ".join(e["message"] for e in row.errors or ()))
+    if report.flagged:  # rows with a warning of their own, e.g. a hidden character in a name
+        for row in store.rows(report.batch_id):
+            for w in row.warnings or ():
+                out(f"warning: row {row.row_number}: {w['message']}")
     for meter, count in sorted(store.duplicate_meters(report.batch_id).items()):
         out("warning: " + duplicate_warning(meter, count)[1])
 

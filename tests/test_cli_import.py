@@ -318,3 +318,251 @@ def test_global_options_work_after_the_command_too(tmp_path, capsys):
     assert "mode                       sandbox" in out
     code, out, _ = run(capsys, "--sandbox", "batches", "--db", f"sqlite:///{tmp_path / 'other.db'}")
     assert code == 0 and "no batches yet" in out  # an option after the command is not lost
+
+
+# -- issue 10 point 10: a quote left open must not swallow rows ------------------------------
+
+SHORT_HEADER = "meter,disco,amount,phone,Customer Name\n"
+
+
+def recipients(first: int, n: int) -> str:
+    return "".join(f"0427189{first + i:04d},IKEJA,1000,08031234567,Name {first + i}\n" for i in range(n))
+
+
+def test_an_unterminated_quote_refuses_the_file_naming_the_row_the_cell_and_the_lines(tmp_path, capsys):
+    # The quote opened in row 2's name is never closed: the 50 rows under it became that
+    # name, and the import said "1 rows, 1 valid". The operator must fix the file instead.
+    path = write(tmp_path, SHORT_HEADER + '04271892301,IKEJA,1000,08031234567,"Ada Obi\n' + recipients(3, 50))
+    for command in ("validate", "import"):
+        code, out, err = run(capsys, command, str(path))
+        assert code == 2, (out, err)
+        assert "1 rows" not in out + err and "Traceback" not in err
+        message = " ".join(err.split())
+        assert f"{path}: row 2" in message and "'Customer Name' cell" in message
+        assert "runs on to the end of the file, so lines 3-52 (50 lines) were read into that cell" in message
+        assert "close the quote" in message.lower()
+    code, out, _ = run(capsys, "batches")
+    assert "no batches yet" in out  # the refused import left no half batch behind
+
+
+def test_a_quote_closed_rows_later_refuses_the_file_and_one_line_quotes_still_work(tmp_path, capsys):
+    good = '04271892301,IKEJA,"1,000",08031234567,"Obi, Ada ""Jr"""\n'
+    path = write(tmp_path, SHORT_HEADER + good + '04271892302,IKEJA,1000,08031234567,"Bola\n'
+                 + recipients(3, 3) + '04271892306,IKEJA,1000,08031234567,Chi"\n' + recipients(7, 2))
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2
+    message = " ".join(err.split())
+    assert "row 3" in message and "'Customer Name' cell" in message
+    assert "closed only on line 7, so lines 4-7 (4 lines) were read into that cell" in message
+    # the same rows, quoted properly on one line each, import whole
+    path = write(tmp_path, SHORT_HEADER + good + '04271892302,IKEJA,1000,08031234567,"Bola"\n' + recipients(3, 6))
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["row"] for r in rows] == list(range(2, 10))
+    assert rows[0]["values"]["name"] == 'Obi, Ada "Jr"' and rows[0]["values"]["amount"] == "1000.00"
+
+
+def test_an_open_quote_beyond_the_field_size_limit_refuses_the_file(tmp_path, capsys):
+    # csv gives up after 128 KB of one cell: the rows it read into the cell were lost too.
+    path = write(tmp_path, SHORT_HEADER + '04271892301,IKEJA,1000,08031234567,"Ada\n' + recipients(0, 5000))
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2 and "Traceback" not in err
+    message = " ".join(err.split())
+    assert "row 2" in message and "cannot be read as CSV" in message and "close the quote" in message.lower()
+
+
+# -- issue 10 point 11: a FIFO or a device is refused before it is opened -------------------
+
+@pytest.mark.parametrize("kind", ["fifo", "urandom", "folder"])
+def test_a_fifo_or_a_device_is_refused_up_front(tmp_path, kind):
+    # Run as a process with a time-out: before the check, opening a FIFO blocked forever and
+    # /dev/urandom was read forever (the time-out only turns such a hang into a failure).
+    import os
+    import subprocess
+    import sys
+
+    if kind == "fifo":
+        path = tmp_path / "recipients.csv"
+        os.mkfifo(path)
+        what = "named pipe (FIFO)"
+    elif kind == "urandom":
+        path = Path("/dev/urandom")
+        what = "device"
+    else:
+        path = tmp_path / "sheets.csv"
+        path.mkdir()
+        what = "folder"
+    for command in ("validate", "import"):
+        result = subprocess.run([sys.executable, "-m", "buypower_tui", command, str(path)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+        assert f"{path}: is a {what}" in result.stderr and "CSV or XLSX file" in result.stderr
+
+
+# -- issue 10 point 12: a workbook's size is capped before openpyxl parses it ---------------
+
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_WORKBOOK_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+        'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        'spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="'
+        'application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/><Override PartName='
+        '"/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+        'sharedStrings+xml"/></Types>'),
+    "_rels/.rels": (
+        f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+        f'package/2006/relationships"><Relationship Id="rId1" Type="{_REL}/officeDocument" '
+        f'Target="xl/workbook.xml"/></Relationships>'),
+    "xl/workbook.xml": (
+        f'<?xml version="1.0" encoding="UTF-8"?><workbook {_NS} xmlns:r="{_REL}"><sheets>'
+        f'<sheet name="Recipients" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+    "xl/_rels/workbook.xml.rels": (
+        f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+        f'package/2006/relationships"><Relationship Id="rId1" Type="{_REL}/worksheet" '
+        f'Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="{_REL}/sharedStrings" '
+        f'Target="sharedStrings.xml"/></Relationships>'),
+}
+
+
+def hand_made_workbook(path: Path, rows_xml: str, strings: list[str], padding_mb: int = 0) -> Path:
+    """A workbook written part by part with zipfile; `padding_mb` MB of empty shared strings
+    (13 bytes each, packing about 1000:1) make it a bomb."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in _WORKBOOK_PARTS.items():
+            z.writestr(name, text)
+        z.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}>'
+                                               f"<sheetData>{rows_xml}</sheetData></worksheet>")
+        with z.open("xl/sharedStrings.xml", "w", force_zip64=True) as f:
+            f.write(f'<?xml version="1.0" encoding="UTF-8"?><sst {_NS}>'.encode())
+            f.write("".join(f"<si><t>{s}</t></si>" for s in strings).encode())
+            empty = b"<si><t/></si>" * (2**20 // 13)
+            for _ in range(padding_mb):
+                f.write(empty)
+            f.write(b"</sst>")
+    return path
+
+
+def header_row(row: int = 1) -> str:
+    return (f'<row r="{row}"><c r="A{row}" t="s"><v>0</v></c><c r="B{row}" t="s"><v>1</v></c>'
+            f'<c r="C{row}" t="s"><v>2</v></c></row>')
+
+
+def data_row(row: int) -> str:
+    return (f'<row r="{row}"><c r="A{row}" t="inlineStr"><is><t>04271892301</t></is></c>'
+            f'<c r="B{row}" t="inlineStr"><is><t>IKEJA</t></is></c><c r="C{row}"><v>1000</v></c></row>')
+
+
+def test_a_workbook_bomb_is_refused_before_it_is_parsed(tmp_path, capsys):
+    # 300 MB of shared strings in a ~300 KB file: before the cap, openpyxl read all 24
+    # million of them into memory (the issue's 4 MB file took 278 s and 5.9 GB).
+    import tracemalloc
+
+    from buypower_tui.core import sheets
+
+    path = hand_made_workbook(tmp_path / "bomb.xlsx", header_row() + data_row(2), ["meter", "disco", "amount"],
+                              padding_mb=300)
+    assert path.stat().st_size < 5 * 2**20
+    tracemalloc.start()
+    try:
+        code, out, err = run(capsys, "import", str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and "Traceback" not in err
+    message = " ".join(err.split())
+    assert f"{path}: the workbook is too large to read safely" in message
+    assert "xl/sharedStrings.xml" in message and f"limit of {sheets.XLSX_MAX_PART_BYTES >> 20} MB" in message
+    assert "Save the sheet as CSV" in message
+    assert peak < 64 * 2**20  # refused from the zip's directory: nothing was unpacked
+    code, out, _ = run(capsys, "batches")
+    assert "no batches yet" in out
+
+
+def test_a_workbook_that_packs_far_better_than_a_sheet_is_refused(tmp_path, capsys):
+    # 100 MB: under the size limit, but packed ~1000:1 where a real sheet packs ~10:1
+    path = hand_made_workbook(tmp_path / "dense.xlsx", header_row() + data_row(2), ["meter", "disco", "amount"],
+                              padding_mb=100)
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "xl/sharedStrings.xml" in message and "over the limit of 100:1" in message
+
+
+def test_a_sheet_over_the_cell_or_row_limit_is_refused(tmp_path, capsys, monkeypatch):
+    from buypower_tui.core import sheets
+
+    monkeypatch.setattr(sheets, "XLSX_MAX_CELLS", 3 * 500)
+    rows = header_row() + "".join(data_row(n) for n in range(2, 600))
+    path = hand_made_workbook(tmp_path / "long.xlsx", rows, ["meter", "disco", "amount"])
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "has more than 1,500 cells" in message and "Save the sheet as CSV" in message
+    # one row far below the others: openpyxl hands out every empty row in between
+    path = hand_made_workbook(tmp_path / "far.xlsx", header_row() + data_row(2) + data_row(30_000_000),
+                              ["meter", "disco", "amount"])
+    monkeypatch.setattr(sheets, "XLSX_MAX_CELLS", 5_000_000)
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "rows past row 1,048,576" in message
+
+
+def test_the_workbook_limits_admit_a_real_100000_row_sheet(tmp_path):
+    # A 2,000-row, 10-column sheet as openpyxl writes it (shared strings) and as write-only
+    # mode writes it (inline strings): 50 times each part and each count fits the limits.
+    import zipfile
+
+    import openpyxl
+
+    from buypower_tui.core import sheets
+
+    header = ["Meter Number", "Disco", "Amount", "Phone", "Meter Type", "Customer Name", "Email",
+              "Address", "Notes", "Estate"]
+    for write_only in (False, True):
+        wb = openpyxl.Workbook(write_only=write_only)
+        ws = wb.create_sheet("Recipients") if write_only else wb.active
+        ws.append(header)
+        for i in range(2000):
+            name = f"Chukwuemeka Ogunlesi-Adeyemi {i}"
+            ws.append([f"0427{i:07d}", "IKEJA", 5000, f"0803{i:07d}", "PREPAID", name,
+                       f"{name.replace(' ', '.').lower()}@example.com",
+                       f"{i % 300} Adeola Odeku Street, Block {i % 97}, Victoria Island, Lagos",
+                       "gate code 1234, call first", f"Estate {i % 40}"])
+        path = tmp_path / f"real-{write_only}.xlsx"
+        wb.save(path)
+        infos = zipfile.ZipFile(path).infolist()
+        for info in infos:
+            limit = sheets.XLSX_MAX_SHEET_BYTES if info.filename.startswith("xl/worksheets/") \
+                else sheets.XLSX_MAX_PART_BYTES
+            assert 50 * info.file_size < limit, info
+            if info.file_size > 2**16:  # a real sheet packs about 10:1, a third of the limit at most
+                assert 3 * info.file_size < sheets.XLSX_MAX_RATIO * info.compress_size, info
+        assert 50 * sum(i.file_size for i in infos) < sheets.XLSX_MAX_TOTAL_BYTES
+    assert 4 * 100_000 * len(header) <= sheets.XLSX_MAX_CELLS  # and room for a sheet 4 times as wide
+
+
+# -- issue 10 point 14f: hidden characters in a cell are a warning, never shown raw ----------
+
+def test_a_name_with_a_right_to_left_override_is_a_warning_and_the_row_stays_valid(tmp_path, capsys):
+    path = write(tmp_path, HEADER + "04271892301,IKEJA,1000,08031234567,,Ada \u202eibO,\n"
+                 + "04271892302,IKEJA,1000,08031234567,,Bola\u200b,bola@example.com\n"
+                 + "04271892303,IKEJA,1000,08031234567,,Chi,\n")
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and all(r["valid"] for r in rows)  # payable: the operator should look
+    assert [[(w["field"], "U+202E" in w["message"]) for w in r["warnings"]] for r in rows] == [
+        [("name", True)], [("name", False)], []]
+    assert "U+200B ZERO WIDTH SPACE" in rows[1]["warnings"][0]["message"]
+    assert "3 rows, 3 valid, 0 invalid, 2 warnings" in err
+    code, out, err = run(capsys, "import", str(path))
+    assert code == 0 and "2 warnings" in out
+    assert "warning: row 2: name contains" in out and "U+202E RIGHT-TO-LEFT OVERRIDE" in out
+    assert "warning: row 3: name contains" in out
+    assert "\u202e" not in out + err and "\u200b" not in out + err  # the messages name, never carry them
+    code, out, _ = run(capsys, "batches", "--json")
+    assert json.loads(out)["warnings"] == 2

@@ -70,6 +70,9 @@ def check_stored_batch(store: Store, report: ImportReport) -> list:
     assert numbers == sorted(set(numbers)), numbers  # sheet order, each row once
     assert all(n >= 2 for n in numbers)  # the header is at least row 1
     for r in rows:
+        # a row's own warnings (hidden characters) are the rules' warnings on what was stored
+        warnings = check_row({f: getattr(r, f"{f}_raw") for f in FIELDS}, LIMITS).warnings
+        assert r.warnings == ([{"field": f, "message": m} for f, m in warnings] or None)
         if r.state == RowState.INVALID:
             assert r.errors, f"row {r.row_number} is INVALID without a message"
             fields = []
@@ -153,10 +156,16 @@ def data_rows(draw, fields, cells):
     return "random", draw(st.lists(cells, max_size=len(fields) + 2))
 
 
+# Cells without line breaks: a cell over several lines refuses the file (point 10 of issue
+# 10), so half of the examples keep to one line per row and reach the exact expectations.
+one_line_cells = csv_cells.map(lambda s: s.replace("\r", "").replace("\n", ""))
+
+
 @st.composite
 def structured_csv(draw):
     fields, names = draw(layouts())
-    rows = draw(st.lists(data_rows(fields, csv_cells), max_size=8))
+    cells = csv_cells if draw(st.booleans()) else one_line_cells
+    rows = draw(st.lists(data_rows(fields, cells), max_size=8))
     delimiter = draw(st.sampled_from([",", ";", "\t"]))
     terminator, quoting = draw(st.sampled_from([("\r\n", csv.QUOTE_MINIMAL), ("\n", csv.QUOTE_ALL)]))
     lead = draw(st.integers(0, 2))  # blank lines before the header
@@ -180,6 +189,12 @@ def test_structured_csv_rows_land_on_their_sheet_row(case):
     with fresh_store() as (store, tmp):
         path = tmp / "sheet.csv"
         path.write_bytes(("\ufeff" if bom else "").encode() + buf.getvalue().encode("utf-8"))
+        spanning = [i for i, row in enumerate(rows) if any("\n" in c or "\r" in c for c in row[1])]
+        if spanning:  # a cell over several lines cannot be told from a quote left open: refused
+            with pytest.raises(FileError, match=f"row {lead + 2 + spanning[0]}: a quote opened in its"):
+                import_file(path, store, LIMITS)
+            assert store.batches() == []
+            return
         if all(not "".join(row[1]).strip() for row in rows):  # a header and nothing under it
             with pytest.raises(FileError, match="no data rows"):
                 import_file(path, store, LIMITS)
@@ -220,6 +235,37 @@ def test_structured_csv_rows_land_on_their_sheet_row(case):
     assert report.blank_rows == blank
     assert report.columns == {f: n for f, n in zip(fields, names, strict=True) if f != "other"}
     assert report.unknown_columns == [n for f, n in zip(fields, names, strict=True) if f == "other"]
+
+
+@FUZZ
+@given(layouts(), st.data())
+def test_a_quote_left_open_never_loses_rows_quietly(layout, data):
+    """Good rows, every cell quoted; one row loses its closing quote. Either the file is
+    refused naming that row, or (the last row: nothing after it to swallow) every row is
+    there: never fewer rows than lines, as in "1 rows, 1 valid" for a 51-row sheet."""
+    fields, names = layout
+    rows = data.draw(st.lists(data_rows(fields, csv_cells).filter(lambda r: r[0] == "good"),
+                              min_size=1, max_size=6))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(names)
+    for row in rows:
+        writer.writerow(row[1])
+    lines = buf.getvalue().split("\n")[:-1]
+    broken = data.draw(st.integers(1, len(rows)))  # a data line (line 1 is the header)
+    assert lines[broken].endswith('"')
+    lines[broken] = lines[broken][:-1]
+    with fresh_store() as (store, tmp):
+        path = tmp / "sheet.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if broken < len(rows):
+            with pytest.raises(FileError, match=f"row {broken + 1}: a quote opened in its"):
+                import_file(path, store, LIMITS)
+            assert store.batches() == []
+        else:
+            report = import_file(path, store, LIMITS)
+            assert report.rows == len(rows)
+            check_stored_batch(store, report)
 
 
 @st.composite

@@ -27,6 +27,7 @@ from buypower_tui.core.rules import (
     check_row,
     check_vend_type,
     duplicate_warning,
+    escape_hidden,
     naira,
 )
 
@@ -485,6 +486,50 @@ def test_row_junk_in_several_fields():
         assert field in message
 
 
+# -- characters that cannot be seen (issue 10, point 14f) --------------------------------------
+
+HIDDEN = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
+          "\u200e", "\u200f", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\x85", "\x9b", "\t", "\n"]
+
+
+@pytest.mark.parametrize("char", HIDDEN)
+@pytest.mark.parametrize("field", ["name", "email"])
+def test_a_hidden_character_is_a_warning_naming_the_field_and_the_code_point(field, char):
+    row = dict(VALID_ROW)
+    row[field] = row[field][:4] + char + row[field][4:]
+    checked = check_row(row, DEFAULT)
+    # still payable (the operator should look); an email cannot hold a space-like character
+    assert checked.valid or (field == "email" and char.isspace()), checked.errors
+    (wfield, message), = checked.warnings
+    assert wfield == field and message.startswith(f"{field} contains")
+    assert f"U+{ord(char):04X}" in message and char not in message
+
+
+def test_a_right_to_left_override_is_named_and_never_quoted_raw():
+    row = dict(VALID_ROW, name="Ada \u202eibO", meter="0427\u202e1892301")
+    checked = check_row(row, DEFAULT)
+    warnings, errors = dict(checked.warnings), dict(checked.errors)
+    assert set(warnings) == {"name", "meter"}
+    assert "U+202E RIGHT-TO-LEFT OVERRIDE" in warnings["name"]
+    assert set(errors) == {"meter"} and "'0427⟨U+202E⟩1892301'" in errors["meter"]  # escaped, not raw
+    assert all("\u202e" not in m for _, m in checked.errors + checked.warnings)
+
+
+@pytest.mark.parametrize("name", ["Adébáyọ̀ Renée", "Ọlá, Adé; \"Jr\"", "Ada\u00a0Obi", "Zainab Ibrahim", "李雷"])
+def test_ordinary_names_have_no_warning(name):
+    assert check_row(dict(VALID_ROW, name=name), DEFAULT).warnings == []
+
+
+def test_junk_is_still_an_error_not_a_warning():
+    checked = check_row(dict(VALID_ROW, name="Ada\x00\u202e"), DEFAULT)
+    assert [f for f, _ in checked.errors] == ["name"] and checked.warnings == []
+
+
+def test_escape_hidden_shows_code_points():
+    assert escape_hidden("Ada\u202eObi\u200b\t") == "Ada⟨U+202E⟩Obi⟨U+200B⟩⟨U+0009⟩"
+    assert escape_hidden("Adébáyọ̀ Renée") == "Adébáyọ̀ Renée"
+
+
 # -- properties ----------------------------------------------------------------------------
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -589,8 +634,9 @@ def test_row_never_raises_and_every_error_names_its_field(raw, limits):
     assert checked.valid == (not checked.errors)
     fields = [f for f, _ in checked.errors]
     assert len(fields) == len(set(fields))  # one message per field
-    for field, message in checked.errors:
+    for field, message in checked.errors + checked.warnings:
         assert field in FIELDS
         assert message.strip() and field in message
+        assert escape_hidden(message) == message  # a message never carries a hidden character raw
     if checked.valid:
         ValidRecipient.from_checked(checked)  # a valid row always makes a ValidRecipient

@@ -92,7 +92,8 @@ def _checked_columns(raw: dict[str, str], limits: Limits) -> dict[str, Any]:
     amount = values.pop("amount")
     return {**{f"{f}_raw": raw.get(f, "") for f in FIELDS}, **values, "amount_kobo": to_kobo(amount),
             "state": S.INVALID if checked.errors else S.VALID,
-            "errors": [{"field": f, "message": m} for f, m in checked.errors] or None}
+            "errors": [{"field": f, "message": m} for f, m in checked.errors] or None,
+            "warnings": [{"field": f, "message": m} for f, m in checked.warnings] or None}
 
 
 def add_row(store: Store, batch_id: int, raw: dict[str, str], limits: Limits, *,

@@ -7,21 +7,20 @@ with one message for the operator; a row problem becomes that row's error.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import gc
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from buypower_tui.core.models import RowState, to_kobo, utcnow
 from buypower_tui.core.rules import FIELDS, REQUIRED, Limits, check_row
+from buypower_tui.core.sheets import FileError, Source, open_source
 from buypower_tui.core.store import Store
+
+__all__ = ["FileError", "ImportReport", "import_file", "match_header", "normalise_header"]
 
 CHUNK_ROWS = 5000
 
@@ -44,10 +43,6 @@ _HEADER_ALIASES: dict[str, str] = {
 }
 
 
-class FileError(Exception):
-    """The file as a whole cannot be used; the message names the file and the fix."""
-
-
 @dataclass
 class ImportReport:
     batch_id: int | None
@@ -56,13 +51,14 @@ class ImportReport:
     valid: int = 0
     invalid: int = 0
     duplicates: int = 0
+    flagged: int = 0  # rows with a warning of their own (hidden characters); payable
     blank_rows: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
     unknown_columns: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> int:
-        return self.duplicates
+        return self.duplicates + self.flagged
 
 
 def normalise_header(text: str) -> str:
@@ -74,169 +70,6 @@ def match_header(text: str) -> str | None:
     if key in _HEADER_ALIASES:
         return _HEADER_ALIASES[key]
     return _HEADER_ALIASES.get(key.replace("naira", "").replace("ngn", "")) if key else None
-
-
-# -- reading records ---------------------------------------------------------------------
-
-# A sheet row: its number, its cells as text (None if unreadable), a read error, and the
-# indices of cells that held numbers (XLSX), which matters for meters.
-Record = tuple[int, list[str] | None, str | None, frozenset[int]]
-_NO_NUMBERS: frozenset[int] = frozenset()
-
-
-def _sniff_encoding(path: Path) -> str:
-    """UTF-8 (BOM or not) unless the file is clearly something else.
-
-    A UTF-8 file with a few junk bytes stays UTF-8 (the junk becomes U+FFFD, an error on
-    its own row); only a file with invalid bytes and no valid multi-byte UTF-8 at all is
-    an Excel cp1252 export. UTF-16 (Excel's "Unicode text") is known by its BOM.
-    """
-    with path.open("rb") as fh:
-        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            return "utf-16"
-        fh.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        bad, good = 0, False
-        while chunk := fh.read(1 << 20):
-            text = decoder.decode(chunk)
-            if not text.isascii():
-                bad += text.count("\ufffd")
-                good = good or any(ord(ch) > 127 and ch != "\ufffd" for ch in text)
-        bad += decoder.decode(b"", final=True).count("\ufffd")
-    return "cp1252" if bad and not good else "utf-8-sig"
-
-
-def _sniff_delimiter(first_line: str) -> str:
-    # csv.Sniffer also guesses quoting and misfires on short samples; the header line
-    # holds at least meter, disco and amount, so the delimiter that splits it most wins.
-    best, best_n = ",", 0
-    for delim in (",", ";", "\t"):
-        n = len(next(csv.reader([first_line], delimiter=delim), []))
-        if n > best_n:
-            best, best_n = delim, n
-    return best
-
-
-def _csv_records(path: Path) -> Iterator[Record]:
-    with path.open(encoding=_sniff_encoding(path), errors="replace", newline="") as fh:
-        head = fh.read(65536)
-        first = next((line for line in head.splitlines() if line.strip()), "")
-        fh.seek(0)
-        reader = csv.reader(fh, delimiter=_sniff_delimiter(first))
-        number = 0
-        while True:
-            number += 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield number, None, f"row cannot be read as CSV ({exc}); check its quotes.", _NO_NUMBERS
-                continue
-            yield number, cells, None, _NO_NUMBERS
-
-
-@dataclass
-class _Source:
-    records: Iterator[Record]
-    strict_width: bool  # CSV: a cell count that differs from the header's means shifted cells
-    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet, the one read first
-    sheet: str | None = None
-
-
-def _xlsx_records(path: Path, sheet: str | None, source: _Source) -> Iterator[Record]:
-    import openpyxl  # imported here: it is slow to import and CSV users never need it
-
-    number = 0
-
-    def unreadable(exc: BaseException) -> FileError:
-        where = f" at row {number + 1}" if number else ""
-        return FileError(f"{path}: cannot be read as an Excel workbook{where} "
-                         f"({type(exc).__name__}: {exc}); save it again as .xlsx or as CSV.")
-
-    # A file object, not the path: openpyxl refuses a workbook whose name lacks .xlsx, and
-    # the content (not the name) decided that this is one. openpyxl reads the sheet lazily,
-    # so damaged XML or compressed data can surface while rows are read: any exception from
-    # it is a damaged workbook (it raises many kinds), never a crash.
-    with path.open("rb") as fh:
-        try:
-            wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
-        except Exception as exc:
-            raise unreadable(exc) from None
-        try:
-            source.sheets = list(wb.sheetnames)
-            if sheet is None:
-                if not wb.worksheets:
-                    raise FileError(f"{path}: the workbook has no worksheet; save it again as .xlsx or as CSV.")
-                ws = wb.worksheets[0]
-            elif sheet in wb.sheetnames:
-                ws = wb[sheet]
-            else:
-                raise FileError(f"{path}: there is no sheet named '{sheet}'; "
-                                f"sheets in this workbook: {', '.join(wb.sheetnames)}.")
-            source.sheet = ws.title
-            ws.reset_dimensions()  # the stored <dimension> may be wrong or absent: read every cell
-            rows = ws.iter_rows(values_only=True)
-            while True:
-                try:
-                    values = next(rows)
-                except StopIteration:
-                    return
-                except Exception as exc:
-                    raise unreadable(exc) from None
-                number += 1
-                numbers = frozenset(i for i, v in enumerate(values)
-                                    if isinstance(v, int | float) and not isinstance(v, bool))
-                yield number, [_cell_text(v) for v in values], None, numbers
-        finally:
-            wb.close()
-
-
-# Files people pick by mistake: PNG, JPEG, GIF, PDF, gzip. (A stray NUL byte in a real CSV
-# is a row error, so only files that are mostly NULs count as binary otherwise.)
-_BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\x1f\x8b")
-
-
-def _open_source(path: Path, sheet: str | None) -> _Source:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-            magic = head[:4]
-    except FileNotFoundError:
-        raise FileError(f"{path}: no such file; check the path.") from None
-    except IsADirectoryError:
-        raise FileError(f"{path}: is a folder, not a CSV or XLSX file.") from None
-    except OSError as exc:
-        raise FileError(f"{path}: cannot be opened ({exc.strerror}).") from None
-    if magic == b"PK\x03\x04":
-        source = _Source(iter(()), strict_width=False)
-        source.records = _xlsx_records(path, sheet, source)
-        return source
-    if magic == b"\xd0\xcf\x11\xe0":
-        raise FileError(f"{path}: is an old Excel (.xls) file; save it as .xlsx or CSV first.")
-    if head.startswith(_BINARY_MAGIC) or (head[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-                                          and head.count(b"\x00") > len(head) // 3):
-        raise FileError(f"{path}: is not a text (CSV) file nor an Excel workbook (it holds binary data); "
-                        "export the sheet as CSV or .xlsx and import that.")
-    if sheet is not None:
-        raise FileError(f"{path}: --sheet applies to Excel workbooks, and this is a CSV file.")
-    return _Source(_csv_records(path), strict_width=True)
-
-
-# -- cells to text -------------------------------------------------------------------------
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else format(Decimal(repr(value)), "f")
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    return str(value)
 
 
 def _numeric_meter_error(value: Any) -> str:
@@ -261,7 +94,7 @@ class _Header:
         self.pick = itemgetter(*self.columns.values())
 
 
-def _read_header(path: Path, cells: list[str], number: int, source: _Source) -> _Header:
+def _read_header(path: Path, cells: list[str], number: int, source: Source) -> _Header:
     columns: dict[str, int] = {}
     names: dict[str, str] = {}
     unknown: list[str] = []
@@ -317,7 +150,7 @@ _NO_VALUES: dict[str, Any] = dict.fromkeys(FIELDS)
 
 # Columns written by an import, in this order.
 _COLUMNS = ("batch_id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2],
-            "amount_kobo", *FIELDS[3:], "errors", "created_at", "updated_at")
+            "amount_kobo", *FIELDS[3:], "errors", "warnings", "created_at", "updated_at")
 
 
 def import_file(
@@ -350,12 +183,12 @@ def import_file(
 
 def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name: str | None,
             mode: str, sheet: str | None, on_progress: Callable[[int], None] | None) -> ImportReport:
-    source = _open_source(path, sheet)
+    source = open_source(path, sheet)
     header: _Header | None = None
     chunk: list[tuple[Any, ...]] = []
     now = store.db_value("created_at", utcnow())
     valid, invalid = RowState.VALID.value, RowState.INVALID.value
-    rows = invalid_rows = 0  # locals, not report attributes: this loop runs per row
+    rows = invalid_rows = flagged = 0  # locals, not report attributes: this loop runs per row
 
     for number, cells, read_error, numbers in source.records:
         blank = cells is not None and not "".join(cells).strip()
@@ -370,11 +203,11 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             report.blank_rows += 1
             continue
         if cells is None:  # unreadable: that is its only error, not "meter is empty" etc.
-            raw, errors, v = {}, [("row", read_error or "row cannot be read")], _NO_VALUES
+            raw, errors, warnings, v = {}, [("row", read_error or "row cannot be read")], [], _NO_VALUES
         else:
             raw, problems = _row_values(header, cells, numbers)
             checked = check_row(raw, limits)
-            errors, v = checked.errors, checked.values
+            errors, warnings, v = checked.errors, checked.warnings, checked.values
             if problems:
                 fields = {f for f, _ in problems}
                 errors = problems + [e for e in errors if e[0] not in fields]
@@ -387,11 +220,14 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             v["meter"], v["disco"], to_kobo(amount),
             v["phone"], v["vend_type"], v["name"], v["email"],
             store.db_value("errors", [{"field": f, "message": m} for f, m in errors]) if errors else None,
+            store.db_value("warnings", [{"field": f, "message": m} for f, m in warnings]) if warnings else None,
             now, now,
         ))
         rows += 1
         if errors:
             invalid_rows += 1
+        if warnings:
+            flagged += 1
         if len(chunk) >= CHUNK_ROWS:
             store.insert_rows(_COLUMNS, chunk, durable=False)
             chunk = []
@@ -404,7 +240,7 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     if not rows:
         raise FileError(f"{path}: has a header row but no data rows; add the recipients under the header.")
     store.insert_rows(_COLUMNS, chunk, durable=False)
-    report.rows, report.invalid, report.valid = rows, invalid_rows, rows - invalid_rows
+    report.rows, report.invalid, report.valid, report.flagged = rows, invalid_rows, rows - invalid_rows, flagged
     report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
     store.finish_import(report.batch_id, f"imported {report.rows} rows from {path.name}: "
                                          f"{report.valid} valid, {report.invalid} invalid")

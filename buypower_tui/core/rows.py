@@ -180,6 +180,7 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
                       **({} if (values["meter"], to_kobo(amount)) == (old_meter, old_amount)
                          else {"duplicate_accepted": False}),
                       errors=[{"field": f, "message": m} for f, m in checked.errors] or None,
+                      warnings=[{"field": f, "message": m} for f, m in checked.warnings] or None,
                       customer_name=None, customer_address=None, customer_debt=None, min_vend=None,
                       max_vend=None)
 

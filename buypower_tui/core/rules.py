@@ -7,7 +7,9 @@ of 100,000 rows, so they are plain functions over precompiled patterns.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -48,6 +50,11 @@ _AMOUNT_PREFIX = re.compile(r"^(?:₦|NGN|N)\s*", re.IGNORECASE)
 _CENT = Decimal("0.01")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+# Characters that are not seen but change what is: bidi controls (U+202E shows "Ada" as
+# "adA"; U+2066-2069, U+200E/200F), zero-width ones (U+200B-200D, U+2060, U+FEFF), line and
+# paragraph separators, and control characters (C0 and C1). In a cell they are a warning on
+# the row (it stays payable; the operator should look), and screens show them escaped.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 _WORDS = re.compile(r"[^A-Z0-9]+")
 
 
@@ -191,6 +198,31 @@ def check_email(raw: str) -> tuple[str | None, str | None]:
     return None, f"email '{text}' is not an email address; fix it or leave the cell empty."
 
 
+def _is_hidden(ch: str) -> bool:
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
+
+
+def hidden_characters(text: str) -> list[str]:
+    """The distinct hidden characters in `text`, in the order they appear."""
+    if text.isprintable():  # the common case: no character to look at
+        return []
+    return list(dict.fromkeys(ch for ch in text if _is_hidden(ch)))
+
+
+def escape_hidden(text: str) -> str:
+    """`text` for a screen: each hidden character written as ⟨U+202E⟩, never raw."""
+    if text.isprintable():
+        return text
+    return "".join(f"⟨U+{ord(ch):04X}⟩" if _is_hidden(ch) else ch for ch in text)
+
+
+def hidden_warning(field: str, chars: list[str]) -> str:
+    named = [f"U+{ord(ch):04X} {unicodedata.name(ch, 'CONTROL CHARACTER')}" for ch in chars[:3]]
+    more = f" and {len(chars) - 3} more" if len(chars) > 3 else ""
+    return (f"{field} contains characters that cannot be seen or that change how it shows "
+            f"({', '.join(named)}{more}); compare it with the source and re-type it if they do not belong.")
+
+
 def check_name(raw: str) -> tuple[str | None, str | None]:
     text = " ".join(raw.split())
     return (text or None), None
@@ -202,6 +234,7 @@ class CheckedRow:
 
     values: dict[str, object]
     errors: list[tuple[str, str]]  # (field, message); duplicate warnings need the whole batch
+    warnings: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (field, message): payable
 
     @property
     def valid(self) -> bool:
@@ -211,6 +244,7 @@ class CheckedRow:
 def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
     """Apply every rule to one row of raw cell texts (missing keys count as empty)."""
     errors: list[tuple[str, str]] = []
+    warnings: list[tuple[str, str]] = []
     junk: list[str] = []
     joined = "".join(raw.values())
     if not joined.isprintable() or "\ufffd" in joined:  # fast screen; _JUNK decides
@@ -218,6 +252,7 @@ def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
         errors = [(f, f"{f} contains unreadable characters (junk bytes or a wrong encoding); "
                       "re-type it or save the file as UTF-8.") for f in junk]
         raw = {k: v for k, v in raw.items() if k not in junk}
+        warnings = [(f, hidden_warning(f, chars)) for f in FIELDS if (chars := hidden_characters(raw.get(f) or ""))]
     get = raw.get
     vend_type, e1 = check_vend_type(get("vend_type", ""))
     meter, e2 = check_meter(get("meter", ""), vend_type, limits)
@@ -234,7 +269,9 @@ def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
               "vend_type": vend_type, "name": check_name(get("name", ""))[0], "email": email}
     for name in junk:  # invalid fields carry no value (not the default phone or vend type)
         values[name] = None
-    return CheckedRow(values, errors)
+    if warnings:  # messages quote the cells: never with the hidden characters raw
+        errors = [(f, escape_hidden(m)) for f, m in errors]
+    return CheckedRow(values, errors, warnings)
 
 
 def duplicate_warning(meter: str, count: int) -> tuple[str, str]:

@@ -12,6 +12,8 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import DirectoryTree, Input, Label, Static
 
+from buypower_tui.core.sheets import file_problem
+
 SHEETS = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 
 
@@ -46,8 +48,9 @@ def check_sheet(value: str) -> str | None:
     path = Path(value).expanduser()
     if not value.strip():
         return "Type the path of a CSV or Excel file, or pick one in the tree."
-    if not path.is_file():
-        return f"{path} is not a file; check the path (Tab completes it)."
+    problem = file_problem(path)  # the import's own check: a FIFO or a device is no sheet
+    if problem:
+        return problem
     if path.suffix.lower() not in SHEETS:
         return f"{path.name} is not a CSV or Excel (.xlsx) file; save the sheet as one of those."
     return None

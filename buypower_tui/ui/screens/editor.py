@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 from buypower_tui.core import editing
 from buypower_tui.core.editing import row_status
 from buypower_tui.core.models import RowState
-from buypower_tui.core.rules import naira
+from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.ui.messages import LookupFinished, LookupProgress
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.screens.editor_changes import RowChanges
@@ -170,10 +170,15 @@ class EditorScreen(RowChanges, Screen):
             self.query_one("#detail", Static).update("No rows match." if not self.grid.row_count else "")
             return
         kind, message = row_status(row, self.duplicates)
-        label = row["state"] + (", needs your OK" if kind == "warning" else "")
-        parts: list[str | tuple[str, str]] = [(f"Row {row['row_number']} ({label}): ", "bold"), message]
+        # a duplicate waits for the operator's OK (o); a warning of the row's own is paid as it is
+        duplicate = kind == "warning" and row["meter"] in self.duplicates and not row["duplicate_accepted"]
+        label = row["state"] + (", needs your OK" if duplicate else ", look at it" if kind == "warning" else "")
+        # escape_hidden: a right-to-left override or a zero-width space is shown as ⟨U+202E⟩
+        parts: list[str | tuple[str, str]] = [(f"Row {row['row_number']} ({label}): ", "bold"),
+                                              escape_hidden(message)]
         if row["customer_name"]:
-            parts += [" │ ", (row["customer_name"], "bold"), f", {row['customer_address'] or 'no address'}"]
+            address = escape_hidden(row["customer_address"] or "no address")
+            parts += [" │ ", (escape_hidden(row["customer_name"]), "bold"), f", {address}"]
         if row["min_vend"] or row["max_vend"]:
             low, high = money_text(row["min_vend"]) or "?", money_text(row["max_vend"]) or "?"
             parts.append(f" │ this meter takes {low} to {high}")

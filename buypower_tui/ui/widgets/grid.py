@@ -1,7 +1,9 @@
 """The recipient grid: a read-only DataTable keyed by row id, updated cell by cell.
 
 Every cell is a rich Text: data is never parsed as markup (a name like `[/x]` would crash
-rendering), and amounts are formatted by us, never by the table's float formatter.
+rendering), hidden characters (a right-to-left override, a zero-width space, a control
+character) are shown escaped as ⟨U+202E⟩, and amounts are formatted by us, never by the
+table's float formatter.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from textual.geometry import Size
 from textual.widgets import DataTable
 
 from buypower_tui.core.editing import row_status, shown_value
-from buypower_tui.core.rules import naira
+from buypower_tui.core.rules import escape_hidden, naira
 
 # (key, label, width): fixed widths, so the table never measures 10,000 rows.
 COLUMNS = (
@@ -33,7 +35,7 @@ def money_text(value: str | None) -> str:
     try:
         return naira(Decimal(value))
     except InvalidOperation:
-        return value
+        return escape_hidden(value)
 
 
 def row_cells(row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> list[Text]:
@@ -43,16 +45,17 @@ def row_cells(row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> 
     if marked:
         number = Text.assemble(("●", "bold magenta"), number)
     cells = [number,
-             Text(STATUS_MARK[kind] + message, style=STATUS_STYLE[kind], no_wrap=True, overflow="ellipsis")]
+             Text(STATUS_MARK[kind] + escape_hidden(message), style=STATUS_STYLE[kind], no_wrap=True,
+                  overflow="ellipsis")]
     for field in ("meter", "disco", "vend_type", "amount", "phone", "name"):
         style = "red" if field in bad else ""
-        text = shown_value(row, field)
+        text = escape_hidden(shown_value(row, field))
         if field == "vend_type":  # four columns, so the customer's name fits on 120
             text = {"PREPAID": "pre", "POSTPAID": "post"}.get(text, text)
         cells.append(Text(text, style=style, justify="right" if field == "amount" else "left",
                           no_wrap=True, overflow="ellipsis"))
-    cells += [Text(row["customer_name"] or "", no_wrap=True, overflow="ellipsis"),
-              Text(row["customer_address"] or "", no_wrap=True, overflow="ellipsis"),
+    cells += [Text(escape_hidden(row["customer_name"] or ""), no_wrap=True, overflow="ellipsis"),
+              Text(escape_hidden(row["customer_address"] or ""), no_wrap=True, overflow="ellipsis"),
               Text(money_text(row["customer_debt"]), justify="right")]
     return cells
 
