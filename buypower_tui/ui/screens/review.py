@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Footer, Static
 from buypower_tui.core import editing, manual
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rows import is_operator_failed
+from buypower_tui.core.rules import escape_hidden
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -83,7 +84,7 @@ class ReviewScreen(BatchRowsScreen):
         row = self.rows.get(self.table.current_id or -1)
         text = "" if row is None else (
             f"Row {row['row_number']} ({row['state']}), orderId {row['order_id'] or '–'}, "
-            f"{row['requery_count']} requeries: {row['provider_message'] or 'no answer yet'}")
+            f"{row['requery_count']} requeries: {escape_hidden(row['provider_message'] or 'no answer yet')}")
         self.query_one("#detail", Static).update(text)
 
     def targets(self, states: tuple[str, ...], operators: bool | None = None) -> list[int]:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from buypower_tui.core.models import RowState, from_kobo
 from buypower_tui.core.outcomes import format_token
 from buypower_tui.core.rows import is_operator_failed
-from buypower_tui.core.rules import naira
+from buypower_tui.core.rules import escape_hidden, naira
 
 S = RowState
 STATE_STYLE = {S.SUCCESS: "bold green", S.FAILED: "bold red", S.LOOKUP_FAILED: "red", S.PENDING: "yellow",
@@ -40,7 +40,7 @@ def cell(row: dict[str, Any], column: str) -> Text:
     if column == "state":  # FAILED (OP): the operator's word, still requeried until BuyPower answers
         return Text(state + (" (OP)" if is_operator_failed(row) else ""), style=STATE_STYLE.get(state, ""))
     if column == "meter":
-        return Text(row["meter"] or row["meter_raw"] or "")
+        return Text(row["meter"] or escape_hidden(row["meter_raw"] or ""))
     if column == "amount":
         amount = from_kobo(row["amount_kobo"])
         return Text("" if amount is None else naira(amount), justify="right")
@@ -53,7 +53,7 @@ def cell(row: dict[str, Any], column: str) -> Text:
     if column == "next":
         return Text(_when(row["next_requery_at"]) if state == S.PENDING or is_operator_failed(row) else "")
     message = row["provider_message"] or "; ".join(e["message"] for e in row["errors"] or ())
-    return Text(message, no_wrap=True, overflow="ellipsis")
+    return Text(escape_hidden(message), no_wrap=True, overflow="ellipsis")  # BuyPower's text, shown safely
 
 
 class RowTable(DataTable):
