@@ -57,8 +57,7 @@ class Tui:
 
 @pytest.fixture
 def sandbox(monkeypatch):
-    # 0.3 s a vend, one at a time: a 40-row batch takes 12 s, so the hang-up lands mid-run
-    with SandboxServer(SandboxConfig(seed=9, latency_ms=300)) as server:
+    with SandboxServer(SandboxConfig(seed=9)) as server:
         monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", server.key)
         monkeypatch.setenv("BUYPOWER_CONCURRENCY", "1")
         monkeypatch.setenv("BUYPOWER_RATE_LIMIT", "0")
@@ -76,6 +75,7 @@ def test_a_hang_up_mid_run_stops_after_the_rows_in_flight(sandbox, tmp_path, cap
         tui.wait_for("valid total")
         tui.press("v")
         tui.wait_for("type VEND")
+        sandbox.update_config(latency_ms=300)  # 0.3 s a vend, one at a time: the hang-up lands mid-run
         tui.press("VEND\r")
         end = time.monotonic() + 60
         while len(sandbox.ledger.vends()) < 3:
