@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(str(exc))
         return EXIT_USAGE
     except (ApiError, BreakerOpen) as exc:  # BuyPower unreachable: nothing was decided
-        err(f"buypower-tui {args.command}: BuyPower did not answer: {exc}. Check the network and "
+        err(f"buypower-tui {args.command}: no usable answer from BuyPower: {exc}. Check the network and "
             "`buypower-tui health`; run the command again later.")
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head` and the like: not an error of ours

@@ -83,11 +83,13 @@ class _ProgressPrinter:
 
 
 async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float,
-                balance: Decimal | None = None) -> int:
-    """Pay and report. The first Ctrl+C / SIGTERM stops after the rows in flight (each ends
-    with its answer or, at the latest, at its deadline); a second one cuts them at once: their
-    rows stay PENDING and are requeried later. Interrupted: exit 130."""
-    runner = Runner(ctx.store, client, batch_id, _options(ctx, wait_pending), on_progress=_ProgressPrinter())
+                balance: Decimal | None, only: frozenset[int]) -> int:
+    """Pay `only` (the confirmed rows), requery the batch's pending rows, and report. The first
+    Ctrl+C / SIGTERM stops after the rows in flight (each ends with its answer or, at the latest,
+    at its deadline); a second one cuts them at once: their rows stay PENDING and are requeried
+    later. Interrupted: exit 130."""
+    runner = Runner(ctx.store, client, batch_id, _options(ctx, wait_pending), on_progress=_ProgressPrinter(),
+                    only=only)
     loop = asyncio.get_running_loop()
     signals = 0
 
@@ -126,6 +128,9 @@ def _summary(ctx: Context, batch_id: int, stopped: bool = False) -> int:
     out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items())) + f"; paid {naira(paid)}")
     if stopped:
         out("stopped after the rows in flight; run the same command again to go on")
+    if c.get(S.FAILED) and (mine := rows.ids_in(ctx.store, batch_id, (), operators_failed=True)):
+        out(f"  of the FAILED rows, {len(mine)} were marked failed by OPERATOR: BuyPower has not said so yet, "
+            "and they are still requeried (`buypower-tui requery`)")
     if any(c.get(k) for k in (S.FAILED, S.LOOKUP_FAILED, S.NEEDS_REVIEW, S.INVALID, S.VALID)):
         return EXIT_PROBLEMS
     if any(c.get(k) for k in (S.PENDING, S.SENDING, S.APPROVED, S.NOT_SENT, S.VERIFIED)):
@@ -138,9 +143,20 @@ def _confirm(ctx: Context, count: int, total: Decimal, lock: MoneyLock) -> bool:
         err("run: not confirmed; pass --yes to pay without a prompt (scripts, cron)")
         return False
     mode = ctx.settings.mode.upper()
-    with lock.released():  # others may work while a person reads; the plan is checked again after
-        answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
-    return answer.strip() == "VEND"
+    # asyncio's own Ctrl+C handler would only act once input() returns: while the question is
+    # open, Ctrl+C interrupts it at once (exit 130, nothing paid).
+    runner_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with lock.released():  # others may work while a person reads; the plan is checked again after
+            answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
+    except EOFError:  # Ctrl+D
+        answer = ""
+    finally:
+        signal.signal(signal.SIGINT, runner_handler)
+    if answer.strip() != "VEND":
+        err("run: not confirmed; nothing was paid")
+        return False
+    return True
 
 
 def _show_plan(ctx: Context, plan: RunPlan) -> int | None:
@@ -189,7 +205,7 @@ async def _run(ctx: Context, args: argparse.Namespace, lock: MoneyLock, retrying
             if not plan.preflight.count:
                 if rows.ids_in(ctx.store, batch.id, (S.PENDING,)):  # nothing new to pay: settle what is pending
                     err("run: nothing new to send; requerying the pending rows")
-                    return await _send(ctx, client, batch.id, args.wait_pending, plan.balance)
+                    return await _send(ctx, client, batch.id, args.wait_pending, plan.balance, frozenset())
                 err("run: nothing to send")
                 return EXIT_USAGE if plan.not_retried else _summary(ctx, batch.id)
             if not args.yes and not _confirm(ctx, plan.preflight.count, plan.preflight.total, lock):
@@ -201,7 +217,7 @@ async def _run(ctx: Context, args: argparse.Namespace, lock: MoneyLock, retrying
                 continue
             for row in retried:
                 err(f"row {row.row_number}: retried under a new orderId (BuyPower said the earlier order failed)")
-            return await _send(ctx, client, batch.id, args.wait_pending, balance)
+            return await _send(ctx, client, batch.id, args.wait_pending, balance, plan.to_send)
     err("run: the plan kept changing while it was checked; nothing was paid. Run the command again.")
     return EXIT_USAGE
 
@@ -243,13 +259,18 @@ def cmd_resolve(ctx: Context, args: argparse.Namespace) -> int:
     if problems or not args.rows:
         err("resolve: " + ("; ".join(problems) or "no rows given"))
         return EXIT_USAGE
-    state = S.SUCCESS if args.as_ == "paid" else S.FAILED
+    state, code = S.SUCCESS if args.as_ == "paid" else S.FAILED, EXIT_OK
     for row in by_number.values():
-        manual.resolve_review(ctx.store, row.id, args.note, state, args.token)
+        try:
+            manual.resolve_review(ctx.store, row.id, args.note, state, args.token)
+        except rows.StateConflict as exc:  # settled meanwhile (a requery), or a token is there already
+            err(f"resolve: row {row.row_number} not changed: {exc}")
+            code = EXIT_USAGE
+            continue
         out(f"row {row.row_number}: " + ("recorded as paid" if state == S.SUCCESS else
             f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower answers, "
             "and it can be retried once BuyPower says that order failed"))
-    return EXIT_OK
+    return code
 
 
 def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:

@@ -29,6 +29,18 @@ def add_secret(secret: str) -> None:
         _KNOWN.add(secret)
 
 
+def holds_key(text: str) -> bool:
+    """A known key, or what looks like one (64 hex characters), is in `text`."""
+    return bool(_HEX64.search(text)) or any(secret in text for secret in _KNOWN)
+
+
+def mask_keys(text: str) -> str:
+    """Keys out, everything else as it is (tokens too: this is for data, not messages)."""
+    for secret in _KNOWN:
+        text = text.replace(secret, MASK)
+    return _HEX64.sub(MASK, text)
+
+
 def mask_message(text: str) -> str:
     """What a person may be shown: the log's masking, applied to a message (an error that
     quotes a file holding the key must not show it)."""

@@ -295,7 +295,7 @@ def test_a_wrong_key_or_no_buypower_is_one_message_and_exit_2(sandbox, capsys, m
     monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", sandbox.key)
     sandbox.stop()
     code, _, err = cli(capsys, sandbox, "run", "1", "--yes")
-    assert code == 2 and "BuyPower did not answer" in err and "unexpected" not in err
+    assert code == 2 and "no usable answer from BuyPower" in err and "unexpected" not in err
 
 
 def test_recover_lists_a_pending_row_without_an_order_and_goes_on(sandbox, capsys, tmp_path):
@@ -308,3 +308,16 @@ def test_recover_lists_a_pending_row_without_an_order_and_goes_on(sandbox, capsy
         s.close()
     code, out, _ = cli(capsys, sandbox, "recover")
     assert code == 1 and "PENDING without an orderId" in out
+
+
+def test_the_money_lock_of_a_sqlite_uri_is_the_lock_of_its_file(sandbox, capsys, tmp_path):
+    """`file:` URIs name the same database as a plain path: they share its lock, in any home."""
+    import fcntl
+
+    path = tmp_path / "shared.db"
+    assert cli(capsys, sandbox, "--db", f"sqlite:///{path}", "import", SAMPLE)[0] == 0
+    with open(f"{path}.money-lock", "a+") as fh:  # a run from another home, by the plain path
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        for url in (f"sqlite:///file:{path}?uri=true", f"sqlite:///file://{path}?uri=true&mode=rw"):
+            code, _, err = cli(capsys, sandbox, "--db", url, "requery")
+            assert code == 2 and "is paying or requerying from this store" in err

@@ -187,3 +187,24 @@ def test_stop_sends_nothing_that_was_still_queued_behind_the_request_cap(store, 
         assert posted == 20 - by_state.get(S.APPROVED, 0)  # every row not sent is still approved
         assert posted <= sent_at_stop + 1  # at most the one request already out when stop came
         assert_ledger_matches_store(sandbox.ledger.snapshot(), store, batch)
+
+
+def test_a_requery_pass_stops_when_the_app_is_closing(store, tmp_path):
+    """A hang-up must not wait a request's whole deadline for every row left to requery."""
+    from buypower_tui.core.recovery import RecoveryReport, requery_now
+
+    with SandboxServer(SandboxConfig(seed=9, requery_cooldown_s=0)) as sandbox:
+        async def go():
+            async with client(sandbox) as c:
+                batch = await prepare(store, c, write_batch(tmp_path / "b.csv", 3))
+                ids = rows.ids_in(store, batch, (S.APPROVED,))
+                for row_id in ids:
+                    rows.mark_sending(store, row_id)
+                report = RecoveryReport()
+                asked = iter([False, True])  # the app closes after the first row
+                await requery_now(store, c, ids, report, first_wait=1, max_wait=2, budget=5,
+                                  stop=lambda: next(asked))
+                return report
+        report = asyncio.run(go())
+        assert sandbox.ledger.requests().get("requery") == 1
+        assert report.not_reached == ["2 rows not requeried: stopped (the app is closing)"]

@@ -4,10 +4,12 @@ machine), never in a message, and only into a keyring that keeps it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import threading
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,6 +18,7 @@ from pydantic import SecretStr
 from buypower_tui.cli import main
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.outcomes import ConfigurationError
+from buypower_tui.paths import AppPaths
 from buypower_tui.ui.modals.error import ErrorModal
 from tests.ui_support import demo_app, settle
 
@@ -121,3 +124,46 @@ def test_key_set_without_a_persistent_keyring_says_so(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "No usable OS keyring" in done.stderr and "stored" not in done.stdout
     assert "export BUYPOWER_API_KEY=" in done.stderr
+
+
+def test_a_server_that_echoes_the_key_never_gets_it_stored():
+    """A 400 whose message quotes our Authorization header: what is kept has the key masked."""
+    class Echo(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"status": False, "message": f"Invalid request for {self.headers['Authorization']}"})
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    async def go():
+        async with BuyPowerClient(f"http://127.0.0.1:{server.server_port}/v2", SecretStr(SANDBOX)) as client:
+            return await client.vend("o-1", "62010000001", "EKO", Decimal(1000), "08031234567")
+
+    try:
+        result = asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.outcome == "FAILED" and "Bearer ***" in result.message
+    assert SANDBOX not in result.message and SANDBOX not in json.dumps(result.response)
+
+
+def test_a_key_pasted_into_a_sheet_is_never_stored_nor_exported(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "sk-not-hex-but-known")
+    sheet = tmp_path / "estate.csv"
+    sheet.write_text(f"meter,disco,amount,phone,name\n04271892301,IKEJA,1000,08031234567,{LIVE}\n"
+                     "04271892302,IKEJA,1000,08031234567,sk-not-hex-but-known\n")
+    code, out, err = run(capsys, "--sandbox", "import", str(sheet))
+    assert code == 1 and out.count("holds what looks like an API key; it was not kept") == 2
+    code, out, _ = run(capsys, "--sandbox", "export", "1")
+    db = b"".join(p.read_bytes() for p in AppPaths.resolve().data_dir.glob("buypower-tui.db*"))  # -wal too
+    for key in (LIVE, "sk-not-hex-but-known"):
+        assert key not in out and key.encode() not in db

@@ -205,3 +205,101 @@ def test_a_row_buypower_said_failed_is_retried_and_the_wording_says_who_said_it(
     assert "retried under a new orderId (BuyPower said the earlier order failed)" in err
     code, _, err = cli(capsys, sandbox, "resolve", "1", "--rows", "2", "--as", "paid", "--note", "x")
     assert code == 2 and "only NEEDS_REVIEW rows are resolved by hand" in err
+
+
+# -- found by review: what VEND pays is exactly what the operator saw ------------------------------
+
+def _stopped_with_rows_approved(store_path_batch: int) -> None:
+    """As a run stopped before sending: every verified row of the batch APPROVED, with its orderId."""
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    try:
+        for row_id in rows.ids_in(store, store_path_batch, (S.VALID,)):
+            rows.transition(store, row_id, (S.VALID,), S.VERIFIED)
+        rows.approve(store, rows.ids_in(store, store_path_batch, (S.VERIFIED,)))
+    finally:
+        store.close()
+
+
+async def test_the_tui_never_sends_an_approved_row_the_plan_left_out(sandbox, capsys, tmp_path):
+    """An approved row that became a duplicate (another batch paid its meter) is left out of the
+    plan; VEND 'pays without the duplicates', and the run must not send it anyway."""
+    (tmp_path / "a.csv").write_text("meter,disco,amount,phone\n62010000001,EKO,1000,08031234567\n"
+                                    "62030000003,IBADAN,1000,08031234567\n62040000004,ENUGU,1000,08031234567\n")
+    (tmp_path / "b.csv").write_text("meter,disco,amount,phone\n62040000004,ENUGU,1000,08031234567\n")
+    cli(capsys, sandbox, "import", str(tmp_path / "a.csv"))
+    cli(capsys, sandbox, "import", str(tmp_path / "b.csv"))
+    _stopped_with_rows_approved(1)
+    paid_b = await asyncio.to_thread(other_process, sandbox, "run", "2", "--yes", "--accept-duplicates",
+                                     "--wait-pending", "0")
+    assert paid_b.returncode == 0, paid_b.stderr
+    app = BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(EditorScreen(1))
+        await settle(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmRunModal) and len(app.screen.plan.preflight.unaccepted) == 1
+        await pilot.press(*"VEND", "enter")
+        await settle(pilot)
+        while app.run_active():
+            await pilot.pause(0.2)
+    assert paid_meters(sandbox) == Counter({"62010000001": 1, "62030000003": 1, "62040000004": 1})
+    app.services.close()
+
+
+async def test_an_edit_between_the_question_and_vend_is_caught(sandbox, capsys, tmp_path):
+    """Same rows, same total, but row 3 now pays another meter: the operator never saw that."""
+    (tmp_path / "c.csv").write_text("meter,disco,amount,phone\n62050000005,PH,1000,08031234567\n"
+                                    "62060000006,JOS,2000,08031234567\n")
+    cli(capsys, sandbox, "import", str(tmp_path / "c.csv"))
+    app = BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(EditorScreen(1))
+        await settle(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmRunModal)
+        store = app.services.store
+        (second,) = [r.id for r in store.rows(1) if r.row_number == 3]
+        rows.edit_row(store, second, {"meter": "62050000099"}, app.services.limits)  # another operator's edit
+        rows.transition(store, second, (S.VALID,), S.VERIFIED)  # ... and its lookup
+        await pilot.press(*"VEND", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmRunModal)
+        assert "row 3: meter, amount or details changed" in " ".join(app.screen.changes)
+    assert sandbox.ledger.vends() == []
+    app.services.close()
+
+
+def test_max_total_caps_rows_that_already_have_an_order_too(sandbox, capsys, tmp_path):
+    cli(capsys, sandbox, "import", str(write_batch(tmp_path / "b.csv", 3, seed=2)))
+    _stopped_with_rows_approved(1)
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes", "--max-total", "500", "--wait-pending", "0")
+    assert "rows left out to stay within --max-total" in err
+    assert sum(Decimal(v["amount"]) for v in sandbox.ledger.vends()) <= 500
+
+
+def test_ctrl_d_at_the_vend_prompt_is_not_confirmed(sandbox, capsys, tmp_path):
+    cli(capsys, sandbox, "import", str(write_batch(tmp_path / "b.csv", 2)))
+    terminal = Terminal(sandbox, "run", "1", "--wait-pending", "0")
+    terminal.wait_for("Type VEND to confirm")
+    os.write(terminal.master, b"\x04")
+    assert terminal.finish() == 2
+    assert "not confirmed; nothing was paid" in terminal.text and "unexpected" not in terminal.text
+    assert sandbox.ledger.vends() == []
+
+
+def test_resolving_never_replaces_the_token_buypower_sent(sandbox, capsys, tmp_path):
+    cli(capsys, sandbox, "import", str(write_batch(tmp_path / "b.csv", 1)))
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    try:
+        (row_id,) = rows.ids_in(store, 1, (S.VALID,))
+        rows.transition(store, row_id, (S.VALID,), S.NEEDS_REVIEW, token="0" * 20)  # paid; the answer looked wrong
+        code, _, err = cli(capsys, sandbox, "resolve", "1", "--rows", "2", "--as", "paid", "--note", "support",
+                           "--token", "1234 5678 9012 3456 7890")
+        assert code == 2 and "already has the token BuyPower sent" in err
+        assert rows.get(store, row_id).token == "0" * 20 and rows.get(store, row_id).state == S.NEEDS_REVIEW
+        assert cli(capsys, sandbox, "resolve", "1", "--rows", "2", "--as", "paid", "--note", "support")[0] == 0
+        assert rows.get(store, row_id).token == "0" * 20 and rows.get(store, row_id).state == S.SUCCESS
+    finally:
+        store.close()

@@ -84,11 +84,14 @@ class _Retry(Exception):
 
 @dataclass(frozen=True)
 class Answer:
-    """A whole answer, read within the deadline and the size cap (the connection is closed)."""
+    """A whole answer, read within the deadline and the size cap (the connection is closed).
+    `content` has our key masked: a server that echoes the request (the Authorization header
+    in an error message) must not put the key into the store, an export or a screen."""
 
     status_code: int
     headers: httpx.Headers
     content: bytes
+    raw: bytes  # as received, for the signature
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,9 @@ class BuyPowerClient:
                             log.warning("%s %s: the answer ran past %d bytes (HTTP %s); not read further",
                                         method, path, self.max_body, response.status_code)
                             raise BodyTooLarge(f"the answer ran past {self.max_body} bytes")
-                    return Answer(response.status_code, response.headers, bytes(body))
+                    raw, key = bytes(body), self._key.get_secret_value().encode()
+                    return Answer(response.status_code, response.headers, raw.replace(key, b"***") if key else raw,
+                                  raw)
         except TimeoutError:
             if deadline is None or not deadline.expired():
                 raise
@@ -276,7 +281,7 @@ class BuyPowerClient:
         if not self.verify_signature:
             return True
         given = response.headers.get("x-buypower-signature", "")
-        return hmac.compare_digest(given.lower(), signature(response.content, self._key.get_secret_value()))
+        return hmac.compare_digest(given.lower(), signature(response.raw, self._key.get_secret_value()))
 
     async def _read(self, path: str, *, probe: bool = False, params: dict[str, str] | None = None) -> Answer:
         """GET, retried with jittered backoff on transport errors (the deadline included) and

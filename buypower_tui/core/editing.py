@@ -90,7 +90,7 @@ def _checked_columns(raw: dict[str, str], limits: Limits) -> dict[str, Any]:
     checked = check_row(raw, limits)
     values = dict(checked.values)
     amount = values.pop("amount")
-    return {**{f"{f}_raw": raw.get(f, "") for f in FIELDS}, **values, "amount_kobo": to_kobo(amount),
+    return {**{f"{f}_raw": checked.raw.get(f, "") for f in FIELDS}, **values, "amount_kobo": to_kobo(amount),
             "state": S.INVALID if checked.errors else S.VALID,
             "errors": [{"field": f, "message": m} for f, m in checked.errors] or None,
             "warnings": [{"field": f, "message": m} for f, m in checked.warnings] or None}

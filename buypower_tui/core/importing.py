@@ -207,7 +207,7 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
         else:
             raw, problems = _row_values(header, cells, numbers)
             checked = check_row(raw, limits)
-            errors, warnings, v = checked.errors, checked.warnings, checked.values
+            errors, warnings, v, raw = checked.errors, checked.warnings, checked.values, checked.raw
             if problems:
                 fields = {f for f, _ in problems}
                 errors = problems + [e for e in errors if e[0] not in fields]

@@ -40,9 +40,14 @@ def resolve_review(store: Store, row_id: int, note: str, state: str, token: str 
     if token and (state != S.SUCCESS or token_problem(token)):
         raise ValueError(token_problem(token) or "a token goes with a paid row only")
     if state == S.SUCCESS:
-        extra = {"token": token_digits(token)} if token else {}
+        def keep_buypowers_token(row: RowView) -> dict:
+            if token and row.token:  # BuyPower's own token (an answer that looked wrong) is never overwritten
+                raise StateConflict(f"row {row.row_number} already has the token BuyPower sent; resolve it without "
+                                    "a token to keep that one")
+            return {"token": token_digits(token)} if token else {}
+
         return transition(store, row_id, (S.NEEDS_REVIEW,), S.SUCCESS, note=f"resolved by the operator: {note}",
-                          provider_message=f"paid, says OPERATOR: {note}", **extra)
+                          provider_message=f"paid, says OPERATOR: {note}", compute=keep_buypowers_token)
     return transition(store, row_id, (S.NEEDS_REVIEW,), S.FAILED, provider_code=OPERATOR,
                       provider_message=f"marked failed by OPERATOR: {note}", next_requery_at=utcnow(),
                       note=f"marked failed by the operator: {note}; still requeried until BuyPower answers")

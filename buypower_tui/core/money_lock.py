@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import URL
 
@@ -33,7 +34,9 @@ class MoneyLockBusy(MoneyLockError):
 
 def lock_path(url: URL, data_dir: Path) -> Path:
     database = url.database or ""
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+    if database.startswith("file:"):  # SQLite's URI form: file:/path/to.db or file:///path/to.db
+        database = unquote(urlsplit(database).path)
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and "memory" not in str(url.query):
         return Path(os.path.realpath(database) + ".money-lock")
     digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
     return data_dir / f"money-{digest}.lock"

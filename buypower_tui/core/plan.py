@@ -46,6 +46,11 @@ class RunPlan:
     max_total: Decimal | None = None
     not_retried: list[str] = field(default_factory=list)  # rows chosen for a retry that may not be, and why
 
+    @property
+    def to_send(self) -> frozenset[int]:
+        """The rows the operator confirms: the runner sends these and no other."""
+        return frozenset(self.preflight.send) | frozenset(self.preflight.resend)
+
 
 class PlanChanged(Exception):
     """What the operator confirmed is no longer true (another process paid, an edit, the
@@ -72,14 +77,15 @@ def batch_problem(store: Store, batch_id: int, mode: str) -> str | None:
 async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: Policy, *,
                    accepting: bool = False, retrying: tuple[int, ...] = (),
                    max_total: Decimal | None = None,
-                   on_row: Callable[[int, int, int], None] | None = None) -> RunPlan:
+                   on_row: Callable[[int, int, int], None] | None = None,
+                   stop: Callable[[], bool] | None = None) -> RunPlan:
     """Recovery, the lookup (unless retrying), the wallet and the pre-flight. Changes no
     row that the operator has not yet approved (recovery and lookup only settle facts).
 
     Recovery requeries rows the operator marked failed; those BuyPower has still not
     answered for (or that were paid after all) are dropped from `retrying`, with the reason."""
     recovery = await recover(store, client, first_wait=policy.first_wait, max_wait=policy.max_wait,
-                             budget=policy.budget)
+                             budget=policy.budget, stop=stop)
     problems = {i: retry_problem(rows.get(store, i)) for i in retrying}
     not_retried = [p for p in problems.values() if p]
     retrying = tuple(i for i, p in problems.items() if p is None)
@@ -107,7 +113,7 @@ async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, polic
     balance = await client.wallet_balance()
     now = _preflight(store, plan.batch_id, balance, policy, plan.max_total, plan.accepting, plan.retrying,
                      plan.not_retried)
-    changes = differences(store, plan.preflight, now)
+    changes = differences(plan.preflight, now)
     changes += [p for p in (retry_problem(rows.get(store, i)) for i in plan.retrying) if p]
     if changes:
         raise PlanChanged(changes, replace(plan, recovery=RecoveryReport(), lookup=None, balance=balance,
@@ -119,10 +125,10 @@ async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, polic
     return retried, balance
 
 
-def differences(store: Store, then: Preflight, now: Preflight) -> list[str]:
+def differences(then: Preflight, now: Preflight) -> list[str]:
     """What changed between two pre-flights of the same run, in the operator's words."""
     def numbers(ids: set[int]) -> str:
-        shown = sorted(rows.get(store, i).row_number for i in ids)
+        shown = sorted((then.seen.get(i) or now.seen[i])[0] for i in ids)
         more = f" and {len(shown) - 10} more" if len(shown) > 10 else ""
         return ("row " if len(shown) == 1 else "rows ") + ", ".join(map(str, shown[:10])) + more
 
@@ -131,12 +137,15 @@ def differences(store: Store, then: Preflight, now: Preflight) -> list[str]:
     twice = set(now.batch_duplicates) - set(then.batch_duplicates)
     if recent:
         changes.append(f"{numbers(recent)}: the same meter and amount were paid, or are being paid, in another "
-                       "batch since you were asked")
+                       "batch meanwhile")
     if twice - recent:
         changes.append(f"{numbers(twice - recent)}: the meter now appears twice in this batch")
     chosen_then, chosen_now = set(then.send) | set(then.resend), set(now.send) | set(now.resend)
+    if edited := {i for i in chosen_then & chosen_now if then.seen[i] != now.seen[i]}:
+        changes.append(f"{numbers(edited)}: meter, amount or details changed (edited, or another batch now "
+                       "holds these rows)")
     if gone := chosen_then - chosen_now - recent - twice:
-        changes.append(f"{numbers(gone)}: no longer ready to send (edited, paid or changed meanwhile)")
+        changes.append(f"{numbers(gone)}: no longer ready to send (edited, deleted, paid or changed meanwhile)")
     if added := chosen_now - chosen_then:
         changes.append(f"{numbers(added)}: now ready to send as well")
     if now.total != then.total:

@@ -28,6 +28,10 @@ class Preflight:
     recent_duplicates: list[int] = field(default_factory=list)  # same meter+amount paid or in flight elsewhere
     unaccepted: list[int] = field(default_factory=list)
     left_out_by_max_total: list[int] = field(default_factory=list)
+    # What each row looked at: sheet row, where the money goes and how much, and when the row
+    # was made (ids are reused after a delete). A change between the question and VEND means
+    # the operator did not see what would be paid.
+    seen: dict[int, tuple] = field(default_factory=dict)
 
     @property
     def shortfall(self) -> Decimal:
@@ -65,18 +69,18 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
                 p.recent_duplicates.append(row.id)
             if (row.meter in dup_meters or elsewhere) and not row.duplicate_accepted and not accepting:
                 p.unaccepted.append(row.id)
+    p.seen = {row.id: (row.row_number, row.meter, row.disco, row.vend_type, row.amount_kobo, row.phone,
+                       row.created_at) for row in candidates}
     running = Decimal(0)
-    for row in candidates:  # rows with an orderId first: they were approved before
-        if (row.state in rows.SENDABLE or row.id in retrying) and row.id not in p.unaccepted:
-            p.resend.append(row.id)
-            running += row.amount
-    for row in candidates:
-        if row.state != S.VERIFIED or row.id in p.unaccepted:
+    with_order = [r for r in candidates if r.state in rows.SENDABLE or r.id in retrying]
+    verified = [r for r in candidates if r.state == S.VERIFIED and r.id not in retrying]
+    for chosen, row in [(p.resend, r) for r in with_order] + [(p.send, r) for r in verified]:
+        if row.id in p.unaccepted:  # rows with an orderId first: they were approved before
             continue
         if max_total is not None and running + row.amount > max_total:
             p.left_out_by_max_total.append(row.id)
             continue
-        p.send.append(row.id)
+        chosen.append(row.id)
         running += row.amount
     p.total = running
     return p

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_
@@ -62,10 +63,14 @@ def in_flight(store: Store) -> list[int]:
 
 
 async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], report: RecoveryReport, *,
-                      first_wait: float, max_wait: float, budget: int) -> None:
+                      first_wait: float, max_wait: float, budget: int, stop: Callable[[], bool] | None = None) -> None:
     """Requery these rows now (start-up, or the operator asked): a still-pending answer
-    neither spends the budget nor moves the schedule."""
-    for row_id in row_ids:
+    neither spends the budget nor moves the schedule. `stop()` true: the rest is left as it is
+    (the app is closing)."""
+    for n, row_id in enumerate(row_ids):
+        if stop is not None and stop():
+            report.not_reached.append(f"{len(row_ids) - n} rows not requeried: stopped (the app is closing)")
+            return
         row = rows.get(store, row_id)
         try:
             result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at)
@@ -74,11 +79,13 @@ async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], 
             continue
         after = rows.record_result(store, row_id, result, requery=True, first_wait=first_wait,
                                    max_wait=max_wait, budget=budget, scheduled=False)
-        report.requeried[after.state] = report.requeried.get(after.state, 0) + 1
+        # a row the operator marked failed and BuyPower still does not know about is not "now FAILED"
+        state = "still unknown (marked failed by OPERATOR)" if rows.is_operator_failed(after) else after.state
+        report.requeried[state] = report.requeried.get(state, 0) + 1
 
 
 async def recover(store: Store, client: BuyPowerClient | None, *, first_wait: float, max_wait: float,
-                  budget: int) -> RecoveryReport:
+                  budget: int, stop: Callable[[], bool] | None = None) -> RecoveryReport:
     """Repair, list orphans, requery what is in flight, recount. Without a client (no key)
     everything but the requery is done, and the rows left in flight are listed as not reached."""
     report = RecoveryReport()
@@ -89,7 +96,7 @@ async def recover(store: Store, client: BuyPowerClient | None, *, first_wait: fl
             report.not_reached.append(f"{len(pending)} rows in flight were not requeried: there is no API key")
     else:
         await requery_now(store, client, in_flight(store), report, first_wait=first_wait, max_wait=max_wait,
-                          budget=budget)
+                          budget=budget, stop=stop)
     with store.session() as s:
         batch_ids = list(s.exec(select(Batch.id)))
     report.stats = store.stats_for(batch_ids)

@@ -174,7 +174,7 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
     amount = values.pop("amount")
     to = S.INVALID if checked.errors else S.VALID
     return transition(store, row_id, (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED), to,
-                      note="edited", **{f"{f}_raw": v for f, v in merged.items()}, **values,
+                      note="edited", **{f"{f}_raw": v for f, v in checked.raw.items()}, **values,
                       amount_kobo=to_kobo(amount),
                       # an accepted duplicate was accepted for that meter and amount, not for new ones
                       **({} if (values["meter"], to_kobo(amount)) == (old_meter, old_amount)

@@ -16,6 +16,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict
 
+from buypower_tui.logs import holds_key, mask_keys
+
 FIELDS = ("meter", "disco", "amount", "phone", "vend_type", "name", "email")
 REQUIRED = ("meter", "disco", "amount")
 VEND_TYPES = ("PREPAID", "POSTPAID")
@@ -235,6 +237,7 @@ class CheckedRow:
     values: dict[str, object]
     errors: list[tuple[str, str]]  # (field, message); duplicate warnings need the whole batch
     warnings: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (field, message): payable
+    raw: dict[str, str] = dataclasses.field(default_factory=dict)  # the cells as they may be stored
 
     @property
     def valid(self) -> bool:
@@ -246,11 +249,19 @@ def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
     errors: list[tuple[str, str]] = []
     warnings: list[tuple[str, str]] = []
     junk: list[str] = []
+    stored = raw
     joined = "".join(raw.values())
+    if holds_key(joined):  # an API key pasted into the sheet: never stored, shown or exported
+        junk = [f for f in FIELDS if holds_key(raw.get(f) or "")]
+        errors = [(f, f"{f} holds what looks like an API key; it was not kept. Remove it from the sheet "
+                      "(and if it is a real key, change it at BuyPower).") for f in junk]
+        stored = {k: mask_keys(v) if k in junk else v for k, v in raw.items()}
+        raw = {k: v for k, v in raw.items() if k not in junk}
     if not joined.isprintable() or "\ufffd" in joined:  # fast screen; _JUNK decides
-        junk = [f for f in FIELDS if _JUNK.search(raw.get(f) or "")]
-        errors = [(f, f"{f} contains unreadable characters (junk bytes or a wrong encoding); "
-                      "re-type it or save the file as UTF-8.") for f in junk]
+        unreadable = [f for f in FIELDS if f not in junk and _JUNK.search(raw.get(f) or "")]
+        errors += [(f, f"{f} contains unreadable characters (junk bytes or a wrong encoding); "
+                       "re-type it or save the file as UTF-8.") for f in unreadable]
+        junk += unreadable
         raw = {k: v for k, v in raw.items() if k not in junk}
         warnings = [(f, hidden_warning(f, chars)) for f in FIELDS if (chars := hidden_characters(raw.get(f) or ""))]
     get = raw.get
@@ -271,7 +282,7 @@ def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
         values[name] = None
     if warnings:  # messages quote the cells: never with the hidden characters raw
         errors = [(f, escape_hidden(m)) for f, m in errors]
-    return CheckedRow(values, errors, warnings)
+    return CheckedRow(values, errors, warnings, stored)
 
 
 def duplicate_warning(meter: str, count: int) -> tuple[str, str]:

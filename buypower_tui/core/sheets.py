@@ -42,14 +42,17 @@ def _sniff_encoding(path: Path) -> str:
         if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             return "utf-16"
         fh.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # surrogateescape turns each invalid byte into a lone surrogate (U+DC80-U+DCFF), so an
+        # invalid byte is told apart from a U+FFFD the file really holds
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
         bad, good = 0, False
         while chunk := fh.read(1 << 20):
             text = decoder.decode(chunk)
             if not text.isascii():
-                bad += text.count("\ufffd")
-                good = good or any(ord(ch) > 127 and ch != "\ufffd" for ch in text)
-        bad += decoder.decode(b"", final=True).count("\ufffd")
+                invalid = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
+                bad += invalid
+                good = good or sum(1 for ch in text if ord(ch) > 127) > invalid
+        bad += len(decoder.decode(b"", final=True))
     return "cp1252" if bad and not good else "utf-8-sig"
 
 

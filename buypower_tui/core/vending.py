@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -70,8 +70,13 @@ class RunOptions:
 
 class Runner:
     def __init__(self, store: Store, client: BuyPowerClient, batch_id: int, options: RunOptions,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None, only: Collection[int] | None = None
+                 ) -> None:
+        """`only`: the rows the operator confirmed (RunPlan.to_send); no other row of the batch is
+        sent, even one with an orderId (an unaccepted duplicate waits for its own decision).
+        None sends every APPROVED / NOT_SENT row of the batch (tests, benches)."""
         self.store, self.client, self.batch_id, self.opt = store, client, batch_id, options
+        self.only = None if only is None else frozenset(only)
         self.on_progress = on_progress
         self._queue: asyncio.Queue[int | None] = asyncio.Queue()
         self._meter_locks: dict[str, asyncio.Lock] = {}
@@ -129,7 +134,7 @@ class Runner:
             except (ApiError, BreakerOpen, ConfigurationError) as exc:
                 log.warning("balance before the run unknown: %s", exc)
         for row in self.store.rows(self.batch_id):
-            if row.state in rows.SENDABLE:
+            if row.state in rows.SENDABLE and self._confirmed(row.id):
                 self._meter_of[row.id] = row.meter or ""
                 self._queue.put_nowait(row.id)
         self._to_send = self._queue.qsize()
@@ -236,6 +241,9 @@ class Runner:
             self._last_error = f"row {row.row_number}: {row.state} — {row.provider_message or result.message}"
         return row.state
 
+    def _confirmed(self, row_id: int) -> bool:
+        return self.only is None or row_id in self.only
+
     def _fail_run(self, message: str) -> None:
         self._fatal = self._last_error = message
         self.stop()
@@ -297,7 +305,8 @@ class Runner:
         except ConfigurationError as exc:
             self._fail_run(str(exc))
             return
-        if await self._store_result(row_id, result, requery=True) == S.NOT_SENT and not self._stopping:
+        state = await self._store_result(row_id, result, requery=True)
+        if state == S.NOT_SENT and not self._stopping and self._confirmed(row_id):
             self._to_send += 1  # it never reached BuyPower: send it again, same orderId
             self._meter_of[row_id] = row.meter or ""
             self._queue.put_nowait(row_id)

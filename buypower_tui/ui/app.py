@@ -116,6 +116,7 @@ class BuyPowerApp(JobsMixin, App[None]):
         """The terminal is gone (SIGHUP) or the system stops us (SIGTERM): stop the run after
         the rows in flight, stop any check or lookup, and leave."""
         self.quit_after_run = True
+        self.services.stop_reads()
         if self.run_control is not None:
             self.run_control.stop()
         for worker in self.workers:
@@ -125,6 +126,7 @@ class BuyPowerApp(JobsMixin, App[None]):
     async def action_quit(self) -> None:
         """During a run: ask, then stop after the rows in flight and quit when they are settled."""
         if not self.run_active():
+            self.services.stop_reads()  # a lookup or requery in a worker would hold the exit for its deadline
             self.exit()
             return
 

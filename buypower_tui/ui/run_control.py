@@ -49,7 +49,8 @@ class RunControl:
         async with self.services.client() as client:
             self.client = client
             _, balance = await commit_plan(self.services.store, client, self.plan, self.services.policy)
-            self.runner = Runner(self.services.store, client, self.batch_id, options, on_progress=self._progress)
+            self.runner = Runner(self.services.store, client, self.batch_id, options, on_progress=self._progress,
+                                 only=self.plan.to_send)
             if self._stop_asked:
                 self.runner.stop()
             return await self.runner.run(balance)

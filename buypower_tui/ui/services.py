@@ -4,7 +4,8 @@ need more than one of them. No textual here: what the screens do, a test can do 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,8 @@ class Services:
         self.keyring_problem: str | None = None
         if self.demo is not None:
             self.ctx.mask_secret(self.demo.key)
+        self.closing = False  # the app is leaving: reads stop (see stop_reads)
+        self._readers: set[tuple[BuyPowerClient, asyncio.AbstractEventLoop]] = set()
 
     @property
     def settings(self):
@@ -98,12 +101,36 @@ class Services:
     def policy(self) -> Policy:
         return Policy.from_settings(self.settings)
 
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[BuyPowerClient]:
+        """A client for the work that only reads from BuyPower (lookup, recovery, requery, the
+        plan, health): `stop_reads` may cut it. Never the run's: a vend is not cut here."""
+        async with self.client() as client:
+            entry = (client, asyncio.get_running_loop())
+            self._readers.add(entry)
+            try:
+                yield client
+            finally:
+                self._readers.discard(entry)
+
+    def stop_reads(self) -> None:
+        """The app is leaving (a hang-up): end the reads in flight now and start no more, so
+        it does not linger for a request's whole deadline per row. A cut requery decides
+        nothing: the row stays as it was."""
+        self.closing = True
+        for client, loop in list(self._readers):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(client.cut)
+
+    def _stopping(self) -> bool:
+        return self.closing
+
     # Each of these runs in a thread worker, in an event loop of its own, so the store's
     # fsyncs and BuyPower's answers never stall the screen.
 
     def lookup(self, batch_id: int, on_row: Callable[[int, int, int], None]) -> LookupReport:
         async def go() -> LookupReport:
-            async with self.client() as client:
+            async with self._reader() as client:
                 return await lookup_batch(self.store, client, batch_id, on_row)
 
         return asyncio.run(go())
@@ -117,9 +144,9 @@ class Services:
             raise ValueError(problem)
 
         async def go() -> RunPlan:
-            async with self.client() as client:
+            async with self._reader() as client:
                 return await plan_run(self.store, client, batch_id, self.policy, accepting=accepting,
-                                      retrying=retrying, on_row=on_row)
+                                      retrying=retrying, on_row=on_row, stop=self._stopping)
 
         with self.money_lock():
             return asyncio.run(go())
@@ -131,9 +158,9 @@ class Services:
         async def go() -> RecoveryReport:
             if self.demo is None and self.key_info.key is None:
                 return await recover(self.store, None, first_wait=p.first_wait, max_wait=p.max_wait, budget=p.budget)
-            async with self.client() as client:
+            async with self._reader() as client:
                 return await recover(self.store, client, first_wait=p.first_wait, max_wait=p.max_wait,
-                                     budget=p.budget)
+                                     budget=p.budget, stop=self._stopping)
 
         with self.money_lock():
             return asyncio.run(go())
@@ -143,9 +170,9 @@ class Services:
         p, report = self.policy, RecoveryReport()
 
         async def go() -> None:
-            async with self.client() as client:
+            async with self._reader() as client:
                 await requery_now(self.store, client, row_ids, report, first_wait=p.first_wait,
-                                  max_wait=p.max_wait, budget=p.budget)
+                                  max_wait=p.max_wait, budget=p.budget, stop=self._stopping)
 
         with self.money_lock():
             asyncio.run(go())

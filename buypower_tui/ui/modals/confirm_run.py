@@ -86,6 +86,8 @@ class ConfirmRunModal(ModalScreen[str | None]):
                          "without them.")
         if p.shortfall:
             notes.append("The wallet cannot pay for all these rows: top it up, or take rows out, then try again.")
+        elif not p.count and p.unaccepted:
+            notes.append("Nothing to send without your decision: every row ready to pay is a duplicate.")
         elif not p.count:
             notes.append("Nothing to send: no row is verified and waiting.")
         return "\n".join(notes)

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from buypower_tui.core import editing, manual
 from buypower_tui.core.models import RowState
-from buypower_tui.core.rows import is_operator_failed
+from buypower_tui.core.rows import StateConflict, is_operator_failed
 from buypower_tui.core.rules import escape_hidden
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
@@ -153,11 +153,20 @@ class ReviewScreen(BatchRowsScreen):
             def noted(note: str | None, token: str | None = None) -> None:
                 if not note:
                     return
+                done, refused = 0, []
                 for row_id in ids:
-                    manual.resolve_review(self.app.services.store, row_id, note, state, token)
-                self.notify(f"Recorded {plural(len(ids), 'row')} as paid." if state == S.SUCCESS else
-                            f"Marked {plural(len(ids), 'row')} failed. They are still requeried until BuyPower "
-                            "answers (the order may yet succeed), and can be retried once BuyPower says it failed.")
+                    try:
+                        manual.resolve_review(self.app.services.store, row_id, note, state, token)
+                        done += 1
+                    except StateConflict as exc:  # settled meanwhile by a requery, or a token is there already
+                        refused.append(str(exc))
+                if refused:
+                    self.app.show_error(f"{plural(len(refused), 'row')} not changed", "\n".join(refused))
+                if done:
+                    self.notify(f"Recorded {plural(done, 'row')} as paid." if state == S.SUCCESS else
+                                f"Marked {plural(done, 'row')} failed. They are still requeried until BuyPower "
+                                "answers (the order may yet succeed), and can be retried once BuyPower says it "
+                                "failed.")
                 self.marked.clear()
                 self.load()
 
