@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import signal
 import sys
 from decimal import Decimal, InvalidOperation
@@ -309,7 +310,9 @@ def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
     batch = ctx.store.batch(args.batch)
     if batch is None:
         raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
-    if args.output:
+    if args.output is not None and not args.output.strip():  # an unset $OUT in a script: not "to the terminal"
+        raise ConfigError("export: -o was given an empty file name; nothing was written (leave -o out to print)")
+    if args.output is not None:
         try:
             n = export_to_file(ctx.store, batch.id, Path(args.output))
         except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
@@ -369,6 +372,16 @@ def _naira(text: str) -> Decimal:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 86400:  # nan and inf fail this too
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds from 0 to 86400")
+    return value
+
+
 def _batch_id(text: str) -> int:
     """A batch id as the store can hold it (SQLite integers are 64-bit)."""
     try:
@@ -393,7 +406,7 @@ def add_vending_parsers(sub: Any) -> None:
     p.add_argument("--yes", action="store_true", help="pay without asking (scripts, cron)")
     p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
     p.add_argument("--max-total", type=_naira, metavar="NGN", help="send only rows that fit in this total")
-    p.add_argument("--wait-pending", type=float, default=300.0, metavar="SECONDS",
+    p.add_argument("--wait-pending", type=_seconds, default=300.0, metavar="SECONDS",
                    help="after sending, keep requerying pending rows this long (default %(default)s)")
     p.set_defaults(func=cmd_run)
 
@@ -404,7 +417,7 @@ def add_vending_parsers(sub: Any) -> None:
     which.add_argument("--failed", action="store_true", help="every FAILED row")
     p.add_argument("--yes", action="store_true", help="pay without asking")
     p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
-    p.add_argument("--wait-pending", type=float, default=300.0, metavar="SECONDS")
+    p.add_argument("--wait-pending", type=_seconds, default=300.0, metavar="SECONDS")
     p.set_defaults(func=cmd_retry)
 
     p = sub.add_parser("resolve", help="settle NEEDS_REVIEW rows by hand, with a note: paid or failed")

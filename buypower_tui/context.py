@@ -12,9 +12,9 @@ from buypower_tui import secrets
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.money_lock import MoneyLock
 from buypower_tui.core.rules import Limits
-from buypower_tui.core.store import Store, safe_url
+from buypower_tui.core.store import NotAStore, Store, safe_url
 from buypower_tui.logs import add_secret, mask_message, setup_logging
-from buypower_tui.paths import AppPaths
+from buypower_tui.paths import AppPaths, NotARegularFile
 from buypower_tui.settings import ConfigError, LoadedSettings, Settings, load_settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_PENDING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -60,6 +60,8 @@ class Context:
         if self._store is None:
             try:
                 self._store = Store.open(self.database_url)
+            except (NotAStore, NotARegularFile) as exc:  # says what it is and what to do already
+                raise ConfigError(f"cannot open the database: {exc}") from None
             except (SQLAlchemyError, OSError, ImportError) as exc:
                 reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
                 raise ConfigError(f"cannot open the database {safe_url(self.database_url)}: {reason}. "

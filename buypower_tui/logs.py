@@ -41,10 +41,16 @@ def mask_keys(text: str) -> str:
     return _HEX64.sub(MASK, text)
 
 
+# Control characters other than line breaks and tabs, shown as \x1b and the like: a message may
+# quote a sheet's header or BuyPower's text, and an ESC there could drive the terminal (an
+# OSC 52 sequence replaces the clipboard).
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
+
+
 def mask_message(text: str) -> str:
     """What a person may be shown: the log's masking, applied to a message (an error that
-    quotes a file holding the key must not show it)."""
-    return mask(text, tuple(_KNOWN))
+    quotes a file holding the key must not show it), with control characters escaped."""
+    return mask(text, tuple(_KNOWN)).translate(_CONTROLS)
 
 
 def mask(text: str, secrets: tuple[str, ...] = ()) -> str:

@@ -16,15 +16,16 @@ from typing import IO, Any
 from buypower_tui.core.editing import grid_rows, raw_values, row_status
 from buypower_tui.core.models import RowState
 from buypower_tui.core.outcomes import format_token
-from buypower_tui.core.rules import FIELDS
+from buypower_tui.core.rules import FIELDS, escape_hidden
 from buypower_tui.core.store import Store
 from buypower_tui.paths import replace_file
 
 COLUMNS = ("sheet_row", "meter", "disco", "customer_name", "amount", "state", "token", "units",
            "receipt_no", "order_id", "vend_time", "provider_message")
 
-# What makes Excel, LibreOffice or Sheets read a cell as a formula (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What makes Excel, LibreOffice or Sheets read a cell as a formula (OWASP "CSV injection"), also
+# after leading blanks or line breaks, and in full width (＝＋－＠), which some of them take too.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 # C0 and C1 controls and DEL: ESC starts a terminal escape sequence; the others move the cursor or worse.
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
@@ -34,7 +35,8 @@ def safe_cell(value: Any) -> Any:
     """`value` with a leading `'` when a spreadsheet would take it for a formula. Plain numbers
     (-5.00) stay as they are, and so do digits-only fields (meters, tokens, receipts), which
     never start with one of those characters. defusedcsv misses tab and CR and rewrites `|`."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+    if isinstance(value, str) and value.lstrip(" \u3000").startswith(_FORMULA_START) \
+            and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
@@ -54,8 +56,8 @@ class CsvWriter:
 
     def writerow(self, cells: Iterable[Any]) -> None:
         safe = [safe_cell(c) for c in cells]
-        if self._terminal:
-            safe = [escape_controls(c) if isinstance(c, str) else c for c in safe]
+        if self._terminal:  # nothing that moves the cursor or turns text around reaches the terminal
+            safe = [escape_hidden(escape_controls(c)) if isinstance(c, str) else c for c in safe]
         self._writer.writerow(safe)
 
 

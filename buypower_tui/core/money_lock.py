@@ -32,11 +32,19 @@ class MoneyLockBusy(MoneyLockError):
     """Another process holds the lock."""
 
 
-def lock_path(url: URL, data_dir: Path) -> Path:
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names (a path, or SQLite's URI form file:/path/to.db); None for
+    an in-memory database or another engine."""
     database = url.database or ""
-    if database.startswith("file:"):  # SQLite's URI form: file:/path/to.db or file:///path/to.db
+    if database.startswith("file:"):
         database = unquote(urlsplit(database).path)
-    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and "memory" not in str(url.query):
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or "memory" in str(url.query):
+        return None
+    return Path(database)
+
+
+def lock_path(url: URL, data_dir: Path) -> Path:
+    if (database := sqlite_file(url)) is not None:
         return Path(os.path.realpath(database) + ".money-lock")
     digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
     return data_dir / f"money-{digest}.lock"

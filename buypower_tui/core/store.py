@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
-from buypower_tui.core.money_lock import MoneyLock, lock_path
+from buypower_tui.core.money_lock import MoneyLock, lock_path, sqlite_file
 from buypower_tui.paths import create_private_file, ensure_dir, existing_file
 
 
@@ -50,14 +50,19 @@ class NotAStore(OSError):
     """The database path holds something other than a buypower-tui store; it is left untouched."""
 
 
-OUR_TABLES = frozenset({"batch", "recipient"})
+# Every table of a store, with columns that only ours have: another program's `batch` table is
+# not ours (it would get our tables added, then fail).
+OUR_COLUMNS = {"batch": {"id", "name", "mode", "imported_at"},
+               "recipient": {"id", "batch_id", "row_number", "state", "meter", "amount_kobo", "order_id", "token"},
+               "event": {"id", "recipient_id", "batch_id", "operator", "old_state", "new_state"},
+               "meterlookup": {"meter", "disco", "vend_type", "info"}}
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-        _prepare_sqlite_file(Path(parsed.database))
+    if (path := sqlite_file(parsed)) is not None:  # a plain path or a file: URI alike
+        _prepare_sqlite_file(path)
     engine = create_engine(url)
     if is_sqlite:
         _sqlite_pragmas(engine)
@@ -82,14 +87,19 @@ def _check_is_store(path: Path) -> None:
     try:  # a plain look, without our pragmas: a foreign database is not changed by it
         with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=5)) as db:
             tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            ours = {t: {c[1] for c in db.execute(f"PRAGMA table_info({t})")} for t in OUR_COLUMNS if t in tables}
     except sqlite3.DatabaseError as exc:
         if exc.sqlite_errorname != "SQLITE_NOTADB":
             raise OSError(str(exc)) from None
         raise NotAStore(f"{path} is not a SQLite database, so not a buypower-tui store: {remedy}") from None
-    if not tables >= OUR_TABLES:
+    foreign = [t for t, columns in ours.items() if not columns >= OUR_COLUMNS[t]]
+    if not ours or foreign:
         what = f"tables of its own ({', '.join(sorted(tables)[:5])})" if tables else "no tables"
         raise NotAStore(f"{path} is a SQLite database with {what}, not a buypower-tui store, and was left "
                         "untouched: choose another --db (a new path makes a new store)")
+    if missing := sorted(set(OUR_COLUMNS) - set(ours)):
+        raise NotAStore(f"{path} is a damaged buypower-tui store: its {', '.join(missing)} table is missing "
+                        f"(the history of payments would be lost). It was left untouched: {remedy}")
 
 
 def _create_store_file(path: Path) -> None:

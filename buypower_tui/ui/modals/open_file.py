@@ -13,8 +13,10 @@ from textual.suggester import Suggester
 from textual.widgets import DirectoryTree, Input, Label, Static
 
 from buypower_tui.core.sheets import file_problem
+from buypower_tui.ui.widgets.file_tree import FileTree
 
 SHEETS = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
+
 
 
 class PathSuggester(Suggester):
@@ -39,7 +41,7 @@ class PathSuggester(Suggester):
         return value + rest if rest else None
 
 
-class SheetTree(DirectoryTree):
+class SheetTree(FileTree):
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in SHEETS)]
 

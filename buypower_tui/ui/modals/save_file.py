@@ -15,6 +15,7 @@ from textual.widgets import DirectoryTree, Input, Label, Static
 from buypower_tui.paths import existing_file
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.open_file import PathSuggester
+from buypower_tui.ui.widgets.file_tree import FileTree
 from buypower_tui.ui.wording import plural
 
 
@@ -22,7 +23,7 @@ def safe_name(text: str) -> str:
     return text.replace("/", "-").replace(" ", "-")
 
 
-class FolderTree(DirectoryTree):
+class FolderTree(FileTree):
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         return [p for p in paths if p.is_dir() and not p.name.startswith(".")]
 
