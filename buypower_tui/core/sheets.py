@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ Record = tuple[int, list[str] | None, str | None, frozenset[int]]
 _NO_NUMBERS: frozenset[int] = frozenset()
 
 
+_INVALID_BYTE = re.compile("[\udc80-\udcff]")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+
+
 def _sniff_encoding(path: Path) -> str:
     """UTF-8 (BOM or not) unless the file is clearly something else.
 
@@ -45,15 +50,17 @@ def _sniff_encoding(path: Path) -> str:
         # surrogateescape turns each invalid byte into a lone surrogate (U+DC80-U+DCFF), so an
         # invalid byte is told apart from a U+FFFD the file really holds
         decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
-        bad, good = 0, False
+        bad = 0
         while chunk := fh.read(1 << 20):
             text = decoder.decode(chunk)
-            if not text.isascii():
-                invalid = sum(1 for ch in text if "\udc80" <= ch <= "\udcff")
-                bad += invalid
-                good = good or sum(1 for ch in text if ord(ch) > 127) > invalid
+            if text.isascii():
+                continue
+            invalid = len(_INVALID_BYTE.findall(text))
+            if len(_NON_ASCII.findall(text)) > invalid:
+                return "utf-8-sig"  # valid multi-byte UTF-8: a UTF-8 file, whatever junk it also holds
+            bad += invalid
         bad += len(decoder.decode(b"", final=True))
-    return "cp1252" if bad and not good else "utf-8-sig"
+    return "cp1252" if bad else "utf-8-sig"
 
 
 def _sniff_delimiter(first_line: str) -> str:
