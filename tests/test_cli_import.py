@@ -566,3 +566,14 @@ def test_a_name_with_a_right_to_left_override_is_a_warning_and_the_row_stays_val
     assert "\u202e" not in out + err and "\u200b" not in out + err  # the messages name, never carry them
     code, out, _ = run(capsys, "batches", "--json")
     assert json.loads(out)["warnings"] == 2
+
+
+# -- issue 10 point 14f, after review: control characters and invisible letters ----------------
+
+def test_a_control_character_in_a_name_is_named(tmp_path, capsys):
+    path = write(tmp_path, SHORT_HEADER + "04271892301,IKEJA,1000,08031234567,Ada \x1b[31mObi\n"
+                 + "04271892302,IKEJA,1000,08031234567,\u3164\n")
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 1 and "row 2: name contains a control character (U+001B)" in out
+    assert "junk bytes" not in out and "\x1b" not in out
+    assert "warning: row 3: name contains" in out and "U+3164 HANGUL FILLER" in out and "\u3164" not in out
