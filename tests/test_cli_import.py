@@ -642,6 +642,54 @@ def stored_rows(batch_id: int = 1) -> list:
         store.close()
 
 
+def test_a_cell_longer_than_a_spreadsheet_cell_is_an_error_on_its_row_and_is_not_kept(tmp_path, capsys):
+    # One long shared string on every row: the review's 108 KB workbook held 1 MB on 5,000
+    # rows and took 5 GB of memory and 10 GB of database. Now each row is an error naming the
+    # column and the limit, and only the cell's first characters are stored.
+    long_text = "a " * 50_000  # 100,000 characters
+    header = ('<row r="1">' + istr("A1", "meter") + istr("B1", "disco") + istr("C1", "amount") + istr("D1", "phone")
+              + istr("E1", "Customer Name") + istr("F1", "Notes") + "</row>")
+    rows = "".join(recipient_row(n, f'<c r="E{n}" t="s"><v>0</v></c>') for n in range(2, 32))
+    rows += recipient_row(32, istr("E32", "Ada Obi") + '<c r="F32" t="s"><v>0</v></c>')  # a column not imported
+    path = package(tmp_path / "long.xlsx", header + rows, strings=[long_text])
+    assert path.stat().st_size < 100_000
+    code, out, err = run(capsys, "import", str(path))
+    assert code == 1 and "31 rows, 0 valid, 31 invalid" in out, (out, err)
+    lines = [line for line in out.splitlines() if line.startswith("row ")]
+    assert len(lines) == 31
+    assert all("name (column 'Customer Name') holds 100,000 characters, over the limit of 32,767" in line
+               for line in lines[:30])
+    assert "the row's 'Notes' cell holds 100,000 characters, over the limit of 32,767" in lines[30]
+    stored = stored_rows()
+    assert [len(r.name_raw) for r in stored[:30]] == [41] * 30 and all(r.name is None for r in stored[:30])
+    assert stored[30].name == "Ada Obi"
+    assert AppPaths.resolve().db_file.stat().st_size < 2 << 20  # not 30 times 100,000 characters, twice
+    # the same in a CSV (csv reads a cell of up to 131,072 characters)
+    csv_path = write(tmp_path, "meter,disco,amount,phone,name\n" + "04271892301,IKEJA,1000,08031234567,"
+                     + "b" * 40_000 + "\n04271892302,IKEJA,1000,08031234567,Bola\n")
+    code, out, err = run(capsys, "validate", "--json", str(csv_path))
+    first, second = (json.loads(line) for line in out.splitlines())
+    assert code == 1 and not first["valid"] and second["valid"]
+    assert first["errors"][0]["field"] == "name" and "40,000 characters" in first["errors"][0]["message"]
+    assert first["values"]["name"] == "b" * 40 + "…"
+
+
+def test_a_workbook_with_too_much_text_in_all_is_refused(tmp_path, capsys, monkeypatch):
+    # A cell under the limit repeated on every row still adds up: 1,000,000 rows of 32,767
+    # characters would be 64 GB in the database. The text read has a limit of its own.
+    from buypower_tui.core import sheets
+
+    monkeypatch.setattr(sheets, "XLSX_MAX_TEXT_CHARS", 100_000, raising=False)
+    header = '<row r="1">' + istr("A1", "meter") + istr("B1", "disco") + istr("C1", "amount") + istr("D1", "name")
+    rows = "".join(f'<row r="{n}">{istr(f"A{n}", "04271892301")}{istr(f"B{n}", "IKEJA")}<c r="C{n}"><v>1000</v></c>'
+                   f'<c r="D{n}" t="s"><v>0</v></c></row>' for n in range(2, 12))
+    path = package(tmp_path / "wordy.xlsx", header + "</row>" + rows, strings=["x" * 20_000])
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "the sheet 'Recipients' holds more than 100,000 characters of text (the limit" in message
+    assert "by row 6)" in message and "Save the sheet as CSV" in message
+
+
 def _random_strings(megabytes: int) -> list[str]:
     import os
 

@@ -25,10 +25,37 @@ class FileError(Exception):
 
 # -- reading records ---------------------------------------------------------------------
 
-# A sheet row: its number, its cells as text (None if unreadable), a read error, and the
-# indices of cells that held numbers (XLSX), which matters for meters.
-Record = tuple[int, list[str] | None, str | None, frozenset[int]]
+# No spreadsheet cell holds more characters than this (Excel's own limit). A longer cell
+# cannot come from a spreadsheet program: it is an error on its row, and only its first
+# characters are kept, so that the operator can find it. It is checked on each row's
+# longest cell before anything else looks at the cells: one 1 MB shared string that every
+# row of a 100 KB workbook referred to cost 5 GB of memory and 10 GB of database once each
+# row had joined, split and stored it.
+MAX_CELL_CHARS = 32_767
+_KEPT_OF_LONG_CELL = 40
+
+
+@dataclass(slots=True)
+class RowNotes:
+    """What the reader saw in a row besides its cells (None for nearly every row)."""
+
+    too_long: dict[int, int] = field(default_factory=dict)  # cell index -> length; the cell was cut short
+
+
+# A sheet row: its number, its cells as text (None if unreadable), a read error, the
+# indices of cells that held numbers (XLSX), which matters for meters, and notes or None.
+Record = tuple[int, list[str] | None, str | None, frozenset[int], RowNotes | None]
 _NO_NUMBERS: frozenset[int] = frozenset()
+
+
+def _cut_long_cells(cells: list[str], notes: RowNotes | None = None) -> RowNotes | None:
+    """Cut every cell over MAX_CELL_CHARS short, in place; the notes say which and how long."""
+    for i, cell in enumerate(cells):
+        if len(cell) > MAX_CELL_CHARS:
+            notes = notes or RowNotes()
+            notes.too_long[i] = len(cell)
+            cells[i] = cell[:_KEPT_OF_LONG_CELL] + "…"
+    return notes
 
 
 def _sniff_encoding(path: Path) -> str:
@@ -96,13 +123,14 @@ def _csv_records(path: Path) -> Iterator[Record]:
                 if reader.line_num > number:  # csv gave up inside a quote, lines after it lost
                     raise _spanning_record(path, number, reader.line_num, None, header, not fh.read(1),
                                            f" cannot be read as CSV ({exc}):") from None
-                yield number, None, f"row cannot be read as CSV ({exc}); check its quotes.", _NO_NUMBERS
+                yield number, None, f"row cannot be read as CSV ({exc}); check its quotes.", _NO_NUMBERS, None
                 continue
             if reader.line_num > number:  # the line count and the row count part here
                 raise _spanning_record(path, number, reader.line_num, cells, header, not fh.read(1))
             if header is None and "".join(cells).strip():
                 header = cells
-            yield number, cells, None, _NO_NUMBERS
+            notes = _cut_long_cells(cells) if cells and max(map(len, cells)) > MAX_CELL_CHARS else None
+            yield number, cells, None, _NO_NUMBERS, notes
 
 
 def _spanning_record(path: Path, number: int, last: int, cells: list[str] | None,
@@ -157,6 +185,9 @@ XLSX_MAX_TOTAL_BYTES = 512 << 20
 XLSX_MAX_RATIO = 100
 XLSX_MAX_CELLS = 5_000_000  # cells read, an empty row counting as one
 XLSX_MAX_ROWS = 1_048_576  # Excel's last row: openpyxl fills a gap below it with empty rows
+# The text of all the cells read: shared strings let a small file repeat one long cell on
+# every row (1,000,000 rows of 32,767 characters would be 64 GB in the database).
+XLSX_MAX_TEXT_CHARS = 128 << 20  # a real sheet of 5,000,000 cells holds ~60 million
 
 _CONTENT_TYPES = "[Content_Types].xml"
 # Parts openpyxl reads whole by their path, whatever [Content_Types].xml calls them.
@@ -333,7 +364,7 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
             source.sheet = ws.title
             ws.reset_dimensions()  # the stored <dimension> may be wrong or absent: read every cell
             rows = ws.iter_rows(values_only=True)
-            cells = 0
+            cells_read = text = 0
             while True:
                 try:
                     values = next(rows)
@@ -342,22 +373,30 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
                 except Exception as exc:
                     raise unreadable(exc) from None
                 number += 1
-                cells += len(values) or 1
-                if cells > XLSX_MAX_CELLS or number > XLSX_MAX_ROWS:
-                    raise _too_many_cells(path, ws.title, number, cells)
+                cells_read += len(values) or 1
+                if cells_read > XLSX_MAX_CELLS or number > XLSX_MAX_ROWS:
+                    raise _too_many_cells(path, ws.title, number, cells_read)
+                cells = [cell_text(v) for v in values]
+                notes = _cut_long_cells(cells) if cells and max(map(len, cells)) > MAX_CELL_CHARS else None
+                text += sum(map(len, cells))
+                if text > XLSX_MAX_TEXT_CHARS:
+                    raise _too_many_cells(path, ws.title, number, cells_read, text)
                 numbers = frozenset(i for i, v in enumerate(values)
                                     if isinstance(v, int | float) and not isinstance(v, bool))
-                yield number, [cell_text(v) for v in values], None, numbers
+                yield number, cells, None, numbers, notes
         except MemoryError:
             raise _out_of_memory(path) from None
         finally:
             wb.close()
 
 
-def _too_many_cells(path: Path, sheet: str, number: int, cells: int) -> FileError:
+def _too_many_cells(path: Path, sheet: str, number: int, cells: int, text: int = 0) -> FileError:
     if number > XLSX_MAX_ROWS:
         what = (f"has rows past row {XLSX_MAX_ROWS:,}, the last row Excel allows; the workbook is damaged or "
                 "was not written by a spreadsheet program")
+    elif text:
+        what = (f"holds more than {XLSX_MAX_TEXT_CHARS:,} characters of text (the limit; {text:,} by row "
+                f"{number:,})")
     else:
         what = f"has more than {XLSX_MAX_CELLS:,} cells (the limit; {cells:,} by row {number:,})"
     return FileError(f"{path}: the sheet '{sheet}' {what}. Save the sheet as CSV and import that (a CSV is read "
