@@ -831,6 +831,87 @@ def test_running_out_of_memory_on_a_workbook_has_its_own_message(tmp_path, capsy
         assert "Save the sheet as CSV" in message
 
 
+# -- issue 10, after review: which sheet and which rows of a workbook are read ------------------
+
+def _two_month_workbook(path: Path) -> Path:
+    wb = openpyxl.Workbook()
+    old = wb.active
+    old.title = "February (old)"
+    old.append(["meter", "disco", "amount", "phone"])
+    for n in range(30):
+        old.append([f"0427189{n:04d}", "IKEJA", 1000, "08031234567"])
+    old.sheet_state = "hidden"
+    notes = wb.create_sheet("Notes")
+    notes.append(["paid on the 1st"])
+    march = wb.create_sheet("March")
+    march.append(["meter", "disco", "amount", "phone"])
+    for n in range(3):
+        march.append([f"0427199{n:04d}", "EKO", 2000, "08031234567"])
+    wb.active = march
+    wb.save(path)
+    return path
+
+
+def test_a_hidden_sheet_is_not_read_and_the_summary_names_the_sheet_read(tmp_path, capsys):
+    # The hidden first sheet (last month's 30 rows) was imported instead of the visible,
+    # active "March". Now the active sheet is read when it is visible, else the first
+    # visible one, and the summary says which, listing the others.
+    path = _two_month_workbook(tmp_path / "months.xlsx")
+    code, out, err = run(capsys, "import", str(path))
+    assert code == 0, err
+    assert f"{path} (sheet 'March'): 3 rows, 3 valid" in out
+    assert "other sheets in the workbook, not read: 'February (old)' (hidden), 'Notes'; read one with --sheet" in out
+    assert [r.meter for r in stored_rows()] == ["04271990000", "04271990001", "04271990002"]
+    # validate --json keeps stdout for rows: the sheet is said on stderr
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    assert [json.loads(line)["values"]["disco"] for line in out.splitlines()] == ["EKO"] * 3
+    assert "(sheet 'March'): 3 rows" in err and "'February (old)' (hidden)" in err
+    # asked for by name, a hidden sheet is read
+    code, out, err = run(capsys, "validate", "--sheet", "February (old)", str(path))
+    assert code == 0 and "(sheet 'February (old)'): 30 rows" in out and "not read: 'Notes', 'March';" in out
+    # the active sheet hidden (Excel does not allow it, other programs may): the first visible one
+    wb = openpyxl.load_workbook(path)
+    wb.active = 0
+    wb.save(path)
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "the header row of sheet 'Notes' (row 1) has no column for meter" in message
+    assert "also has 'February (old)', 'March': choose the sheet with --sheet" in message
+
+
+def test_rows_hidden_in_the_sheet_are_flagged(tmp_path, capsys):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["meter", "disco", "amount", "phone"])
+    for n in range(2, 12):
+        ws.append([f"0427189{n:04d}", "IKEJA", 1000, "08031234567"])
+    for n in (4, 5, 9):  # hidden by hand, or by a filter (which also writes hidden="1")
+        ws.row_dimensions[n].hidden = True
+    ws.row_dimensions[7].height = 30  # a row with attributes, not hidden
+    path = tmp_path / "filtered.xlsx"
+    wb.save(path)
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    rows = {r["row"]: r for r in map(json.loads, out.splitlines())}
+    assert code == 0 and all(r["valid"] for r in rows.values())  # payable: the operator should look
+    flagged = sorted(n for n, r in rows.items() if r["warnings"])
+    assert flagged == [4, 5, 9]
+    assert rows[4]["warnings"] == [{"field": "row", "message": "hidden in the sheet (hidden by hand or filtered "
+                                    "out); unhide it to check that it belongs in this batch, or delete it."}]
+    assert "10 rows, 10 valid, 0 invalid, 3 warnings" in err
+    code, out, err = run(capsys, "validate", str(path))
+    assert "warning: row 5: hidden in the sheet" in out
+
+
+def test_a_sheet_that_lists_a_row_twice_is_refused(tmp_path, capsys):
+    # openpyxl drops a row whose number is not after the previous one, without a word
+    path = package(tmp_path / "twice.xlsx", header_row() + recipient_row(2) + recipient_row(4)
+                   + recipient_row(3), strings=["meter", "disco", "amount"])
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "lists row 3 again after row 4; the workbook is damaged" in message
+
+
+
 # -- issue 10 point 14f, after review: control characters and invisible letters ----------------
 
 def test_a_control_character_in_a_name_is_named(tmp_path, capsys):

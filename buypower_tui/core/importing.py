@@ -55,6 +55,10 @@ class ImportReport:
     blank_rows: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
     unknown_columns: list[str] = field(default_factory=list)
+    hidden_rows: int = 0  # XLSX: rows hidden in the sheet (each has a warning)
+    sheet: str | None = None  # XLSX: the sheet read
+    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet of the workbook, in its order
+    hidden_sheets: list[str] = field(default_factory=list)  # XLSX: the sheets hidden in the workbook
 
     @property
     def warnings(self) -> int:
@@ -148,6 +152,10 @@ def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
     return raw, problems
 
 
+_HIDDEN_ROW = ("row", "hidden in the sheet (hidden by hand or filtered out); unhide it to check that it "
+                      "belongs in this batch, or delete it.")
+
+
 def _noted_problems(header: _Header, notes: RowNotes, values: dict[str, Any]) -> list[tuple[str, str]]:
     """The errors for cells the reader cut short (no spreadsheet cell is that long): on the
     field whose cell it is (which then has no value), or on the row for a column not imported."""
@@ -216,7 +224,7 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     chunk: list[tuple[Any, ...]] = []
     now = store.db_value("created_at", utcnow())
     valid, invalid = RowState.VALID.value, RowState.INVALID.value
-    rows = invalid_rows = flagged = 0  # locals, not report attributes: this loop runs per row
+    rows = invalid_rows = flagged = hidden_rows = 0  # locals, not report attributes: this loop runs per row
 
     for number, cells, read_error, numbers, notes in source.records:
         blank = cells is not None and not "".join(cells).strip()
@@ -236,8 +244,11 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             raw, problems = _row_values(header, cells, numbers)
             checked = check_row(raw, limits)
             errors, warnings, v, raw = checked.errors, checked.warnings, checked.values, checked.raw
-            if notes is not None:  # rare: a cell cut short
+            if notes is not None:  # rare: a cell cut short, a row hidden in the sheet
                 problems = _one_per_field(problems + _noted_problems(header, notes, v))
+                if notes.hidden:
+                    warnings = [*warnings, _HIDDEN_ROW]
+                    hidden_rows += 1
             if problems:
                 fields = {f for f, _ in problems}
                 errors = problems + [e for e in errors if e[0] not in fields]
@@ -271,6 +282,8 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
         raise FileError(f"{path}: has a header row but no data rows; add the recipients under the header.")
     store.insert_rows(_COLUMNS, chunk, durable=False)
     report.rows, report.invalid, report.valid, report.flagged = rows, invalid_rows, rows - invalid_rows, flagged
+    report.hidden_rows = hidden_rows
+    report.sheet, report.sheets, report.hidden_sheets = source.sheet, source.sheets, source.hidden_sheets
     report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
     store.finish_import(report.batch_id, f"imported {report.rows} rows from {path.name}: "
                                          f"{report.valid} valid, {report.invalid} invalid")

@@ -40,6 +40,7 @@ class RowNotes:
     """What the reader saw in a row besides its cells (None for nearly every row)."""
 
     too_long: dict[int, int] = field(default_factory=dict)  # cell index -> length; the cell was cut short
+    hidden: bool = False  # XLSX: the row is hidden in the sheet, by hand or by a filter
 
 
 # A sheet row: its number, its cells as text (None if unreadable), a read error, the
@@ -157,8 +158,9 @@ def _spanning_record(path: Path, number: int, last: int, cells: list[str] | None
 class Source:
     records: Iterator[Record]
     strict_width: bool  # CSV: a cell count that differs from the header's means shifted cells
-    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet, the one read first
-    sheet: str | None = None
+    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet, in the workbook's order
+    sheet: str | None = None  # XLSX: the sheet read
+    hidden_sheets: list[str] = field(default_factory=list)  # XLSX: sheets hidden in the workbook
 
 
 # What a workbook may unpack to, checked on the zip's directory before openpyxl parses a
@@ -351,36 +353,39 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
         except Exception as exc:
             raise unreadable(exc) from None
         try:
-            source.sheets = list(wb.sheetnames)
-            if sheet is None:
-                if not wb.worksheets:
-                    raise FileError(f"{path}: the workbook has no worksheet; save it again as .xlsx or as CSV.")
-                ws = wb.worksheets[0]
-            elif sheet in wb.sheetnames:
-                ws = wb[sheet]
-            else:
-                raise FileError(f"{path}: there is no sheet named '{sheet}'; "
-                                f"sheets in this workbook: {', '.join(wb.sheetnames)}.")
-            source.sheet = ws.title
-            ws.reset_dimensions()  # the stored <dimension> may be wrong or absent: read every cell
-            rows = ws.iter_rows(values_only=True)
+            ws = _choose_sheet(path, wb, sheet, source)
+            rows = _sheet_rows(ws)
             cells_read = text = 0
             while True:
                 try:
-                    values = next(rows)
+                    row, values, hidden = next(rows)
                 except StopIteration:
                     return
                 except Exception as exc:
                     raise unreadable(exc) from None
-                number += 1
+                if row <= number:  # openpyxl would drop the row without a word
+                    raise FileError(f"{path}: the sheet '{ws.title}' lists row {row} again after row {number}; "
+                                    "the workbook is damaged. Save it again as .xlsx or as CSV.")
+                if row > XLSX_MAX_ROWS:
+                    raise _too_many_cells(path, ws.title, row, cells_read)
+                while number + 1 < row:  # rows the sheet leaves out are empty
+                    number += 1
+                    cells_read += 1
+                    if cells_read > XLSX_MAX_CELLS:
+                        raise _too_many_cells(path, ws.title, number, cells_read)
+                    yield number, [], None, _NO_NUMBERS, None
+                number = row
                 cells_read += len(values) or 1
-                if cells_read > XLSX_MAX_CELLS or number > XLSX_MAX_ROWS:
+                if cells_read > XLSX_MAX_CELLS:
                     raise _too_many_cells(path, ws.title, number, cells_read)
                 cells = [cell_text(v) for v in values]
                 notes = _cut_long_cells(cells) if cells and max(map(len, cells)) > MAX_CELL_CHARS else None
                 text += sum(map(len, cells))
                 if text > XLSX_MAX_TEXT_CHARS:
                     raise _too_many_cells(path, ws.title, number, cells_read, text)
+                if hidden and cells:
+                    notes = notes or RowNotes()
+                    notes.hidden = True
                 numbers = frozenset(i for i, v in enumerate(values)
                                     if isinstance(v, int | float) and not isinstance(v, bool))
                 yield number, cells, None, numbers, notes
@@ -388,6 +393,62 @@ def _xlsx_records(path: Path, sheet: str | None, source: Source) -> Iterator[Rec
             raise _out_of_memory(path) from None
         finally:
             wb.close()
+
+
+def _choose_sheet(path: Path, wb: Any, sheet: str | None, source: Source) -> Any:
+    """The sheet named, or else the workbook's active sheet if it is a visible worksheet, or
+    else its first visible worksheet: never a sheet hidden from whoever saved the workbook
+    (an old month kept hidden in front of this month's would be paid instead of it)."""
+    source.sheets = list(wb.sheetnames)
+    source.hidden_sheets = [name for name in wb.sheetnames if wb[name].sheet_state != "visible"]
+    if sheet is not None:
+        if sheet not in wb.sheetnames or wb[sheet] not in wb.worksheets:
+            what = "no sheet" if sheet not in wb.sheetnames else "a chart, not a sheet of cells,"
+            raise FileError(f"{path}: there is {what} named '{sheet}'; "
+                            f"sheets in this workbook: {', '.join(wb.sheetnames)}.")
+        ws = wb[sheet]
+    else:
+        visible = [ws for ws in wb.worksheets if ws.sheet_state == "visible"]
+        if not visible:
+            what = "no worksheet" if not wb.worksheets else "no visible worksheet"
+            choose = (f" (its hidden sheets: {', '.join(repr(ws.title) for ws in wb.worksheets)}; choose one "
+                      "with --sheet)" if wb.worksheets else "")
+            raise FileError(f"{path}: the workbook has {what}{choose}; save it again as .xlsx or as CSV.")
+        ws = wb.active if wb.active in visible else visible[0]
+    source.sheet = ws.title
+    return ws
+
+
+def _sheet_rows(ws: Any) -> Iterator[tuple[int, list[Any], bool]]:
+    """The sheet's rows as (row number, values, hidden), as openpyxl's read-only worksheet
+    reads them (with its parser), and with what it does not hand out: whether the row is
+    hidden in the sheet (hidden="1" on the row: hidden by hand or by a filter). Rows the
+    sheet leaves out are not given; a row's values run to its last cell.
+
+    openpyxl's parser keeps the attributes of every row that has any besides its number
+    (height, style, hidden) in a dict it never empties; here each is taken out as its row
+    is read, so memory stays flat however many such rows the sheet has.
+    """
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    wb = ws.parent
+    with ws._get_source() as src:
+        parser = WorkSheetParser(src, ws._shared_strings, data_only=wb.data_only, epoch=wb.epoch,
+                                 date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+        attributes = parser.row_dimensions
+        for row, cells in parser.parse():
+            attrs = attributes.pop(str(row), None) if attributes else None
+            hidden = attrs is not None and attrs.get("hidden") in ("1", "true")
+            if not cells:
+                yield row, [], hidden
+                continue
+            width = cells[-1]["column"]
+            values: list[Any] = [None] * width
+            for cell in cells:
+                column = cell["column"]
+                if 1 <= column <= width:
+                    values[column - 1] = cell["value"]
+            yield row, values, hidden
 
 
 def _too_many_cells(path: Path, sheet: str, number: int, cells: int, text: int = 0) -> FileError:
