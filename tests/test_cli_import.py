@@ -912,6 +912,66 @@ def test_a_sheet_that_lists_a_row_twice_is_refused(tmp_path, capsys):
 
 
 
+# -- issue 10 point 10, after review: quotes and line breaks in a CSV -------------------------
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""])
+def test_a_quote_left_open_on_the_last_line_refuses_the_file(tmp_path, capsys, ending):
+    # Nothing under it to swallow, so the line count agreed and the row was imported with
+    # its cell running to the end of the file.
+    path = write(tmp_path, (SHORT_HEADER + recipients(1, 49)).replace("\n", "\r\n" if ending == "\r\n" else "\n")
+                 + '04271890050,IKEJA,1000,08031234567,"Name 50' + ending)
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "rows" not in out, (out, err)
+    assert f"{path}: row 51: a quote opened in its 'Customer Name' cell is never closed" in message
+    assert "Close the quote" in message
+
+
+def test_a_closed_cell_over_two_lines_on_the_last_row_is_not_said_to_run_to_the_end(tmp_path, capsys):
+    path = write(tmp_path, SHORT_HEADER + recipients(1, 2) + '04271890003,IKEJA,1000,08031234567,"Ada\nObi"\n')
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "row 4: a quote opened in its 'Customer Name' cell is closed only on line 5" in message
+    assert "end of the file" not in message
+
+
+def test_a_line_break_typed_in_a_column_not_imported_is_accepted(tmp_path, capsys):
+    # Excel writes Alt+Enter inside a cell as a bare LF, rows end with CR LF.
+    header = "meter,disco,amount,phone,Address\r\n"
+    path = write(tmp_path, header + '04271892301,IKEJA,1000,08031234567,"12 Allen Ave\nIkeja"\r\n'
+                 + "04271892302,IKEJA,1000,08031234567,x\r\n" + '04271892303,EKO,1000,08031234567,"Flat 3\nLekki"\r\n')
+    code, out, err = run(capsys, "validate", "--json", str(path))
+    assert code == 0, err
+    assert [json.loads(line)["row"] for line in out.splitlines()] == [2, 3, 4]  # rows, not lines
+    assert "3 rows, 3 valid" in err
+    # the same break in a column that is imported still refuses the file
+    path = write(tmp_path, header.replace("Address", "name") + '04271892301,IKEJA,1000,08031234567,"Ada\nObi"\r\n')
+    code, out, err = run(capsys, "validate", str(path))
+    assert code == 2 and "row 2: a quote opened in its 'name' cell is closed only on line 3" in " ".join(err.split())
+
+
+@pytest.mark.parametrize("case", ["last column", "middle column", "crlf", "first column"])
+def test_a_quote_left_open_in_a_column_not_imported_still_refuses_the_file(tmp_path, capsys, case):
+    # The rows under the open quote end up inside the ignored cell, and the cell count can
+    # match the header's when the quote closes on a later row's quoted cell.
+    if case == "last column":  # rows 3-4 swallowed; row 5's quoted address closes the cell
+        text = ("meter,disco,amount,phone,Address\n" + '04271892301,IKEJA,1000,08031234567,"12 Allen Ave\n'
+                + "04271892302,IKEJA,1000,08031234567,x\n04271892303,IKEJA,1000,08031234567,y\n"
+                + '04271892304,IKEJA,1000,08031234567,"Ikeja"\n')
+    elif case == "middle column":  # row 2 would take row 3's amount, and row 3 be gone
+        text = ("meter,disco,Address,amount\n" + '04271892301,IKEJA,"12 Allen Ave,1000\n'
+                + '04271892302,IKEJA,"Ikeja",20000\n')
+    elif case == "first column":
+        text = 'Address,meter,disco,amount\n"12 Allen Ave,04271892301,IKEJA,1000\n"Ikeja",04271892302,IKEJA,20000\n'
+    else:  # a CR LF file: the swallowed row brings its CR into the cell
+        text = ("meter;disco;amount;Address\r\n" + '04271892301;IKEJA;1000;"12 Allen Ave\r\n'
+                + '04271892302;IKEJA;"Ikeja"\r\n')
+    path = write(tmp_path, text)
+    code, out, err = run(capsys, "validate", str(path))
+    message = " ".join(err.split())
+    assert code == 2 and "row 2: a quote opened in its 'Address' cell" in message, (out, err)
+
+
 # -- issue 10 point 14f, after review: control characters and invisible letters ----------------
 
 def test_a_control_character_in_a_name_is_named(tmp_path, capsys):

@@ -128,6 +128,8 @@ def _read_header(path: Path, cells: list[str], number: int, source: Source) -> _
             f"Columns found: {found}. Name the columns meter, disco and amount "
             f"(names like 'Meter Number', 'Amount (NGN)' or 'Disco Code' also work).{choose}"
         )
+    source.imported = frozenset(columns.values())
+    source.reach = max(columns[n] for n in REQUIRED)
     return _Header(columns, names, len(cells), unknown, source.strict_width, cells)
 
 

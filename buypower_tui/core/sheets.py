@@ -59,6 +59,19 @@ def _cut_long_cells(cells: list[str], notes: RowNotes | None = None) -> RowNotes
     return notes
 
 
+@dataclass
+class Source:
+    records: Iterator[Record]
+    strict_width: bool  # CSV: a cell count that differs from the header's means shifted cells
+    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet, in the workbook's order
+    sheet: str | None = None  # XLSX: the sheet read
+    hidden_sheets: list[str] = field(default_factory=list)  # XLSX: sheets hidden in the workbook
+    # Told by the importer once it has matched the header row: the cells it imports, and the
+    # index of the last of the meter, disco and amount cells (see _breaks_inside_ignored_cells).
+    imported: frozenset[int] | None = None
+    reach: int = 0
+
+
 def _sniff_encoding(path: Path) -> str:
     """UTF-8 (BOM or not) unless the file is clearly something else.
 
@@ -95,8 +108,8 @@ def _sniff_delimiter(first_line: str) -> str:
     return best
 
 
-def _csv_records(path: Path) -> Iterator[Record]:
-    """The CSV's records, each exactly one line of the file: row N is line N.
+def _csv_records(path: Path, source: Source) -> Iterator[Record]:
+    """The CSV's records: row N is the file's Nth record, one line unless a cell holds line breaks.
 
     A record that spans several lines (a quote left open reads the following lines into one
     cell, up to the quote that closes it or to the end of the file) refuses the whole file,
@@ -104,63 +117,129 @@ def _csv_records(path: Path) -> Iterator[Record]:
     the rows read into the cell are gone from the batch, so a flagged row would leave a batch
     that looks nearly right and pays everyone except the swallowed recipients, and fixing the
     row in the editor would not bring them back. Only the corrected file does. A cell that
-    really holds a line break is refused too (the two cannot be told apart); the fix is the
-    same, and a meter sheet has no need for line breaks.
+    really holds a line break is refused too when it is one the import reads, or when it
+    could hold swallowed rows (see _breaks_inside_ignored_cells); a meter sheet has no need
+    for line breaks in its meter, disco or amount. A quote left open on the last line
+    swallows nothing, but the row's cell runs to the end of the file: refused the same way.
     """
     with path.open(encoding=_sniff_encoding(path), errors="replace", newline="") as fh:
         head = fh.read(65536)
         first = next((line for line in head.splitlines() if line.strip()), "")
         fh.seek(0)
-        reader = csv.reader(fh, delimiter=_sniff_delimiter(first))
+        delimiter = _sniff_delimiter(first)
+        # The lines of the record being read, as csv asks for them, and whether one of them is
+        # longer than a cell may be (the cells are measured only then: it is cheaper per row).
+        reading: list[Any] = [[], False]
+
+        def lines() -> Iterator[str]:
+            for text in fh:
+                reading[0].append(text)
+                if len(text) > MAX_CELL_CHARS:
+                    reading[1] = True
+                yield text
+
+        reader = csv.reader(lines(), delimiter=delimiter)
         header: list[str] | None = None
-        number = 0
+        last: tuple[list[str], list[str]] | None = None  # the last record read: its lines and cells
+        number = line = 0  # rows and lines read so far
         while True:
             number += 1
+            record: list[str] = []
+            reading[0], reading[1] = record, False
             try:
                 cells = next(reader)
             except StopIteration:
-                return
+                break
             except csv.Error as exc:
-                if reader.line_num > number:  # csv gave up inside a quote, lines after it lost
-                    raise _spanning_record(path, number, reader.line_num, None, header, not fh.read(1),
-                                           f" cannot be read as CSV ({exc}):") from None
+                if reader.line_num > line + 1:  # csv gave up inside a quote, lines after it lost
+                    raise _spanning_record(path, number, line + 1, reader.line_num, None, header,
+                                           problem=f" cannot be read as CSV ({exc}):") from None
+                line, last = reader.line_num, None
                 yield number, None, f"row cannot be read as CSV ({exc}); check its quotes.", _NO_NUMBERS, None
                 continue
-            if reader.line_num > number:  # the line count and the row count part here
-                raise _spanning_record(path, number, reader.line_num, cells, header, not fh.read(1))
+            start, line = line + 1, reader.line_num
+            if line > start and not _breaks_inside_ignored_cells(cells, header, record, delimiter, source):
+                raise _spanning_record(path, number, start, line, cells, header, _ends_in_quote(record, delimiter))
             if header is None and "".join(cells).strip():
                 header = cells
-            notes = _cut_long_cells(cells) if cells and max(map(len, cells)) > MAX_CELL_CHARS else None
+            last = record, cells
+            notes = _cut_long_cells(cells) if reading[1] or len(record) > 1 else None
             yield number, cells, None, _NO_NUMBERS, notes
+        # A quote opened on the last line runs to the end of the file with no line after it to
+        # swallow, so the line count agrees: only parsing that line again tells.
+        if last is not None and _ends_in_quote(last[0], delimiter):
+            cells = last[1]
+            raise _spanning_record(path, number - 1, line, line, cells, header, True, len(cells) - 1)
 
 
-def _spanning_record(path: Path, number: int, last: int, cells: list[str] | None,
-                     header: list[str] | None, at_end: bool, problem: str = "") -> FileError:
+def _ends_in_quote(record: list[str], delimiter: str) -> bool:
+    """Whether the record csv read from these lines ended inside a quoted cell, which only
+    the end of the file does: given one more line, csv reads it into the same record."""
+    reader = csv.reader([*record, "\n"], delimiter=delimiter)
+    try:
+        next(reader)
+    except (csv.Error, StopIteration):
+        return False
+    return reader.line_num > len(record)
+
+
+def _breaks_inside_ignored_cells(cells: list[str], header: list[str] | None, record: list[str], delimiter: str,
+                                 source: Source) -> bool:
+    """Whether a record read over several lines is one row of the sheet whose line breaks
+    are inside cells the import ignores (an Address typed over two lines with Alt+Enter).
+
+    Can such a row hide swallowed rows? Yes, if the header's cell count were the only test:
+    a quote left open in an ignored column reads the lines under it into that cell up to
+    the next quote, and when that quote is a later row's quoted cell in the same column, the
+    cells after it complete the record to the header's count: the rows in between are inside
+    the ignored cell, and the row takes its last cells (the amount, say) from the later row.
+    But each line break that swallows brings a row's worth of separators into the cell: the
+    end of the row the quote opened on and the start of the next one, so the cell holds as
+    many separators as that row had cells less one, and a row that has a meter, a disco and
+    an amount has at least as many as the index of the last of them (`reach`). An address
+    over two lines rarely has that many. So a record is accepted only when
+    - its quote is closed and its cell count is the header's (nothing shifted),
+    - no cell the import reads holds a line break,
+    - the cells with line breaks hold fewer separators in all than `reach`, and
+    - in a file whose rows end with CR LF (Excel on Windows, which writes an in-cell line
+      break as a bare LF), those cells hold no CR: a swallowed row brings its CR LF along.
+    Any other record refuses the file (what an open quote anywhere did before). What can
+    still pass is a swallowed row that had fewer cells than a meter, a disco and an amount
+    need, in a file whose lines end with LF alone: a row that could not have been paid.
+    """
+    if source.imported is None or header is None or len(cells) != len(header) or _ends_in_quote(record, delimiter):
+        return False
+    broken = [i for i, cell in enumerate(cells) if "\n" in cell or "\r" in cell]
+    if any(i in source.imported for i in broken):
+        return False
+    if sum(cells[i].count(delimiter) for i in broken) >= source.reach:
+        return False
+    return not (record[-1].endswith("\r\n") and any("\r" in cells[i] for i in broken))
+
+
+def _spanning_record(path: Path, number: int, first: int, last: int, cells: list[str] | None,
+                     header: list[str] | None, open_at_end: bool = False, index: int | None = None,
+                     problem: str = "") -> FileError:
+    """The refusal of row `number`, read from lines `first` to `last` of the file."""
     where = "in it"
-    index = next((i for i, c in enumerate(cells or ()) if "\n" in c or "\r" in c), None)
+    if index is None:
+        index = next((i for i, c in enumerate(cells or ()) if "\n" in c or "\r" in c), None)
     if index is not None:
         name = header[index].strip() if header and index < len(header) else ""
         where = f"in its '{name}' cell" if name else f"in its cell {index + 1}"
-    n = last - number
-    lines = f"line {last} was" if n == 1 else f"lines {number + 1}-{last} ({n} lines) were"
+    n = last - first
+    lines = f"line {last} was" if n == 1 else f"lines {first + 1}-{last} ({n} lines) were"
     if cells is None:  # csv gave up on the cell (too long) somewhere on the last line read
         span = f"runs on to line {last} at least, so {lines} lost into it"
-    elif at_end:
+    elif n == 0:  # the last line of the file: nothing under it to swallow
+        span = "is never closed: the cell runs on to the end of the file"
+    elif open_at_end:
         span = f"runs on to the end of the file, so {lines} read into that cell instead of as rows"
     else:
         span = f"is closed only on line {last}, so {lines} read into that cell instead of as rows"
+    breaks = "" if n == 0 else " (or remove the line breaks inside the cell)"
     return FileError(f"{path}: row {number}{problem or ':'} a quote opened {where} {span}. Close the quote "
-                     "where the cell should end (or remove the line breaks inside the cell) and import the "
-                     "file again; nothing was imported.")
-
-
-@dataclass
-class Source:
-    records: Iterator[Record]
-    strict_width: bool  # CSV: a cell count that differs from the header's means shifted cells
-    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet, in the workbook's order
-    sheet: str | None = None  # XLSX: the sheet read
-    hidden_sheets: list[str] = field(default_factory=list)  # XLSX: sheets hidden in the workbook
+                     f"where the cell should end{breaks} and import the file again; nothing was imported.")
 
 
 # What a workbook may unpack to, checked on the zip's directory before openpyxl parses a
@@ -519,7 +598,9 @@ def open_source(path: Path, sheet: str | None) -> Source:
                         "export the sheet as CSV or .xlsx and import that.")
     if sheet is not None:
         raise FileError(f"{path}: --sheet applies to Excel workbooks, and this is a CSV file.")
-    return Source(_csv_records(path), strict_width=True)
+    source = Source(iter(()), strict_width=True)
+    source.records = _csv_records(path, source)
+    return source
 
 
 # -- cells to text -------------------------------------------------------------------------
