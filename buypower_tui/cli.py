@@ -29,7 +29,7 @@ from buypower_tui.core.importing import FileError, ImportReport, import_file
 from buypower_tui.core.models import Recipient
 from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
-from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
+from buypower_tui.core.rules import FIELDS, duplicate_warning, escape_hidden, naira
 from buypower_tui.core.store import Store, safe_url
 from buypower_tui.logs import disk_problem, log_record_written, setup_logging
 from buypower_tui.paths import AppPaths
@@ -68,12 +68,24 @@ def row_json(row: Recipient, duplicates: dict[str, int]) -> dict[str, Any]:
 
 
 def summary_line(report: ImportReport) -> str:
-    return (f"{report.source}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid, "
+    sheet = f" (sheet {escape_hidden(repr(report.sheet))})" if report.sheet is not None else ""
+    return (f"{report.source}{sheet}: {report.rows} rows, {report.valid} valid, {report.invalid} invalid, "
             f"{report.warnings} warnings")
+
+
+def other_sheets_line(report: ImportReport) -> str | None:
+    """The workbook's sheets that were not read (None for a CSV or a one-sheet workbook)."""
+    others = [escape_hidden(repr(name)) + (" (hidden)" if name in report.hidden_sheets else "")
+              for name in report.sheets if name != report.sheet]
+    if not others:
+        return None
+    return f"other sheets in the workbook, not read: {', '.join(others)}; read one with --sheet NAME"
 
 
 def print_problems(store: Store, report: ImportReport) -> None:
     assert report.batch_id is not None
+    if other := other_sheets_line(report):
+        out(other)
     if report.unknown_columns:
         out(f"ignored columns: {', '.join(report.unknown_columns)}")
     if report.blank_rows:
@@ -106,6 +118,8 @@ def cmd_validate(ctx: Context, args: argparse.Namespace) -> int:
                 for row in store.rows(report.batch_id):
                     out(json.dumps(row_json(row, duplicates), ensure_ascii=False))
                 err(summary_line(report))
+                if other := other_sheets_line(report):
+                    err(other)
                 if report.unknown_columns:
                     err(f"ignored columns: {', '.join(report.unknown_columns)}")
             else:

@@ -463,8 +463,11 @@ def test_row_junk_characters(field, junk):
     checked = check_row(row, DEFAULT)
     assert len(checked.errors) == 1, checked.errors  # no second "empty" message for that cell
     (efield, message), = checked.errors
-    assert efield == field
-    assert "unreadable characters" in message and field in message
+    assert efield == field and field in message
+    if junk == "\ufffd":  # bytes that were not text
+        assert "unreadable characters (junk bytes or a wrong encoding)" in message
+    else:  # a control character is named, not called junk bytes
+        assert f"a control character (U+{ord(junk):04X})" in message and "unreadable" not in message
     if field != "name":
         assert checked.values[field] is None
 
@@ -480,8 +483,8 @@ def test_row_junk_in_several_fields():
     checked = check_row(row, DEFAULT)
     by_field = dict(checked.errors)
     assert set(by_field) == {"meter", "amount", "disco"}
-    assert "unreadable" in by_field["meter"] and "unreadable" in by_field["amount"]
-    assert "unreadable" not in by_field["disco"]
+    assert "a control character (U+0000)" in by_field["meter"] and "unreadable" in by_field["amount"]
+    assert "unreadable" not in by_field["disco"] and "control" not in by_field["disco"]
     for field, message in checked.errors:
         assert field in message
 
@@ -528,6 +531,29 @@ def test_junk_is_still_an_error_not_a_warning():
 def test_escape_hidden_shows_code_points():
     assert escape_hidden("Ada\u202eObi\u200b\t") == "Ada⟨U+202E⟩Obi⟨U+200B⟩⟨U+0009⟩"
     assert escape_hidden("Adébáyọ̀ Renée") == "Adébáyọ̀ Renée"
+
+
+@pytest.mark.parametrize("char", ["\u3164", "\u115f", "\u1160", "\uffa0"])
+def test_hangul_fillers_are_flagged_like_other_invisible_characters(char):
+    # They are letters (Lo) that show as nothing, so str.isprintable() lets them through: a
+    # name of fillers alone looks empty, one with a filler looks like another name.
+    for name in (char, f"Ada{char}Obi", f"Adébáyọ̀{char}"):
+        checked = check_row(dict(VALID_ROW, name=name), DEFAULT)
+        assert checked.valid, checked.errors
+        (field, message), = checked.warnings
+        assert field == "name" and f"U+{ord(char):04X} " in message and "HANGUL" in message and char not in message
+    assert escape_hidden(f"Ada{char}Obi") == f"Ada⟨U+{ord(char):04X}⟩Obi"
+
+
+@pytest.mark.parametrize("char", ["\x1b", "\x07", "\x00", "\x7f"])
+def test_a_control_character_is_named_not_called_junk_bytes(char):
+    checked = check_row(dict(VALID_ROW, name=f"Ada{char}[31mObi"), DEFAULT)
+    (field, message), = checked.errors
+    assert field == "name" and f"a control character (U+{ord(char):04X})" in message
+    assert "junk bytes" not in message and "encoding" not in message
+    # U+FFFD does stand for bytes that were not text: both are said
+    (field, message), = check_row(dict(VALID_ROW, name=f"Ad\ufffda{char}"), DEFAULT).errors
+    assert "junk bytes or a wrong encoding" in message and f"a control character (U+{ord(char):04X})" in message
 
 
 # -- properties ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 from buypower_tui.core.models import RowState, to_kobo, utcnow
 from buypower_tui.core.rules import FIELDS, REQUIRED, Limits, check_row
-from buypower_tui.core.sheets import FileError, Source, open_source
+from buypower_tui.core.sheets import MAX_CELL_CHARS, FileError, RowNotes, Source, open_source
 from buypower_tui.core.store import Store
 
 __all__ = ["FileError", "ImportReport", "import_file", "match_header", "normalise_header"]
@@ -55,6 +55,10 @@ class ImportReport:
     blank_rows: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
     unknown_columns: list[str] = field(default_factory=list)
+    hidden_rows: int = 0  # XLSX: rows hidden in the sheet (each has a warning)
+    sheet: str | None = None  # XLSX: the sheet read
+    sheets: list[str] = field(default_factory=list)  # XLSX: every sheet of the workbook, in its order
+    hidden_sheets: list[str] = field(default_factory=list)  # XLSX: the sheets hidden in the workbook
 
     @property
     def warnings(self) -> int:
@@ -86,12 +90,14 @@ class _Header:
     width: int
     unknown: list[str]
     strict_width: bool
+    cells: list[str]  # the header row as written
 
     def __post_init__(self) -> None:
         # Picks the mapped cells of a full-width row in one C call (always >= 3 of them,
         # so itemgetter returns a tuple).
         self.fields = tuple(self.columns)
         self.pick = itemgetter(*self.columns.values())
+        self.field_at = {i: f for f, i in self.columns.items()}
 
 
 def _read_header(path: Path, cells: list[str], number: int, source: Source) -> _Header:
@@ -122,7 +128,9 @@ def _read_header(path: Path, cells: list[str], number: int, source: Source) -> _
             f"Columns found: {found}. Name the columns meter, disco and amount "
             f"(names like 'Meter Number', 'Amount (NGN)' or 'Disco Code' also work).{choose}"
         )
-    return _Header(columns, names, len(cells), unknown, source.strict_width)
+    source.imported = frozenset(columns.values())
+    source.reach = max(columns[n] for n in REQUIRED)
+    return _Header(columns, names, len(cells), unknown, source.strict_width, cells)
 
 
 def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
@@ -144,6 +152,36 @@ def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
     if meter_col in numbers:
         problems.append(("meter", _numeric_meter_error(raw["meter"])))
     return raw, problems
+
+
+_HIDDEN_ROW = ("row", "hidden in the sheet (hidden by hand or filtered out); unhide it to check that it "
+                      "belongs in this batch, or delete it.")
+
+
+def _noted_problems(header: _Header, notes: RowNotes, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """The errors for cells the reader cut short (no spreadsheet cell is that long): on the
+    field whose cell it is (which then has no value), or on the row for a column not imported."""
+    problems = []
+    for i, length in notes.too_long.items():
+        over = f"{length:,} characters, over the limit of {MAX_CELL_CHARS:,} (the most a spreadsheet cell holds)"
+        name = header.field_at.get(i)
+        if name is not None:
+            values[name] = None
+            problems.append((name, f"{name} (column '{header.names[name]}') holds {over}; only its start was "
+                                   "kept. Shorten the cell in the sheet."))
+        else:
+            column = header.cells[i].strip() if i < len(header.cells) else ""
+            column = f"'{column}' cell" if column else f"cell {i + 1}"
+            problems.append(("row", f"the row's {column} holds {over}; that column is not imported, but no "
+                                    "spreadsheet program writes such a cell: check the file."))
+    return problems
+
+
+def _one_per_field(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    merged: dict[str, str] = {}
+    for name, message in problems:
+        merged[name] = f"{merged[name]} {message}" if name in merged else message
+    return list(merged.items())
 
 
 _NO_VALUES: dict[str, Any] = dict.fromkeys(FIELDS)
@@ -188,9 +226,9 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
     chunk: list[tuple[Any, ...]] = []
     now = store.db_value("created_at", utcnow())
     valid, invalid = RowState.VALID.value, RowState.INVALID.value
-    rows = invalid_rows = flagged = 0  # locals, not report attributes: this loop runs per row
+    rows = invalid_rows = flagged = hidden_rows = 0  # locals, not report attributes: this loop runs per row
 
-    for number, cells, read_error, numbers in source.records:
+    for number, cells, read_error, numbers, notes in source.records:
         blank = cells is not None and not "".join(cells).strip()
         if header is None:
             if cells is None or blank:
@@ -208,6 +246,11 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
             raw, problems = _row_values(header, cells, numbers)
             checked = check_row(raw, limits)
             errors, warnings, v, raw = checked.errors, checked.warnings, checked.values, checked.raw
+            if notes is not None:  # rare: a cell cut short, a row hidden in the sheet
+                problems = _one_per_field(problems + _noted_problems(header, notes, v))
+                if notes.hidden:
+                    warnings = [*warnings, _HIDDEN_ROW]
+                    hidden_rows += 1
             if problems:
                 fields = {f for f, _ in problems}
                 errors = problems + [e for e in errors if e[0] not in fields]
@@ -241,6 +284,8 @@ def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name
         raise FileError(f"{path}: has a header row but no data rows; add the recipients under the header.")
     store.insert_rows(_COLUMNS, chunk, durable=False)
     report.rows, report.invalid, report.valid, report.flagged = rows, invalid_rows, rows - invalid_rows, flagged
+    report.hidden_rows = hidden_rows
+    report.sheet, report.sheets, report.hidden_sheets = source.sheet, source.sheets, source.hidden_sheets
     report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
     store.finish_import(report.batch_id, f"imported {report.rows} rows from {path.name}: "
                                          f"{report.valid} valid, {report.invalid} invalid")

@@ -57,6 +57,10 @@ _JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 # paragraph separators, and control characters (C0 and C1). In a cell they are a warning on
 # the row (it stays payable; the operator should look), and screens show them escaped.
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Letters that show as nothing: the Hangul fillers (U+115F, U+1160, U+3164, U+FFA0) make a
+# name look empty or like another, and str.isprintable() calls them printable.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+_ODD = re.compile("[\ufffd\u115f\u1160\u3164\uffa0]")  # what isprintable() misses: U+FFFD and those letters
 _WORDS = re.compile(r"[^A-Z0-9]+")
 
 
@@ -201,21 +205,39 @@ def check_email(raw: str) -> tuple[str | None, str | None]:
 
 
 def _is_hidden(ch: str) -> bool:
-    return unicodedata.category(ch) in _HIDDEN_CATEGORIES
+    return unicodedata.category(ch) in _HIDDEN_CATEGORIES or ch in _BLANK_LETTERS
+
+
+def _plain(text: str) -> bool:
+    """True when `text` has no hidden character (the common case, told in C)."""
+    return text.isprintable() and (text.isascii() or not _ODD.search(text))
 
 
 def hidden_characters(text: str) -> list[str]:
     """The distinct hidden characters in `text`, in the order they appear."""
-    if text.isprintable():  # the common case: no character to look at
+    if _plain(text):  # the common case: no character to look at
         return []
     return list(dict.fromkeys(ch for ch in text if _is_hidden(ch)))
 
 
 def escape_hidden(text: str) -> str:
     """`text` for a screen: each hidden character written as ⟨U+202E⟩, never raw."""
-    if text.isprintable():
+    if _plain(text):
         return text
     return "".join(f"⟨U+{ord(ch):04X}⟩" if _is_hidden(ch) else ch for ch in text)
+
+
+def _unreadable_message(field: str, text: str) -> str:
+    """The error for a cell holding junk: a control character has no place in a sheet's
+    text (it is named, U+001B say); U+FFFD stands for bytes that were not text at all."""
+    controls = list(dict.fromkeys(f"U+{ord(ch):04X}" for ch in _JUNK.findall(text) if ch != "\ufffd"))
+    shown = ", ".join(controls[:3]) + (f" and {len(controls) - 3} more" if len(controls) > 3 else "")
+    control = f"a control character ({shown})" if len(controls) == 1 else f"control characters ({shown})"
+    if "\ufffd" not in text:
+        return f"{field} contains {control}, which has no place in it; re-type it."
+    also = f" and {control}" if controls else ""
+    return (f"{field} contains unreadable characters (junk bytes or a wrong encoding){also}; "
+            "re-type it or save the file as UTF-8.")
 
 
 def hidden_warning(field: str, chars: list[str]) -> str:
@@ -257,10 +279,9 @@ def check_row(raw: dict[str, str], limits: Limits) -> CheckedRow:
                       "(and if it is a real key, change it at BuyPower).") for f in junk]
         stored = {k: mask_keys(v) if k in junk else v for k, v in raw.items()}
         raw = {k: v for k, v in raw.items() if k not in junk}
-    if not joined.isprintable() or "\ufffd" in joined:  # fast screen; _JUNK decides
+    if not _plain(joined):  # fast screen; _JUNK decides
         unreadable = [f for f in FIELDS if f not in junk and _JUNK.search(raw.get(f) or "")]
-        errors += [(f, f"{f} contains unreadable characters (junk bytes or a wrong encoding); "
-                       "re-type it or save the file as UTF-8.") for f in unreadable]
+        errors += [(f, _unreadable_message(f, raw[f])) for f in unreadable]
         junk += unreadable
         raw = {k: v for k, v in raw.items() if k not in junk}
         warnings = [(f, hidden_warning(f, chars)) for f in FIELDS if (chars := hidden_characters(raw.get(f) or ""))]

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from buypower_tui.core import editing
 from buypower_tui.core.importing import FileError, ImportReport
 from buypower_tui.core.models import RowState
-from buypower_tui.core.rules import naira
+from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.open_file import OpenFileModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -155,8 +155,15 @@ class BatchesScreen(Screen):
         from buypower_tui.ui.screens.editor import EditorScreen
 
         self.load()
+        sheets = ""
+        if report.sheet is not None:  # a workbook: say which sheet, and which were left
+            others = [escape_hidden(repr(n)) + (" (hidden)" if n in report.hidden_sheets else "")
+                      for n in report.sheets if n != report.sheet]
+            sheets = f" Read sheet {escape_hidden(repr(report.sheet))}" + (
+                f"; not read: {', '.join(others)}." if others else ".")
+        hidden = f" {plural(report.hidden_rows, 'row')} hidden in the sheet." if report.hidden_rows else ""
         self.notify(f"{plural(report.rows, 'row')}: {report.valid} valid, {report.invalid} invalid, "
-                    f"{plural(report.duplicates, 'duplicate')}.",
+                    f"{plural(report.duplicates, 'duplicate')}.{hidden}{sheets}",
                     title=f"Imported {Path(report.source).name}", markup=False)
         self.app.push_screen(EditorScreen(report.batch_id))
 
