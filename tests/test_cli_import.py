@@ -9,6 +9,7 @@ import openpyxl
 import pytest
 
 from buypower_tui.cli import main
+from buypower_tui.core import sheets, workbooks
 from buypower_tui.core.store import Store
 from buypower_tui.paths import AppPaths
 
@@ -464,7 +465,7 @@ def test_a_workbook_bomb_is_refused_before_it_is_parsed(tmp_path, capsys):
     # million of them into memory (the issue's 4 MB file took 278 s and 5.9 GB).
     import tracemalloc
 
-    from buypower_tui.core import sheets
+    from buypower_tui.core import workbooks
 
     path = hand_made_workbook(tmp_path / "bomb.xlsx", header_row() + data_row(2), ["meter", "disco", "amount"],
                               padding_mb=300)
@@ -479,7 +480,7 @@ def test_a_workbook_bomb_is_refused_before_it_is_parsed(tmp_path, capsys):
     message = " ".join(err.split())
     assert f"{path}: the workbook is too large to read safely" in message
     assert "xl/sharedStrings.xml (the shared strings)" in message
-    assert f"limit of {sheets.XLSX_MAX_STRINGS_BYTES >> 20} MB" in message
+    assert f"limit of {workbooks.XLSX_MAX_STRINGS_BYTES >> 20} MB" in message
     assert "Save the sheet as CSV" in message
     assert peak < 64 * 2**20  # refused from the zip's directory: nothing was unpacked
     code, out, _ = run(capsys, "batches")
@@ -496,9 +497,7 @@ def test_a_workbook_that_packs_far_better_than_a_sheet_is_refused(tmp_path, caps
 
 
 def test_a_sheet_over_the_cell_or_row_limit_is_refused(tmp_path, capsys, monkeypatch):
-    from buypower_tui.core import sheets
-
-    monkeypatch.setattr(sheets, "XLSX_MAX_CELLS", 3 * 500)
+    monkeypatch.setattr(workbooks, "XLSX_MAX_CELLS", 3 * 500)
     rows = header_row() + "".join(data_row(n) for n in range(2, 600))
     path = hand_made_workbook(tmp_path / "long.xlsx", rows, ["meter", "disco", "amount"])
     code, out, err = run(capsys, "validate", str(path))
@@ -507,7 +506,7 @@ def test_a_sheet_over_the_cell_or_row_limit_is_refused(tmp_path, capsys, monkeyp
     # one row far below the others: openpyxl hands out every empty row in between
     path = hand_made_workbook(tmp_path / "far.xlsx", header_row() + data_row(2) + data_row(30_000_000),
                               ["meter", "disco", "amount"])
-    monkeypatch.setattr(sheets, "XLSX_MAX_CELLS", 5_000_000)
+    monkeypatch.setattr(workbooks, "XLSX_MAX_CELLS", 5_000_000)
     code, out, err = run(capsys, "validate", str(path))
     message = " ".join(err.split())
     assert code == 2 and "rows past row 1,048,576" in message
@@ -522,7 +521,7 @@ def test_the_workbook_limits_admit_a_real_100000_row_sheet(tmp_path):
 
     import openpyxl
 
-    from buypower_tui.core import sheets
+    from buypower_tui.core import workbooks
 
     header = ["Meter Number", "Disco", "Amount", "Phone", "Meter Type", "Customer Name", "Email",
               "Address", "Notes", "Estate"]
@@ -540,22 +539,22 @@ def test_the_workbook_limits_admit_a_real_100000_row_sheet(tmp_path):
         wb.save(path)
         infos = zipfile.ZipFile(path).infolist()
         for info in infos:
-            limit = (sheets.XLSX_MAX_SHEET_BYTES if info.filename.startswith("xl/worksheets/sheet")
-                     else sheets.XLSX_MAX_STRINGS_BYTES if info.filename == "xl/sharedStrings.xml"
-                     else sheets.XLSX_MAX_RELS_BYTES if info.filename.endswith(".rels")
-                     else sheets.XLSX_MAX_PART_BYTES)
+            limit = (workbooks.XLSX_MAX_SHEET_BYTES if info.filename.startswith("xl/worksheets/sheet")
+                     else workbooks.XLSX_MAX_STRINGS_BYTES if info.filename == "xl/sharedStrings.xml"
+                     else workbooks.XLSX_MAX_RELS_BYTES if info.filename.endswith(".rels")
+                     else workbooks.XLSX_MAX_PART_BYTES)
             assert 50 * info.file_size < limit, info
             if info.file_size > 2**16:  # a real sheet packs about 10:1, a third of the limit at most
-                assert 3 * info.file_size < sheets.XLSX_MAX_RATIO * info.compress_size, info
-        assert 50 * sum(i.file_size for i in infos) < sheets.XLSX_MAX_TOTAL_BYTES
-    assert 4 * 100_000 * len(header) <= sheets.XLSX_MAX_CELLS  # and room for a sheet 4 times as wide
+                assert 3 * info.file_size < workbooks.XLSX_MAX_RATIO * info.compress_size, info
+        assert 50 * sum(i.file_size for i in infos) < workbooks.XLSX_MAX_TOTAL_BYTES
+    assert 4 * 100_000 * len(header) <= workbooks.XLSX_MAX_CELLS  # and room for a sheet 4 times as wide
     # Excel keeps every distinct text once in the shared strings: for these rows, 50 times
     # their table is still under its limit (openpyxl writes inline strings instead).
     table = {f"0427{i:07d}" for i in range(2000)} | {f"0803{i:07d}" for i in range(2000)}
     table |= {f"Chukwuemeka Ogunlesi-Adeyemi {i}" for i in range(2000)}
     table |= {f"chukwuemeka.ogunlesi-adeyemi.{i}@example.com" for i in range(2000)}
     table |= {f"{i % 300} Adeola Odeku Street, Block {i % 97}, Victoria Island, Lagos" for i in range(2000)}
-    assert 50 * sum(len(f"<si><t>{s}</t></si>") for s in table) < sheets.XLSX_MAX_STRINGS_BYTES  # 23.5 MB
+    assert 50 * sum(len(f"<si><t>{s}</t></si>") for s in table) < workbooks.XLSX_MAX_STRINGS_BYTES  # 23.5 MB
 
 
 # -- issue 10 point 14f: hidden characters in a cell are a warning, never shown raw ----------
@@ -677,9 +676,8 @@ def test_a_cell_longer_than_a_spreadsheet_cell_is_an_error_on_its_row_and_is_not
 def test_a_workbook_with_too_much_text_in_all_is_refused(tmp_path, capsys, monkeypatch):
     # A cell under the limit repeated on every row still adds up: 1,000,000 rows of 32,767
     # characters would be 64 GB in the database. The text read has a limit of its own.
-    from buypower_tui.core import sheets
 
-    monkeypatch.setattr(sheets, "XLSX_MAX_TEXT_CHARS", 100_000, raising=False)
+    monkeypatch.setattr(workbooks, "XLSX_MAX_TEXT_CHARS", 100_000, raising=False)
     header = '<row r="1">' + istr("A1", "meter") + istr("B1", "disco") + istr("C1", "amount") + istr("D1", "name")
     rows = "".join(f'<row r="{n}">{istr(f"A{n}", "04271892301")}{istr(f"B{n}", "IKEJA")}<c r="C{n}"><v>1000</v></c>'
                    f'<c r="D{n}" t="s"><v>0</v></c></row>' for n in range(2, 12))
@@ -702,7 +700,7 @@ def test_shared_strings_get_their_limit_wherever_they_are_in_the_zip(tmp_path, c
     # 133 MB table: 73 s and 1.24 GB). What a part is comes from [Content_Types].xml.
     import tracemalloc
 
-    from buypower_tui.core import sheets
+    from buypower_tui.core import workbooks
 
     path = package(tmp_path / "moved.xlsx", header_row() + data_row(2),
                    strings=["meter", "disco", "amount", *_random_strings(33)], strings_at="xl/worksheets/strings.xml")
@@ -714,7 +712,7 @@ def test_shared_strings_get_their_limit_wherever_they_are_in_the_zip(tmp_path, c
         tracemalloc.stop()
     message = " ".join(err.split())
     assert code == 2 and "its part xl/worksheets/strings.xml (the shared strings) unpacks to 33.0 MB" in message
-    assert sheets.XLSX_MAX_STRINGS_BYTES == 32 << 20 and "over the limit of 32 MB" in message
+    assert workbooks.XLSX_MAX_STRINGS_BYTES == 32 << 20 and "over the limit of 32 MB" in message
     assert peak < 32 << 20  # refused from the zip's directory
 
 
@@ -756,7 +754,7 @@ def test_styles_have_a_small_limit_and_a_bloated_real_styles_part_is_read(tmp_pa
 def test_content_types_say_which_parts_are_worksheets(tmp_path, capsys):
     import io
 
-    from buypower_tui.core import sheets
+    from buypower_tui.core import workbooks
 
     sheet = header_row() + data_row(2)
     strings = ["meter", "disco", "amount"]
@@ -778,13 +776,13 @@ def test_content_types_say_which_parts_are_worksheets(tmp_path, capsys):
                                  'Target="/xl/chartsheets/sheet1.xml"/>')
     refused = r"xl/worksheets/sheet2.xml \(not a worksheet\) unpacks to 17\.\d MB, over the limit of 16 MB"
     with pytest.raises(sheets.FileError, match=refused):
-        sheets._check_workbook_size(path, io.BytesIO(path.read_bytes()))
+        workbooks._check_workbook_size(path, io.BytesIO(path.read_bytes()))
     # the same part, a worksheet of the workbook and nothing else, is streamed: no small limit
     path = package(tmp_path / "two.xlsx", sheet, strings=strings, parts={"xl/worksheets/sheet2.xml": big_sheet},
                    types={"xl/worksheets/sheet2.xml": f"{_SHEET_ML}.worksheet+xml"},
                    workbook_rels=f'<Relationship Id="rId3" Type="{_REL}/worksheet" '
                                  'Target="/xl/worksheets/sheet2.xml"/>')
-    sheets._check_workbook_size(path, io.BytesIO(path.read_bytes()))
+    workbooks._check_workbook_size(path, io.BytesIO(path.read_bytes()))
     # and [Content_Types].xml itself is read only when it is small
     padding = "".join(f'<Default Extension="x{n}" ContentType="application/octet-stream"/>' for n in range(20_000))
     path = package(tmp_path / "types.xlsx", sheet, strings=strings)

@@ -1,0 +1,128 @@
+"""The commands that settle rows by hand or report on them: resolve, export, health."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from buypower_tui import cli_args
+from buypower_tui.context import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
+from buypower_tui.core import manual, rows
+from buypower_tui.core.export import export_batch, export_to_file
+from buypower_tui.core.health import check_health
+from buypower_tui.core.models import RowState
+from buypower_tui.core.rules import naira
+from buypower_tui.settings import ConfigError
+
+S = RowState
+
+
+def cmd_resolve(ctx: Context, args: argparse.Namespace) -> int:
+    """The CLI face of the failed/pending view's `m`: settle NEEDS_REVIEW rows by hand."""
+    batch = ctx.store.batch(args.batch)
+    if batch is None:
+        raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
+    by_number = {r.row_number: r for r in ctx.store.rows(batch.id) if r.row_number in args.rows}
+    problems = [f"sheet row {n} is not in batch {batch.id}" for n in args.rows if n not in by_number]
+    problems += [f"row {r.row_number} is {r.state}; only NEEDS_REVIEW rows are resolved by hand"
+                 for r in by_number.values() if r.state != S.NEEDS_REVIEW]
+    if not args.note.strip():
+        problems.append("--note must say how you know (e.g. 'BuyPower support, ticket 123')")
+    if args.token and (args.as_ != "paid" or len(args.rows) != 1 or manual.token_problem(args.token)):
+        problems.append(manual.token_problem(args.token) or "--token goes with --as paid and one row")
+    if problems or not args.rows:
+        err("resolve: " + ("; ".join(problems) or "no rows given"))
+        return EXIT_USAGE
+    state, code = S.SUCCESS if args.as_ == "paid" else S.FAILED, EXIT_OK
+    for row in by_number.values():
+        try:
+            manual.resolve_review(ctx.store, row.id, args.note, state, args.token)
+        except rows.StateConflict as exc:  # settled meanwhile (a requery), or a token is there already
+            err(f"resolve: row {row.row_number} not changed: {exc}")
+            code = EXIT_USAGE
+            continue
+        out(f"row {row.row_number}: " + ("recorded as paid" if state == S.SUCCESS else
+            f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower answers, "
+            "and it can be retried once BuyPower says that order failed"))
+    return code
+
+
+def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
+    batch = ctx.store.batch(args.batch)
+    if batch is None:
+        raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
+    if args.output is not None and not args.output.strip():  # an unset $OUT in a script: not "to the terminal"
+        raise ConfigError("export: -o was given an empty file name; nothing was written (leave -o out to print)")
+    if args.output is not None:
+        try:
+            n = export_to_file(ctx.store, batch.id, Path(args.output))
+        except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
+            reason = f"{args.output}: {exc.strerror}" if exc.strerror else str(exc)
+            raise ConfigError(f"export: nothing was written: {reason}") from None
+        err(f"exported {n} rows to {args.output}")
+    else:  # names come from a sheet and from BuyPower: no escape sequence reaches the terminal
+        export_batch(ctx.store, batch.id, sys.stdout, terminal=True)
+    return EXIT_OK
+
+
+def cmd_health(ctx: Context, args: argparse.Namespace) -> int:
+    async def go() -> int:
+        store, problem = None, None
+        try:
+            store = ctx.store
+        except ConfigError as exc:
+            problem = str(exc)
+        client = ctx.client_if_key(store)
+        try:
+            h = await check_health(store, client, ctx.key().source, ctx.paths.data_dir, problem)
+        finally:
+            if client:
+                await client.aclose()
+        if args.json:
+            out(json.dumps(h.as_json()))
+        else:
+            _print_health(h)
+        return {"healthy": EXIT_OK, "degraded": EXIT_PROBLEMS}.get(h.status, EXIT_USAGE)
+    return asyncio.run(go())
+
+
+def _print_health(h: Any) -> None:
+    out(f"status: {h.status.upper()}")
+    out(f"  store        {'ok' if h.store_ok else 'DOWN'}")
+    out(f"  api key      {h.key_source}")
+    latency = f" ({h.api_latency_ms} ms)" if h.api_latency_ms is not None else ""
+    reach = {True: f"reachable{latency}", False: "UNREACHABLE", None: "not asked"}
+    out(f"  BuyPower     {reach[h.api_reachable]}; breaker {h.breaker}")
+    out(f"  discos       {len(h.discos_up)} up" + (f"; down: {', '.join(h.discos_down)}" if h.discos_down else ""))
+    out(f"  wallet       {naira(h.wallet) if h.wallet is not None else 'unknown'}")
+    out(f"  rows         {h.pending} pending, {h.needs_review} need review")
+    rate = f"{h.success_rate_24h:.0%}" if h.success_rate_24h is not None else "no vends"
+    out(f"  last 24 h    {h.vends_24h} paid; success rate {rate}")
+    out(f"  machine      {h.free_disk_mb:.0f} MB disk free; {h.memory_mb:.0f} MB memory")
+    for problem in h.problems:
+        out(f"  ! {problem}")
+
+
+def add_record_parsers(sub: Any) -> None:
+    p = sub.add_parser("resolve", help="settle NEEDS_REVIEW rows by hand, with a note: paid or failed")
+    p.add_argument("batch", type=cli_args.batch_id, metavar="BATCH")
+    p.add_argument("--rows", type=cli_args.row_list, required=True, metavar="3,7", help="sheet row numbers")
+    p.add_argument("--as", dest="as_", choices=("paid", "failed"), required=True,
+                   help="paid: the customer has a token; failed: BuyPower's support says no money was taken "
+                        "(the row is still requeried until BuyPower itself answers)")
+    p.add_argument("--note", required=True, help="how you know, kept in the row's history")
+    p.add_argument("--token", help="the token BuyPower's support gave, for one row resolved as paid")
+    p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("export", help="write a batch with its tokens as CSV")
+    p.add_argument("batch", type=cli_args.batch_id, metavar="BATCH")
+    p.add_argument("-o", "--output", metavar="FILE.csv", help="file to write (default: stdout)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("health", help="is the store, the key, BuyPower and the machine all right?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_health)
