@@ -38,16 +38,17 @@ def cmd_resolve(ctx: Context, args: argparse.Namespace) -> int:
         err("resolve: " + ("; ".join(problems) or "no rows given"))
         return EXIT_USAGE
     state, code = S.SUCCESS if args.as_ == "paid" else S.FAILED, EXIT_OK
-    for row in by_number.values():
-        try:
-            manual.resolve_review(ctx.store, row.id, args.note, state, args.token)
-        except rows.StateConflict as exc:  # settled meanwhile (a requery), or a token is there already
-            err(f"resolve: row {row.row_number} not changed: {exc}")
-            code = EXIT_USAGE
-            continue
-        out(f"row {row.row_number}: " + ("recorded as paid" if state == S.SUCCESS else
-            f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower answers, "
-            "and it can be retried once BuyPower says that order failed"))
+    with ctx.money_lock():  # not while a requery or a run asks BuyPower about these rows
+        for row in by_number.values():
+            try:
+                manual.resolve_review(ctx.store, row.id, args.note, state, args.token)
+            except rows.StateConflict as exc:  # settled meanwhile, or a token is there already
+                err(f"resolve: row {row.row_number} not changed: {exc}")
+                code = EXIT_USAGE
+                continue
+            out(f"row {row.row_number}: " + ("recorded as paid" if state == S.SUCCESS else
+                f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower "
+                "answers, and it can be retried once BuyPower says that order failed"))
     return code
 
 

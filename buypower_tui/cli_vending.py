@@ -170,12 +170,12 @@ def _show_plan(ctx: Context, plan: RunPlan) -> int | None:
     p, balance = plan.preflight, plan.balance
     err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
         + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
+    for row_id in p.unaccepted + plan.accepted:  # every duplicate is named, accepted or not
+        row = rows.get(ctx.store, row_id)
+        why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates else "twice in this batch"
+        err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}"
+            + ("" if row_id in p.unaccepted else " (accepted: it will be paid)"))
     if p.unaccepted:
-        for row_id in p.unaccepted:
-            row = rows.get(ctx.store, row_id)
-            why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates \
-                else "twice in this batch"
-            err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}")
         err("run: duplicates must be accepted explicitly: pass --accept-duplicates")
         return EXIT_USAGE
     if p.left_out_by_max_total:

@@ -55,7 +55,7 @@ def test_confirm_payment(snap_compare, tmp_path):
     app = demo_app(tmp_path)
     plan = RunPlan(app.services.demo.batch_id, RecoveryReport(), LookupReport(verified=41, not_found=1,
                                                                               out_of_range=1),
-                   Decimal("1000000"), Preflight(send=list(range(39)), total=Decimal("111550.50"),
+                   Decimal("1000000"), Preflight(send=list(range(3, 42)), total=Decimal("111550.50"),
                                                  balance=Decimal("1000000"), batch_duplicates=[1, 2],
                                                  unaccepted=[1, 2]))
 

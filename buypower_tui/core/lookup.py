@@ -56,9 +56,17 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
 
     async def check(row) -> None:
         row_id = row.id
+        looked_up = (row.meter, row.disco, row.vend_type, row.amount_kobo)
+
+        def same_row(current) -> dict:
+            """The answer is about the meter as it was asked: an edit meanwhile makes it stale."""
+            if (current.meter, current.disco, current.vend_type, current.amount_kobo) != looked_up:
+                raise rows.StateConflict(f"row {row.row_number} was edited during the lookup")
+            return {}
+
         if row.disco in down:
             report.held[row.disco] = report.held.get(row.disco, 0) + 1
-            rows.transition(store, row_id, (S.VALID,), S.VALID, note=f"held: {row.disco} is down",
+            rows.transition(store, row_id, (S.VALID,), S.VALID, compute=same_row, note=f"held: {row.disco} is down",
                             provider_message=f"held: {row.disco} is down at BuyPower; try again later")
             return
         try:
@@ -73,7 +81,7 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
                         max_vend=None if info.max_vend is None else str(info.max_vend))
         if not info.found:
             report.not_found += 1
-            rows.transition(store, row_id, (S.VALID,), S.LOOKUP_FAILED, note="meter not found",
+            rows.transition(store, row_id, (S.VALID,), S.LOOKUP_FAILED, compute=same_row, note="meter not found",
                             provider_message=info.message)
             return
         amount = row.amount
@@ -85,11 +93,11 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
         if problem:
             report.out_of_range += 1
             errors = list(row.errors or []) + [{"field": "amount", "message": problem}]
-            rows.transition(store, row_id, (S.VALID,), S.INVALID, note="amount outside the meter's range",
-                            errors=errors, **customer)
+            rows.transition(store, row_id, (S.VALID,), S.INVALID, compute=same_row,
+                            note="amount outside the meter's range", errors=errors, **customer)
             return
         report.verified += 1
-        rows.transition(store, row_id, (S.VALID,), S.VERIFIED, note="meter verified",
+        rows.transition(store, row_id, (S.VALID,), S.VERIFIED, compute=same_row, note="meter verified",
                         provider_message=None, **customer)
 
     await asyncio.gather(*(one(row) for row in todo))

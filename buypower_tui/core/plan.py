@@ -14,7 +14,7 @@ from buypower_tui.core import rows
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.lookup import LookupReport, lookup_batch
 from buypower_tui.core.manual import retry_failed, retry_problem
-from buypower_tui.core.preflight import Preflight, accept_duplicates, preflight
+from buypower_tui.core.preflight import Accepting, Preflight, accept_duplicates, preflight
 from buypower_tui.core.recovery import RecoveryReport, recover
 from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
@@ -41,10 +41,17 @@ class RunPlan:
     lookup: LookupReport | None  # None when retrying: no new rows are looked up
     balance: Decimal
     preflight: Preflight
-    retrying: tuple[int, ...] = ()
-    accepting: bool = False
+    retrying: tuple[int, ...] = ()  # the rows of `retry_asked` that may be retried
+    accepting: Accepting = False
     max_total: Decimal | None = None
     not_retried: list[str] = field(default_factory=list)  # rows chosen for a retry that may not be, and why
+    retry_asked: tuple[int, ...] = ()  # the FAILED rows the operator chose to retry
+
+    @property
+    def accepted(self) -> list[int]:
+        """Duplicates this run will pay because the operator accepted them (to be shown)."""
+        dups = set(self.preflight.batch_duplicates) | set(self.preflight.recent_duplicates)
+        return [i for i in self.preflight.send + self.preflight.resend if i in dups]
 
     @property
     def to_send(self) -> frozenset[int]:
@@ -75,7 +82,7 @@ def batch_problem(store: Store, batch_id: int, mode: str) -> str | None:
 
 
 async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: Policy, *,
-                   accepting: bool = False, retrying: tuple[int, ...] = (),
+                   accepting: Accepting = False, retrying: tuple[int, ...] = (),
                    max_total: Decimal | None = None,
                    on_row: Callable[[int, int, int], None] | None = None,
                    stop: Callable[[], bool] | None = None) -> RunPlan:
@@ -88,15 +95,15 @@ async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: 
                              budget=policy.budget, stop=stop)
     problems = {i: retry_problem(rows.get(store, i)) for i in retrying}
     not_retried = [p for p in problems.values() if p]
-    retrying = tuple(i for i, p in problems.items() if p is None)
+    retry_asked, retrying = retrying, tuple(i for i, p in problems.items() if p is None)
     lookup = None if retrying or not_retried else await lookup_batch(store, client, batch_id, on_row)
     balance = await client.wallet_balance()
     p = _preflight(store, batch_id, balance, policy, max_total, accepting, retrying, not_retried)
-    return RunPlan(batch_id, recovery, lookup, balance, p, retrying, accepting, max_total, not_retried)
+    return RunPlan(batch_id, recovery, lookup, balance, p, retrying, accepting, max_total, not_retried, retry_asked)
 
 
 def _preflight(store: Store, batch_id: int, balance: Decimal, policy: Policy, max_total: Decimal | None,
-               accepting: bool, retrying: tuple[int, ...], not_retried: list[str]) -> Preflight:
+               accepting: Accepting, retrying: tuple[int, ...], not_retried: list[str]) -> Preflight:
     return preflight(store, batch_id, balance, policy.duplicate_window_days, max_total,
                      include_verified=not (retrying or not_retried), accepting=accepting, retrying=retrying)
 
@@ -120,7 +127,8 @@ async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, polic
                                            preflight=now))
     if plan.accepting:
         accept_duplicates(store, plan.preflight)
-    retried = [retry_failed(store, row_id) for row_id in plan.retrying]
+    # only the retried rows this run sends: one left out (an unaccepted duplicate) stays FAILED
+    retried = [retry_failed(store, row_id) for row_id in plan.retrying if row_id in plan.preflight.resend]
     rows.approve(store, plan.preflight.send)
     return retried, balance
 

@@ -14,6 +14,7 @@ from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.store import Store
 
 S = RowState
+Accepting = bool | frozenset[int]  # see preflight()
 # An order of another row for the same meter and amount that may still take money.
 IN_FLIGHT = (S.APPROVED, S.SENDING, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
 
@@ -44,11 +45,17 @@ class Preflight:
 
 def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days: int,
               max_total: Decimal | None = None, *, include_verified: bool = True,
-              accepting: bool = False, retrying: tuple[int, ...] = ()) -> Preflight:
-    """Plan a run without changing anything. `accepting`: the operator accepts the
-    duplicates (they are planned as sendable; `accept_duplicates` records it after the
-    confirmation). `include_verified=False`: no new rows, only those with an orderId.
-    `retrying`: FAILED rows the operator retries (planned as if already re-approved)."""
+              accepting: Accepting = False, retrying: tuple[int, ...] = ()) -> Preflight:
+    """Plan a run without changing anything. `accepting`: the duplicates the operator accepts
+    (True: all, as `--accept-duplicates` says; a set: the rows they were shown as duplicates,
+    so that one that became a duplicate since is asked about again); they are planned as
+    sendable, and `accept_duplicates` records it after the confirmation.
+    `include_verified=False`: no new rows, only those with an orderId. `retrying`: FAILED rows
+    the operator retries (planned as if already re-approved).
+
+    A row's `duplicate_accepted` (the editor's o, or an earlier confirmation) answers only
+    "the meter is twice in this batch": a payment of the same meter and amount elsewhere is a
+    new fact, asked about in every plan it is found in."""
     p = Preflight(balance=balance)
     since = datetime.now(UTC) - timedelta(days=window_days)
     dup_meters = set(store.duplicate_meters(batch_id))  # before our session: one session at a time
@@ -67,7 +74,8 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
                 p.batch_duplicates.append(row.id)
             if elsewhere:
                 p.recent_duplicates.append(row.id)
-            if (row.meter in dup_meters or elsewhere) and not row.duplicate_accepted and not accepting:
+            asked = elsewhere or (row.meter in dup_meters and not row.duplicate_accepted)
+            if asked and not (accepting is True or (accepting and row.id in accepting)):
                 p.unaccepted.append(row.id)
     p.seen = {row.id: (row.row_number, row.meter, row.disco, row.vend_type, row.amount_kobo, row.phone,
                        row.created_at) for row in candidates}

@@ -77,8 +77,12 @@ async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], 
         except BreakerOpen as exc:
             report.not_reached.append(f"row {row.row_number} of batch {row.batch_id}: {exc}")
             continue
-        after = rows.record_result(store, row_id, result, requery=True, first_wait=first_wait,
-                                   max_wait=max_wait, budget=budget, scheduled=False)
+        try:
+            after = rows.record_result(store, row_id, result, requery=True, first_wait=first_wait,
+                                       max_wait=max_wait, budget=budget, scheduled=False)
+        except rows.StateConflict as exc:  # settled meanwhile (by hand): that stands; the others go on
+            report.not_reached.append(f"row {row.row_number} of batch {row.batch_id} changed meanwhile: {exc}")
+            continue
         # a row the operator marked failed and BuyPower still does not know about is not "now FAILED"
         state = "still unknown (marked failed by OPERATOR)" if rows.is_operator_failed(after) else after.state
         report.requeried[state] = report.requeried.get(state, 0) + 1

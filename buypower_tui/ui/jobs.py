@@ -89,7 +89,7 @@ class JobsMixin:
 
     # -- paying ------------------------------------------------------------------------------
 
-    def pay(self, batch_id: int, *, retrying: tuple[int, ...] = (), accepting: bool = False) -> None:
+    def pay(self, batch_id: int, *, retrying: tuple[int, ...] = (), accepting: frozenset[int] = frozenset()) -> None:
         """Plan (recovery, lookup, wallet, pre-flight), then ask; nothing moves before the answer."""
         if self.run_active() or self.busy("plan") or self.lookup_running():
             self.notify("Wait for the run, check or lookup in progress to finish (F4 shows the run; s there ends "
@@ -98,7 +98,7 @@ class JobsMixin:
         self.notify("Checking: recovery, meter lookup, wallet, duplicates…")
         self._job("plan", batch_id, partial(self._plan, batch_id, accepting, retrying))
 
-    def _plan(self, batch_id: int, accepting: bool, retrying: tuple[int, ...]) -> RunPlan:
+    def _plan(self, batch_id: int, accepting: frozenset[int], retrying: tuple[int, ...]) -> RunPlan:
         worker = get_current_worker()
 
         def on_row(*_: int) -> None:
@@ -114,7 +114,10 @@ class JobsMixin:
             if choice == "pay":
                 self.start_run(plan)
             elif choice == "accept":
-                self.pay(plan.batch_id, retrying=plan.retrying, accepting=True)
+                # exactly the duplicates the dialog showed (and those accepted before): one that
+                # turns up only now is shown and asked about again, never paid unseen
+                shown = frozenset(plan.preflight.unaccepted) | (plan.accepting or frozenset())
+                self.pay(plan.batch_id, retrying=plan.retry_asked, accepting=shown)
 
         self.push_screen(ConfirmRunModal(plan, self.services.mode, changes), answer)
 

@@ -135,7 +135,7 @@ class Services:
 
         return asyncio.run(go())
 
-    def plan(self, batch_id: int, *, accepting: bool = False, retrying: tuple[int, ...] = (),
+    def plan(self, batch_id: int, *, accepting: frozenset[int] = frozenset(), retrying: tuple[int, ...] = (),
              on_row: Callable[[int, int, int], None] | None = None) -> RunPlan:
         """What a run would send (after recovery and the lookup); changes nothing unconfirmed.
         `on_row` follows the lookup (and may stop it by raising)."""

@@ -55,6 +55,10 @@ class ConfirmRunModal(ModalScreen[str | None]):
             if p.unaccepted:
                 facts.add_row(Text("Duplicates to decide", style="yellow"),
                               Text(f"{len(p.unaccepted)} (left out unless accepted)", style="yellow"))
+            if accepted := self.plan.accepted:  # paid although a duplicate: named, never a bare count
+                rows_ = ", ".join(str(p.seen[i][0]) for i in accepted[:8]) + (" …" if len(accepted) > 8 else "")
+                facts.add_row(Text("Duplicates accepted", style="yellow"),
+                              Text(f"{len(accepted)}: row{'s' if len(accepted) > 1 else ''} {rows_}", style="yellow"))
             if self.plan.retrying:
                 facts.add_row("Retried by hand", f"{len(self.plan.retrying)} FAILED rows, under new orderIds")
             if self.changes:

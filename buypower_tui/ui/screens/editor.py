@@ -218,8 +218,9 @@ class EditorScreen(RowChanges, Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in CHANGES and self.is_mounted and (self.app.lookup_running(self.batch_id)
+                                                      or self.app.busy("plan", self.batch_id)
                                                       or self.app.run_active(self.batch_id)):
-            return None  # shown disabled: rows must not change under the lookup or the run
+            return None  # shown disabled: rows must not change under the lookup, the check or the run
         return True
 
     # -- views ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from buypower_tui.core import editing, manual
 from buypower_tui.core.models import RowState
+from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.rows import StateConflict, is_operator_failed
 from buypower_tui.core.rules import escape_hidden
 from buypower_tui.ui.modals.choose import ChooseModal
@@ -154,12 +155,21 @@ class ReviewScreen(BatchRowsScreen):
                 if not note:
                     return
                 done, refused = 0, []
-                for row_id in ids:
-                    try:
-                        manual.resolve_review(self.app.services.store, row_id, note, state, token)
-                        done += 1
-                    except StateConflict as exc:  # settled meanwhile by a requery, or a token is there already
-                        refused.append(str(exc))
+                try:
+                    lock = self.app.services.money_lock()
+                    lock.acquire()  # not while a requery or a run asks BuyPower about these rows
+                except MoneyLockError as exc:
+                    self.app.show_error("Nothing was recorded", f"{exc}. Resolve the rows when it is done.")
+                    return
+                try:
+                    for row_id in ids:
+                        try:
+                            manual.resolve_review(self.app.services.store, row_id, note, state, token)
+                            done += 1
+                        except StateConflict as exc:  # settled meanwhile by a requery, or a token is there already
+                            refused.append(str(exc))
+                finally:
+                    lock.release()
                 if refused:
                     self.app.show_error(f"{plural(len(refused), 'row')} not changed", "\n".join(refused))
                 if done:
