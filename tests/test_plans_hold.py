@@ -52,6 +52,20 @@ def other_process(sandbox, *argv) -> subprocess.CompletedProcess:
                           env=dict(os.environ), capture_output=True, text=True, timeout=120)
 
 
+def tui(sandbox) -> BuyPowerApp:
+    return BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
+
+
+async def confirm_dialog(pilot, batch_id: int = 1) -> ConfirmRunModal:
+    """The batch open in the editor, v pressed: the confirm dialog, with its plan."""
+    pilot.app.push_screen(EditorScreen(batch_id))
+    await settle(pilot)
+    await pilot.press("v")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, ConfirmRunModal)
+    return pilot.app.screen
+
+
 def paid_meters(sandbox) -> Counter:
     return Counter(v["meter"] for v in sandbox.ledger.vends() if v["status"] != "FAILED")
 
@@ -65,13 +79,10 @@ def two_batches_from_one_sheet(capsys, sandbox, tmp_path, n=6):
 async def test_the_tui_checks_the_plan_again_when_vend_is_typed(sandbox, capsys, tmp_path):
     """The CLI pays a batch made from the same sheet while the TUI's confirm dialog is open."""
     two_batches_from_one_sheet(capsys, sandbox, tmp_path)
-    app = BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
+    app = tui(sandbox)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(EditorScreen(1))
-        await settle(pilot)
-        await pilot.press("v")
-        await settle(pilot)
-        assert isinstance(app.screen, ConfirmRunModal) and app.screen.plan.preflight.count == 6
+        dialog = await confirm_dialog(pilot)
+        assert dialog.plan.preflight.count == 6
         done = await asyncio.to_thread(other_process, sandbox, "run", "2", "--yes", "--wait-pending", "0")
         assert done.returncode == 0, done.stderr
         await pilot.press(*"VEND", "enter")
@@ -232,13 +243,10 @@ async def test_the_tui_never_sends_an_approved_row_the_plan_left_out(sandbox, ca
     paid_b = await asyncio.to_thread(other_process, sandbox, "run", "2", "--yes", "--accept-duplicates",
                                      "--wait-pending", "0")
     assert paid_b.returncode == 0, paid_b.stderr
-    app = BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
+    app = tui(sandbox)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(EditorScreen(1))
-        await settle(pilot)
-        await pilot.press("v")
-        await settle(pilot)
-        assert isinstance(app.screen, ConfirmRunModal) and len(app.screen.plan.preflight.unaccepted) == 1
+        dialog = await confirm_dialog(pilot)
+        assert len(dialog.plan.preflight.unaccepted) == 1
         await pilot.press(*"VEND", "enter")
         await settle(pilot)
         while app.run_active():
@@ -252,13 +260,9 @@ async def test_an_edit_between_the_question_and_vend_is_caught(sandbox, capsys, 
     (tmp_path / "c.csv").write_text("meter,disco,amount,phone\n62050000005,PH,1000,08031234567\n"
                                     "62060000006,JOS,2000,08031234567\n")
     cli(capsys, sandbox, "import", str(tmp_path / "c.csv"))
-    app = BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
+    app = tui(sandbox)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(EditorScreen(1))
-        await settle(pilot)
-        await pilot.press("v")
-        await settle(pilot)
-        assert isinstance(app.screen, ConfirmRunModal)
+        await confirm_dialog(pilot)
         store = app.services.store
         (second,) = [r.id for r in store.rows(1) if r.row_number == 3]
         rows.edit_row(store, second, {"meter": "62050000099"}, app.services.limits)  # another operator's edit

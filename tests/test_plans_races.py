@@ -18,10 +18,7 @@ from buypower_tui.core.models import RowState
 from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 from buypower_tui.core.store import Store
 from buypower_tui.paths import AppPaths
-from buypower_tui.ui.app import BuyPowerApp
-from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
-from buypower_tui.ui.screens.editor import EditorScreen
-from tests.test_plans_hold import Terminal, cli, other_process, paid_meters
+from tests.test_plans_hold import Terminal, cli, confirm_dialog, other_process, paid_meters, tui
 from tests.ui_support import SIZE, services, settle, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState
@@ -47,13 +44,10 @@ def two_batches(capsys, sandbox, tmp_path) -> None:
 
 async def test_accept_in_the_tui_accepts_only_the_duplicates_it_showed(sandbox, capsys, tmp_path):
     two_batches(capsys, sandbox, tmp_path)
-    app = BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
+    app = tui(sandbox)
     async with app.run_test(size=SIZE) as pilot:
-        app.push_screen(EditorScreen(1))
-        await settle(pilot)
-        await pilot.press("v")
-        await settle(pilot)
-        assert isinstance(app.screen, ConfirmRunModal) and len(app.screen.plan.preflight.unaccepted) == 2
+        dialog = await confirm_dialog(pilot)
+        assert len(dialog.plan.preflight.unaccepted) == 2
         done = await asyncio.to_thread(other_process, sandbox, "run", "2", "--yes", "--wait-pending", "0")
         assert done.returncode == 0, done.stderr  # meanwhile B is paid from batch 2
         await pilot.press(*"ACCEPT", "enter")
