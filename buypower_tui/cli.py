@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from buypower_tui import __version__, secrets
+from buypower_tui.cli_db import add_db_parser
 from buypower_tui.cli_records import add_record_parsers
 from buypower_tui.cli_vending import add_vending_parsers
 from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
@@ -284,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_key)
     add_vending_parsers(sub)
     add_record_parsers(sub)
+    add_db_parser(sub)
     add_sandbox_parser(sub)
     for name, command in sub.choices.items():  # `buypower-tui export 1 --sandbox URL` works too
         if name != "sandbox":  # it has its own --port, --key…: the server, not a client of one

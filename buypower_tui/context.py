@@ -12,6 +12,7 @@ from buypower_tui import secrets
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.money_lock import MoneyLock
 from buypower_tui.core.rules import Limits
+from buypower_tui.core.schema import StoreTooNew
 from buypower_tui.core.store import NotAStore, Store, safe_url
 from buypower_tui.logs import add_secret, mask_message, setup_logging
 from buypower_tui.paths import AppPaths, NotARegularFile
@@ -38,6 +39,9 @@ class Context:
                               f"check that folder, or set BUYPOWER_TUI_HOME to a writable one.") from None
         self._key: secrets.KeyInfo | None = None
         self._store: Store | None = None
+        # Opening an older store upgrades it: one line on stderr says so (the TUI shows a toast
+        # instead, and `db upgrade` prints it itself).
+        self.announce_upgrade = True
 
     def mask_secret(self, value: str) -> None:
         """Never let this value reach the log or a message (a key that did not come from `key()`)."""
@@ -60,12 +64,15 @@ class Context:
         if self._store is None:
             try:
                 self._store = Store.open(self.database_url)
-            except (NotAStore, NotARegularFile) as exc:  # says what it is and what to do already
+            except (NotAStore, NotARegularFile, StoreTooNew) as exc:  # says what it is and what to do already
                 raise ConfigError(f"cannot open the database: {exc}") from None
             except (SQLAlchemyError, OSError, ImportError) as exc:
                 reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
                 raise ConfigError(f"cannot open the database {safe_url(self.database_url)}: {reason}. "
                                   "Check --db or database_url (`buypower-tui config` shows it).") from None
+            done = self._store.upgraded
+            if done is not None and done.before is not None and self.announce_upgrade:
+                err(done.describe())
         return self._store
 
     def client(self) -> BuyPowerClient:

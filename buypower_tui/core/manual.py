@@ -44,7 +44,7 @@ def resolve_review(store: Store, row_id: int, note: str, state: str, token: str 
             if token and row.token:  # BuyPower's own token (an answer that looked wrong) is never overwritten
                 raise StateConflict(f"row {row.row_number} already has the token BuyPower sent; resolve it without "
                                     "a token to keep that one")
-            return {"token": token_digits(token)} if token else {}
+            return {"paid_at": utcnow(), **({"token": token_digits(token)} if token else {})}
 
         return transition(store, row_id, (S.NEEDS_REVIEW,), S.SUCCESS, note=f"resolved by the operator: {note}",
                           provider_message=f"paid, says OPERATOR: {note}", compute=keep_buypowers_token)

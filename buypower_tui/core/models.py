@@ -1,4 +1,7 @@
-"""The store's tables. Statistics are never stored: they are queried from row states."""
+"""The store's tables. Statistics are never stored: they are queried from row states.
+
+Every change here is a new migration in buypower_tui/migrations/versions (core/schema.py
+runs them), and a test checks that the migrations make what these models say."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, text
+from sqlalchemy import JSON, Column, Index, false, text
 from sqlmodel import Field, SQLModel
 
 
@@ -88,7 +91,7 @@ class Recipient(SQLModel, table=True):
     errors: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     warnings: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     # Server defaults: an import leaves these columns out of its INSERT (fewer values to bind).
-    duplicate_accepted: bool = Field(default=False, sa_column_kwargs={"server_default": text("0")})
+    duplicate_accepted: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
     # Vending (used by the engine).
     order_id: str | None = None  # UNIQUE where set (ux_recipient_order_id)
@@ -104,7 +107,8 @@ class Recipient(SQLModel, table=True):
     provider_code: str | None = None
     provider_message: str | None = None
     parcels: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
-    vend_time: str | None = None
+    vend_time: str | None = None  # BuyPower's, as it came (its zone differs between /vend and /transaction)
+    paid_at: datetime | None = None  # ours: when SUCCESS was committed (UTC); migration 0002
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     sent_at: datetime | None = None  # when the last POST for this orderId left
     post_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})

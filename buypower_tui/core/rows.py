@@ -281,7 +281,9 @@ def _record_success(store: Store, row_id: int, allowed: Iterable[str], result: V
 
     def compute(row: RowView) -> dict[str, Any]:
         guard(row)
-        return {"provider_message": plausibility.review_note(doubts(row.amount))[:500]} if doubts(row.amount) else {}
+        if doubts(row.amount):
+            return {"provider_message": plausibility.review_note(doubts(row.amount))[:500]}
+        return {"paid_at": utcnow()}  # our own clock: when SUCCESS is committed
 
     return transition(
         store, row_id, allowed, lambda row: S.NEEDS_REVIEW if doubts(row.amount) else S.SUCCESS, note=note,

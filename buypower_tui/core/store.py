@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import Engine, delete, event, func, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, col, create_engine, select
 
+from buypower_tui.core import schema
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
 from buypower_tui.core.money_lock import MoneyLock, lock_path, sqlite_file
 from buypower_tui.paths import create_private_file, ensure_dir, existing_file
@@ -58,7 +59,9 @@ OUR_COLUMNS = {"batch": {"id", "name", "mode", "imported_at"},
                "meterlookup": {"meter", "disco", "vend_type", "info"}}
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str) -> tuple[Engine, schema.Upgrade | None]:
+    """The engine of a store at the app's schema (created, stamped or upgraded: schema.py),
+    and what was done to get it there."""
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if (path := sqlite_file(parsed)) is not None:  # a plain path or a file: URI alike
@@ -66,8 +69,11 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if is_sqlite:
         _sqlite_pragmas(engine)
-    SQLModel.metadata.create_all(engine)
-    return engine
+    try:
+        return engine, schema.bring_up_to_date(engine, str(path) if path else safe_url(url), path)
+    except BaseException:
+        engine.dispose()
+        raise
 
 
 def _prepare_sqlite_file(path: Path) -> None:
@@ -77,6 +83,7 @@ def _prepare_sqlite_file(path: Path) -> None:
     if existing_file(path) is None:  # raises NotARegularFile for a link, a device, a folder, a FIFO
         _create_store_file(path)
     _check_is_store(path)
+    schema.check_not_newer(str(path), schema.sqlite_revision(path))  # before anything writes to it
     create_private_file(path)  # 0600, as SQLite's -wal/-shm files will be
 
 
@@ -115,7 +122,8 @@ def _create_store_file(path: Path) -> None:
             return conn
 
         engine = create_engine("sqlite://", creator=connect, poolclass=NullPool)
-        SQLModel.metadata.create_all(engine)
+        with engine.begin() as connection:
+            schema.create(connection)
         engine.dispose()
         fd = os.open(tmp, os.O_RDONLY)
         try:
@@ -148,10 +156,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
 @dataclass
 class Store:
     engine: Engine
+    upgraded: schema.Upgrade | None = None  # what opening it did to its schema (told once, at start)
 
     @classmethod
     def open(cls, url: str) -> Store:
-        return cls(make_engine(url))
+        return cls(*make_engine(url))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -55,6 +55,9 @@ class BuyPowerApp(JobsMixin, App[None]):
         self.init_jobs()
 
     def on_mount(self) -> None:
+        done = self.services.store.upgraded
+        if done is not None and done.before is not None:
+            self.notify(done.describe() + ".", title="Store upgraded", timeout=15, markup=False)
         if self.open_batch is not None:
             self.push_screen(EditorScreen(self.open_batch))
         if self.recover_at_start and needs_recovery(self.services.store):

@@ -28,6 +28,8 @@ def run_tui(args: argparse.Namespace) -> int:
 
     if not args.demo:
         services = Services(Context(args))
+        services.ctx.announce_upgrade = False  # the app says it in a toast
+        services.store  # noqa: B018 - opened (and upgraded) now: a store it must refuse is exit 2, not a crash
         services.refresh_key()
         return _run(BuyPowerApp(services), services)
     home = Path(tempfile.mkdtemp(prefix="buypower-tui-demo-"))

@@ -1,0 +1,50 @@
+"""`buypower-tui db status` and `db upgrade`: the store's schema revision, and bringing it to
+the app's. Every other command upgrades the store when it opens it; these say what they do."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from buypower_tui.context import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
+from buypower_tui.core import schema
+from buypower_tui.core.store import safe_url
+
+
+def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
+    where = safe_url(ctx.database_url)
+    if args.db_command == "upgrade":
+        ctx.announce_upgrade = False  # said below, on stdout
+        store = ctx.store  # opening it upgrades it (a copy first), or refuses one from the future
+        done = store.upgraded
+        out(done.describe() if done else f"the store is at schema revision {schema.head()}: nothing to do")
+        return EXIT_OK
+    try:
+        revision = schema.revision_at(ctx.database_url)
+    except Exception as exc:  # noqa: BLE001 - not readable: say so, the other commands explain more
+        err(f"db status: cannot read the store {where}: {exc}")
+        return EXIT_USAGE
+    out(f"store        {where}")
+    out(f"app's schema {schema.head()}")
+    if revision is None:
+        out(f"store's      none yet: the first command that uses it creates it at {schema.head()}")
+        return EXIT_OK
+    if not schema.known(revision):
+        out(f"store's      {revision}: newer than this buypower-tui; upgrade buypower-tui to open it")
+        return EXIT_USAGE
+    steps = schema.pending(revision)
+    out(f"store's      {revision}" + (" (up to date)" if not steps else ""))
+    for step in steps:
+        out(f"  pending    {step}: {schema.describe(step)}")
+    if steps:
+        out("`buypower-tui db upgrade` applies them (a copy of the store is kept first); any other command "
+            "does the same when it opens the store")
+    return EXIT_PROBLEMS if steps else EXIT_OK
+
+
+def add_db_parser(sub: Any) -> None:
+    p = sub.add_parser("db", help="the store's schema: its revision, and upgrading it")
+    actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    actions.add_parser("status", help="the store's revision and the app's, and the migrations pending")
+    actions.add_parser("upgrade", help="bring the store to the app's schema (a copy of it is kept first)")
+    p.set_defaults(func=cmd_db)

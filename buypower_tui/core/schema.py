@@ -1,0 +1,173 @@
+"""Which schema a store has, and bringing it to the app's: Alembic, run in-process.
+
+An operator's store holds tokens that were paid for, so opening one never loses it: a store
+older than the app is copied (`<name>.before-<revision>.db`, by SQLite's online backup) and
+then upgraded in place; a store newer than the app is refused before anything writes to it;
+a store made by 0.1.0 (no alembic_version table, our tables) is stamped as revision 0001,
+never made again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect
+from sqlmodel import SQLModel
+
+from buypower_tui.core import models  # noqa: F401 - the tables, for create_all
+from buypower_tui.paths import create_private_file
+
+FIRST = "0001"  # the schema of 0.1.0, which stores made before migrations have
+
+
+class StoreTooNew(OSError):
+    """The store was upgraded by a newer buypower-tui; it is left untouched."""
+
+    def __init__(self, where: str, revision: str) -> None:
+        super().__init__(f"{where} is at schema revision {revision}, newer than this buypower-tui knows "
+                         f"(its newest is {head()}): upgrade buypower-tui to open it. Nothing was changed.")
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """What opening a store did to its schema (None when it was already at head)."""
+
+    before: str | None  # None: the store was new
+    after: str
+    backup: Path | None = None
+
+    def describe(self) -> str:
+        if self.before is None:
+            return f"new store created at schema revision {self.after}"
+        copy = f"; its copy from before is {self.backup}" if self.backup else ""
+        return f"store upgraded from schema revision {self.before} to {self.after}{copy}"
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "buypower_tui:migrations")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def head() -> str:
+    return _script().get_current_head()
+
+
+def known(revision: str) -> bool:
+    return revision in {s.revision for s in _script().walk_revisions()}
+
+
+def pending(revision: str | None) -> list[str]:
+    """The migrations that bring `revision` to head, oldest first."""
+    if revision == head():
+        return []
+    steps = _script().iterate_revisions(head(), revision or "base")
+    return [s.revision for s in reversed(list(steps))]
+
+
+def describe(revision: str) -> str:
+    """The first line of a migration's docstring."""
+    return (_script().get_revision(revision).doc or "").strip().splitlines()[0]
+
+
+def revision_of(connection: Connection) -> str | None:
+    """The store's revision; FIRST for a store made before migrations (our tables, no version)."""
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is None and inspect(connection).has_table("recipient"):
+        return FIRST
+    return current
+
+
+def revision_at(url: str) -> str | None:
+    """The store's revision, without changing anything (None: no store there yet)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from buypower_tui.core.money_lock import sqlite_file
+
+    if (path := sqlite_file(make_url(url))) is not None:
+        return sqlite_revision(path) if path.exists() else None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return revision_of(connection) if inspect(connection).has_table("recipient") else None
+    finally:
+        engine.dispose()
+
+
+def sqlite_revision(path: Path) -> str | None:
+    """The revision of a SQLite store, read without our settings (a look that changes nothing)."""
+    # mode=rw, not ro: a read-only reader of a WAL database leaves its -wal and -shm behind
+    with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=5)) as db:
+        tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "alembic_version" not in tables:
+            return FIRST if "recipient" in tables else None
+        row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else FIRST
+
+
+def check_not_newer(where: str, revision: str | None) -> None:
+    if revision is not None and not known(revision):
+        raise StoreTooNew(where, revision)
+
+
+def create(connection: Connection) -> None:
+    """A new store, at head: the tables as the models say, stamped (a test proves that the
+    migrations from 0001 make the same schema)."""
+    SQLModel.metadata.create_all(connection)
+    command.stamp(_config(connection), head())
+
+
+def bring_up_to_date(engine: Engine, where: str, sqlite_file: Path | None = None) -> Upgrade | None:
+    """Create, stamp or upgrade the store so that it is at head; refuse one from the future.
+
+    Each write is one transaction (BEGIN IMMEDIATE on SQLite), and what it depends on is read
+    again inside it: a second process opening the same old store at the same moment finds the
+    work done and does nothing."""
+    with engine.connect() as connection:
+        new = not inspect(connection).has_table("recipient")
+        revision = None if new else revision_of(connection)
+    if new:
+        with engine.begin() as connection:
+            if not inspect(connection).has_table("recipient"):
+                create(connection)
+        return Upgrade(None, head())
+    check_not_newer(where, revision)
+    if revision == head():
+        return None
+    backup = backup_sqlite(sqlite_file, revision) if sqlite_file is not None else None
+    with engine.begin() as connection:
+        if MigrationContext.configure(connection).get_current_revision() is None:
+            command.stamp(_config(connection), FIRST)  # a 0.1.0 store: recognised, never made again
+    with engine.begin() as connection:
+        command.upgrade(_config(connection), "head")
+    return Upgrade(revision, head(), backup)
+
+
+def backup_sqlite(path: Path, revision: str) -> Path:
+    """A consistent copy of the store by SQLite's online backup, beside it, 0600."""
+    target = path.with_name(f"{path.stem}.before-{revision}{path.suffix or '.db'}")
+    if target.exists():  # an earlier attempt at this very upgrade: keep the first copy, make another
+        n = 2
+        while (candidate := target.with_name(f"{target.stem}-{n}{target.suffix}")).exists():
+            n += 1
+        target = candidate
+    create_private_file(target)
+    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
+    return target

@@ -1,0 +1,161 @@
+"""The store's schema under migrations: a 0.1.0 store upgrades with nothing lost, a store from
+the future is refused untouched, and the migrations make what the models say, on SQLite and
+on PostgreSQL.
+
+tests/fixtures/store-0.1.0.db was made by 0.1.0 itself (tests/fixtures/make_store_0_1_0.py):
+three batches with rows in every state, real tokens and events, accepted duplicates, meter
+lookups and an orphan event."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import stat
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+from sqlmodel import SQLModel
+
+from buypower_tui.cli import main
+from buypower_tui.core import schema
+from buypower_tui.core.models import RowState
+from buypower_tui.core.recovery import recover
+from buypower_tui.core.store import Store
+from tests import postgres
+
+FIXTURE = Path(__file__).parent / "fixtures" / "store-0.1.0.db"
+TABLES = ("batch", "recipient", "event", "meterlookup")
+
+
+def dump(path: Path) -> dict[str, list[tuple]]:
+    """Every row of our tables, every column 0.1.0 had, in id order: what must not change."""
+    with closing(sqlite3.connect(path)) as db:
+        out = {}
+        for table in TABLES:
+            columns = [c[1] for c in sqlite3.connect(FIXTURE).execute(f"PRAGMA table_info({table})")]
+            out[table] = db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1, 2").fetchall()
+        return out
+
+
+def derived(path: Path) -> list[tuple]:
+    """Counts and money by batch and state, recomputed from the rows."""
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT batch_id, state, COUNT(*), COALESCE(SUM(amount_kobo), 0) FROM recipient "
+                          "GROUP BY batch_id, state ORDER BY 1, 2").fetchall()
+
+
+@pytest.fixture
+def old_store(tmp_path) -> Path:
+    path = tmp_path / "operators.db"
+    shutil.copyfile(FIXTURE, path)
+    return path
+
+
+def test_the_fixture_is_a_0_1_0_store_with_rows_in_every_state():
+    assert schema.sqlite_revision(FIXTURE) == schema.FIRST
+    with closing(sqlite3.connect(FIXTURE)) as db:
+        tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        states = {s for (s,) in db.execute("SELECT DISTINCT state FROM recipient")}
+        tokens = db.execute("SELECT COUNT(*) FROM recipient WHERE token IS NOT NULL").fetchone()[0]
+        accepted = db.execute("SELECT COUNT(*) FROM recipient WHERE duplicate_accepted").fetchone()[0]
+        orphans = db.execute("SELECT COUNT(*) FROM event WHERE recipient_id NOT IN (SELECT id FROM recipient)"
+                             ).fetchone()[0]
+    assert "alembic_version" not in tables and states == set(RowState)
+    assert tokens >= 3 and accepted == 2 and orphans == 1
+
+
+def test_a_0_1_0_store_upgrades_in_place_with_nothing_lost(old_store):
+    before, counts = dump(old_store), derived(old_store)
+    store = Store.open(f"sqlite:///{old_store}")
+    try:
+        done = store.upgraded
+        assert done.before == schema.FIRST and done.after == schema.head()
+        assert done.backup == old_store.with_name("operators.before-0001.db")
+        assert stat.S_IMODE(done.backup.stat().st_mode) == 0o600 and dump(done.backup) == before
+        assert dump(old_store) == before and derived(old_store) == counts  # every row, token and event
+        stats = store.stats_for([1, 2, 3])
+        assert sorted((b, st, n, k) for b, s in stats.items() for st, n in s.by_state.items()
+                      for k in [s.kobo_by_state[st]]) == counts
+        report = __import__("asyncio").run(recover(store, None, first_wait=1, max_wait=2, budget=3))
+        assert "1 events belong to rows that no longer exist" in report.orphans
+        with closing(sqlite3.connect(old_store)) as db:  # paid_at: each paid row's SUCCESS event
+            paid = db.execute("SELECT r.paid_at, (SELECT MAX(at) FROM event e WHERE e.recipient_id = r.id AND "
+                              "e.new_state = 'SUCCESS') FROM recipient r WHERE r.state = 'SUCCESS'").fetchall()
+            unpaid = db.execute("SELECT COUNT(*) FROM recipient WHERE state != 'SUCCESS' AND paid_at IS NOT NULL"
+                                ).fetchone()[0]
+        assert paid and all(a == b and a for a, b in paid) and unpaid == 0
+    finally:
+        store.close()
+    again = Store.open(f"sqlite:///{old_store}")  # stamped, never made again; nothing more to do
+    assert again.upgraded is None and len(list(again.rows(1))) == 11
+    again.close()
+
+
+def test_a_store_from_the_future_is_refused_and_untouched(old_store, capsys, monkeypatch):
+    Store.open(f"sqlite:///{old_store}").close()
+    with closing(sqlite3.connect(old_store)) as db:
+        db.execute("UPDATE alembic_version SET version_num = '9001'")
+        db.commit()
+    content, mode = old_store.read_bytes(), old_store.stat().st_mode
+    for argv in (["batches"], ["db", "upgrade"], []):  # [] is the TUI: refused before it starts
+        assert main(["--db", f"sqlite:///{old_store}", *argv]) == 2
+        err = capsys.readouterr().err
+        assert "schema revision 9001, newer than this buypower-tui knows" in err and "upgrade buypower-tui" in err
+    assert main(["--db", f"sqlite:///{old_store}", "db", "status"]) == 2
+    assert "9001: newer than this buypower-tui" in capsys.readouterr().out
+    assert old_store.read_bytes() == content and old_store.stat().st_mode == mode
+    assert not list(old_store.parent.glob("*-wal")) and not list(old_store.parent.glob("*.before-9001*"))
+
+
+def test_db_status_and_db_upgrade_say_what_they_see_and_do(old_store, capsys):
+    db = ["--db", f"sqlite:///{old_store}"]
+    assert main([*db, "db", "status"]) == 1
+    out = capsys.readouterr().out
+    assert f"app's schema {schema.head()}" in out and "store's      0001" in out and "pending    0002" in out
+    assert main([*db, "db", "upgrade"]) == 0
+    assert f"from schema revision 0001 to {schema.head()}; its copy from before is" in capsys.readouterr().out
+    assert main([*db, "db", "status"]) == 0 and "(up to date)" in capsys.readouterr().out
+    assert main([*db, "db", "upgrade"]) == 0 and "nothing to do" in capsys.readouterr().out
+
+
+def test_other_commands_upgrade_too_and_say_so_in_one_line(old_store, capsys):
+    assert main(["--db", f"sqlite:///{old_store}", "batches"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "store upgraded from schema revision 0001" in err
+
+
+def _migrated_matches_the_models(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(schema._config(connection), "head")  # every migration, from nothing
+        with engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+            assert MigrationContext.configure(connection).get_current_revision() == schema.head()
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_make_what_the_models_say_on_sqlite(tmp_path):
+    _migrated_matches_the_models(f"sqlite:///{tmp_path / 'migrated.db'}")
+    new = Store.open(f"sqlite:///{tmp_path / 'new.db'}")  # a new store: made from the models, at head
+    assert schema.sqlite_revision(tmp_path / "new.db") == schema.head()
+    new.close()
+
+
+@pytest.mark.skipif(not postgres.available(), reason="PostgreSQL's initdb is not installed (.ci/run installs it)")
+def test_the_migrations_run_on_postgresql_and_a_store_works_there():
+    with postgres.server() as url:
+        _migrated_matches_the_models(url)
+        store = Store.open(url)  # at head already: opened as it is
+        try:
+            assert store.upgraded is None
+            batch = store.create_batch("on postgres", None, "sandbox")
+            assert store.batches()[0].id == batch.id and store.stats(batch.id).rows == 0
+        finally:
+            store.close()
