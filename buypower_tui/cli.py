@@ -41,6 +41,7 @@ from buypower_tui.settings import (
 )
 from buypower_tui.settings import (
     NOT_SETTINGS,
+    RETIRED,
     ConfigError,
     env_name,
 )
@@ -195,7 +196,7 @@ def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def unknown_env_vars() -> list[str]:
-    known = {env_name(f) for f in SETTING_FIELDS} | NOT_SETTINGS
+    known = {env_name(f) for f in (*SETTING_FIELDS, *RETIRED)} | NOT_SETTINGS  # retired ones have their own notice
     return sorted(v for v in os.environ if v.startswith("BUYPOWER_") and v not in known)
 
 

@@ -21,6 +21,7 @@ from buypower_tui.core.models import RowState
 from buypower_tui.core.money_lock import MoneyLock
 from buypower_tui.core.plan import PlanChanged, Policy, RunPlan, batch_problem, commit_plan, plan_run
 from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import naira
 from buypower_tui.core.vending import Progress, Runner, RunOptions
 from buypower_tui.settings import ConfigError
@@ -37,14 +38,12 @@ def _batch(ctx: Context, batch_id: int):
 
 def _options(ctx: Context, wait_pending: float) -> RunOptions:
     s = ctx.settings
-    return RunOptions(concurrency=s.concurrency, first_wait=s.requery_first_wait, max_wait=s.requery_max_wait,
-                      budget=s.requery_budget, wait_pending=wait_pending)
+    return RunOptions(concurrency=s.concurrency, requery=RequeryPolicy.from_settings(s), wait_pending=wait_pending)
 
 
 async def _recover(ctx: Context, client: BuyPowerClient) -> RecoveryReport:
     s = ctx.settings
-    report = await recover(ctx.store, client, first_wait=s.requery_first_wait, max_wait=s.requery_max_wait,
-                           budget=s.requery_budget)
+    report = await recover(ctx.store, client, policy=RequeryPolicy.from_settings(s))
     _report_recovery(report)
     return report
 
@@ -247,7 +246,7 @@ def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
             s = ctx.settings  # asked by hand: parked rows too
             already = len(report.not_reached)
             await requery_now(ctx.store, client, rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)), report,
-                              first_wait=s.requery_first_wait, max_wait=s.requery_max_wait, budget=s.requery_budget)
+                              policy=RequeryPolicy.from_settings(s))
             for problem in report.not_reached[already:]:
                 err(f"not requeried: {problem}")
             out("requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items())) or "nothing"))

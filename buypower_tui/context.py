@@ -31,6 +31,8 @@ class Context:
         self.loaded: LoadedSettings = load_settings(
             self.paths, flags, config_file=Path(args.config) if args.config else None)
         self.settings: Settings = self.loaded.settings
+        for notice in self.loaded.notices:  # a setting an older version had: said, not refused
+            err(f"warning: {notice}")
         env_keys = tuple(k for k in map(secrets.env_key, secrets.ENVIRONMENTS) if k)
         try:
             self._mask = setup_logging(self.paths.log_file, self.settings.log_level, env_keys)

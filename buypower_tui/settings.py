@@ -21,6 +21,10 @@ from buypower_tui.core.endpoint import LIVE_URL, SANDBOX_URL, key_destination_pr
 from buypower_tui.paths import AppPaths
 
 ENV_PREFIX = "BUYPOWER_"
+# Settings an older buypower-tui had: a file or env var that still names one is read without
+# it, and says so once (`notices`), rather than refusing to start after an upgrade.
+RETIRED = {"requery_budget": "the requery budget is now a time: requery_budget_s (seconds from the first "
+                             "send, default 21600 = 6 h); remove requery_budget"}
 # BUYPOWER_* variables that are not settings (the key, the home override, the sandbox's key).
 NOT_SETTINGS = {"BUYPOWER_API_KEY", "BUYPOWER_SANDBOX_API_KEY", "BUYPOWER_TUI_HOME", "BUYPOWER_SANDBOX_KEY"}
 
@@ -54,13 +58,14 @@ class Settings(BaseModel):
     breaker_half_open_probes: int = Field(3, ge=1, le=20, description="a whole number from 1 to 20")
     requery_first_wait: float = Field(120.0, ge=0, le=86400, description="seconds, from 0 to 86400")
     requery_max_wait: float = Field(1800.0, ge=1, le=86400, description="seconds, from 1 to 86400")
-    requery_budget: int = Field(10, ge=1, le=100, description="a whole number from 1 to 100")
+    requery_budget_s: float = Field(21600.0, ge=1, le=30 * 86400,
+                                    description="seconds from the first send, from 1 to 2592000 (30 days)")
     amount_min: Decimal = Field(Decimal("100"), ge=1, le=10_000_000, decimal_places=2,
                                 description="naira, from 1 to 10,000,000, at most 2 decimals")
     amount_max: Decimal = Field(Decimal("100000"), ge=1, le=10_000_000, decimal_places=2,
                                 description="naira, from 1 to 10,000,000, at most 2 decimals")
     prepaid_meter_lengths: list[int] = Field(
-        default_factory=lambda: [11], min_length=1,
+        default_factory=lambda: [11, 13], min_length=1,
         description="a list of digit counts from 6 to 16, e.g. [11, 13]",
     )
     postpaid_min_length: int = Field(6, ge=1, le=30, description="a whole number from 1 to 30")
@@ -167,6 +172,7 @@ class LoadedSettings(BaseModel):
     settings: Settings
     sources: dict[str, str]
     config_file: Path
+    notices: list[str] = []  # retired settings found (see RETIRED)
 
 
 def load_settings(
@@ -180,8 +186,12 @@ def load_settings(
     path = config_file or paths.config_file
     values: dict[str, Any] = {}
     sources: dict[str, str] = {name: "default" for name in FIELDS}
+    notices: list[str] = []
 
     for key, value in _read_toml(path, must_exist=config_file is not None).items():
+        if key in RETIRED:
+            notices.append(f"Config file {path}: key '{key}' is no longer used: {RETIRED[key]}.")
+            continue
         if key not in FIELDS:
             raise ConfigError(_unknown_key(path, key, value))
         if not _toml_type_ok(key, value):
@@ -191,6 +201,8 @@ def load_settings(
         values[key] = value
         sources[key] = f"file {path}"
 
+    notices += [f"Environment variable {env_name(key)} is no longer used: {why}."
+                for key, why in RETIRED.items() if env_name(key) in env]
     for name in FIELDS:
         var = env_name(name)
         if var in env:
@@ -206,7 +218,7 @@ def load_settings(
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, values, sources)) from None
-    return LoadedSettings(settings=settings, sources=sources, config_file=path)
+    return LoadedSettings(settings=settings, sources=sources, config_file=path, notices=notices)
 
 
 def _read_toml(path: Path, *, must_exist: bool) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def test_200_success_keeps_token_units_receipt_and_amounts(sandbox):
 def test_202_is_pending_with_the_delay_hint(sandbox):
     r = run(_one(sandbox, PENDING_OK))
     assert r.outcome is Outcome.PENDING and r.http_status == 202
-    assert r.message.startswith("Transaction is still in progress") and r.retry_after == 2
+    assert r.message.startswith("Transaction is still in progress") and r.delays == (2, 2, 2)
 
 
 def test_400_below_minimum_is_failed(sandbox):

@@ -17,6 +17,7 @@ from buypower_tui.core import rows
 from buypower_tui.core.client import MAX_BODY, BuyPowerClient, NotSent
 from buypower_tui.core.importing import import_file
 from buypower_tui.core.outcomes import STORED_RESPONSE_MAX, ApiError, Outcome
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import Limits
 from tests.hostile_server import DRIP, ENDLESS, SAFETY_LIMIT, HostileServer
 
@@ -92,7 +93,7 @@ def test_an_endless_answer_is_not_read_past_the_cap():
 
 
 def _success(**data) -> bytes:
-    data = {"token": TOKEN, "units": 4.4, "receiptNo": "38851221", "totalAmountPaid": 1000, "orderId": "o",
+    data = {"token": TOKEN, "units": 4.4, "receiptNo": "38851221", "totalAmountPaid": 1000,
             "parcels": [{"type": "TOKEN", "content": TOKEN.replace("-", "")}], **data}
     return json.dumps({"status": True, "message": "Successful transaction", "responseCode": 100,
                        "data": data}).encode()
@@ -115,7 +116,7 @@ def test_a_huge_but_valid_success_is_stored_short_and_a_too_big_one_is_pending(s
                 return await vend(c, row.order_id)
         result = asyncio.run(go())
     assert result.outcome is Outcome.SUCCESS and result.token == TOKEN.replace("-", "")
-    stored = rows.record_result(store, row_id, result, requery=False, first_wait=1, max_wait=1, budget=3)
+    stored = rows.record_result(store, row_id, result, requery=False, policy=RequeryPolicy(1, 1, 60))
     assert stored.state == "SUCCESS" and stored.token == TOKEN.replace("-", "") and stored.receipt_no == "38851221"
     kept = rows.get(store, row_id).response
     assert len(json.dumps(kept)) <= STORED_RESPONSE_MAX and kept["_truncated"] == {"bytes": len(huge)}

@@ -16,13 +16,14 @@ from buypower_tui.core.lookup import lookup_batch
 from buypower_tui.core.models import RowState
 from buypower_tui.core.preflight import preflight
 from buypower_tui.core.recovery import recover
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import Limits
 from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 from buypower_tui.core.vending import Runner, RunOptions
 from tests.engine_helpers import assert_ledger_matches_store, unsettled, write_batch
 
 S = RowState
-FAST = RunOptions(concurrency=8, first_wait=0.05, max_wait=0.2, budget=30, wait_pending=20)
+FAST = RunOptions(concurrency=8, requery=RequeryPolicy(first_wait=0.05, max_wait=0.2, budget_s=60), wait_pending=20)
 
 
 def client(sandbox, **kw) -> BuyPowerClient:
@@ -71,8 +72,8 @@ def test_breaker_stops_sending_while_open_and_the_run_finishes_after(store, tmp_
                 async with client(sandbox, breaker=breaker, concurrency=1) as c:  # as the runner's
                     batch = await prepare(store, c, write_batch(tmp_path / "b.csv", 40))
                     sandbox.update_config(fail_rate=1.0)
-                    runner = Runner(store, c, batch, RunOptions(concurrency=1, first_wait=0.05, max_wait=0.2,
-                                                                budget=50, wait_pending=20))
+                    runner = Runner(store, c, batch, RunOptions(concurrency=1, wait_pending=20,
+                                                                requery=RequeryPolicy(0.05, 0.2, 60)))
                     seen = []
 
                     def watch(p):
@@ -103,7 +104,7 @@ def test_recovery_settles_rows_left_sending_and_repairs_orphans(store, tmp_path)
                 for row_id in ids[3:5]:  # crashed after SENDING was committed, before the POST
                     rows.mark_sending(store, row_id)
                 rows.transition(store, ids[5], (S.APPROVED,), S.SENDING, order_id=None)  # an orphan
-                report = await recover(store, c, first_wait=0.05, max_wait=0.2, budget=5)
+                report = await recover(store, c, policy=RequeryPolicy(0.05, 0.2, 60))
                 return batch, ids, report
         batch, ids, report = asyncio.run(go())
         assert report.requeried == {S.SUCCESS: 3, S.NOT_SENT: 2}
@@ -168,8 +169,8 @@ def test_stop_sends_nothing_that_was_still_queued_behind_the_request_cap(store, 
         async def go():
             async with client(sandbox, concurrency=1) as c:  # one request at a time, three workers
                 batch = await prepare(store, c, write_batch(tmp_path / "b.csv", 20))
-                runner = Runner(store, c, batch, RunOptions(concurrency=1, first_wait=0.05, max_wait=0.2,
-                                                            budget=5, wait_pending=0))
+                runner = Runner(store, c, batch, RunOptions(concurrency=1, wait_pending=0,
+                                                            requery=RequeryPolicy(0.05, 0.2, 60)))
 
                 at_stop = []
 
@@ -202,7 +203,7 @@ def test_a_requery_pass_stops_when_the_app_is_closing(store, tmp_path):
                     rows.mark_sending(store, row_id)
                 report = RecoveryReport()
                 asked = iter([False, True])  # the app closes after the first row
-                await requery_now(store, c, ids, report, first_wait=1, max_wait=2, budget=5,
+                await requery_now(store, c, ids, report, policy=RequeryPolicy(1, 2, 60),
                                   stop=lambda: next(asked))
                 return report
         report = asyncio.run(go())

@@ -63,7 +63,7 @@ def test_balance_flat_or_enveloped(body, expected):
 ])
 def test_delay_at_top_level_or_under_data(body):
     r = vend_outcome("o1", 202, j(body), "PREPAID")
-    assert r.outcome is Outcome.PENDING and r.retry_after == 20 and r.message == "in progress"
+    assert r.outcome is Outcome.PENDING and r.delays == (20, 20) and r.message == "in progress"
 
 
 SUCCESS_DATA = {"token": "3172-0458-9916-2203-5547", "units": "4.4", "receiptNo": 38851221,

@@ -59,7 +59,7 @@ def rejected(result, field: str) -> str:
         (" 0427 - 189 - 2301 ", "PREPAID", DEFAULT, "04271892301"),
         ("00000000001", "PREPAID", DEFAULT, "00000000001"),  # leading zeros kept
         ("45067198783", None, DEFAULT, "45067198783"),  # unknown vend type checks as PREPAID
-        ("0123456789012", "PREPAID", Limits(prepaid_lengths=(11, 13)), "0123456789012"),
+        ("0123456789012", "PREPAID", DEFAULT, "0123456789012"),
         ("01234567890", "PREPAID", Limits(prepaid_lengths=(11, 13)), "01234567890"),
         ("012345", "POSTPAID", DEFAULT, "012345"),  # 6: postpaid minimum
         ("0123456789012345", "POSTPAID", DEFAULT, "0123456789012345"),  # 16: maximum
@@ -78,7 +78,7 @@ def test_meter_accepted(raw, vend_type, limits, expected):
         ("   ", "PREPAID", DEFAULT, "empty"),
         ("0427189230", "PREPAID", DEFAULT, "10 digits"),  # 10 digits: too short
         ("042718923011", "PREPAID", DEFAULT, "12 digits"),
-        ("0123456789012", "PREPAID", DEFAULT, "13 digits"),  # 13 not allowed by default
+        ("0123456789012", "PREPAID", Limits(prepaid_lengths=(11,)), "13 digits"),  # 13 refused when only 11 is allowed
         ("012345678901", "PREPAID", Limits(prepaid_lengths=(11, 13)), "12 digits"),
         ("0427189230A", "PREPAID", DEFAULT, "only digits"),
         ("04271892301.0", "PREPAID", DEFAULT, "only digits"),

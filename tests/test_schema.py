@@ -25,6 +25,7 @@ from buypower_tui.cli import main
 from buypower_tui.core import schema
 from buypower_tui.core.models import RowState
 from buypower_tui.core.recovery import recover
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.store import Store
 from tests import postgres
 
@@ -81,7 +82,7 @@ def test_a_0_1_0_store_upgrades_in_place_with_nothing_lost(old_store):
         stats = store.stats_for([1, 2, 3])
         assert sorted((b, st, n, k) for b, s in stats.items() for st, n in s.by_state.items()
                       for k in [s.kobo_by_state[st]]) == counts
-        report = __import__("asyncio").run(recover(store, None, first_wait=1, max_wait=2, budget=3))
+        report = __import__("asyncio").run(recover(store, None, policy=RequeryPolicy()))
         assert "1 events belong to rows that no longer exist" in report.orphans
         with closing(sqlite3.connect(old_store)) as db:  # paid_at: each paid row's SUCCESS event
             paid = db.execute("SELECT r.paid_at, (SELECT MAX(at) FROM event e WHERE e.recipient_id = r.id AND "

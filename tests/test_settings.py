@@ -23,9 +23,9 @@ def test_defaults_are_those_of_the_issue(paths):
     assert (s.mode, s.effective_base_url) == ("live", LIVE_URL)
     assert (s.connect_timeout, s.read_timeout, s.concurrency, s.rate_limit) == (5, 60, 4, 5)
     assert (s.breaker_threshold, s.breaker_cooldown, s.breaker_half_open_probes) == (5, 60, 3)
-    assert (s.requery_first_wait, s.requery_max_wait, s.requery_budget) == (120, 1800, 10)
+    assert (s.requery_first_wait, s.requery_max_wait, s.requery_budget_s) == (120, 1800, 6 * 3600)
     assert (s.amount_min, s.amount_max) == (Decimal(100), Decimal(100000))
-    assert s.prepaid_meter_lengths == [11]
+    assert s.prepaid_meter_lengths == [11, 13]  # buypower-api.md §13: 13-digit IBADAN meters
     assert (s.postpaid_min_length, s.postpaid_max_length) == (6, 16)
     assert (s.duplicate_window_days, s.default_phone) == (7, "")
 
@@ -92,13 +92,13 @@ def test_bad_env_var_names_the_variable(paths, monkeypatch, capsys):
 
 def test_config_command_prints_files_and_effective_settings(capsys, monkeypatch):
     monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "ab" * 32)
-    write_config("requery_budget = 7\n")
+    write_config("requery_budget_s = 7\n")
     assert main(["--sandbox", "config"]) == 0
     out = capsys.readouterr().out
     paths = AppPaths.resolve()
     for where in (paths.config_file, paths.log_file, paths.db_file, paths.data_dir):
         assert str(where) in out
-    assert "requery_budget             7" in out and "mode                       sandbox" in out
+    assert "requery_budget_s           7.0" in out and "mode                       sandbox" in out
     assert "…abab" in out and "ab" * 32 not in out
 
 
@@ -152,3 +152,18 @@ def test_a_database_that_cannot_be_opened_is_exit_2(tmp_path, capsys):
         assert main(["--db", url, "batches"]) == 2
         err = capsys.readouterr().err
         assert "cannot open the database" in err and "pw@" not in err and "Traceback" not in err
+
+
+def test_a_setting_an_older_version_had_is_said_once_and_not_refused(capsys, monkeypatch):
+    """0.1's `requery_budget` (a count) became `requery_budget_s` (a time): a config file or env
+    var that still names it must not stop the app from starting after an upgrade."""
+    monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", "ab" * 32)
+    monkeypatch.setenv("BUYPOWER_REQUERY_BUDGET", "5")
+    write_config("requery_budget = 7\nconcurrency = 2\n")
+    assert main(["--sandbox", "config"]) == 0
+    captured = capsys.readouterr()
+    assert "key 'requery_budget' is no longer used: the requery budget is now a time: requery_budget_s" \
+        in captured.err
+    assert "Environment variable BUYPOWER_REQUERY_BUDGET is no longer used" in captured.err
+    assert "not settings and are ignored" not in captured.out  # said once, with the reason
+    assert "requery_budget_s           21600.0" in captured.out and "concurrency                2 " in captured.out

@@ -75,10 +75,8 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
             report.errors.append(f"row {row.row_number}: {exc}")
             return
         report.checked += 1
-        customer = dict(customer_name=info.name, customer_address=info.address,
-                        customer_debt=None if info.outstanding is None else str(info.outstanding),
-                        min_vend=None if info.min_vend is None else str(info.min_vend),
-                        max_vend=None if info.max_vend is None else str(info.max_vend))
+        customer = dict(customer_name=info.name, customer_address=info.address, customer_debt=info.outstanding,
+                        debt_repayment=info.debt_repayment, min_vend=info.min_vend, max_vend=info.max_vend)
         if not info.found:
             report.not_found += 1
             rows.transition(store, row_id, (S.VALID,), S.LOOKUP_FAILED, compute=same_row, note="meter not found",

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, false, text
+from sqlalchemy import JSON, Column, Index, String, false, text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -21,6 +22,29 @@ def to_kobo(amount: Decimal | None) -> int | None:
 
 def from_kobo(kobo: int | None) -> Decimal | None:
     return None if kobo is None else Decimal(kobo) / 100
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """BuyPower's loose numbers (units, debt, tax) as exact decimal text: read back as Decimal.
+
+    Text, not NUMERIC: SQLite keeps NUMERIC as a float, and these are shown and exported to
+    the kobo exactly as BuyPower said them."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None or value == "" else str(Decimal(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        try:
+            return None if value is None else Decimal(value)
+        except InvalidOperation:  # not written by us; nothing to show rather than a crash
+            return None
+
+
+def decimal_field() -> Any:
+    return Field(default=None, sa_type=DecimalText)
 
 
 def utcnow() -> datetime:
@@ -97,11 +121,19 @@ class Recipient(SQLModel, table=True):
     order_id: str | None = None  # UNIQUE where set (ux_recipient_order_id)
     customer_name: str | None = None
     customer_address: str | None = None
-    customer_debt: str | None = None  # Decimal as text: BuyPower's debt fields are loose
-    min_vend: str | None = None
-    max_vend: str | None = None
-    token: str | None = None  # 20 digits, no separators
-    units: str | None = None
+    # From check/meter. Decimal columns are exact decimal text (DecimalText).
+    customer_debt: Decimal | None = decimal_field()  # BuyPower's `outstanding`
+    debt_repayment: Decimal | None = decimal_field()  # migration 0003
+    min_vend: Decimal | None = decimal_field()
+    max_vend: Decimal | None = decimal_field()
+    token: str | None = None  # 20 digits, no separators; KCT1/KCT2/BONUS are in `parcels`
+    # What the money bought, from /vend or /transaction (migration 0003 but units): energy net
+    # of VAT, the VAT, the debt taken from this payment and the debt left after it.
+    units: Decimal | None = decimal_field()
+    amount_generated: Decimal | None = decimal_field()
+    tax: Decimal | None = decimal_field()
+    debt_amount: Decimal | None = decimal_field()
+    debt_remaining: Decimal | None = decimal_field()
     receipt_no: str | None = None
     vend_ref: str | None = None
     provider_code: str | None = None
@@ -111,6 +143,10 @@ class Recipient(SQLModel, table=True):
     paid_at: datetime | None = None  # ours: when SUCCESS was committed (UTC); migration 0002
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     sent_at: datetime | None = None  # when the last POST for this orderId left
+    first_sent_at: datetime | None = None  # the first POST of this orderId: the requery budget runs from it (0003)
+    # The provider's own requery schedule (a 202's `delay`, seconds): the i-th requery waits
+    # the i-th value, the last one repeating (0003).
+    requery_schedule: list[float] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     post_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     next_requery_at: datetime | None = None
     requery_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})

@@ -51,7 +51,9 @@ class VendResult(BaseModel):
     vend_time: str | None = None
     customer_name: str | None = None
     customer_address: str | None = None
-    retry_after: float | None = None  # seconds: the server's delay or Retry-After hint
+    retry_after: float | None = None  # seconds: the server's Retry-After (or a message's "retry in 2 minutes")
+    delays: tuple[float, ...] = ()  # a 202's `delay` list: the provider's requery schedule, in seconds
+    about_another_order: bool = False  # the answer named another orderId than the one asked
     response: dict[str, Any] | None = None  # the body as received (it holds no secret)
 
     @property
@@ -123,6 +125,13 @@ def to_text(value: Any) -> str | None:
     return str(value)[:MAX_TEXT]
 
 
+def to_name(value: Any) -> str | None:
+    """Names and addresses come with trailing and repeated spaces ("JOHN  DOE "): trimmed and
+    collapsed, so they show and compare as people read them."""
+    text = to_text(value)
+    return " ".join(text.split()) or None if text is not None else None
+
+
 def normalise_token(value: Any) -> str | None:
     """Tokens come grouped ("1234-5678-...") or not; store 20 digits, else None."""
     if not isinstance(value, str | int) or isinstance(value, bool):
@@ -176,17 +185,18 @@ def _trimmed(value: Any, depth: int) -> Any:
     return value
 
 
-def _delay_hint(body: dict[str, Any]) -> float | None:
-    """`delay` (a list of seconds) at top level, else under `data` (§4.3 conflict)."""
+def _delays(body: dict[str, Any] | None) -> tuple[float, ...]:
+    """`delay` (a list of seconds) at top level, else under `data` (§4.3 conflict); a single
+    number is a list of one. Values that are not seconds are dropped; at most 32 are kept."""
+    if body is None:
+        return ()
     data = body.get("data")
     for delay in (body.get("delay"), data.get("delay") if isinstance(data, dict) else None):
-        if isinstance(delay, list) and delay:
-            first = to_decimal(delay[0])
-            if first is not None and first >= 0:
-                return float(first)
-        elif (single := to_decimal(delay)) is not None and single >= 0:
-            return float(single)
-    return None
+        values = [to_decimal(v) for v in (delay[:32] if isinstance(delay, list) else [delay])]
+        kept = tuple(float(v) for v in values if v is not None and 0 <= v <= 86400)
+        if kept:
+            return kept
+    return ()
 
 
 def retry_after_hint(header: str | None, default: float | None = None) -> float | None:
@@ -204,14 +214,35 @@ def _message(body: dict[str, Any] | None, fallback: str) -> str:
     return fallback
 
 
-_PENDING_WORDS = ("duplicate", "in progress", "processing", "requery", "pending")
+# Words that say the order may exist. Error envelopes are untidy (bodies carry the wrong
+# responseCode, §13), so a duplicate-order answer is judged by its words, whatever its status.
+_PENDING_WORDS = ("already received", "already exist", "duplicate", "in progress", "being processed",
+                  "processing", "requery", "pending")
 
 
 def _sounds_pending(message: str) -> bool:
-    """A 4xx whose text says the order may exist ("Possible duplicate transaction", "still in
-    progress"): requery it rather than trust the status code alone."""
+    """"Request already received", "Possible duplicate transaction", "still in progress",
+    "being processed": requery the order rather than trust the status code alone."""
     lowered = message.lower()
     return any(word in lowered for word in _PENDING_WORDS)
+
+
+def _order_named(body: dict[str, Any] | None) -> str | None:
+    """The orderId an answer says it is about (in `data`, else at its top), if it names one."""
+    if body is None:
+        return None
+    data = body.get("data")
+    named = data.get("orderId") if isinstance(data, dict) else None
+    return to_text(named if named is not None else body.get("orderId"))
+
+
+def _another_order(order_id: str, body: dict[str, Any] | None, common: dict[str, Any]) -> VendResult | None:
+    """An answer about another order than the one asked says nothing about ours: PENDING."""
+    named = _order_named(body)
+    if named is None or named.strip() == order_id:
+        return None
+    return VendResult(outcome=Outcome.PENDING, about_another_order=True, **common,
+                      message=f"BuyPower answered about order {named[:64]}, not {order_id}: requery")
 
 
 def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -230,8 +261,8 @@ def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
         "total_paid": to_decimal(data.get("totalAmountPaid")),
         "amount_generated": to_decimal(data.get("amountGenerated")), "tax": to_decimal(data.get("tax")),
         "debt_amount": to_decimal(data.get("debtAmount")), "debt_remaining": to_decimal(data.get("debtRemaining")),
-        "vend_time": to_text(data.get("vendTime")), "customer_name": to_text(data.get("name")),
-        "customer_address": to_text(data.get("address")),
+        "vend_time": to_text(data.get("vendTime")), "customer_name": to_name(data.get("name")),
+        "customer_address": to_name(data.get("address")),
     }
 
 
@@ -243,7 +274,7 @@ def _settled(order_id: str, status: int, body: dict[str, Any], data: dict[str, A
                   response=stored_response(body, size))
     if vend_type.upper() == "PREPAID" and fields["token"] is None:
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (no token yet: requery)",
-                          retry_after=_delay_hint(body), **common)
+                          delays=_delays(body), **common)
     return VendResult(outcome=Outcome.SUCCESS, message=message, **fields, **common)
 
 
@@ -274,22 +305,30 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
     code = _code(body)
     common = dict(order_id=order_id, http_status=status, provider_code=code,
                   response=stored_response(body, len(content)))
+    message = _message(body, f"HTTP {status}")
+    settled = status == 200 and body is not None and body.get("status") is True
+    if body is not None and not settled and _sounds_pending(message):
+        # "Request already received" and its kin: the order exists, whatever the status says
+        # (a 401 or 403 included: the key reached BuyPower with this order before)
+        return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body),
+                          retry_after=retry_after_hint(retry_after), **common)
     raise_if_refused(status)
     if body is None:
         return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body: requery",
                           **common)
-    message = _message(body, f"HTTP {status}")
+    if (other := _another_order(order_id, body, common)) is not None:
+        return other
     if status == 200:
         data = body.get("data")
         if body.get("status") is True and isinstance(data, dict):
             return _settled(order_id, status, body, data, vend_type, message, len(content))
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (not a final success: requery)", **common)
-    if status in (400, 422, 501) and not _sounds_pending(message):
-        # conclusive: BuyPower refused the vend, no money moved
+    if status in (400, 422, 501):
+        # conclusive (its words said nothing of an existing order, above): no money moved
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
     # 202, 409, 429, 5xx and anything unexpected: the order may exist; requery it.
-    hint = _delay_hint(body) if status == 202 else retry_after_hint(retry_after)
-    return VendResult(outcome=Outcome.PENDING, message=message, retry_after=hint, **common)
+    return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body),
+                      retry_after=retry_after_hint(retry_after), **common)
 
 
 def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, *,
@@ -299,13 +338,18 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
     outer = parse_json(content)
     body = outer.get("result") if outer and isinstance(outer.get("result"), dict) else outer
     code = _code(body)
-    common = dict(order_id=order_id, http_status=status, provider_code=code,
+    # Retry-After is honoured on any answer, whatever its body (a 429's is often plain text);
+    # a 429 without it waits a minute (what integrators default to).
+    hint = retry_after_hint(retry_after, 60.0 if status == 429 else None)
+    common = dict(order_id=order_id, http_status=status, provider_code=code, retry_after=hint,
                   response=stored_response(outer, len(content)))
     raise_if_refused(status)
     if body is None:
         return VendResult(outcome=Outcome.PENDING, message=f"HTTP {status} with an unreadable body", **common)
     message = _message(body, f"HTTP {status}")
     lowered = message.lower()
+    if (other := _another_order(order_id, body, common)) is not None:
+        return other
     if status == 200 and body.get("status") is True and isinstance(body.get("data"), dict):
         return _settled(order_id, status, body, body["data"], vend_type, message, len(content))
     if "refund already processed" in lowered:
@@ -318,11 +362,9 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
         if window_passed:
             return VendResult(outcome=Outcome.NOT_SENT, message=message, **common)
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (too early to be sure)", **common)
-    # a 429 without Retry-After: wait a minute (what integrators default to)
-    hint = retry_after_hint(retry_after, 60.0) if status == 429 else _delay_hint(body)
     if status == 400 and code == "201" and hint is None:
-        hint = 120.0  # "Kindly retry in 2 minutes"
-    return VendResult(outcome=Outcome.PENDING, message=message, retry_after=hint, **common)
+        common["retry_after"] = 120.0  # "Kindly retry in 2 minutes"
+    return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body), **common)
 
 
 def meter_info(meter: str, disco: str, vend_type: str, status: int, content: bytes) -> MeterInfo | None:
@@ -334,8 +376,8 @@ def meter_info(meter: str, disco: str, vend_type: str, status: int, content: byt
     if status == 200 and body.get("error") is not True and body.get("status") is not False:
         return MeterInfo(
             meter=meter, disco=str(body.get("discoCode") or disco), vend_type=str(body.get("vendType") or vend_type),
-            found=True, message=_message(body, "meter found"), name=to_text(body.get("name")),
-            address=to_text(body.get("address")), min_vend=to_decimal(body.get("minVendAmount")),
+            found=True, message=_message(body, "meter found"), name=to_name(body.get("name")),
+            address=to_name(body.get("address")), min_vend=to_decimal(body.get("minVendAmount")),
             max_vend=to_decimal(body.get("maxVendAmount")), outstanding=to_decimal(body.get("outstanding")),
             debt_repayment=to_decimal(body.get("debtRepayment")), tariff_class=to_text(body.get("tariffClass")),
         )

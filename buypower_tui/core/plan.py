@@ -16,6 +16,7 @@ from buypower_tui.core.lookup import LookupReport, lookup_batch
 from buypower_tui.core.manual import retry_failed, retry_problem
 from buypower_tui.core.preflight import Accepting, Preflight, accept_duplicates, preflight
 from buypower_tui.core.recovery import RecoveryReport, recover
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
 
@@ -24,14 +25,12 @@ from buypower_tui.core.store import Store
 class Policy:
     """The settings a plan and a run depend on (see Settings for their meaning)."""
 
-    first_wait: float = 120.0
-    max_wait: float = 1800.0
-    budget: int = 10
+    requery: RequeryPolicy = RequeryPolicy()
     duplicate_window_days: int = 7
 
     @classmethod
     def from_settings(cls, s) -> Policy:  # s: buypower_tui.settings.Settings
-        return cls(s.requery_first_wait, s.requery_max_wait, s.requery_budget, s.duplicate_window_days)
+        return cls(RequeryPolicy.from_settings(s), s.duplicate_window_days)
 
 
 @dataclass
@@ -91,8 +90,7 @@ async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: 
 
     Recovery requeries rows the operator marked failed; those BuyPower has still not
     answered for (or that were paid after all) are dropped from `retrying`, with the reason."""
-    recovery = await recover(store, client, first_wait=policy.first_wait, max_wait=policy.max_wait,
-                             budget=policy.budget, stop=stop)
+    recovery = await recover(store, client, policy=policy.requery, stop=stop)
     problems = {i: retry_problem(rows.get(store, i)) for i in retrying}
     not_retried = [p for p in problems.values() if p]
     retry_asked, retrying = retrying, tuple(i for i, p in problems.items() if p is None)

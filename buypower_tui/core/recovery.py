@@ -12,6 +12,7 @@ from buypower_tui.core import rows
 from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.store import BatchStats, Store
 
 S = RowState
@@ -63,7 +64,7 @@ def in_flight(store: Store) -> list[int]:
 
 
 async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], report: RecoveryReport, *,
-                      first_wait: float, max_wait: float, budget: int, stop: Callable[[], bool] | None = None) -> None:
+                      policy: RequeryPolicy, stop: Callable[[], bool] | None = None) -> None:
     """Requery these rows now (start-up, or the operator asked): a still-pending answer
     neither spends the budget nor moves the schedule. `stop()` true: the rest is left as it is
     (the app is closing)."""
@@ -78,8 +79,8 @@ async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], 
             report.not_reached.append(f"row {row.row_number} of batch {row.batch_id}: {exc}")
             continue
         try:
-            after = rows.record_result(store, row_id, result, requery=True, first_wait=first_wait,
-                                       max_wait=max_wait, budget=budget, scheduled=False)
+            after = rows.record_result(store, row_id, result, requery=True, policy=policy,
+                                       scheduled=False)
         except rows.StateConflict as exc:  # settled meanwhile (by hand): that stands; the others go on
             report.not_reached.append(f"row {row.row_number} of batch {row.batch_id} changed meanwhile: {exc}")
             continue
@@ -88,8 +89,8 @@ async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], 
         report.requeried[state] = report.requeried.get(state, 0) + 1
 
 
-async def recover(store: Store, client: BuyPowerClient | None, *, first_wait: float, max_wait: float,
-                  budget: int, stop: Callable[[], bool] | None = None) -> RecoveryReport:
+async def recover(store: Store, client: BuyPowerClient | None, *, policy: RequeryPolicy,
+                  stop: Callable[[], bool] | None = None) -> RecoveryReport:
     """Repair, list orphans, requery what is in flight, recount. Without a client (no key)
     everything but the requery is done, and the rows left in flight are listed as not reached."""
     report = RecoveryReport()
@@ -99,8 +100,7 @@ async def recover(store: Store, client: BuyPowerClient | None, *, first_wait: fl
         if pending:
             report.not_reached.append(f"{len(pending)} rows in flight were not requeried: there is no API key")
     else:
-        await requery_now(store, client, in_flight(store), report, first_wait=first_wait, max_wait=max_wait,
-                          budget=budget, stop=stop)
+        await requery_now(store, client, in_flight(store), report, policy=policy, stop=stop)
     with store.session() as s:
         batch_ids = list(s.exec(select(Batch.id)))
     report.stats = store.stats_for(batch_ids)

@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from buypower_tui.core import plausibility
 from buypower_tui.core.models import Event, Recipient, RowState, from_kobo, to_kobo, utcnow
 from buypower_tui.core.outcomes import Outcome, VendResult
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import FIELDS, Limits, check_row
 from buypower_tui.core.store import Store, operator_name
 
@@ -181,16 +182,18 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
                          else {"duplicate_accepted": False}),
                       errors=[{"field": f, "message": m} for f, m in checked.errors] or None,
                       warnings=[{"field": f, "message": m} for f, m in checked.warnings] or None,
-                      customer_name=None, customer_address=None, customer_debt=None, min_vend=None,
-                      max_vend=None)
+                      customer_name=None, customer_address=None, customer_debt=None, debt_repayment=None,
+                      min_vend=None, max_vend=None)
 
 
 # -- sending and its results ------------------------------------------------------------------
 
 def mark_sending(store: Store, row_id: int) -> RowView:
     """Write-ahead: committed before the POST leaves, so a crash leaves a row to requery."""
-    return transition(store, row_id, SENDABLE, S.SENDING, sent_at=utcnow(),
-                      compute=lambda row: {"post_count": row.post_count + 1})
+    now = utcnow()
+    return transition(store, row_id, SENDABLE, S.SENDING, sent_at=now,
+                      compute=lambda row: {"post_count": row.post_count + 1,
+                                           "first_sent_at": row.first_sent_at or now})
 
 
 def unsend(store: Store, row_id: int, reason: str) -> RowView:
@@ -200,14 +203,8 @@ def unsend(store: Store, row_id: int, reason: str) -> RowView:
                       note=f"not sent: {reason}", compute=lambda row: {"post_count": max(0, row.post_count - 1)})
 
 
-def _wait(result: VendResult, count: int, first: float, longest: float) -> float:
-    if result.retry_after is not None:
-        return min(max(result.retry_after, 0.0), longest)
-    return min(first * (2 ** count), longest)
-
-
-def record_result(store: Store, row_id: int, result: VendResult, *, requery: bool, first_wait: float,
-                  max_wait: float, budget: int, scheduled: bool = True) -> RowView:
+def record_result(store: Store, row_id: int, result: VendResult, *, requery: bool, policy: RequeryPolicy,
+                  scheduled: bool = True) -> RowView:
     """Store a vend's or a requery's outcome; SUCCESS stores the token in the same commit.
 
     `scheduled=False` (start-up recovery, an operator's "requery now"): a still-pending
@@ -236,17 +233,27 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
                           note=lambda row: f"{what}: BuyPower has no record of this order: it never arrived"
                           if row.state == S.FAILED else f"{what}: not sent, to send again with the same orderId")
     counts = requery and scheduled
+    now = utcnow()
+
+    def spent(row: RowView) -> bool:
+        """The requery budget (a time from the first send) is used up by this answer."""
+        return counts and now >= policy.deadline(row.first_sent_at or row.sent_at, now)
 
     def pending(row: RowView) -> dict[str, Any]:
         only_operators_failed(row)
         operators = row.state == S.FAILED  # stays the operator's FAILED, with the operator's words
         keep = {"provider_code": row.provider_code, "provider_message": row.provider_message} if operators else {}
+        schedule = list(result.delays) or row.requery_schedule  # the latest list BuyPower gave
+        if result.delays:
+            keep["requery_schedule"] = schedule
         count = row.requery_count + (1 if counts else 0)
-        if counts and count >= budget and not operators:  # the operator's rows are asked until BuyPower knows
-            return {"requery_count": count, "next_requery_at": None}
+        if spent(row) and not operators:  # the operator's rows are asked until BuyPower knows
+            return {"requery_count": count, "next_requery_at": None, **keep}
         if not scheduled and row.state in (S.PENDING, S.FAILED) and row.next_requery_at is not None:
             return keep  # keep the schedule the row already has
-        due = utcnow() + timedelta(seconds=_wait(result, count, first_wait, max_wait))
+        due = now + timedelta(seconds=policy.wait(result, count, schedule))
+        if not operators:  # one last requery when the budget runs out, not a wait past it
+            due = min(due, max(now, policy.deadline(row.first_sent_at or row.sent_at, now)))
         return {"requery_count": count, "next_requery_at": due, **keep}
 
     def state(row: RowView) -> str:
@@ -254,14 +261,15 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
             return row.state  # asked by hand and still unknown: it stays where it was
         if row.state == S.FAILED:
             return S.FAILED
-        return S.NEEDS_REVIEW if counts and row.requery_count + 1 >= budget else S.PENDING
+        return S.NEEDS_REVIEW if spent(row) else S.PENDING
 
     def note(row: RowView) -> str:
         if row.state == S.FAILED:
             return f"{what}: still unknown at BuyPower ({result.message[:200]}); stays marked failed by OPERATOR"
         if state(row) == S.NEEDS_REVIEW:
-            return f"still pending after {row.requery_count + 1} requeries: needs review"
-        return f"{what}: pending"
+            return (f"still pending {policy.describe()} after the first send ({row.requery_count + 1} requeries): "
+                    "needs review")
+        return f"{what}: pending ({result.message[:200]})" if result.about_another_order else f"{what}: pending"
 
     return transition(store, row_id, allowed, state, note=note, compute=pending, **common)
 
@@ -288,7 +296,8 @@ def _record_success(store: Store, row_id: int, allowed: Iterable[str], result: V
     return transition(
         store, row_id, allowed, lambda row: S.NEEDS_REVIEW if doubts(row.amount) else S.SUCCESS, note=note,
         compute=compute,
-        next_requery_at=None, token=result.token, units=None if result.units is None else str(result.units),
+        next_requery_at=None, token=result.token, units=result.units, amount_generated=result.amount_generated,
+        tax=result.tax, debt_amount=result.debt_amount, debt_remaining=result.debt_remaining,
         receipt_no=result.receipt_no, vend_ref=result.vend_ref, vend_time=result.vend_time,
         parcels=[p.model_dump() for p in result.parcels] or None, response=result.response, **common)
 

@@ -70,7 +70,7 @@ class Limits:
 
     amount_min: Decimal = Decimal("100")
     amount_max: Decimal = Decimal("100000")
-    prepaid_lengths: tuple[int, ...] = (11,)
+    prepaid_lengths: tuple[int, ...] = (11, 13)  # 13: a production IBADAN prepaid meter (buypower-api.md §13)
     postpaid_min: int = 6
     postpaid_max: int = 16
     default_phone: str = ""

@@ -27,6 +27,7 @@ from buypower_tui.core.breaker import BreakerOpen, BreakerSnapshot, BreakerState
 from buypower_tui.core.client import BuyPowerClient, NotSent
 from buypower_tui.core.models import RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,7 @@ class RunResult:
 @dataclass
 class RunOptions:
     concurrency: int = 4
-    first_wait: float = 120.0
-    max_wait: float = 1800.0
-    budget: int = 10
+    requery: RequeryPolicy = field(default_factory=RequeryPolicy)
     wait_pending: float = 0.0  # after sending, keep requerying PENDING rows this long (seconds)
 
 
@@ -228,8 +227,7 @@ class Runner:
     async def _store_result(self, row_id: int, result: VendResult, *, requery: bool) -> str:
         try:
             row = await self._write(rows.record_result, self.store, row_id, result, requery=requery,
-                                    first_wait=self.opt.first_wait, max_wait=self.opt.max_wait,
-                                    budget=self.opt.budget)
+                                    policy=self.opt.requery)
         except rows.StateConflict as exc:  # settled meanwhile by someone else: theirs stands
             log.warning("result of row %s not stored: %s", row_id, exc)
             return rows.get(self.store, row_id).state

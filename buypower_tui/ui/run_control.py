@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from buypower_tui.core.plan import RunPlan, commit_plan
+from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.vending import Progress, Runner, RunOptions, RunResult
 from buypower_tui.ui.services import Services
 
@@ -44,8 +45,8 @@ class RunControl:
     async def _go(self) -> RunResult:
         self._loop = asyncio.get_running_loop()
         s = self.services.settings
-        options = RunOptions(concurrency=s.concurrency, first_wait=s.requery_first_wait,
-                             max_wait=s.requery_max_wait, budget=s.requery_budget, wait_pending=self.wait_pending)
+        options = RunOptions(concurrency=s.concurrency, requery=RequeryPolicy.from_settings(s),
+                             wait_pending=self.wait_pending)
         async with self.services.client() as client:
             self.client = client
             _, balance = await commit_plan(self.services.store, client, self.plan, self.services.policy)

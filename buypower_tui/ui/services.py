@@ -157,10 +157,9 @@ class Services:
 
         async def go() -> RecoveryReport:
             if self.demo is None and self.key_info.key is None:
-                return await recover(self.store, None, first_wait=p.first_wait, max_wait=p.max_wait, budget=p.budget)
+                return await recover(self.store, None, policy=p.requery)
             async with self._reader() as client:
-                return await recover(self.store, client, first_wait=p.first_wait, max_wait=p.max_wait,
-                                     budget=p.budget, stop=self._stopping)
+                return await recover(self.store, client, policy=p.requery, stop=self._stopping)
 
         with self.money_lock():
             return asyncio.run(go())
@@ -171,8 +170,7 @@ class Services:
 
         async def go() -> None:
             async with self._reader() as client:
-                await requery_now(self.store, client, row_ids, report, first_wait=p.first_wait,
-                                  max_wait=p.max_wait, budget=p.budget, stop=self._stopping)
+                await requery_now(self.store, client, row_ids, report, policy=p.requery, stop=self._stopping)
 
         with self.money_lock():
             asyncio.run(go())

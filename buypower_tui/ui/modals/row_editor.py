@@ -13,7 +13,7 @@ from buypower_tui.core.rules import FIELDS, Limits, check_field
 
 LABELS = {"meter": "Meter", "disco": "DISCO", "amount": "Amount ₦", "phone": "Phone", "vend_type": "Vend type",
           "name": "Name", "email": "Email"}
-HINTS = {"meter": "11 digits for a prepaid meter", "disco": "e.g. IKEJA, EKO, ABUJA", "amount": "e.g. 5000",
+HINTS = {"meter": "11 or 13 digits for a prepaid meter", "disco": "e.g. IKEJA, EKO, ABUJA", "amount": "e.g. 5000",
          "phone": "e.g. 08031234567", "vend_type": "empty means PREPAID", "name": "optional",
          "email": "optional"}
 

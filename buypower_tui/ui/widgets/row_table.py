@@ -47,7 +47,7 @@ def cell(row: dict[str, Any], column: str) -> Text:
     if column == "token":
         return Text(format_token(row["token"]) if row["token"] else "", style="bold")
     if column == "units":
-        return Text(row["units"] or "", justify="right")
+        return Text("" if row["units"] is None else str(row["units"]), justify="right")
     if column == "receipt":
         return Text(row["receipt_no"] or "")
     if column == "next":

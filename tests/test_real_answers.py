@@ -1,0 +1,217 @@
+"""Answers shaped like the ones BuyPower gives in production (buypower-api.md §13), and the
+rule that none of them may invite a second payment: their outcome, then what the row does."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from buypower_tui.core import rows
+from buypower_tui.core.importing import import_file
+from buypower_tui.core.models import Event, Recipient, RowState
+from buypower_tui.core.outcomes import Outcome, meter_info, requery_outcome, vend_outcome
+from buypower_tui.core.requery_policy import RequeryPolicy
+from buypower_tui.core.rules import Limits, check_row
+
+S = RowState
+ORDER = "7f1c1d9e-0b7e-4c36-9c59-1a7f1fe0a111"
+TOKEN = "31720458991622035547"
+
+
+def j(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def success(order_id: str = ORDER, **data) -> bytes:
+    return j({"status": True, "message": "Successful transaction", "responseCode": 200,
+              "data": {"orderId": order_id, "token": TOKEN, "units": 4.4, "receiptNo": "0000036004288",
+                       "parcels": [{"type": "TOKEN", "content": TOKEN}], **data}})
+
+
+# -- a vend answer that says the order exists is PENDING, whatever its status ------------------
+
+EXISTS = ["Request already received", "Possible duplicate transaction", "Transaction is still in progress",
+          "Your request is being processed", "DUPLICATE ORDER ID"]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 409, 422, 501, 201, 200])
+@pytest.mark.parametrize("message", EXISTS)
+def test_an_answer_saying_the_order_exists_is_pending_whatever_its_status(status, message):
+    # the untidy envelopes of §13: a 409's body carrying responseCode 201, a 400 carrying 202
+    r = vend_outcome(ORDER, status, j({"status": False, "responseCode": 201, "message": message}), "PREPAID")
+    assert r.outcome is Outcome.PENDING and r.message == message
+
+
+@pytest.mark.parametrize("status,message", [
+    (400, "You are paying below the minimum vend amount"),
+    (400, 'Invalid Order ID. "orderId" is required'),
+    (422, "insufficient wallet balance."),
+    (501, "This account requires maintenance. Customer is advised to visit their service provider to resolve."),
+])
+def test_only_the_conclusive_answers_of_section_5_fail(status, message):
+    r = vend_outcome(ORDER, status, j({"status": False, "responseCode": status, "message": message}), "PREPAID")
+    assert r.outcome is Outcome.FAILED
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429, 418, 302])
+def test_everything_else_is_pending(status):
+    r = vend_outcome(ORDER, status, j({"status": False, "message": "Service unavailable, Please try again later"}),
+                     "PREPAID")
+    assert r.outcome is Outcome.PENDING
+
+
+# -- Retry-After on any requery answer, whatever its body -----------------------------------
+
+@pytest.mark.parametrize("status,content", [
+    (429, b"Too Many Requests"),  # plain text
+    (429, j({"status": False, "message": "requery triggered too early"})),
+    (202, j({"status": False, "responseCode": 202, "message": "Transaction is still in progress", "delay": [120]})),
+    (500, b"<html><body>Bad gateway</body></html>"),
+    (400, j({"status": False, "responseCode": 201, "message": "Transaction is pending. Kindly retry in 2 minutes"})),
+])
+def test_retry_after_is_honoured_on_any_requery_answer(status, content):
+    r = requery_outcome(ORDER, status, content, "PREPAID", window_passed=False, retry_after="37")
+    assert r.outcome is Outcome.PENDING and r.retry_after == 37
+
+
+def test_a_429_without_retry_after_waits_a_minute_even_in_plain_text():
+    r = requery_outcome(ORDER, 429, b"slow down", "PREPAID", window_passed=False)
+    assert r.outcome is Outcome.PENDING and r.retry_after == 60
+
+
+@pytest.mark.parametrize("delay,expected", [
+    ([120], (120,)), ([20, 20, 20, 20, 20, 20], (20,) * 6), (["30", 60], (30, 60)), (45, (45,)),
+    ([-1, "x", 10], (10,)), ([], ()),
+])
+def test_a_202_delay_list_is_kept_whole(delay, expected):
+    r = vend_outcome(ORDER, 202, j({"status": False, "responseCode": 202, "message": "Transaction is still in "
+                                    "progress. Please requery in 120 seconds", "delay": delay}), "PREPAID")
+    assert r.outcome is Outcome.PENDING and r.delays == expected and r.retry_after is None
+
+
+# -- an answer about another order says nothing about ours ------------------------------------
+
+@pytest.mark.parametrize("outcome_of", [
+    lambda content: requery_outcome(ORDER, 200, content, "PREPAID", window_passed=True),
+    lambda content: vend_outcome(ORDER, 200, content, "PREPAID"),
+])
+def test_an_answer_for_another_order_is_pending(outcome_of):
+    r = outcome_of(success(order_id="another-order-42"))
+    assert r.outcome is Outcome.PENDING and r.about_another_order and r.token is None
+    assert "answered about order another-order-42, not " + ORDER in r.message
+    assert outcome_of(success()).outcome is Outcome.SUCCESS  # the same answer about ours is a success
+    failed = j({"status": False, "responseCode": 202, "message": "Transaction failed.",
+                "data": {"orderId": "another-order-42"}})
+    assert requery_outcome(ORDER, 400, failed, "PREPAID", window_passed=True).outcome is Outcome.PENDING
+
+
+# -- names as BuyPower knows them; 13-digit prepaid meters -------------------------------------
+
+def test_names_and_addresses_are_trimmed_and_collapsed():
+    body = j({"error": False, "discoCode": "IBADAN", "vendType": "PREPAID", "meterNo": "0159006592509",
+              "name": "  ADEYEMI   OLUWASEUN  ", "address": "12,  ODO-ONA   STREET ,IBADAN ", "minVendAmount": 500})
+    info = meter_info("0159006592509", "IBADAN", "PREPAID", 200, body)
+    assert (info.name, info.address) == ("ADEYEMI OLUWASEUN", "12, ODO-ONA STREET ,IBADAN")
+    vend = vend_outcome(ORDER, 200, success(name="JOHN  DOE ", address=" 1  A  ROAD"), "PREPAID")
+    assert (vend.customer_name, vend.customer_address) == ("JOHN DOE", "1 A ROAD")
+
+
+def test_a_13_digit_ibadan_prepaid_meter_is_valid_by_default():
+    checked = check_row({"meter": "0159006592509", "disco": "IBADAN", "amount": "2000", "phone": "08031234567"},
+                        Limits())
+    assert not checked.errors and checked.values["meter"] == "0159006592509"
+    twelve = check_row({"meter": "015900659250", "disco": "IBADAN", "amount": "2000", "phone": "08031234567"},
+                       Limits())
+    assert any(f == "meter" and "a PREPAID meter number has 11 or 13" in m for f, m in twelve.errors)
+
+
+# -- what a row does with these answers ------------------------------------------------------------
+
+@pytest.fixture
+def sent_row(store, tmp_path):
+    sheet = tmp_path / "one.csv"
+    sheet.write_text("meter,disco,amount,phone\n04271892301,IKEJA,1000,08031234567\n")
+    batch = import_file(sheet, store, Limits(), mode="sandbox").batch_id
+    (row_id,) = rows.ids_in(store, batch, (S.VALID,))
+    rows.transition(store, row_id, (S.VALID,), S.VERIFIED)
+    rows.approve(store, [row_id])
+    return rows.mark_sending(store, row_id)
+
+
+def due_in(store, row_id) -> float:
+    row = rows.get(store, row_id)
+    return (row.next_requery_at.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds()
+
+
+def test_the_202_delay_list_is_the_requery_schedule(store, sent_row):
+    policy = RequeryPolicy(first_wait=120, max_wait=1800, budget_s=6 * 3600)
+    row_id, order = sent_row.id, sent_row.order_id
+    accepted = vend_outcome(order, 202, j({"status": False, "responseCode": 202, "message": "Transaction is still in "
+                                           "progress", "delay": [20, 40, 90]}), "PREPAID")
+    rows.record_result(store, row_id, accepted, requery=False, policy=policy)
+    waits = [due_in(store, row_id)]
+    still = requery_outcome(order, 202, j({"status": False, "responseCode": 202, "message": "still in progress"}),
+                            "PREPAID", window_passed=False)
+    for _ in range(4):
+        rows.record_result(store, row_id, still, requery=True, policy=policy)
+        waits.append(due_in(store, row_id))
+    assert [round(w) for w in waits] == [20, 40, 90, 90, 90]  # the i-th requery waits delay[i]; the last repeats
+    assert rows.get(store, row_id).state == S.PENDING  # 4 short requeries spend no budget of 6 h
+    too_early = requery_outcome(order, 429, b"Too Many Requests", "PREPAID", window_passed=False, retry_after="300")
+    rows.record_result(store, row_id, too_early, requery=True, policy=policy)
+    assert round(due_in(store, row_id)) == 300  # Retry-After comes before the schedule
+
+
+def test_the_requery_budget_is_a_time_from_the_first_send(store, sent_row):
+    policy = RequeryPolicy(first_wait=120, max_wait=1800, budget_s=3600)
+    row_id, order = sent_row.id, sent_row.order_id
+    still = requery_outcome(order, 202, j({"status": False, "responseCode": 202, "message": "still in progress",
+                                           "delay": [20]}), "PREPAID", window_passed=False)
+    for _ in range(30):  # thirty requeries within minutes: still PENDING
+        rows.record_result(store, row_id, still, requery=True, policy=policy)
+    row = rows.get(store, row_id)
+    assert row.state == S.PENDING and row.requery_count == 30 and row.first_sent_at is not None
+    # the last requery before the budget runs out is at its end, not past it
+    rows.transition(store, row_id, (S.PENDING,), S.PENDING, first_sent_at=datetime.now(UTC) - timedelta(seconds=3590))
+    rows.record_result(store, row_id, still, requery=True, policy=policy)
+    assert 0 <= due_in(store, row_id) <= 11
+    rows.transition(store, row_id, (S.PENDING,), S.PENDING, first_sent_at=datetime.now(UTC) - timedelta(hours=2))
+    after = rows.record_result(store, row_id, still, requery=True, policy=policy)
+    assert after.state == S.NEEDS_REVIEW and after.next_requery_at is None
+    assert rows.history(store, row_id)[-1].note.startswith("still pending 1 h after the first send")
+
+
+def test_a_resend_keeps_the_first_send_time(store, sent_row):
+    never_left = rows.record_result(store, sent_row.id, vend_outcome(sent_row.order_id, 200, success(), "PREPAID")
+                                    .model_copy(update={"outcome": Outcome.NOT_SENT}), requery=False,
+                                    policy=RequeryPolicy())
+    assert never_left.state == S.NOT_SENT
+    first = rows.get(store, sent_row.id).first_sent_at
+    again = rows.mark_sending(store, sent_row.id)
+    assert again.first_sent_at == first and again.sent_at > first
+
+
+def test_an_answer_about_another_order_leaves_the_row_pending_with_an_event(store, sent_row):
+    answer = requery_outcome(sent_row.order_id, 200, success(order_id="someone-elses-order"), "PREPAID",
+                             window_passed=True)
+    after = rows.record_result(store, sent_row.id, answer, requery=True, policy=RequeryPolicy())
+    assert after.state == S.PENDING and after.token is None
+    event: Event = rows.history(store, sent_row.id)[-1]
+    assert "answered about order someone-elses-order" in event.note
+    assert "answered about order someone-elses-order" in event.provider_message
+
+
+def test_success_keeps_our_time_and_buypowers_as_it_came(store, sent_row):
+    answer = vend_outcome(sent_row.order_id, 200, success(sent_row.order_id, vendTime="2024-05-02 21:39:40",
+                                                          amountGenerated="930.23", tax=69.77, debtAmount="0",
+                                                          debtRemaining=1250.5, units="4.4"), "PREPAID")
+    before = datetime.now(UTC)
+    rows.record_result(store, sent_row.id, answer, requery=False, policy=RequeryPolicy())
+    with store.session() as s:
+        row = s.get(Recipient, sent_row.id)
+    assert row.state == S.SUCCESS and row.vend_time == "2024-05-02 21:39:40"
+    assert before <= row.paid_at.replace(tzinfo=UTC) <= datetime.now(UTC)
+    assert (str(row.amount_generated), str(row.tax), str(row.debt_amount), str(row.debt_remaining), str(row.units)) \
+        == ("930.23", "69.77", "0", "1250.5", "4.4")
