@@ -90,6 +90,12 @@ def test_a_0_1_0_store_upgrades_in_place_with_nothing_lost(old_store):
             unpaid = db.execute("SELECT COUNT(*) FROM recipient WHERE state != 'SUCCESS' AND paid_at IS NOT NULL"
                                 ).fetchone()[0]
         assert paid and all(a == b and a for a, b in paid) and unpaid == 0
+        with closing(sqlite3.connect(old_store)) as db:  # first_sent_at (0003): each sent row's first SENDING
+            sent = db.execute("SELECT r.first_sent_at, (SELECT MIN(at) FROM event e WHERE e.recipient_id = r.id "
+                              "AND e.new_state = 'SENDING') FROM recipient r WHERE r.sent_at IS NOT NULL").fetchall()
+            unsent = db.execute("SELECT COUNT(*) FROM recipient WHERE sent_at IS NULL AND first_sent_at IS NOT NULL"
+                                ).fetchone()[0]
+        assert len(sent) >= 5 and all(a == b and a for a, b in sent) and unsent == 0
     finally:
         store.close()
     again = Store.open(f"sqlite:///{old_store}")  # stamped, never made again; nothing more to do
