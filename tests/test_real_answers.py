@@ -215,3 +215,17 @@ def test_success_keeps_our_time_and_buypowers_as_it_came(store, sent_row):
     assert before <= row.paid_at.replace(tzinfo=UTC) <= datetime.now(UTC)
     assert (str(row.amount_generated), str(row.tax), str(row.debt_amount), str(row.debt_remaining), str(row.units)) \
         == ("930.23", "69.77", "0", "1250.5", "4.4")
+
+
+def test_a_lookup_cached_with_untrimmed_names_reads_back_trimmed(store):
+    """0.1.0 stored check/meter answers as they came; the cache reads them back trimmed."""
+    from buypower_tui.core.lookup_cache import MeterCache
+    from buypower_tui.core.models import MeterLookup
+
+    with store.session() as s:
+        s.add(MeterLookup(meter="0159006592509", disco="IBADAN", vend_type="PREPAID", fetched_at=datetime.now(UTC),
+                          info={"meter": "0159006592509", "disco": "IBADAN", "vend_type": "PREPAID", "found": True,
+                                "name": "ADEYEMI   OLUWASEUN ", "address": " 12  ODO-ONA"}))
+        s.commit()
+    info = MeterCache(3600, store).get(("0159006592509", "IBADAN", "PREPAID"))
+    assert (info.name, info.address) == ("ADEYEMI OLUWASEUN", "12 ODO-ONA")

@@ -13,7 +13,7 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class Outcome(enum.StrEnum):
@@ -56,6 +56,11 @@ class VendResult(BaseModel):
     about_another_order: bool = False  # the answer named another orderId than the one asked
     response: dict[str, Any] | None = None  # the body as received (it holds no secret)
 
+    @field_validator("customer_name", "customer_address")
+    @classmethod
+    def _spaces(cls, value: str | None) -> str | None:
+        return to_name(value)
+
     @property
     def token_display(self) -> str | None:
         return format_token(self.token) if self.token else None
@@ -78,6 +83,12 @@ class MeterInfo(BaseModel):
     outstanding: Decimal | None = None
     debt_repayment: Decimal | None = None
     tariff_class: str | None = None
+
+    @field_validator("name", "address")
+    @classmethod
+    def _spaces(cls, value: str | None) -> str | None:
+        """Also for answers cached before names were trimmed (lookup_cache reads them back)."""
+        return to_name(value)
 
 
 class ApiError(Exception):
