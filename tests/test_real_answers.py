@@ -229,3 +229,23 @@ def test_a_lookup_cached_with_untrimmed_names_reads_back_trimmed(store):
         s.commit()
     info = MeterCache(3600, store).get(("0159006592509", "IBADAN", "PREPAID"))
     assert (info.name, info.address) == ("ADEYEMI OLUWASEUN", "12 ODO-ONA")
+
+
+def test_retry_after_as_an_http_date_is_honoured():
+    from email.utils import format_datetime
+
+    at = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    r = requery_outcome(ORDER, 429, b"Too Many Requests", "PREPAID", window_passed=False, retry_after=at)
+    assert 80 <= r.retry_after <= 91
+    past = requery_outcome(ORDER, 503, b"busy", "PREPAID", window_passed=False,
+                           retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    assert past.retry_after == 0 and past.outcome is Outcome.PENDING
+    garbage = requery_outcome(ORDER, 429, b"", "PREPAID", window_passed=False, retry_after="soon-ish")
+    assert garbage.retry_after == 60
+
+
+def test_a_server_that_says_requery_now_every_time_gets_no_tight_loop(store, sent_row):
+    now_please = requery_outcome(sent_row.order_id, 503, b"busy", "PREPAID", window_passed=False, retry_after="0")
+    for _ in range(3):
+        rows.record_result(store, sent_row.id, now_please, requery=True, policy=RequeryPolicy())
+        assert due_in(store, sent_row.id) >= 0.9

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 import json
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -211,7 +213,16 @@ def _delays(body: dict[str, Any] | None) -> tuple[float, ...]:
 
 
 def retry_after_hint(header: str | None, default: float | None = None) -> float | None:
+    """Retry-After in seconds ("120") or as an HTTP date (RFC 9110 allows both)."""
     value = to_decimal(header)
+    if value is None and header:
+        try:
+            when = parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError):
+            return default
+        if when.tzinfo is None:
+            return default
+        value = Decimal(max(0.0, (when - datetime.now(UTC)).total_seconds()))
     return float(value) if value is not None and value >= 0 else default
 
 

@@ -36,7 +36,9 @@ class RequeryPolicy:
             wait = schedule[min(count, len(schedule) - 1)]
         else:
             wait = self.first_wait * (2 ** min(count, 30))
-        return min(max(wait, 0.0), self.max_wait)
+        # a server that says "0" (or a date gone by) every time must not get a tight loop of requeries
+        floor = min(1.0, self.first_wait)
+        return min(max(wait, floor), self.max_wait)
 
     def deadline(self, first_sent_at: datetime | None, now: datetime) -> datetime:
         """When the budget of an order first sent at `first_sent_at` runs out."""
