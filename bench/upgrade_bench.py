@@ -74,12 +74,8 @@ def main() -> None:
         upgrade_s = time.perf_counter() - started
         done = store.upgraded
         paid = store.stats(1).by_state.get("SUCCESS", 0)
-        with store.session() as s:
-            from sqlalchemy import text
-
-            first_sent = s.exec(text("SELECT COUNT(*) FROM recipient WHERE first_sent_at IS NOT NULL")).one()[0]
         store.close()
-    assert done is not None and done.before == schema.FIRST and paid == args.rows == first_sent
+    assert done is not None and done.before == schema.FIRST and paid == args.rows
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.rows} rows ({size_mb:.1f} MB): upgrade {done.before} -> {done.after} in {upgrade_s:.2f} s "
           f"(a bare online backup: {backup_s:.2f} s)", file=sys.stderr)

@@ -12,7 +12,7 @@ from buypower_tui import secrets
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.money_lock import MoneyLock
 from buypower_tui.core.rules import Limits
-from buypower_tui.core.schema import StoreTooNew
+from buypower_tui.core.schema import StoreTooNew, StoreVersionUnclear
 from buypower_tui.core.store import NotAStore, Store, safe_url
 from buypower_tui.logs import add_secret, mask_message, setup_logging
 from buypower_tui.paths import AppPaths, NotARegularFile
@@ -66,7 +66,7 @@ class Context:
         if self._store is None:
             try:
                 self._store = Store.open(self.database_url)
-            except (NotAStore, NotARegularFile, StoreTooNew) as exc:  # says what it is and what to do already
+            except (NotAStore, NotARegularFile, StoreTooNew, StoreVersionUnclear) as exc:  # each says what to do
                 raise ConfigError(f"cannot open the database: {exc}") from None
             except (SQLAlchemyError, OSError, ImportError) as exc:
                 reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

@@ -56,7 +56,7 @@ class Settings(BaseModel):
     breaker_threshold: int = Field(5, ge=1, le=100, description="a whole number from 1 to 100")
     breaker_cooldown: float = Field(60.0, ge=1, le=3600, description="seconds, from 1 to 3600")
     breaker_half_open_probes: int = Field(3, ge=1, le=20, description="a whole number from 1 to 20")
-    requery_first_wait: float = Field(120.0, ge=0, le=86400, description="seconds, from 0 to 86400")
+    requery_first_wait: float = Field(120.0, ge=0.1, le=86400, description="seconds, from 0.1 to 86400")
     requery_max_wait: float = Field(1800.0, ge=1, le=86400, description="seconds, from 1 to 86400")
     requery_budget_s: float = Field(21600.0, ge=1, le=30 * 86400,
                                     description="seconds from the first send, from 1 to 2592000 (30 days)")

@@ -100,6 +100,8 @@ def test_resolving_waits_for_the_requery_in_flight_and_the_token_is_kept(sandbox
     sandbox.update_config(pending_requeries=1)
     cli(capsys, sandbox, "import", str(tmp_path / "one.csv"))
     cli(capsys, sandbox, "run", "1", "--yes", "--wait-pending", "0")
+    time.sleep(0.2)
+    cli(capsys, sandbox, "requery", "1")  # BuyPower's one "still pending" (unless the run asked already)
     store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
     try:
         (row,) = list(store.rows(1))

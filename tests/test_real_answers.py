@@ -172,25 +172,30 @@ def test_the_requery_budget_is_a_time_from_the_first_send(store, sent_row):
     for _ in range(30):  # thirty requeries within minutes: still PENDING
         rows.record_result(store, row_id, still, requery=True, policy=policy)
     row = rows.get(store, row_id)
-    assert row.state == S.PENDING and row.requery_count == 30 and row.first_sent_at is not None
+    assert row.state == S.PENDING and row.requery_count == 30 and row.sent_at is not None
     # the last requery before the budget runs out is at its end, not past it
-    rows.transition(store, row_id, (S.PENDING,), S.PENDING, first_sent_at=datetime.now(UTC) - timedelta(seconds=3590))
+    rows.transition(store, row_id, (S.PENDING,), S.PENDING, sent_at=datetime.now(UTC) - timedelta(seconds=3590))
     rows.record_result(store, row_id, still, requery=True, policy=policy)
     assert 0 <= due_in(store, row_id) <= 11
-    rows.transition(store, row_id, (S.PENDING,), S.PENDING, first_sent_at=datetime.now(UTC) - timedelta(hours=2))
+    rows.transition(store, row_id, (S.PENDING,), S.PENDING, sent_at=datetime.now(UTC) - timedelta(hours=2))
     after = rows.record_result(store, row_id, still, requery=True, policy=policy)
     assert after.state == S.NEEDS_REVIEW and after.next_requery_at is None
     assert rows.history(store, row_id)[-1].note.startswith("still pending 1 h after the first send")
 
 
-def test_a_resend_keeps_the_first_send_time(store, sent_row):
-    never_left = rows.record_result(store, sent_row.id, vend_outcome(sent_row.order_id, 200, success(), "PREPAID")
-                                    .model_copy(update={"outcome": Outcome.NOT_SENT}), requery=False,
-                                    policy=RequeryPolicy())
-    assert never_left.state == S.NOT_SENT
-    first = rows.get(store, sent_row.id).first_sent_at
+def test_a_request_that_never_left_spends_no_budget(store, sent_row):
+    """The breaker refused the POST hours ago (unsend); sent now, the order gets its whole budget."""
+    rows.unsend(store, sent_row.id, "the breaker is open")
+    rows.transition(store, sent_row.id, (S.APPROVED,), S.APPROVED, sent_at=datetime.now(UTC) - timedelta(hours=7))
     again = rows.mark_sending(store, sent_row.id)
-    assert again.first_sent_at == first and again.sent_at > first
+    policy = RequeryPolicy(first_wait=120, max_wait=1800, budget_s=6 * 3600)
+    accepted = vend_outcome(again.order_id, 202, j({"status": False, "responseCode": 202, "message": "Transaction "
+                                                    "is still in progress", "delay": [120]}), "PREPAID")
+    rows.record_result(store, sent_row.id, accepted, requery=False, policy=policy)
+    assert round(due_in(store, sent_row.id)) == 120
+    still = requery_outcome(again.order_id, 202, j({"status": False, "message": "still in progress"}), "PREPAID",
+                            window_passed=False)
+    assert rows.record_result(store, sent_row.id, still, requery=True, policy=policy).state == S.PENDING
 
 
 def test_an_answer_about_another_order_leaves_the_row_pending_with_an_event(store, sent_row):
@@ -249,3 +254,36 @@ def test_a_server_that_says_requery_now_every_time_gets_no_tight_loop(store, sen
     for _ in range(3):
         rows.record_result(store, sent_row.id, now_please, requery=True, policy=RequeryPolicy())
         assert due_in(store, sent_row.id) >= 0.9
+
+
+def test_an_answer_about_another_order_is_kept_whole_in_the_history(store, sent_row):
+    answer = requery_outcome(sent_row.order_id, 200, success(order_id="someone-elses-order"), "PREPAID",
+                             window_passed=True)
+    rows.record_result(store, sent_row.id, answer, requery=True, policy=RequeryPolicy())
+    assert rows.history(store, sent_row.id)[-1].details["answer"]["data"]["token"] == TOKEN
+
+
+def test_the_same_order_in_capitals_is_ours_and_the_token_parcel_may_come_last():
+    kct_first = success(ORDER.upper(), token=None, parcels=[{"type": "KCT1", "content": "1" * 20},
+                                                            {"type": "KCT2", "content": "2" * 20},
+                                                            {"type": "TOKEN", "content": TOKEN}])
+    r = requery_outcome(ORDER, 200, kct_first, "PREPAID", window_passed=True)
+    assert r.outcome is Outcome.SUCCESS and r.token == TOKEN and [p.type for p in r.parcels] == ["KCT1", "KCT2",
+                                                                                                "TOKEN"]
+
+
+@pytest.mark.parametrize("status,body", [
+    (400, {"status": False, "message": "Transaction already processed"}),
+    (400, {"status": False, "message": "Order ID already used"}),
+    (400, {"status": False, "responseCode": 201, "message": "Kindly retry in 2 minutes"}),
+    (400, {"status": False, "responseCode": 409, "message": "Conflict"}),
+    (422, {"status": False, "message": "Unprocessable"}),
+    (501, {"status": False, "message": "Not implemented"}),
+    (400, {"status": False, "message": "Bad request", "responseMessage": "Request already received"}),
+    (400, {"status": False, "message": "x" * 300 + " duplicate"}),  # the words past what is shown
+    (400, {"status": False, "data": {"message": "is being processed"}, "message": "is required"}),
+])
+def test_a_refusal_in_words_not_known_to_be_final_is_pending(status, body):
+    """Review of issue 11: any 400/422/501 not in §5's conclusive words was FAILED, and `retry`
+    then paid the meter a second time."""
+    assert vend_outcome(ORDER, status, j(body), "PREPAID").outcome is Outcome.PENDING

@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -90,12 +92,6 @@ def test_a_0_1_0_store_upgrades_in_place_with_nothing_lost(old_store):
             unpaid = db.execute("SELECT COUNT(*) FROM recipient WHERE state != 'SUCCESS' AND paid_at IS NOT NULL"
                                 ).fetchone()[0]
         assert paid and all(a == b and a for a, b in paid) and unpaid == 0
-        with closing(sqlite3.connect(old_store)) as db:  # first_sent_at (0003): each sent row's first SENDING
-            sent = db.execute("SELECT r.first_sent_at, (SELECT MIN(at) FROM event e WHERE e.recipient_id = r.id "
-                              "AND e.new_state = 'SENDING') FROM recipient r WHERE r.sent_at IS NOT NULL").fetchall()
-            unsent = db.execute("SELECT COUNT(*) FROM recipient WHERE sent_at IS NULL AND first_sent_at IS NOT NULL"
-                                ).fetchone()[0]
-        assert len(sent) >= 5 and all(a == b and a for a, b in sent) and unsent == 0
     finally:
         store.close()
     again = Store.open(f"sqlite:///{old_store}")  # stamped, never made again; nothing more to do
@@ -166,3 +162,85 @@ def test_the_migrations_run_on_postgresql_and_a_store_works_there():
             assert store.batches()[0].id == batch.id and store.stats(batch.id).rows == 0
         finally:
             store.close()
+
+
+OPEN = "import sys; from buypower_tui.core.store import Store; s = Store.open(sys.argv[1]); " \
+       "print(s.upgraded.describe() if s.upgraded else 'nothing to do'); s.close()"
+
+
+def _open_at_once(url: str, n: int) -> list[str]:
+    """`n` processes open the same store at the same moment; what each says."""
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(n)]
+    said = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * n, [err for _, err in said]
+    return [out.strip() for out, _ in said]
+
+
+def test_several_processes_opening_an_old_store_at_once_upgrade_it_once(old_store):
+    said = _open_at_once(f"sqlite:///{old_store}", 4)
+    assert sum(s.startswith("store upgraded from schema revision 0001") for s in said) == 1
+    assert said.count("nothing to do") == 3  # they waited, found the work done and said nothing of it
+    assert [p.name for p in old_store.parent.glob("*.before-*")] == ["operators.before-0001.db"]
+    assert schema.sqlite_revision(old_store) == schema.head()
+
+
+def test_a_copy_cut_short_never_sits_under_the_name_one_restores_from(old_store):
+    partial = old_store.with_name("operators.before-0001.db.partial")  # left by a kill in the middle of a copy
+    partial.write_bytes(b"half a database")
+    store = Store.open(f"sqlite:///{old_store}")
+    store.close()
+    assert store.upgraded.backup == old_store.with_name("operators.before-0001.db") and not partial.exists()
+    assert dump(store.upgraded.backup) == dump(FIXTURE)
+
+
+@pytest.mark.parametrize("versions", [[], ["0002", "0003"]])
+def test_a_store_whose_version_is_unclear_is_refused_untouched(old_store, capsys, versions):
+    Store.open(f"sqlite:///{old_store}").close()
+    with closing(sqlite3.connect(old_store)) as db:
+        db.execute("DELETE FROM alembic_version")
+        db.executemany("INSERT INTO alembic_version VALUES (?)", [(v,) for v in versions])
+        db.commit()
+    content, copies = old_store.read_bytes(), sorted(old_store.parent.glob("*.before-*"))
+    for argv in (["batches"], ["db", "upgrade"], ["db", "status"]):
+        assert main(["--db", f"sqlite:///{old_store}", *argv]) == 2
+        captured = capsys.readouterr()
+        assert "its schema version table (alembic_version)" in captured.err + captured.out
+    assert old_store.read_bytes() == content and sorted(old_store.parent.glob("*.before-*")) == copies
+
+
+@pytest.mark.skipif(not postgres.available(), reason="PostgreSQL's initdb is not installed (.ci/run installs it)")
+def test_several_processes_opening_an_old_postgresql_store_at_once_upgrade_it_once():
+    with postgres.server() as url:
+        engine = create_engine(url)
+        with engine.begin() as connection:  # a store as 0.1.0's create_all made it: no version table
+            command.upgrade(schema._config(connection), schema.FIRST)
+            connection.exec_driver_sql("DROP TABLE alembic_version")
+        engine.dispose()
+        said = _open_at_once(url, 4)
+        assert sum(s.startswith("store upgraded from schema revision 0001") for s in said) == 1
+        assert said.count("nothing to do") == 3
+        assert schema.revision_at(url) == schema.head()
+
+
+def test_the_tui_upgrades_at_start_and_says_so_with_the_retired_settings(old_store, monkeypatch):
+    import asyncio
+
+    from buypower_tui.ui.app import BuyPowerApp
+    from tests.ui_support import services
+
+    monkeypatch.setenv("BUYPOWER_REQUERY_BUDGET", "10")  # 0.1's setting: said in the app, not refused
+    s = services("--db", f"sqlite:///{old_store}")
+    s.ctx.announce_upgrade = False
+    s.store  # noqa: B018 - as run_tui opens it before the app starts
+
+    async def go() -> list[tuple[str, str]]:
+        app = BuyPowerApp(s, recover=False)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause()
+            return [(n.title, n.message) for n in app._notifications]
+
+    said = asyncio.run(go())
+    assert ("Store upgraded", f"store upgraded from schema revision 0001 to {schema.head()}; its copy from before "
+            f"is {old_store.with_name('operators.before-0001.db')}.") in said
+    assert any(title == "Setting no longer used" and "BUYPOWER_REQUERY_BUDGET" in text for title, text in said)

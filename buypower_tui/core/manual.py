@@ -73,7 +73,7 @@ def retry_failed(store: Store, row_id: int) -> RowView:
         return {}
 
     return transition(store, row_id, (S.FAILED,), S.APPROVED, compute=check, order_id=str(uuid.uuid4()),
-                      sent_at=None, first_sent_at=None, post_count=0, requery_count=0, next_requery_at=None,
+                      sent_at=None, post_count=0, requery_count=0, next_requery_at=None,
                       requery_schedule=None,
                       note=lambda row: f"retried by hand; BuyPower said order {row.order_id} failed: "
                                        f"{row.provider_message}",

@@ -142,8 +142,9 @@ class Recipient(SQLModel, table=True):
     vend_time: str | None = None  # BuyPower's, as it came (its zone differs between /vend and /transaction)
     paid_at: datetime | None = None  # ours: when SUCCESS was committed (UTC); migration 0002
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
-    sent_at: datetime | None = None  # when the last POST for this orderId left
-    first_sent_at: datetime | None = None  # the first POST of this orderId: the requery budget runs from it (0003)
+    # When the last POST for this orderId left. A POST is made again only when BuyPower
+    # provably never had the order (NOT_SENT), so the requery budget runs from here.
+    sent_at: datetime | None = None
     # The provider's own requery schedule (a 202's `delay`, seconds): the i-th requery waits
     # the i-th value, the last one repeating (0003).
     requery_schedule: list[float] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))

@@ -242,11 +242,42 @@ _PENDING_WORDS = ("already received", "already exist", "duplicate", "in progress
                   "processing", "requery", "pending")
 
 
-def _sounds_pending(message: str) -> bool:
+# The vend refusals buypower-api.md §5 calls conclusive (no order was made), by status and
+# words. A 400, 422 or 501 in any other words is PENDING: words never seen before must never
+# make a row FAILED, because a FAILED row may be paid again under a new orderId.
+_CONCLUSIVE = {
+    400: ("below the minimum vend amount", "above the maximum vend amount", "is required", "must be a",
+          "must be one of", "is not allowed"),  # the last four: request validation ('"orderId" is required')
+    422: ("insufficient wallet balance", "insufficient balance", "insufficient fund"),
+    501: ("requires maintenance", "is being migrated"),
+}
+_WORD_FIELDS = ("message", "responseMessage", "error", "errors", "detail", "msg")
+
+
+def _words(body: dict[str, Any]) -> str:
+    """Every text an error envelope may put its words in (top level and `data`), lower case,
+    whole: the shown message is cut at MAX_TEXT, the judgement must not be."""
+    found: list[str] = []
+    data = body.get("data")
+    for where in (body, data if isinstance(data, dict) else {}):
+        for key in _WORD_FIELDS:
+            value = where.get(key)
+            for item in (value[:16] if isinstance(value, list) else [value]):
+                if isinstance(item, str):
+                    found.append(item[:4000])
+                elif isinstance(item, dict) and isinstance(item.get("message"), str):
+                    found.append(item["message"][:4000])
+    return " ".join(found).lower()
+
+
+def _sounds_pending(words: str) -> bool:
     """"Request already received", "Possible duplicate transaction", "still in progress",
     "being processed": requery the order rather than trust the status code alone."""
-    lowered = message.lower()
-    return any(word in lowered for word in _PENDING_WORDS)
+    return any(word in words for word in _PENDING_WORDS)
+
+
+def _conclusive_refusal(status: int, words: str) -> bool:
+    return not _sounds_pending(words) and any(phrase in words for phrase in _CONCLUSIVE.get(status, ()))
 
 
 def _order_named(body: dict[str, Any] | None) -> str | None:
@@ -261,7 +292,7 @@ def _order_named(body: dict[str, Any] | None) -> str | None:
 def _another_order(order_id: str, body: dict[str, Any] | None, common: dict[str, Any]) -> VendResult | None:
     """An answer about another order than the one asked says nothing about ours: PENDING."""
     named = _order_named(body)
-    if named is None or named.strip() == order_id:
+    if named is None or named.strip().lower() == order_id.lower():  # a UUID in capitals is the same order
         return None
     return VendResult(outcome=Outcome.PENDING, about_another_order=True, **common,
                       message=f"BuyPower answered about order {named[:64]}, not {order_id}: requery")
@@ -275,8 +306,8 @@ def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
             content = normalise_token(p.get("content")) or str(p.get("content"))[:64]
             parcels.append(Parcel(type=str(p.get("type") or "TOKEN")[:16], content=content))
     token = normalise_token(data.get("token"))
-    if token is None and parcels and parcels[0].type.upper() == "TOKEN":
-        token = normalise_token(parcels[0].content)
+    if token is None:  # the credit token is the TOKEN parcel, wherever it stands (KCT1 and KCT2 may lead)
+        token = next((normalise_token(p.content) for p in parcels if p.type.upper() == "TOKEN"), None)
     return {
         "token": token, "parcels": parcels, "units": to_decimal(data.get("units")),
         "receipt_no": to_text(data.get("receiptNo")), "vend_ref": to_text(data.get("vendRef")),
@@ -329,7 +360,8 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
                   response=stored_response(body, len(content)))
     message = _message(body, f"HTTP {status}")
     settled = status == 200 and body is not None and body.get("status") is True
-    if body is not None and not settled and _sounds_pending(message):
+    words = _words(body) if body is not None else ""
+    if body is not None and not settled and _sounds_pending(words):
         # "Request already received" and its kin: the order exists, whatever the status says
         # (a 401 or 403 included: the key reached BuyPower with this order before)
         return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body),
@@ -345,10 +377,12 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
         if body.get("status") is True and isinstance(data, dict):
             return _settled(order_id, status, body, data, vend_type, message, len(content))
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (not a final success: requery)", **common)
-    if status in (400, 422, 501):
-        # conclusive (its words said nothing of an existing order, above): no money moved
+    if _conclusive_refusal(status, words):  # BuyPower refused the vend in words §5 knows: no money moved
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
-    # 202, 409, 429, 5xx and anything unexpected: the order may exist; requery it.
+    # 202, 409, 429, 5xx, a refusal in words we do not know, anything unexpected: the order may
+    # exist; requery it.
+    if status in _CONCLUSIVE:
+        message = f"{message} (HTTP {status} in words not known to be final: requery)"
     return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body),
                       retry_after=retry_after_hint(retry_after), **common)
 

@@ -40,9 +40,10 @@ class RequeryPolicy:
         floor = min(1.0, self.first_wait)
         return min(max(wait, floor), self.max_wait)
 
-    def deadline(self, first_sent_at: datetime | None, now: datetime) -> datetime:
-        """When the budget of an order first sent at `first_sent_at` runs out."""
-        start = now if first_sent_at is None else first_sent_at.replace(tzinfo=first_sent_at.tzinfo or UTC)
+    def deadline(self, sent_at: datetime | None, now: datetime) -> datetime:
+        """When the budget of an order sent at `sent_at` runs out. A POST is repeated only when
+        BuyPower provably never had the order (NOT_SENT), so the last send is the first that counts."""
+        start = now if sent_at is None else sent_at.replace(tzinfo=sent_at.tzinfo or UTC)
         return start + timedelta(seconds=self.budget_s)
 
     def describe(self) -> str:

@@ -190,10 +190,8 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
 
 def mark_sending(store: Store, row_id: int) -> RowView:
     """Write-ahead: committed before the POST leaves, so a crash leaves a row to requery."""
-    now = utcnow()
-    return transition(store, row_id, SENDABLE, S.SENDING, sent_at=now,
-                      compute=lambda row: {"post_count": row.post_count + 1,
-                                           "first_sent_at": row.first_sent_at or now})
+    return transition(store, row_id, SENDABLE, S.SENDING, sent_at=utcnow(),
+                      compute=lambda row: {"post_count": row.post_count + 1})
 
 
 def unsend(store: Store, row_id: int, reason: str) -> RowView:
@@ -236,8 +234,8 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
     now = utcnow()
 
     def spent(row: RowView) -> bool:
-        """The requery budget (a time from the first send) is used up by this answer."""
-        return counts and now >= policy.deadline(row.first_sent_at or row.sent_at, now)
+        """The requery budget (a time from the send BuyPower may have had) is used up."""
+        return counts and now >= policy.deadline(row.sent_at, now)
 
     def pending(row: RowView) -> dict[str, Any]:
         only_operators_failed(row)
@@ -253,7 +251,7 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
             return keep  # keep the schedule the row already has
         due = now + timedelta(seconds=policy.wait(result, count, schedule))
         if not operators:  # one last requery when the budget runs out, not a wait past it
-            due = min(due, max(now, policy.deadline(row.first_sent_at or row.sent_at, now)))
+            due = min(due, max(now, policy.deadline(row.sent_at, now)))
         return {"requery_count": count, "next_requery_at": due, **keep}
 
     def state(row: RowView) -> str:
@@ -271,7 +269,9 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
                     "needs review")
         return f"{what}: pending ({result.message[:200]})" if result.about_another_order else f"{what}: pending"
 
-    return transition(store, row_id, allowed, state, note=note, compute=pending, **common)
+    # An answer about another order is kept whole in the event: it may carry someone's token.
+    details = {"answer": result.response} if result.about_another_order and result.response else None
+    return transition(store, row_id, allowed, state, note=note, compute=pending, details=details, **common)
 
 
 def _record_success(store: Store, row_id: int, allowed: Iterable[str], result: VendResult, what: str,

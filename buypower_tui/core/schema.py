@@ -9,6 +9,7 @@ never made again.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -17,15 +18,17 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlmodel import SQLModel
 
 from buypower_tui.core import models  # noqa: F401 - the tables, for create_all
 from buypower_tui.paths import create_private_file
 
 FIRST = "0001"  # the schema of 0.1.0, which stores made before migrations have
+# PostgreSQL: the advisory lock (transaction-level) every opener takes before it looks at the
+# schema, so that one upgrades and the others find the work done. ("bp-schema" as a number.)
+SCHEMA_LOCK = 0x62702D736368656D
 
 
 class StoreTooNew(OSError):
@@ -34,6 +37,17 @@ class StoreTooNew(OSError):
     def __init__(self, where: str, revision: str) -> None:
         super().__init__(f"{where} is at schema revision {revision}, newer than this buypower-tui knows "
                          f"(its newest is {head()}): upgrade buypower-tui to open it. Nothing was changed.")
+
+
+class StoreVersionUnclear(OSError):
+    """The store's version table is empty or holds several revisions: which schema it has cannot
+    be known, so it is neither upgraded nor used."""
+
+    def __init__(self, where: str, found: list[str]) -> None:
+        what = "is empty" if not found else f"holds {len(found)} revisions ({', '.join(found)})"
+        super().__init__(f"{where}: its schema version table (alembic_version) {what}, so its schema cannot be "
+                         "known. Nothing was changed. Restore its copy (<name>.before-<revision>.db) or set the "
+                         "one right revision in that table by hand.")
 
 
 @dataclass(frozen=True)
@@ -85,12 +99,14 @@ def describe(revision: str) -> str:
     return (_script().get_revision(revision).doc or "").strip().splitlines()[0]
 
 
-def revision_of(connection: Connection) -> str | None:
+def revision_of(connection: Connection, where: str = "the store") -> str | None:
     """The store's revision; FIRST for a store made before migrations (our tables, no version)."""
-    current = MigrationContext.configure(connection).get_current_revision()
-    if current is None and inspect(connection).has_table("recipient"):
-        return FIRST
-    return current
+    if not inspect(connection).has_table("alembic_version"):
+        return FIRST if inspect(connection).has_table("recipient") else None
+    found = [str(v) for (v,) in connection.execute(text("SELECT version_num FROM alembic_version"))]
+    if len(found) != 1:
+        raise StoreVersionUnclear(where, found)
+    return found[0]
 
 
 def revision_at(url: str) -> str | None:
@@ -105,7 +121,7 @@ def revision_at(url: str) -> str | None:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return revision_of(connection) if inspect(connection).has_table("recipient") else None
+            return revision_of(connection, url) if inspect(connection).has_table("recipient") else None
     finally:
         engine.dispose()
 
@@ -117,8 +133,10 @@ def sqlite_revision(path: Path) -> str | None:
         tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "alembic_version" not in tables:
             return FIRST if "recipient" in tables else None
-        row = db.execute("SELECT version_num FROM alembic_version").fetchone()
-    return row[0] if row else FIRST
+        found = [str(v) for (v,) in db.execute("SELECT version_num FROM alembic_version")]
+    if len(found) != 1:
+        raise StoreVersionUnclear(str(path), found)
+    return found[0]
 
 
 def check_not_newer(where: str, revision: str | None) -> None:
@@ -136,25 +154,23 @@ def create(connection: Connection) -> None:
 def bring_up_to_date(engine: Engine, where: str, sqlite_file: Path | None = None) -> Upgrade | None:
     """Create, stamp or upgrade the store so that it is at head; refuse one from the future.
 
-    Each write is one transaction (BEGIN IMMEDIATE on SQLite), and what it depends on is read
-    again inside it: a second process opening the same old store at the same moment finds the
-    work done and does nothing."""
-    with engine.connect() as connection:
-        new = not inspect(connection).has_table("recipient")
-        revision = None if new else revision_of(connection)
-    if new:
-        with engine.begin() as connection:
-            if not inspect(connection).has_table("recipient"):
-                create(connection)
-        return Upgrade(None, head())
-    check_not_newer(where, revision)
-    if revision == head():
-        return None
-    backup = backup_sqlite(sqlite_file, revision) if sqlite_file is not None else None
+    One transaction that first takes the store for itself (BEGIN IMMEDIATE on SQLite, an
+    advisory lock on PostgreSQL) and only then reads the schema: of several processes opening
+    the same old store at once, one upgrades and the others find the work done."""
     with engine.begin() as connection:
-        if MigrationContext.configure(connection).get_current_revision() is None:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        if not inspect(connection).has_table("recipient"):
+            create(connection)
+            return Upgrade(None, head())
+        revision = revision_of(connection, where)
+        check_not_newer(where, revision)
+        if revision == head():
+            return None
+        # the copy reads the last commit from its own connection while this one holds the write lock
+        backup = backup_sqlite(sqlite_file, revision) if sqlite_file is not None else None
+        if not inspect(connection).has_table("alembic_version"):
             command.stamp(_config(connection), FIRST)  # a 0.1.0 store: recognised, never made again
-    with engine.begin() as connection:
         command.upgrade(_config(connection), "head")
     return Upgrade(revision, head(), backup)
 
@@ -167,7 +183,12 @@ def backup_sqlite(path: Path, revision: str) -> Path:
         while (candidate := target.with_name(f"{target.stem}-{n}{target.suffix}")).exists():
             n += 1
         target = candidate
-    create_private_file(target)
-    with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(target)) as copy:
+    # written under another name and renamed when whole: a kill mid-copy never leaves a partial
+    # copy under the name an operator would restore from
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    create_private_file(partial)
+    with closing(sqlite3.connect(path, timeout=30)) as source, closing(sqlite3.connect(partial)) as copy:
         source.backup(copy)
+    os.replace(partial, target)
     return target

@@ -58,6 +58,8 @@ class BuyPowerApp(JobsMixin, App[None]):
         done = self.services.store.upgraded
         if done is not None and done.before is not None:
             self.notify(done.describe() + ".", title="Store upgraded", timeout=15, markup=False)
+        for notice in self.services.ctx.loaded.notices:  # stderr is hidden under the full screen
+            self.notify(notice, title="Setting no longer used", severity="warning", timeout=20, markup=False)
         if self.open_batch is not None:
             self.push_screen(EditorScreen(self.open_batch))
         if self.recover_at_start and needs_recovery(self.services.store):

@@ -2,8 +2,6 @@
 
 - debt_repayment (check/meter), amount_generated, tax, debt_amount, debt_remaining (vend and
   requery): exact decimal text, like units and customer_debt already are.
-- first_sent_at: the requery budget is now a time from the first POST of an orderId. Rows
-  already sent get the time of their first SENDING event (else their last send).
 - requery_schedule: the provider's 202 `delay` list, followed requery by requery.
 
 Revision ID: 0003
@@ -28,14 +26,10 @@ def upgrade() -> None:
     with op.batch_alter_table("recipient") as batch:
         for name in DECIMALS:
             batch.add_column(sa.Column(name, sa.String(), nullable=True))
-        batch.add_column(sa.Column("first_sent_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("requery_schedule", sa.JSON(), nullable=True))
-    op.execute("UPDATE recipient SET first_sent_at = COALESCE((SELECT MIN(event.at) FROM event "
-               "WHERE event.recipient_id = recipient.id AND event.new_state = 'SENDING'), sent_at) "
-               "WHERE sent_at IS NOT NULL")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("recipient") as batch:
-        for name in (*DECIMALS, "first_sent_at", "requery_schedule"):
+        for name in (*DECIMALS, "requery_schedule"):
             batch.drop_column(name)
