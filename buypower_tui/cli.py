@@ -286,11 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_key)
     add_vending_parsers(sub)
     add_record_parsers(sub)
-    add_db_parser(sub)
+    db_actions = add_db_parser(sub)
     add_sandbox_parser(sub)
     for name, command in sub.choices.items():  # `buypower-tui export 1 --sandbox URL` works too
         if name != "sandbox":  # it has its own --port, --key…: the server, not a client of one
             _global_options(command, argparse.SUPPRESS)
+    for action in db_actions:  # `buypower-tui db status --db URL`
+        _global_options(action, argparse.SUPPRESS)
     return parser
 
 

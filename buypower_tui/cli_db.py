@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from buypower_tui.context import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
 from buypower_tui.core import schema
-from buypower_tui.core.store import safe_url
+from buypower_tui.core.money_lock import sqlite_file
+from buypower_tui.core.store import is_store_file, safe_url
 
 
 def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
@@ -20,7 +23,10 @@ def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
         out(done.describe() if done else f"the store is at schema revision {schema.head()}: nothing to do")
         return EXIT_OK
     try:
-        revision = schema.revision_at(ctx.database_url)
+        path = sqlite_file(make_url(ctx.database_url))
+        # what any other command would refuse (an empty file, another program's database) is
+        # refused here too, rather than called "no store yet"
+        revision = schema.revision_at(ctx.database_url) if path is None or is_store_file(path) else None
     except Exception as exc:  # noqa: BLE001 - not readable: say so, the other commands explain more
         err(f"db status: cannot read the store {where}: {exc}")
         return EXIT_USAGE
@@ -42,9 +48,10 @@ def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if steps else EXIT_OK
 
 
-def add_db_parser(sub: Any) -> None:
+def add_db_parser(sub: Any) -> list[argparse.ArgumentParser]:
+    """The `db` command; returns its actions' parsers, which take the global options too."""
     p = sub.add_parser("db", help="the store's schema: its revision, and upgrading it")
     actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    actions.add_parser("status", help="the store's revision and the app's, and the migrations pending")
-    actions.add_parser("upgrade", help="bring the store to the app's schema (a copy of it is kept first)")
     p.set_defaults(func=cmd_db)
+    return [actions.add_parser("status", help="the store's revision and the app's, and the migrations pending"),
+            actions.add_parser("upgrade", help="bring the store to the app's schema (a copy of it is kept first)")]

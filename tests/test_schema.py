@@ -244,3 +244,16 @@ def test_the_tui_upgrades_at_start_and_says_so_with_the_retired_settings(old_sto
     assert ("Store upgraded", f"store upgraded from schema revision 0001 to {schema.head()}; its copy from before "
             f"is {old_store.with_name('operators.before-0001.db')}.") in said
     assert any(title == "Setting no longer used" and "BUYPOWER_REQUERY_BUDGET" in text for title, text in said)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: p.write_bytes(b""),
+    lambda p: sqlite3.connect(p).execute("CREATE TABLE notes (x)").connection.commit(),
+    lambda p: p.symlink_to(p.with_name("nowhere.db")),
+])
+def test_db_status_refuses_what_every_other_command_refuses(tmp_path, capsys, make):
+    path = tmp_path / "odd.db"
+    make(path)
+    assert main(["db", "status", "--db", f"sqlite:///{path}"]) == 2  # the option after the action works too
+    assert "db status: cannot read the store" in capsys.readouterr().err
+    assert main(["--db", f"sqlite:///{path}", "batches"]) == 2

@@ -87,6 +87,15 @@ def _prepare_sqlite_file(path: Path) -> None:
     create_private_file(path)  # 0600, as SQLite's -wal/-shm files will be
 
 
+def is_store_file(path: Path) -> bool:
+    """False: nothing there yet. True: one of our stores. Raises NotAStore / NotARegularFile
+    for anything else there (an empty file, a foreign database, a link, a device)."""
+    if existing_file(path) is None:
+        return False
+    _check_is_store(path)
+    return True
+
+
 def _check_is_store(path: Path) -> None:
     remedy = "restore the store from a backup, or choose another --db (a new path makes a new store)"
     if path.stat().st_size == 0:
