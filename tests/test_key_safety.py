@@ -152,7 +152,7 @@ def test_a_server_that_echoes_the_key_never_gets_it_stored():
     finally:
         server.shutdown()
         server.server_close()
-    assert result.outcome == "FAILED" and "Bearer ***" in result.message
+    assert result.outcome == "PENDING" and "Bearer ***" in result.message  # words not known to be final
     assert SANDBOX not in result.message and SANDBOX not in json.dumps(result.response)
 
 
