@@ -18,7 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from buypower_tui.core.sandbox import fixtures as fx
-from buypower_tui.core.sandbox.fixtures import FAILED, PENDING, SUCCESS, Customer, Invalid, Price, SandboxConfig
+from buypower_tui.core.sandbox import validation as rq
+from buypower_tui.core.sandbox.fixtures import FAILED, PENDING, SUCCESS, Customer, Price, SandboxConfig
+from buypower_tui.core.sandbox.validation import Invalid
 
 WAT = timezone(timedelta(hours=1), "WAT")  # vendTime has no zone; presumably Lagos time (§8)
 
@@ -220,13 +222,13 @@ class Ledger:
 
     def _accept(self, order_id: str, fields: dict[str, Any], cfg: SandboxConfig,
                 tokens: random.Random, faults: random.Random) -> Order:
-        meter, disco = fx.text(fields, "meter"), fx.choice(fields, "disco", fx.DISCOS)
-        vend_type, amount = fx.choice(fields, "vendType", fx.VEND_TYPES), fx.amount_of(fields)
-        phone = fx.phone_of(fields)
-        fx.choice(fields, "paymentType", ("ONLINE", "USSD", "B2B"), required=False)
-        fx.choice(fields, "vertical", ("ELECTRICITY",), required=False)
-        fx.text(fields, "email", required=False)
-        fx.text(fields, "name", required=False)
+        meter, disco = rq.text(fields, "meter"), rq.choice(fields, "disco", fx.DISCOS)
+        vend_type, amount = rq.choice(fields, "vendType", fx.VEND_TYPES), rq.amount_of(fields)
+        phone = rq.phone_of(fields)
+        rq.choice(fields, "paymentType", ("ONLINE", "USSD", "B2B"), required=False)
+        rq.choice(fields, "vertical", ("ELECTRICITY",), required=False)
+        rq.text(fields, "email", required=False)
+        rq.text(fields, "name", required=False)
         if disco in cfg.down:
             raise Invalid(fx.UNAVAILABLE, 503)
         c = fx.lookup(meter, disco, vend_type, cfg.seed)

@@ -26,9 +26,11 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from buypower_tui.core.sandbox import fixtures as fx
-from buypower_tui.core.sandbox.fixtures import RUNTIME_FIELDS, Invalid, SandboxConfig
+from buypower_tui.core.sandbox import validation as rq
+from buypower_tui.core.sandbox.fixtures import RUNTIME_FIELDS, SandboxConfig
 from buypower_tui.core.sandbox.ledger import R_SUCCESS, R_TOO_SOON, REQUERY_ANSWERS, num
 from buypower_tui.core.sandbox.ledger_file import open_ledger
+from buypower_tui.core.sandbox.validation import Invalid
 
 log = logging.getLogger("buypower_tui.sandbox")
 
@@ -181,10 +183,10 @@ class SandboxServer:
 
     def check_meter(self, params: dict[str, Any]) -> Reply:
         try:
-            meter, disco = fx.text(params, "meter"), fx.choice(params, "disco", fx.DISCOS)
-            vend_type = fx.choice(params, "vendType", fx.VEND_TYPES)
-            fx.choice(params, "vertical", ("ELECTRICITY",), required=False)
-            flag = (fx.text(params, "orderId", required=False) or "false").lower()
+            meter, disco = rq.text(params, "meter"), rq.choice(params, "disco", fx.DISCOS)
+            vend_type = rq.choice(params, "vendType", fx.VEND_TYPES)
+            rq.choice(params, "vertical", ("ELECTRICITY",), required=False)
+            flag = (rq.text(params, "orderId", required=False) or "false").lower()
             if flag not in ("true", "false"):
                 raise Invalid('"orderId" must be a boolean')
         except Invalid as exc:
@@ -349,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
             return sandbox.check_meter(self._query())
         if name == "vend":
             try:
-                return sandbox.vend(fx.parse_fields(self.headers.get("Content-Type", ""), body))
+                return sandbox.vend(rq.parse_fields(self.headers.get("Content-Type", ""), body))
             except Invalid as exc:
                 return error(400, str(exc))
         return getattr(sandbox, name)()
@@ -366,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
             return Reply(200, sandbox.config.public())
         if route == "config" and self.command == "POST":
             try:
-                return Reply(200, sandbox.update_config(**fx.parse_fields("application/json", body)).public())
+                return Reply(200, sandbox.update_config(**rq.parse_fields("application/json", body)).public())
             except (TypeError, ValueError) as exc:
                 return error(400, str(exc))
         return error(404, "Not found: use GET /__sandbox/ledger, POST /__sandbox/reset, GET|POST /__sandbox/config")
@@ -376,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
             pairs = parse_qs(urlsplit(self.path).query, keep_blank_values=True, max_num_fields=50)
         except ValueError:
             return {}
-        return {fx.canonical(k): v[0] for k, v in pairs.items()}
+        return {rq.canonical(k): v[0] for k, v in pairs.items()}
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding"):
