@@ -42,13 +42,22 @@ MAINTENANCE = "maintenance"
 POSTPAID_DEBT = "postpaid-with-debt"
 BELOW_MINIMUM = "below-minimum"
 NO_TOKEN = "200-without-token"
+KEY_CHANGE = "key-change"  # past the STS key change: KCT1 and KCT2 parcels with the credit token
+BONUS = "bonus-token"  # a BONUS parcel after the credit token
+KEY_CHANGE_BONUS = "key-change-and-bonus"  # all four, listed as a 2024 sandbox capture had them (§13)
+PREPAID_DEBT = "prepaid-with-debt"
+THIRTEEN_DIGITS = "13-digit-meter"  # production's IBADAN prepaid meter shape (§13)
+PENDING_PLAIN_429 = "pending-plain-429"  # 202; its first requery gets a plain-text 429 with Retry-After
 GENERATED = "generated"
 SUCCESS, PENDING, FAILED = "SUCCESS", "PENDING", "FAILED"
 # What a scripted meter's vend answers (200, 202, 500, 502, drop, hold) and where its order ends.
 SCRIPTS = {PENDING_SUCCESS: ("202", SUCCESS), PENDING_FAIL: ("202", FAILED), VENDED_500: ("500", SUCCESS),
            VENDED_502: ("502", SUCCESS), VENDED_DROP: ("drop", SUCCESS), VENDED_HANG: ("hold", SUCCESS),
-           NO_TOKEN: ("200-no-token", SUCCESS)}
+           NO_TOKEN: ("200-no-token", SUCCESS), PENDING_PLAIN_429: ("202", SUCCESS)}
 SCRIPTED = frozenset(SCRIPTS) | {MAINTENANCE}
+# Parcels a meter's tokens come with besides the credit token, in the order BuyPower lists them:
+# the credit token first (§8), so a client that types them in list order gets it wrong.
+EXTRA_PARCELS = {KEY_CHANGE: ("KCT1", "KCT2"), BONUS: ("BONUS",), KEY_CHANGE_BONUS: ("BONUS", "KCT1", "KCT2")}
 
 # Naira per kWh by service band (NERC's 2024 order: Band A 209.50; the others rounded).
 BAND_RATES = {"A": Decimal("209.50"), "B": Decimal("63.00"), "C": Decimal("50.00"),
@@ -185,6 +194,10 @@ class Customer:
     max_vend: Decimal = MAX_VEND
     outstanding: Decimal = Decimal(0)
     debt_repayment: Decimal = Decimal(0)  # share of each net payment that goes to the debt (guess)
+    # Where the debt share is counted (both are guesses, §8): left out of amountGenerated
+    # (False), or inside it, so that amountGenerated + tax = totalAmountPaid as on production
+    # records (§13) and only the units show what the debt took (True).
+    debt_in_generated: bool = False
     note: str = ""
 
     @property
@@ -202,6 +215,10 @@ class Customer:
     @property
     def faultable(self) -> bool:
         return self.behaviour not in SCRIPTED
+
+    @property
+    def extra_parcels(self) -> tuple[str, ...]:
+        return EXTRA_PARCELS.get(self.behaviour, ()) if self.vend_type == "PREPAID" else ()
 
 
 def _fixture(meter: str, disco: str, behaviour: str, note: str, *, vend_type: str = "PREPAID",
@@ -244,6 +261,23 @@ _FIXTURES = [
              min_vend=MIN_POSTPAID, outstanding=Decimal("15234.75"), debt_repayment=Decimal("0.25")),
     _fixture("55500000009", "ABUJA", BELOW_MINIMUM, "minimum vend 1,000: below it answers 400", min_vend=Decimal(1000)),
     _fixture("55500000010", "ABUJA", NO_TOKEN, "vends, answers 200 with token null; the requery has the token"),
+    _fixture("55500000011", "ABUJA", KEY_CHANGE, "past the STS key change: parcels TOKEN, KCT1, KCT2 (the customer "
+             "types KCT1, KCT2, then the token); ungrouped on /vend, grouped on /transaction",
+             name="NGOZI AMAKA IBEKWE", address="3 UNITY STREET, GWARINPA, ABUJA"),
+    _fixture("55500000012", "ABUJA", BONUS, "parcels TOKEN, then BONUS (free units, typed last)",
+             name="MUSA YUSUF DANJUMA", address="40 MARKET ROAD, GARKI, ABUJA"),
+    _fixture("55500000013", "ABUJA", PREPAID_DEBT, "PREPAID, outstanding 1,250.50; 25 % of each payment net of VAT "
+             "repays it, inside amountGenerated (amountGenerated + tax = totalAmountPaid), so fewer kWh",
+             name="FATIMA ZAINAB BELLO", address="17 CRESCENT WAY, WUSE II, ABUJA",
+             outstanding=Decimal("1250.50"), debt_repayment=Decimal("0.25"), debt_in_generated=True),
+    _fixture("55500000014", "ABUJA", PENDING_PLAIN_429, "202; its first requery gets 429 'Too Many Requests' in plain "
+             "text with Retry-After, then pending requeries, then SUCCESS"),
+    _fixture("55500000015", "ABUJA", KEY_CHANGE_BONUS, "parcels TOKEN, BONUS, KCT1, KCT2, as a 2024 sandbox "
+             "capture listed them (typed KCT1, KCT2, token, bonus)", name="AMAKA CHIOMA OBI",
+             address="9 PALM GROVE, KUBWA, ABUJA"),
+    _fixture("0159006592509", "IBADAN", THIRTEEN_DIGITS, "13 digits with a leading 0 (production's IBADAN prepaid); "
+             "name and address with trailing and repeated spaces", name="ADEWALE  KOLAWOLE OYELARAN  ",
+             address="14  RING ROAD,   IBADAN "),
 ]
 FIXTURE_METERS: dict[str, Customer] = {c.meter: c for c in _FIXTURES}
 
@@ -291,7 +325,7 @@ def lookup(meter: str, disco: str, vend_type: str, seed: object = None) -> Custo
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """The split of a payment, as on real records: generated + tax (+ debt) = total (§8)."""
+    """The split of a payment: generated + tax (+ debt, unless it is inside generated) = total (§8)."""
 
     total: Decimal
     tax: Decimal
@@ -302,13 +336,13 @@ class Price:
 
 
 def price(amount: Decimal, customer: Customer, outstanding: Decimal) -> Price:
-    """7.5 % VAT inside the amount, then the debt share, then kWh at the band's rate."""
+    """7.5 % VAT inside the amount, then the debt share, then kWh at the band's rate for what is left."""
     tax = (amount * VAT / (1 + VAT)).quantize(CENT, ROUND_HALF_UP)
     net = amount - tax
     debt = min(outstanding, (net * customer.debt_repayment).quantize(CENT, ROUND_HALF_UP))
-    generated = net - debt
-    units = (generated / customer.rate).quantize(CENT, ROUND_HALF_UP) if customer.vend_type == "PREPAID" else None
-    return Price(amount, tax, debt, generated, units, outstanding - debt)
+    energy = net - debt
+    units = (energy / customer.rate).quantize(CENT, ROUND_HALF_UP) if customer.vend_type == "PREPAID" else None
+    return Price(amount, tax, debt, net if customer.debt_in_generated else energy, units, outstanding - debt)
 
 
 def grouped(token: str) -> str:
