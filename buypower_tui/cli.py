@@ -33,6 +33,7 @@ from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, escape_hidden, naira
 from buypower_tui.core.store import Store, safe_url
+from buypower_tui.core.times import local_iso, local_minute, offset_now
 from buypower_tui.logs import disk_problem, log_record_written, setup_logging
 from buypower_tui.paths import AppPaths
 from buypower_tui.sandbox_cli import add_sandbox_parser
@@ -151,7 +152,7 @@ def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
         for b in batches:
             st = stats[b.id]
             out(json.dumps({"id": b.id, "name": b.name, "mode": b.mode, "source_file": b.source_file,
-                            "created_at": b.created_at.isoformat(), "import_complete": b.imported_at is not None,
+                            "created_at": local_iso(b.created_at), "import_complete": b.imported_at is not None,
                             "rows": st.rows,
                             "valid": st.valid, "invalid": st.invalid, "warnings": st.warnings,
                             "by_state": st.by_state, "total_valid": f"{st.total_valid:.2f}"},
@@ -160,14 +161,16 @@ def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
     if not batches:
         out("no batches yet: create one with `buypower-tui import FILE`")
         return EXIT_OK
-    out(f"{'id':>4}  {'name':<24} {'mode':<7} {'created (UTC)':<16} {'rows':>6} {'valid':>6} "
+    offset = offset_now()  # local time, the offset named once in the header
+    out(f"{'id':>4}  {'name':<24} {'mode':<7} {f'created ({offset})':<16} {'rows':>6} {'valid':>6} "
         f"{'invalid':>7} {'total (valid)':>16}  states")
     for b in batches:
         st = stats[b.id]
         states = ", ".join(f"{k} {v}" for k, v in sorted(st.by_state.items()))
         if b.imported_at is None:
             states = "IMPORT INCOMPLETE (cut short: import the file again); " + states
-        out(f"{b.id:>4}  {b.name[:24]:<24} {b.mode:<7} {b.created_at:%Y-%m-%d %H:%M} {st.rows:>6} "
+        out(f"{b.id:>4}  {b.name[:24]:<24} {b.mode:<7} {local_minute(b.created_at, header_offset=offset):<16} "
+            f"{st.rows:>6} "
             f"{st.valid:>6} {st.invalid:>7} {naira(st.total_valid):>16}  {states}")
     return EXIT_OK
 

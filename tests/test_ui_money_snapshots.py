@@ -51,6 +51,52 @@ def as_a_run_left_it(app) -> None:
         s.commit()
 
 
+T, K1, K2, B = "31720458991622035547", "51208874120366550912", "88410097332144702288", "11112222333344445555"
+# Rows 36-39 of the demo as production would answer them (the sandbox's split for each meter):
+# (token, parcels as BuyPower listed them, units, amountGenerated, tax, debtAmount, debtRemaining)
+PRODUCTION = {
+    36: (T, [("TOKEN", T), ("KCT1", K1), ("KCT2", K2)], "13.32", "2790.70", "209.30", "0", "0"),  # key change
+    37: (T[::-1], [("TOKEN", T[::-1]), ("BONUS", B)], "8.88", "1860.47", "139.53", "0", "0"),  # bonus
+    38: (K1[::-1], [("TOKEN", K1[::-1])], "17.76", "3720.93", "279.07", "0", "0"),  # 13-digit IBADAN meter
+    39: (K2[::-1], [("TOKEN", K2[::-1])], "6.66", "1860.47", "139.53", "465.12", "785.38"),  # prepaid with debt
+}
+
+
+def as_production_paid_them(app) -> None:
+    """Rows 36-39 paid, with what the money bought and our own paid_at (fixed)."""
+    with app.services.store.session() as s:
+        for row in s.exec(select(Recipient).where(Recipient.batch_id == app.services.demo.batch_id)):
+            if row.row_number not in PRODUCTION:
+                continue
+            token, parcels, *money = PRODUCTION[row.row_number]
+            row.state, row.order_id, row.token = S.SUCCESS, f"order-{row.row_number:04d}", token
+            row.parcels = [{"type": kind, "content": content} for kind, content in parcels]
+            row.units, row.amount_generated, row.tax, row.debt_amount, row.debt_remaining = map(Decimal, money)
+            row.receipt_no, row.vend_time = f"00000360042{row.row_number:02d}", "2026-11-02 10:31:05"
+            row.paid_at = row.updated_at = FIXED_TIME + timedelta(seconds=row.row_number)
+            row.customer_name = {36: "NGOZI AMAKA IBEKWE", 37: "MUSA YUSUF DANJUMA", 38: "ADEWALE KOLAWOLE OYELARAN",
+                                 39: "FATIMA ZAINAB BELLO"}[row.row_number]  # as BuyPower names them
+            row.provider_message = MESSAGES[S.SUCCESS]
+            s.add(row)
+        s.commit()
+
+
+@pytest.mark.parametrize("row", [36, 39], ids=["key-change-tokens", "debt"])
+def test_results_with_key_change_tokens_and_debt(snap_compare, tmp_path, row):
+    app = demo_app(tmp_path, recover=False)  # a picture of rows paid, not a crash to recover
+    as_a_run_left_it(app)
+    as_production_paid_them(app)
+
+    async def run_before(pilot):
+        await settle(pilot, 0.4, quiet=True)
+        app.push_screen(ResultsScreen(app.services.demo.batch_id))
+        await pilot.pause(0.3)
+        await pilot.press(*["down"] * (row - 2))  # the detail above the table is this row's
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
 def test_confirm_payment(snap_compare, tmp_path):
     app = demo_app(tmp_path)
     plan = RunPlan(app.services.demo.batch_id, RecoveryReport(), LookupReport(verified=41, not_found=1,

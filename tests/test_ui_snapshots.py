@@ -48,6 +48,18 @@ def test_editor_after_lookup(snap_compare, tmp_path):
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
+def test_editor_lookup_shows_debt(snap_compare, tmp_path):
+    async def run_before(pilot):
+        await pilot.press("l")
+        await settle(pilot, quiet=True)
+        await pilot.press(*["down"] * 37)  # row 39: a prepaid meter with debt (row 19: postpaid with debt)
+        grid = pilot.app.screen.grid
+        grid.scroll_to(x=grid.max_scroll_x, animate=False)  # the Outstanding and Repayment columns
+        await pilot.pause()
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
+
+
 def test_filter_modal(snap_compare, tmp_path):
     async def run_before(pilot):
         await settle(pilot, quiet=True)

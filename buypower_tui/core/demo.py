@@ -16,7 +16,8 @@ from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 from buypower_tui.core.store import Store
 
 # (meter, disco, amount, phone, vend type, name): every branch the sandbox can play, the
-# shapes real sheets come in, invalid rows to fix, duplicates to accept, markup to survive.
+# shapes real sheets come in, invalid rows to fix, duplicates to accept, markup to survive,
+# and the shapes of production's answers: key-change and bonus tokens, a 13-digit meter, debt.
 DEMO_ROWS = [
     ("12345678910", "ABUJA", "5000", "08034210294", "", "Adebayo Musa Okon"),
     ("62010000001", "Eko Electric", "₦2,500", "+234 803 123 4567", "prepaid", "Tunde Bakare"),
@@ -52,10 +53,15 @@ DEMO_ROWS = [
     ("62030000033", "IBADAN", "2000", "0803123", "", "Phone too short"),
     ("62030000043", "IBADAN", "250000", "08031234565", "", "Amount too large"),
     ("62030000053", "IBADAN", "", "08031234566", "", "Amount missing"),
+    # What production answers look like (buypower-api.md §13).
+    ("55500000011", "ABUJA", "3000", "08031120011", "", "Key change: KCT1, KCT2 first"),
+    ("55500000012", "ABUJA", "2000", "08031120012", "", "Bonus token"),
+    ("0159006592509", "IBEDC", "4000", "08031120013", "", "13-digit IBADAN meter"),
+    ("55500000013", "ABUJA", "2000", "08031120014", "", "Prepaid with debt"),
 ]
-# Generated customers fill the batch to about fifty rows.
+# Generated customers fill the batch to fifty rows.
 DEMO_ROWS += [(f"7{i:010d}", ["IKEJA", "EKO", "ABUJA", "KANO"][i % 4], str(500 + 250 * (i % 9)),
-               f"080{31000000 + i:08d}", "", f"Customer {i}") for i in range(1, 17)]
+               f"080{31000000 + i:08d}", "", f"Customer {i}") for i in range(1, 13)]
 
 
 @dataclass

@@ -26,8 +26,9 @@ _T = Recipient.__table__
 # seconds and the grid must show a 10,000-row batch in under one.
 GRID_COLUMNS = ("id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2], "amount_kobo",
                 *FIELDS[3:], "errors", "warnings", "duplicate_accepted", "order_id", "customer_name",
-                "customer_address", "customer_debt", "min_vend", "max_vend", "provider_code", "provider_message",
-                "token", "units", "receipt_no", "next_requery_at", "requery_count", "updated_at")
+                "customer_address", "customer_debt", "debt_repayment", "min_vend", "max_vend", "provider_code",
+                "provider_message", "token", "parcels", "units", "amount_generated", "tax", "debt_amount",
+                "debt_remaining", "receipt_no", "paid_at", "next_requery_at", "requery_count", "updated_at")
 _GRID_SELECT = core_select(*(_T.c[c] for c in GRID_COLUMNS))
 
 

@@ -10,18 +10,24 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from buypower_tui.core.editing import grid_rows, raw_values, row_status
 from buypower_tui.core.models import RowState
-from buypower_tui.core.outcomes import format_token
 from buypower_tui.core.rules import FIELDS, escape_hidden
 from buypower_tui.core.store import Store
+from buypower_tui.core.times import local_iso
+from buypower_tui.core.tokens import export_columns
 from buypower_tui.paths import replace_file
 
-COLUMNS = ("sheet_row", "meter", "disco", "customer_name", "amount", "state", "token", "units",
-           "receipt_no", "order_id", "vend_time", "provider_message")
+# Tokens in the order the customer types them (KCT1, KCT2, token, bonus); what the money
+# bought as BuyPower said it; `paid_at` is ours, local time with its offset; `vend_time` is
+# BuyPower's, as it came, without a zone (WAT from /vend, UTC from /transaction).
+COLUMNS = ("sheet_row", "meter", "disco", "customer_name", "amount", "state", "kct1", "kct2", "token",
+           "bonus_token", "units", "amount_generated", "tax", "debt_amount", "debt_remaining", "receipt_no",
+           "order_id", "paid_at", "vend_time", "provider_message")
 
 # What makes Excel, LibreOffice or Sheets read a cell as a formula (OWASP "CSV injection"), also
 # after leading blanks or line breaks, and in full width (＝＋－＠), which some of them take too.
@@ -61,16 +67,24 @@ class CsvWriter:
         self._writer.writerow(safe)
 
 
+def decimal_text(value: Decimal | None) -> str:
+    """930.23, 4.4 or 0 as plain text (never 1E+2); empty only when BuyPower said nothing."""
+    return "" if value is None else f"{value:f}"
+
+
 def export_batch(store: Store, batch_id: int, out: IO[str], *, terminal: bool = False) -> int:
     writer = CsvWriter(out, terminal=terminal)
     writer.writerow(COLUMNS)
     n = 0
     for row in store.rows(batch_id):
+        tokens = export_columns(row.token, row.parcels)
         writer.writerow([
             row.row_number, row.meter or row.meter_raw, row.disco or row.disco_raw,
             row.customer_name or row.name or "", "" if row.amount is None else f"{row.amount:.2f}", row.state,
-            format_token(row.token) if row.token else "", row.units or "", row.receipt_no or "",
-            row.order_id or "", row.vend_time or "",
+            tokens["kct1"], tokens["kct2"], tokens["token"], tokens["bonus_token"],
+            *(decimal_text(v) for v in (row.units, row.amount_generated, row.tax, row.debt_amount,
+                                        row.debt_remaining)),
+            row.receipt_no or "", row.order_id or "", local_iso(row.paid_at), row.vend_time or "",
             row.provider_message or "; ".join(e["message"] for e in row.errors or ()),  # why, for INVALID rows
         ])
         n += 1

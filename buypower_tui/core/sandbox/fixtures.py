@@ -10,16 +10,13 @@ shows the same name, and no list of customers has to be kept.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
-import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 # /discos/status key set (§4.1), plus ABA, which clients vend although the snapshot lacks it.
 STATUS_KEYS = (
@@ -45,13 +42,22 @@ MAINTENANCE = "maintenance"
 POSTPAID_DEBT = "postpaid-with-debt"
 BELOW_MINIMUM = "below-minimum"
 NO_TOKEN = "200-without-token"
+KEY_CHANGE = "key-change"  # past the STS key change: KCT1 and KCT2 parcels with the credit token
+BONUS = "bonus-token"  # a BONUS parcel after the credit token
+KEY_CHANGE_BONUS = "key-change-and-bonus"  # all four, listed as a 2024 sandbox capture had them (§13)
+PREPAID_DEBT = "prepaid-with-debt"
+THIRTEEN_DIGITS = "13-digit-meter"  # production's IBADAN prepaid meter shape (§13)
+PENDING_PLAIN_429 = "pending-plain-429"  # 202; its first requery gets a plain-text 429 with Retry-After
 GENERATED = "generated"
 SUCCESS, PENDING, FAILED = "SUCCESS", "PENDING", "FAILED"
 # What a scripted meter's vend answers (200, 202, 500, 502, drop, hold) and where its order ends.
 SCRIPTS = {PENDING_SUCCESS: ("202", SUCCESS), PENDING_FAIL: ("202", FAILED), VENDED_500: ("500", SUCCESS),
            VENDED_502: ("502", SUCCESS), VENDED_DROP: ("drop", SUCCESS), VENDED_HANG: ("hold", SUCCESS),
-           NO_TOKEN: ("200-no-token", SUCCESS)}
+           NO_TOKEN: ("200-no-token", SUCCESS), PENDING_PLAIN_429: ("202", SUCCESS)}
 SCRIPTED = frozenset(SCRIPTS) | {MAINTENANCE}
+# Parcels a meter's tokens come with besides the credit token, in the order BuyPower lists them:
+# the credit token first (§8), so a client that types them in list order gets it wrong.
+EXTRA_PARCELS = {KEY_CHANGE: ("KCT1", "KCT2"), BONUS: ("BONUS",), KEY_CHANGE_BONUS: ("BONUS", "KCT1", "KCT2")}
 
 # Naira per kWh by service band (NERC's 2024 order: Band A 209.50; the others rounded).
 BAND_RATES = {"A": Decimal("209.50"), "B": Decimal("63.00"), "C": Decimal("50.00"),
@@ -188,6 +194,10 @@ class Customer:
     max_vend: Decimal = MAX_VEND
     outstanding: Decimal = Decimal(0)
     debt_repayment: Decimal = Decimal(0)  # share of each net payment that goes to the debt (guess)
+    # Where the debt share is counted (both are guesses, §8): left out of amountGenerated
+    # (False), or inside it, so that amountGenerated + tax = totalAmountPaid as on production
+    # records (§13) and only the units show what the debt took (True).
+    debt_in_generated: bool = False
     note: str = ""
 
     @property
@@ -205,6 +215,10 @@ class Customer:
     @property
     def faultable(self) -> bool:
         return self.behaviour not in SCRIPTED
+
+    @property
+    def extra_parcels(self) -> tuple[str, ...]:
+        return EXTRA_PARCELS.get(self.behaviour, ()) if self.vend_type == "PREPAID" else ()
 
 
 def _fixture(meter: str, disco: str, behaviour: str, note: str, *, vend_type: str = "PREPAID",
@@ -247,6 +261,23 @@ _FIXTURES = [
              min_vend=MIN_POSTPAID, outstanding=Decimal("15234.75"), debt_repayment=Decimal("0.25")),
     _fixture("55500000009", "ABUJA", BELOW_MINIMUM, "minimum vend 1,000: below it answers 400", min_vend=Decimal(1000)),
     _fixture("55500000010", "ABUJA", NO_TOKEN, "vends, answers 200 with token null; the requery has the token"),
+    _fixture("55500000011", "ABUJA", KEY_CHANGE, "past the STS key change: parcels TOKEN, KCT1, KCT2 (the customer "
+             "types KCT1, KCT2, then the token); ungrouped on /vend, grouped on /transaction",
+             name="NGOZI AMAKA IBEKWE", address="3 UNITY STREET, GWARINPA, ABUJA"),
+    _fixture("55500000012", "ABUJA", BONUS, "parcels TOKEN, then BONUS (free units, typed last)",
+             name="MUSA YUSUF DANJUMA", address="40 MARKET ROAD, GARKI, ABUJA"),
+    _fixture("55500000013", "ABUJA", PREPAID_DEBT, "PREPAID, outstanding 1,250.50; 25 % of each payment net of VAT "
+             "repays it, inside amountGenerated (amountGenerated + tax = totalAmountPaid), so fewer kWh",
+             name="FATIMA ZAINAB BELLO", address="17 CRESCENT WAY, WUSE II, ABUJA",
+             outstanding=Decimal("1250.50"), debt_repayment=Decimal("0.25"), debt_in_generated=True),
+    _fixture("55500000014", "ABUJA", PENDING_PLAIN_429, "202; its first requery gets 429 'Too Many Requests' in plain "
+             "text with Retry-After, then pending requeries, then SUCCESS"),
+    _fixture("55500000015", "ABUJA", KEY_CHANGE_BONUS, "parcels TOKEN, BONUS, KCT1, KCT2, as a 2024 sandbox "
+             "capture listed them (typed KCT1, KCT2, token, bonus)", name="AMAKA CHIOMA OBI",
+             address="9 PALM GROVE, KUBWA, ABUJA"),
+    _fixture("0159006592509", "IBADAN", THIRTEEN_DIGITS, "13 digits with a leading 0 (production's IBADAN prepaid); "
+             "name and address with trailing and repeated spaces", name="ADEWALE  KOLAWOLE OYELARAN  ",
+             address="14  RING ROAD,   IBADAN "),
 ]
 FIXTURE_METERS: dict[str, Customer] = {c.meter: c for c in _FIXTURES}
 
@@ -294,7 +325,7 @@ def lookup(meter: str, disco: str, vend_type: str, seed: object = None) -> Custo
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """The split of a payment, as on real records: generated + tax (+ debt) = total (§8)."""
+    """The split of a payment: generated + tax (+ debt, unless it is inside generated) = total (§8)."""
 
     total: Decimal
     tax: Decimal
@@ -305,97 +336,15 @@ class Price:
 
 
 def price(amount: Decimal, customer: Customer, outstanding: Decimal) -> Price:
-    """7.5 % VAT inside the amount, then the debt share, then kWh at the band's rate."""
+    """7.5 % VAT inside the amount, then the debt share, then kWh at the band's rate for what is left."""
     tax = (amount * VAT / (1 + VAT)).quantize(CENT, ROUND_HALF_UP)
     net = amount - tax
     debt = min(outstanding, (net * customer.debt_repayment).quantize(CENT, ROUND_HALF_UP))
-    generated = net - debt
-    units = (generated / customer.rate).quantize(CENT, ROUND_HALF_UP) if customer.vend_type == "PREPAID" else None
-    return Price(amount, tax, debt, generated, units, outstanding - debt)
+    energy = net - debt
+    units = (energy / customer.rate).quantize(CENT, ROUND_HALF_UP) if customer.vend_type == "PREPAID" else None
+    return Price(amount, tax, debt, net if customer.debt_in_generated else energy, units, outstanding - debt)
 
 
 def grouped(token: str) -> str:
     """20 digits as 4-4-4-4-4, the way BuyPower shows tokens."""
     return "-".join(token[i:i + 4] for i in range(0, len(token), 4))
-
-
-# -- what a request must look like (Joi-style messages, as BuyPower's own) --------------------
-
-class Invalid(ValueError):
-    """A request the sandbox refuses; `status` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-_CANONICAL = {k.lower(): k for k in ("meter", "disco", "vendType", "vertical", "orderId", "amount", "phone")}
-_PHONE = re.compile(r"(?:\+?234|0)([789][01][0-9]{8})")
-
-
-def canonical(name: str) -> str:
-    """Query parameter names in any case (S12 sends `orderid`)."""
-    return _CANONICAL.get(name.lower(), name)
-
-
-def parse_fields(content_type: str, body: bytes) -> dict[str, Any]:
-    """A JSON object or a form-encoded body (the Ruby client form-encodes, §2)."""
-    try:
-        text = body.decode("utf-8")
-        if "application/x-www-form-urlencoded" in content_type.lower():
-            return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True, max_num_fields=100).items()}
-        fields = json.loads(text or "{}", parse_float=Decimal)  # Decimal: 1000.1 stays 1000.1
-    except (ValueError, RecursionError) as exc:  # JSON, UTF-8 and too-many-fields errors
-        raise Invalid("Invalid request body. Send a JSON object or form fields.") from exc
-    if not isinstance(fields, dict):
-        raise Invalid("Invalid request body. Send a JSON object or form fields.")
-    return fields
-
-
-def text(fields: dict[str, Any], name: str, *, required: bool = True) -> str | None:
-    value = fields.get(name)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise Invalid(f'"{name}" is required')
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise Invalid(f'"{name}" must be a string')
-    return str(value).strip()
-
-
-def choice(fields: dict[str, Any], name: str, allowed: tuple[str, ...], *, required: bool = True) -> str | None:
-    """An enum value in any case (two clients send `prepaid`, §2)."""
-    value = text(fields, name, required=required)
-    if value is None:
-        return None
-    if value.upper() not in allowed:
-        raise Invalid(f'"{name}" must be one of [{", ".join(allowed)}]')
-    return value.upper()
-
-
-def amount_of(fields: dict[str, Any]) -> Decimal:
-    value = fields.get("amount")
-    if value is None or value == "":
-        raise Invalid('"amount" is required')
-    try:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-            raise InvalidOperation
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise Invalid('"amount" must be a number') from None
-    if not amount.is_finite():
-        raise Invalid('"amount" must be a number')
-    if amount <= 0:
-        raise Invalid('"amount" must be a positive number')
-    if amount.adjusted() < 15 and amount != amount.quantize(CENT):
-        raise Invalid('"amount" must have at most 2 decimal places')
-    return amount
-
-
-def phone_of(fields: dict[str, Any]) -> str:
-    """0 + 10 digits; +234 and 234 forms are accepted and normalised (§10)."""
-    value = text(fields, "phone") or ""
-    match = _PHONE.fullmatch(value.replace(" ", ""))
-    if not match:
-        raise Invalid('"phone" must be a valid phone number')
-    return "0" + match.group(1)

@@ -18,14 +18,17 @@ from decimal import Decimal
 from typing import Any
 
 from buypower_tui.core.sandbox import fixtures as fx
-from buypower_tui.core.sandbox.fixtures import FAILED, PENDING, SUCCESS, Customer, Invalid, Price, SandboxConfig
+from buypower_tui.core.sandbox import validation as rq
+from buypower_tui.core.sandbox.fixtures import FAILED, PENDING, SUCCESS, Customer, Price, SandboxConfig
+from buypower_tui.core.sandbox.validation import Invalid
 
-WAT = timezone(timedelta(hours=1), "WAT")  # vendTime has no zone; presumably Lagos time (§8)
+WAT = timezone(timedelta(hours=1), "WAT")  # vendTime has no zone: WAT on /vend, UTC on /transaction (§13)
 
 REQUEST_KINDS = ("discos_status", "check_meter", "vend", "requery", "wallet_balance", "other", "unauthorized")
 # Requery verdicts (what GET /transaction/{orderId} should answer).
 R_SUCCESS, R_PENDING, R_FAILED, R_REFUNDED = "success", "pending", "failed", "refunded"
 R_NOT_INITIATED, R_UNKNOWN, R_TOO_SOON = "not-initiated", "unknown", "too-soon"
+R_THROTTLED = "throttled"  # a 429 in plain text (§13), not BuyPower's JSON envelope
 # The answers to a requery that is not a success (§4.5): HTTP status, result.responseCode, message.
 REQUERY_ANSWERS = {R_PENDING: (400, 201, "Transaction is still processing. Kindly retry in 2 minutes."),
                    R_FAILED: (400, 202, "Transaction failed."),
@@ -63,6 +66,10 @@ class Order:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     touched: float = field(default_factory=time.monotonic)  # vend, then each answered requery
     refunded: bool = False
+    # Tokens besides the credit token, as {"type": "KCT1", "content": 20 digits}, in the order
+    # BuyPower lists them (after the credit token).
+    extra_parcels: list[dict[str, str]] = field(default_factory=list)
+    throttled: bool = False  # a pending-plain-429 order got its plain-text 429
 
     @property
     def amount(self) -> Decimal:
@@ -70,7 +77,20 @@ class Order:
 
     @property
     def vend_time(self) -> str:
+        """/vend's vendTime: WAT, without a zone."""
         return self.created.astimezone(WAT).strftime("%Y-%m-%d %H:%M:%S")
+
+    @property
+    def vend_time_utc(self) -> str:
+        """/transaction's vendTime for the same order: UTC, without a zone either (§13)."""
+        return self.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    def parcels(self, token: str | None, shown: Any) -> list[dict[str, str]]:
+        """The credit token first, then its companions, each content passed through `shown`."""
+        if not token:
+            return []
+        return [{"type": "TOKEN", "content": shown(token)}] + [
+            {"type": p["type"], "content": shown(p["content"])} for p in self.extra_parcels]
 
     def vend_data(self, *, with_token: bool = True) -> dict[str, Any]:
         """`data` of a 200 from /vend (§4.3): numbers; token grouped, parcels ungrouped."""
@@ -85,23 +105,23 @@ class Order:
             "vendAmount": 0, "vendRef": self.vend_ref, "responseCode": 100,
             "responseMessage": "Payment successful", "address": c.address, "name": c.name,
             "phoneNo": self.phone, "charges": 0, "tariffClass": c.tariff_class, "tariffIndex": None,
-            "parcels": [{"type": "TOKEN", "content": token}] if token else [],
-            "demandCategory": "NMD", "assetProvider": c.disco,
+            "parcels": self.parcels(token, str), "demandCategory": "NMD", "assetProvider": c.disco,
         }
 
     def requery_data(self) -> dict[str, Any]:
-        """`result.data` of a successful requery (§4.5): amounts as 2-decimal strings."""
+        """`result.data` of a successful requery (§4.5): amounts as 2-decimal strings, tokens grouped,
+        vendTime in UTC."""
         p, c = self.price, self.customer
         token = fx.grouped(self.token) if self.token else None
         return {
             "id": self.id, "amountGenerated": money(p.generated), "tariff": None, "disco": c.disco,
             "debtAmount": money(p.debt), "debtRemaining": money(p.debt_remaining),
             "orderId": self.order_id, "receiptNo": self.receipt_no, "tax": money(p.tax),
-            "vendTime": self.vend_time, "token": token, "totalAmountPaid": num(p.total),
+            "vendTime": self.vend_time_utc, "token": token, "totalAmountPaid": num(p.total),
             "units": str(p.units) if p.units is not None else None, "vendAmount": money(p.total),
             "vendRef": self.vend_ref, "responseCode": 100, "responseMessage": "Payment successful",
             "address": c.address, "name": c.name, "phoneNo": self.phone, "charges": "0.00",
-            "tariffIndex": None, "parcels": [{"type": "TOKEN", "content": token}] if token else [],
+            "tariffIndex": None, "parcels": self.parcels(self.token, fx.grouped),
             "demandCategory": "NMD", "assetProvider": c.disco,
         }
 
@@ -220,13 +240,13 @@ class Ledger:
 
     def _accept(self, order_id: str, fields: dict[str, Any], cfg: SandboxConfig,
                 tokens: random.Random, faults: random.Random) -> Order:
-        meter, disco = fx.text(fields, "meter"), fx.choice(fields, "disco", fx.DISCOS)
-        vend_type, amount = fx.choice(fields, "vendType", fx.VEND_TYPES), fx.amount_of(fields)
-        phone = fx.phone_of(fields)
-        fx.choice(fields, "paymentType", ("ONLINE", "USSD", "B2B"), required=False)
-        fx.choice(fields, "vertical", ("ELECTRICITY",), required=False)
-        fx.text(fields, "email", required=False)
-        fx.text(fields, "name", required=False)
+        meter, disco = rq.text(fields, "meter"), rq.choice(fields, "disco", fx.DISCOS)
+        vend_type, amount = rq.choice(fields, "vendType", fx.VEND_TYPES), rq.amount_of(fields)
+        phone = rq.phone_of(fields)
+        rq.choice(fields, "paymentType", ("ONLINE", "USSD", "B2B"), required=False)
+        rq.choice(fields, "vertical", ("ELECTRICITY",), required=False)
+        rq.text(fields, "email", required=False)
+        rq.text(fields, "name", required=False)
         if disco in cfg.down:
             raise Invalid(fx.UNAVAILABLE, 503)
         c = fx.lookup(meter, disco, vend_type, cfg.seed)
@@ -243,15 +263,20 @@ class Ledger:
             raise Invalid("insufficient wallet balance.", 422)
         answer, final = fx.SCRIPTS[c.behaviour] if not c.faultable else _roll(cfg, faults)
         token = f"{tokens.randrange(10**20):020d}" if vend_type == "PREPAID" else None
-        return Order(order_id, c, phone, fx.price(amount, c, self.outstanding(c)), token,
-                     PENDING if answer == "202" else SUCCESS, final, cfg.pending_requeries, answer,
-                     tokens.randrange(10**8, 10**9), str(tokens.randrange(10**7, 10**8)),
-                     str(tokens.randrange(10**19, 10**20)))
+        order = Order(order_id, c, phone, fx.price(amount, c, self.outstanding(c)), token,
+                      PENDING if answer == "202" else SUCCESS, final, cfg.pending_requeries, answer,
+                      tokens.randrange(10**8, 10**9), str(tokens.randrange(10**7, 10**8)),
+                      str(tokens.randrange(10**19, 10**20)))
+        # drawn last, and only for these meters: every other order gets the tokens it always got
+        order.extra_parcels = [{"type": kind, "content": f"{tokens.randrange(10**20):020d}"}
+                               for kind in c.extra_parcels]
+        return order
 
     def requery(self, order_id: str, cooldown_s: float, now: float | None = None) -> tuple[str, Any]:
         """Advance an order by one requery and say what to answer.
 
-        Returns (verdict, order) or (R_TOO_SOON, seconds to wait). A requery within the
+        Returns (verdict, order) or (R_TOO_SOON, seconds to wait). A pending-plain-429 order's
+        first requery is (R_THROTTLED, order), whatever the cool-down. A requery within the
         cool-down of the vend or of the last answered requery is refused and does not
         restart the clock; a pending order moves on only on answered requeries, so
         `pending_requeries` counts what the client actually saw. The refund of a failed
@@ -262,6 +287,9 @@ class Ledger:
             order = self._orders.get(order_id)
             if order is None:
                 return (R_NOT_INITIATED if order_id in self._rejected else R_UNKNOWN), None
+            if order.customer.behaviour == fx.PENDING_PLAIN_429 and not order.throttled:
+                order.throttled = True  # once, whatever the cool-down: the clock does not restart
+                return R_THROTTLED, order
             wait = order.touched + cooldown_s - now
             if cooldown_s > 0 and wait > 0:
                 return R_TOO_SOON, wait

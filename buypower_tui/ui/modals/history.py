@@ -1,4 +1,4 @@
-"""A row's history: every event, oldest first, with who, when and why."""
+"""A row's history: every event, oldest first, with who, when (local time and its UTC offset) and why."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from buypower_tui.core.models import Event
-from buypower_tui.ui.screens.batches import local_time
+from buypower_tui.core.times import local_second
 
 
 def history_table(events: list[Event]) -> Table:
@@ -23,7 +23,7 @@ def history_table(events: list[Event]) -> Table:
         what = "; ".join(x for x in (e.note, e.provider_message, e.provider_code and f"code {e.provider_code}",
                                      (e.details or {}).get("order_id") and f"orderId {e.details['order_id']}")
                          if x)
-        table.add_row(Text(local_time(e.at)), Text(e.old_state or ""), Text(e.new_state or ""),
+        table.add_row(Text(local_second(e.at)), Text(e.old_state or ""), Text(e.new_state or ""),
                       Text(str(e.http_status or "")), Text(what), )
     return table
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -16,6 +15,7 @@ from buypower_tui.core import editing
 from buypower_tui.core.importing import FileError, ImportReport
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import escape_hidden, naira
+from buypower_tui.core.times import local_minute, offset_now
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.open_file import OpenFileModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -27,11 +27,6 @@ S = RowState
 COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", "Valid total", 14),
            ("rows", "Rows", 5), ("valid", "Valid", 5), ("invalid", "Invalid", 7), ("paid", "Paid", 5),
            ("failed", "Failed", 6), ("pending", "Pending", 7), ("created", "Created", 16))
-
-
-def local_time(at: datetime) -> str:
-    """The store keeps UTC (SQLite hands it back without a zone); the operator reads local time."""
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 class BatchesScreen(Screen):
@@ -55,8 +50,9 @@ class BatchesScreen(Screen):
         yield TopBar("Batches")
         yield Static("", id="batches-hint", markup=False)
         table = DataTable(id="batches", cursor_type="row", zebra_stripes=True)
+        self.utc_offset = offset_now()  # local time: the header names the offset
         for key, label, width in COLUMNS:
-            table.add_column(label, width=width, key=key)
+            table.add_column(f"{label} ({self.utc_offset})" if key == "created" else label, width=width, key=key)
         yield table
         yield Footer()
 
@@ -93,7 +89,7 @@ class BatchesScreen(Screen):
                 Text(str(count(S.SUCCESS, 0)), justify="right", style="green" if count(S.SUCCESS) else ""),
                 Text(str(count(S.FAILED, 0)), justify="right", style="red" if count(S.FAILED) else ""),
                 Text(str(sum(count(s, 0) for s in (S.PENDING, S.SENDING, S.NEEDS_REVIEW))), justify="right"),
-                Text(local_time(b.created_at)),
+                Text(local_minute(b.created_at, header_offset=self.utc_offset)),
                 key=str(b.id))
         if keep is not None and str(keep) in table.rows:  # the cursor stays on its batch
             table.move_cursor(row=table.get_row_index(str(keep)))

@@ -19,7 +19,7 @@ from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.ui.messages import LookupFinished, LookupProgress
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.screens.editor_changes import RowChanges
-from buypower_tui.ui.widgets.grid import RecipientGrid, money_text
+from buypower_tui.ui.widgets.grid import RecipientGrid, money_text, number_text
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
@@ -182,6 +182,9 @@ class EditorScreen(RowChanges, Screen):
         if row["min_vend"] or row["max_vend"]:
             low, high = money_text(row["min_vend"]) or "?", money_text(row["max_vend"]) or "?"
             parts.append(f" │ this meter takes {low} to {high}")
+        if row["customer_debt"] or row["debt_repayment"]:  # BuyPower's check/meter: why few units may come
+            parts.append(f" │ debt: {money_text(row['customer_debt']) or '?'} outstanding, "
+                         f"repayment {number_text(row['debt_repayment']) or '?'}")
         self.query_one("#detail", Static).update(Text.assemble(*parts))
 
     @on(DataTable.RowHighlighted)

@@ -1,4 +1,5 @@
-"""Results: every row's outcome, tokens as the customer types them, copied or exported."""
+"""Results: every row's outcome, tokens as the customer types them (KCT1, KCT2, the credit
+token, bonus), what the money bought, copied or exported."""
 
 from __future__ import annotations
 
@@ -12,24 +13,29 @@ from textual.widgets import DataTable, Footer, Static
 from buypower_tui.core import editing
 from buypower_tui.core.export import export_to_file
 from buypower_tui.core.models import from_kobo
-from buypower_tui.core.outcomes import format_token
-from buypower_tui.core.rules import naira
+from buypower_tui.core.rules import escape_hidden, naira
+from buypower_tui.core.times import local_minute
+from buypower_tui.core.tokens import copy_text, inline_text, tokens_in_order
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.widgets.row_table import RowTable
 from buypower_tui.ui.widgets.top_bar import TopBar
-from buypower_tui.ui.wording import plural
+from buypower_tui.ui.wording import plural, what_the_money_bought
 
 
 class ResultsScreen(BatchRowsScreen):
     TITLE = "Results"
     HELP_TEXT = (
         "Every row of the batch with its outcome. Tokens are shown in groups of four, as a customer "
-        "types them into the meter. c copies the selected row's token to the clipboard (OSC 52, which "
-        "works over SSH in most terminals), x exports the batch to CSV (the same columns as "
-        "`buypower-tui export`), h shows the row's history.")
+        "types them into the meter. +KCT marks a meter past the STS key change: it refuses the credit "
+        "token until the key-change tokens KCT1 and KCT2 are typed, in that order; +bonus marks a bonus "
+        "token, typed last. The line above the table gives the selected row's tokens in that order and "
+        "what its money bought (energy, VAT, debt taken and left, kWh). c copies the row's tokens to the "
+        "clipboard, one labelled line each when there are several (OSC 52, which works over SSH in most "
+        "terminals), x exports the batch to CSV (the same columns as `buypower-tui export`), h shows "
+        "the row's history. Times are local, with their UTC offset.")
     BINDINGS = [
-        Binding("c", "copy_token", "Copy token", id="results.copy"),
+        Binding("c", "copy_token", "Copy tokens", id="results.copy"),
         Binding("x", "export", "Export CSV", id="results.export"),
         Binding("h", "history", "History", id="results.history"),
         Binding("escape", "back", "Back", id="results.back"),
@@ -40,7 +46,7 @@ class ResultsScreen(BatchRowsScreen):
         self.batch_name = batch.name if batch else f"batch {self.batch_id}"
         yield TopBar(f"Results: {self.batch_name}")
         yield Static(id="results-counts", markup=False)
-        yield Static(id="detail", markup=False)
+        yield Static(id="detail", classes="tall", markup=False)
         yield RowTable(("row", "state", "meter", "amount", "token", "units", "receipt", "message"), id="results")
         yield Footer()
 
@@ -73,19 +79,32 @@ class ResultsScreen(BatchRowsScreen):
         row = self.rows.get(self.table.current_id or -1)
         if row is None:
             return
-        token = f"token {format_token(row['token'])}, {row['units'] or '?'} units, receipt " \
-                f"{row['receipt_no'] or '–'}" if row["token"] else row["provider_message"] or row["state"].lower()
-        self.query_one("#detail", Static).update(f"Row {row['row_number']}, meter {row['meter']}, "
-                                                 f"{row['customer_name'] or row['name'] or ''}: {token}")
+        who = escape_hidden(row["customer_name"] or row["name"] or "")
+        head = f"Row {row['row_number']}, meter {row['meter'] or escape_hidden(row['meter_raw'] or '')}, {who}"
+        tokens = tokens_in_order(row["token"], row["parcels"])
+        if not tokens:  # not paid (yet), or paid without a token (postpaid)
+            why = escape_hidden(row["provider_message"] or row["state"].lower())
+            paid = [what_the_money_bought(row)] if row["state"] == "SUCCESS" else []
+            self.query_one("#detail", Static).update("\n".join([f"{head} ({row['state']}): {why}", *paid]))
+            return
+        when = f", paid {local_minute(row['paid_at'])}" if row["paid_at"] else ""
+        order = "Type in this order: " if len(tokens) > 1 else ""
+        self.query_one("#detail", Static).update("\n".join([
+            f"{head} ({row['state']}), receipt {row['receipt_no'] or '–'}{when}",
+            order + escape_hidden(inline_text(tokens)), what_the_money_bought(row)]))
 
     def action_copy_token(self) -> None:
         row = self.rows.get(self.table.current_id or -1)
-        if row is None or not row["token"]:
+        tokens = tokens_in_order(row["token"], row["parcels"]) if row is not None else []
+        if not tokens:
             self.notify("This row has no token to copy.", severity="warning")
             return
-        self.app.copy_to_clipboard(format_token(row["token"]))
-        self.notify(f"Token of row {row['row_number']} sent to the terminal's clipboard (OSC 52). If your "
-                    "terminal ignores it, select the token with Shift+drag.", title="Copied")
+        self.app.copy_to_clipboard(copy_text(tokens))
+        what = (f"The {len(tokens)} tokens of row {row['row_number']} ({', '.join(t.label for t in tokens)}), "
+                "one labelled line each in the order the customer types them, were" if len(tokens) > 1
+                else f"Token of row {row['row_number']}")
+        self.notify(f"{what} sent to the terminal's clipboard (OSC 52). If your terminal ignores it, select "
+                    "the text with Shift+drag.", title="Copied", markup=False)
 
     def action_export(self) -> None:
         save_csv(self.app, "Export the batch to CSV", Path(safe_name(f"{self.batch_name}-results.csv")),

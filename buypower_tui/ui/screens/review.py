@@ -13,6 +13,7 @@ from buypower_tui.core.models import RowState
 from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.rows import StateConflict, is_operator_failed
 from buypower_tui.core.rules import escape_hidden
+from buypower_tui.core.times import local_minute
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -83,9 +84,11 @@ class ReviewScreen(BatchRowsScreen):
     @on(DataTable.RowHighlighted)
     def show_detail(self) -> None:
         row = self.rows.get(self.table.current_id or -1)
+        nxt = row and row["next_requery_at"] and self.requeryable(row["id"])
         text = "" if row is None else (
             f"Row {row['row_number']} ({row['state']}), orderId {row['order_id'] or '–'}, "
-            f"{row['requery_count']} requeries: {escape_hidden(row['provider_message'] or 'no answer yet')}")
+            f"{row['requery_count']} requeries" + (f", next at {local_minute(row['next_requery_at'])}" if nxt else "")
+            + f": {escape_hidden(row['provider_message'] or 'no answer yet')}")
         self.query_one("#detail", Static).update(text)
 
     def targets(self, states: tuple[str, ...], operators: bool | None = None) -> list[int]:

@@ -20,15 +20,16 @@ from buypower_tui.core.rules import escape_hidden, naira
 
 # (key, label, width): fixed widths, so the table never measures 10,000 rows.
 COLUMNS = (
-    ("row", "Row", 5), ("status", "Status", 20), ("meter", "Meter", 11), ("disco", "DISCO", 7),
+    ("row", "Row", 5), ("status", "Status", 20), ("meter", "Meter", 13), ("disco", "DISCO", 7),
     ("vend_type", "Type", 4), ("amount", "Amount", 12), ("phone", "Phone", 11), ("name", "Name", 15),
-    ("customer", "Customer", 16), ("address", "Address", 24), ("debt", "Debt", 11),
+    ("customer", "Customer", 16), ("address", "Address", 24), ("debt", "Outstanding", 11),
+    ("repayment", "Repayment", 9),
 )
 STATUS_STYLE = {"invalid": "bold red", "warning": "yellow", "ok": "green", "done": "cyan"}
 STATUS_MARK = {"invalid": "✗ ", "warning": "! ", "ok": "✓ ", "done": "• "}
 
 
-def money_text(value: str | None) -> str:
+def money_text(value: Decimal | str | None) -> str:
     """Money BuyPower sent as text (debt, min, max), formatted like ours when it parses."""
     if value in (None, ""):
         return ""
@@ -36,6 +37,12 @@ def money_text(value: str | None) -> str:
         return naira(Decimal(value))
     except InvalidOperation:
         return escape_hidden(value)
+
+
+def number_text(value: Decimal | None) -> str:
+    """A number whose unit BuyPower does not say (debtRepayment: 0.25 looks like a share, 500 like
+    naira), shown as it came rather than as money."""
+    return "" if value is None else f"{value:f}"
 
 
 def row_cells(row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> list[Text]:
@@ -56,7 +63,8 @@ def row_cells(row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> 
                           no_wrap=True, overflow="ellipsis"))
     cells += [Text(escape_hidden(row["customer_name"] or ""), no_wrap=True, overflow="ellipsis"),
               Text(escape_hidden(row["customer_address"] or ""), no_wrap=True, overflow="ellipsis"),
-              Text(money_text(row["customer_debt"]), justify="right")]
+              Text(money_text(row["customer_debt"]), justify="right"),
+              Text(number_text(row["debt_repayment"]), justify="right")]
     return cells
 
 

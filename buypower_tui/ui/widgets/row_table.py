@@ -1,5 +1,8 @@
 """Rows after the money moved: state, token, units, receipt and the provider's word. Shared
-by the run view, the failed/pending view and the results; updated by key, never refilled."""
+by the run view, the failed/pending view and the results; updated by key, never refilled.
+
+The token column shows the credit token; "+KCT" says the customer must type two key-change
+tokens before it, "+bonus" that a bonus token follows (the row detail and `c` give them all)."""
 
 from __future__ import annotations
 
@@ -13,14 +16,15 @@ from buypower_tui.core.models import RowState, from_kobo
 from buypower_tui.core.outcomes import format_token
 from buypower_tui.core.rows import is_operator_failed
 from buypower_tui.core.rules import escape_hidden, naira
+from buypower_tui.core.tokens import extra_tokens, has_key_change
 
 S = RowState
 STATE_STYLE = {S.SUCCESS: "bold green", S.FAILED: "bold red", S.LOOKUP_FAILED: "red", S.PENDING: "yellow",
                S.NEEDS_REVIEW: "bold magenta", S.SENDING: "cyan", S.NOT_SENT: "yellow", S.APPROVED: "",
                S.INVALID: "red"}
 COLUMNS = {
-    "row": ("Row", 5), "state": ("State", 13), "meter": ("Meter", 11), "amount": ("Amount", 12),
-    "token": ("Token", 24), "units": ("Units", 8), "receipt": ("Receipt", 14), "next": ("Next requery", 12),
+    "row": ("Row", 5), "state": ("State", 13), "meter": ("Meter", 13), "amount": ("Amount", 12),
+    "token": ("Token", 31), "units": ("Units", 8), "receipt": ("Receipt", 14), "next": ("Next requery", 12),
     "message": ("Provider / reason", 40),
 }
 
@@ -31,6 +35,16 @@ def _when(at: Any) -> str:
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     seconds = (at - datetime.now(UTC)).total_seconds()
     return "now" if seconds <= 0 else f"in {seconds / 60:.0f} min" if seconds > 90 else f"in {seconds:.0f} s"
+
+
+def token_cell(row: dict[str, Any]) -> Text:
+    """The credit token, and a marker when the customer needs more than it."""
+    if not row["token"]:
+        return Text("")
+    extra = extra_tokens(row)
+    bonus = any(t.kind == "BONUS" for t in extra)
+    marker = "+KCT" if has_key_change(extra) else "+bonus" if bonus else f"+{len(extra)}" if extra else ""
+    return Text.assemble((format_token(row["token"]), "bold"), (f" {marker}" if marker else "", "bold yellow"))
 
 
 def cell(row: dict[str, Any], column: str) -> Text:
@@ -45,7 +59,7 @@ def cell(row: dict[str, Any], column: str) -> Text:
         amount = from_kobo(row["amount_kobo"])
         return Text("" if amount is None else naira(amount), justify="right")
     if column == "token":
-        return Text(format_token(row["token"]) if row["token"] else "", style="bold")
+        return token_cell(row)
     if column == "units":
         return Text("" if row["units"] is None else str(row["units"]), justify="right")
     if column == "receipt":
