@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -287,3 +288,11 @@ def test_a_refusal_in_words_not_known_to_be_final_is_pending(status, body):
     """Review of issue 11: any 400/422/501 not in §5's conclusive words was FAILED, and `retry`
     then paid the meter a second time."""
     assert vend_outcome(ORDER, status, j(body), "PREPAID").outcome is Outcome.PENDING
+
+
+def test_decimal_columns_keep_what_was_said_exactly(store, sent_row):
+    rows.transition(store, sent_row.id, (S.SENDING,), S.SENDING, units=4.4, tax="69.77", debt_amount=Decimal("0"),
+                    debt_remaining=float("nan"))
+    with store.session() as s:
+        row = s.get(Recipient, sent_row.id)
+    assert (str(row.units), str(row.tax), str(row.debt_amount), row.debt_remaining) == ("4.4", "69.77", "0", None)

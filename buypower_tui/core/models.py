@@ -34,7 +34,10 @@ class DecimalText(TypeDecorator[Decimal]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
-        return None if value is None or value == "" else str(Decimal(value))
+        if value is None or value == "":
+            return None
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)  # 4.4, not 4.4000000000000003552…
+        return str(number) if number.is_finite() else None
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         try:
