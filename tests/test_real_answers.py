@@ -296,3 +296,65 @@ def test_decimal_columns_keep_what_was_said_exactly(store, sent_row):
     with store.session() as s:
         row = s.get(Recipient, sent_row.id)
     assert (str(row.units), str(row.tax), str(row.debt_amount), row.debt_remaining) == ("4.4", "69.77", "0", None)
+
+
+# -- second review of issue 11: tokens a later answer must not wipe, nor a hostile one hide ----------
+
+KCT1, KCT2, BONUS = "1" * 20, "2" * 20, "3" * 20
+
+
+def test_a_requery_of_a_parked_row_never_wipes_its_key_change_tokens(store, sent_row):
+    """/vend parked the row (negative units) with KCT1, KCT2 and BONUS; /transaction answers
+    without parcels. The meter refuses the credit token without the KCTs: they must stay."""
+    parcels = [{"type": "TOKEN", "content": TOKEN}, {"type": "KCT1", "content": KCT1},
+               {"type": "KCT2", "content": KCT2}, {"type": "BONUS", "content": BONUS}]
+    odd = vend_outcome(sent_row.order_id, 200, success(sent_row.order_id, units="-4.44", parcels=parcels), "PREPAID")
+    assert rows.record_result(store, sent_row.id, odd, requery=False, policy=RequeryPolicy()).state == S.NEEDS_REVIEW
+    plain = requery_outcome(sent_row.order_id, 200, success(sent_row.order_id, parcels=None, receiptNo=None),
+                            "PREPAID", window_passed=True)
+    after = rows.record_result(store, sent_row.id, plain, requery=True, policy=RequeryPolicy())
+    assert after.state == S.SUCCESS and after.token == TOKEN and after.receipt_no == "0000036004288"
+    assert {p["type"]: p["content"] for p in after.parcels} == {"TOKEN": TOKEN, "KCT1": KCT1, "KCT2": KCT2,
+                                                                 "BONUS": BONUS}
+    assert rows.history(store, sent_row.id)[-1].details["previous_answer"]["data"]["units"] == "-4.44"
+
+
+def test_known_parcels_survive_a_crowd_of_unknown_ones():
+    junk = [{"type": f"JUNK{i}", "content": f"{i:020d}"} for i in range(40)]
+    r = vend_outcome(ORDER, 200, success(token=None, parcels=[*junk, {"type": "KCT1", "content": KCT1},
+                                                               {"type": "KCT2", "content": KCT2},
+                                                               {"type": " token ", "content": TOKEN}]), "PREPAID")
+    assert r.outcome is Outcome.SUCCESS and r.token == TOKEN
+    assert [p.type for p in r.parcels][:3] == ["KCT1", "KCT2", "TOKEN"] and len(r.parcels) == 3 + 8
+
+
+def test_control_characters_never_reach_the_store():
+    osc52 = "38851221\x1b]52;c;MDAwMC0xMTExLTIyMjItMzMzMy00NDQ0\x1b\\"
+    r = vend_outcome(ORDER, 200, success(receiptNo=osc52, vendRef="\x9b31m7", name="A\x07B"), "PREPAID")
+    assert "\x1b" not in r.receipt_no and "\x9b" not in r.vend_ref and r.receipt_no.startswith("38851221 ]52;c;")
+    assert r.customer_name == "A B"
+
+
+@pytest.mark.parametrize("raw,shown", [("1E+999999999", None), ("1e-999999999", None), ("1e400", None), ("-0", "0"),
+                                       ("4.40", "4.40"), (1e19, None), ("1" * 18, "1" * 18)])
+def test_absurd_numbers_are_not_kept(raw, shown):
+    r = vend_outcome(ORDER, 200, success(units=raw), "PREPAID")
+    assert (None if r.units is None else str(r.units)) == shown
+
+
+def test_a_failure_that_carries_a_token_is_never_final():
+    body = j({"status": False, "responseCode": 202, "message": "Transaction failed.",
+              "data": {"orderId": ORDER, "token": TOKEN}})
+    r = requery_outcome(ORDER, 400, body, "PREPAID", window_passed=True)
+    assert r.outcome is Outcome.PENDING and r.keep_answer and "carries a token" in r.message
+    refund = j({"status": False, "message": "Refund already processed", "data": {"parcels": [{"type": "TOKEN",
+                                                                                           "content": TOKEN}]}})
+    assert requery_outcome(ORDER, 400, refund, "PREPAID", window_passed=True).outcome is Outcome.PENDING
+
+
+def test_an_absurd_number_stored_before_is_read_back_as_nothing(store, sent_row):
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE recipient SET units = '1E+999999999', tax = '0' WHERE id = ?", (sent_row.id,))
+    with store.session() as s:
+        row = s.get(Recipient, sent_row.id)
+    assert row.units is None and str(row.tax) == "0"

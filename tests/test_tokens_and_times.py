@@ -67,8 +67,10 @@ def test_copy_is_the_bare_token_alone_or_one_labelled_line_each():
 def test_export_columns_are_grouped_and_empty_when_absent():
     assert export_columns(TOKEN, SANDBOX_ORDER) == {
         "kct1": "5120-8874-1203-6655-0912", "kct2": "8841-0097-3321-4470-2288",
-        "token": "3172-0458-9916-2203-5547", "bonus_token": "1111-2222-3333-4444-5555"}
-    assert export_columns(None, None) == {"kct1": "", "kct2": "", "token": "", "bonus_token": ""}
+        "token": "3172-0458-9916-2203-5547", "bonus_token": "1111-2222-3333-4444-5555", "other_tokens": ""}
+    assert export_columns(None, None) == {"kct1": "", "kct2": "", "token": "", "bonus_token": "", "other_tokens": ""}
+    odd = export_columns(TOKEN, [{"type": "KCT 1", "content": "9" * 20}, {"type": "=HYPERLINK(x)", "content": "12"}])
+    assert odd["other_tokens"] == "KCT 1: 9999-9999-9999-9999-9999; =HYPERLINK(X): 12"  # nothing is lost
 
 
 def test_what_the_money_bought_says_energy_vat_debt_and_units():

@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+
+from buypower_tui.core.times import clock_time
 
 
 class BreakerState(enum.StrEnum):
@@ -27,7 +28,7 @@ class BreakerOpen(Exception):
 
     def __init__(self, retry_at: float) -> None:
         self.retry_at = retry_at  # wall-clock time of the next probe
-        super().__init__(f"BuyPower unavailable, retrying at {datetime.fromtimestamp(retry_at):%H:%M:%S}")
+        super().__init__(f"BuyPower unavailable, retrying at {clock_time(retry_at)}")
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from buypower_tui.paths import replace_file
 # bought as BuyPower said it; `paid_at` is ours, local time with its offset; `vend_time` is
 # BuyPower's, as it came, without a zone (WAT from /vend, UTC from /transaction).
 COLUMNS = ("sheet_row", "meter", "disco", "customer_name", "amount", "state", "kct1", "kct2", "token",
-           "bonus_token", "units", "amount_generated", "tax", "debt_amount", "debt_remaining", "receipt_no",
-           "order_id", "paid_at", "vend_time", "provider_message")
+           "bonus_token", "other_tokens", "units", "amount_generated", "tax", "debt_amount", "debt_remaining",
+           "receipt_no", "order_id", "paid_at", "vend_time", "provider_message")
 
 # What makes Excel, LibreOffice or Sheets read a cell as a formula (OWASP "CSV injection"), also
 # after leading blanks or line breaks, and in full width (＝＋－＠), which some of them take too.
@@ -81,7 +81,7 @@ def export_batch(store: Store, batch_id: int, out: IO[str], *, terminal: bool = 
         writer.writerow([
             row.row_number, row.meter or row.meter_raw, row.disco or row.disco_raw,
             row.customer_name or row.name or "", "" if row.amount is None else f"{row.amount:.2f}", row.state,
-            tokens["kct1"], tokens["kct2"], tokens["token"], tokens["bonus_token"],
+            tokens["kct1"], tokens["kct2"], tokens["token"], tokens["bonus_token"], tokens["other_tokens"],
             *(decimal_text(v) for v in (row.units, row.amount_generated, row.tax, row.debt_amount,
                                         row.debt_remaining)),
             row.receipt_no or "", row.order_id or "", local_iso(row.paid_at), row.vend_time or "",

@@ -41,9 +41,12 @@ class DecimalText(TypeDecorator[Decimal]):
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         try:
-            return None if value is None else Decimal(value)
+            number = None if value is None else Decimal(value)
         except InvalidOperation:  # not written by us; nothing to show rather than a crash
             return None
+        # an absurd one stored before answers were bounded ("1E+999999999") would become a
+        # billion-digit string on screen or in an export
+        return number if number is None or not number or abs(number.adjusted()) <= 18 else None
 
 
 def decimal_field() -> Any:

@@ -56,6 +56,9 @@ class VendResult(BaseModel):
     retry_after: float | None = None  # seconds: the server's Retry-After (or a message's "retry in 2 minutes")
     delays: tuple[float, ...] = ()  # a 202's `delay` list: the provider's requery schedule, in seconds
     about_another_order: bool = False  # the answer named another orderId than the one asked
+    # A PENDING answer that carries a token nonetheless (about another order, or "failed" with a
+    # token): the row's history keeps it whole, since someone may have paid for it.
+    keep_answer: bool = False
     response: dict[str, Any] | None = None  # the body as received (it holds no secret)
 
     @field_validator("customer_name", "customer_address")
@@ -121,12 +124,21 @@ def to_decimal(value: Any) -> Decimal | None:
         number = Decimal(value.strip().replace(",", ""))
     except InvalidOperation:
         return None
-    return number if number.is_finite() else None
+    # naira and kWh: anything past 10^18 (or below 10^-18) is a broken answer, and "1E+999999999"
+    # would become a string of a billion digits when shown; "-0" is 0
+    if not number.is_finite() or (number and abs(number.adjusted()) > 18):
+        return None
+    return number + 0
 
 
 # The longest text kept from an answer (names, addresses, receipts, messages): real ones are
 # under 100 characters; a hostile answer must not put a megabyte into a row.
 MAX_TEXT = 200
+
+
+# C0 and C1 controls and DEL: an ESC in a receipt number would reach the terminal (an OSC 52
+# sequence can replace the clipboard); nothing BuyPower says legitimately holds one.
+_CONTROL_CHARS = dict.fromkeys((*range(0x20), *range(0x7F, 0xA0)), " ")
 
 
 def to_text(value: Any) -> str | None:
@@ -135,7 +147,7 @@ def to_text(value: Any) -> str | None:
         return None
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)[:MAX_TEXT]
+    return str(value)[:MAX_TEXT].translate(_CONTROL_CHARS)
 
 
 def to_name(value: Any) -> str | None:
@@ -294,20 +306,31 @@ def _another_order(order_id: str, body: dict[str, Any] | None, common: dict[str,
     named = _order_named(body)
     if named is None or named.strip().lower() == order_id.lower():  # a UUID in capitals is the same order
         return None
-    return VendResult(outcome=Outcome.PENDING, about_another_order=True, **common,
+    return VendResult(outcome=Outcome.PENDING, about_another_order=True, keep_answer=True, **common,
                       message=f"BuyPower answered about order {named[:64]}, not {order_id}: requery")
 
 
-def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
-    parcels = []
-    found = data.get("parcels")
-    for p in found[:8] if isinstance(found, list) else []:  # a token and its BONUS/KCT1/KCT2 companions
+KNOWN_PARCELS = ("TOKEN", "KCT1", "KCT2", "BONUS")
+MAX_OTHER_PARCELS = 8  # of types we do not know; every known one is kept, however many come first
+
+
+def _parcels(found: Any) -> list[Parcel]:
+    """A token and its BONUS/KCT1/KCT2 companions. A hostile list cannot crowd them out: the
+    known types are all kept, then at most MAX_OTHER_PARCELS others."""
+    known, other = [], []
+    for p in found[:256] if isinstance(found, list) else []:
         if isinstance(p, dict) and p.get("content") is not None:
-            content = normalise_token(p.get("content")) or str(p.get("content"))[:64]
-            parcels.append(Parcel(type=str(p.get("type") or "TOKEN")[:16], content=content))
+            content = normalise_token(p.get("content")) or (to_text(p.get("content")) or "")[:64]
+            kind = (to_text(p.get("type")) or "TOKEN").strip().upper()[:16] or "TOKEN"
+            (known if kind in KNOWN_PARCELS else other).append(Parcel(type=kind, content=content))
+    return known + other[:MAX_OTHER_PARCELS]
+
+
+def _success_fields(data: dict[str, Any]) -> dict[str, Any]:
+    parcels = _parcels(data.get("parcels"))
     token = normalise_token(data.get("token"))
     if token is None:  # the credit token is the TOKEN parcel, wherever it stands (KCT1 and KCT2 may lead)
-        token = next((normalise_token(p.content) for p in parcels if p.type.upper() == "TOKEN"), None)
+        token = next((normalise_token(p.content) for p in parcels if p.type == "TOKEN"), None)
     return {
         "token": token, "parcels": parcels, "units": to_decimal(data.get("units")),
         "receipt_no": to_text(data.get("receiptNo")), "vend_ref": to_text(data.get("vendRef")),
@@ -408,6 +431,12 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
         return other
     if status == 200 and body.get("status") is True and isinstance(body.get("data"), dict):
         return _settled(order_id, status, body, body["data"], vend_type, message, len(content))
+    data = body.get("data")
+    if isinstance(data, dict) and _success_fields(data)["token"] is not None:
+        # "failed" (or anything not a success) with a token in it contradicts itself: never FAILED
+        # (that would allow a new order), kept whole in the history, asked again
+        return VendResult(outcome=Outcome.PENDING, keep_answer=True, delays=_delays(body), **common,
+                          message=f"{message} (but the answer carries a token: requery)")
     if "refund already processed" in lowered:
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
     if status == 400 and code == "202" and "transaction failed" in lowered:

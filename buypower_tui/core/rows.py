@@ -269,8 +269,9 @@ def record_result(store: Store, row_id: int, result: VendResult, *, requery: boo
                     "needs review")
         return f"{what}: pending ({result.message[:200]})" if result.about_another_order else f"{what}: pending"
 
-    # An answer about another order is kept whole in the event: it may carry someone's token.
-    details = {"answer": result.response} if result.about_another_order and result.response else None
+    # An answer about another order, or one that carries a token it does not stand by, is kept
+    # whole in the event: someone may have paid for that token.
+    details = {"answer": result.response} if result.keep_answer and result.response else None
     return transition(store, row_id, allowed, state, note=note, compute=pending, details=details, **common)
 
 
@@ -289,17 +290,34 @@ def _record_success(store: Store, row_id: int, allowed: Iterable[str], result: V
 
     def compute(row: RowView) -> dict[str, Any]:
         guard(row)
+        kept = _kept_with(row, result)
         if doubts(row.amount):
-            return {"provider_message": plausibility.review_note(doubts(row.amount))[:500]}
-        return {"paid_at": utcnow()}  # our own clock: when SUCCESS is committed
+            return kept | {"provider_message": plausibility.review_note(doubts(row.amount))[:500]}
+        return kept | {"paid_at": utcnow()}  # our own clock: when SUCCESS is committed
+
+    def previous(row: RowView) -> dict[str, Any] | None:
+        """A row that held a token already (parked for review) keeps its earlier answer here."""
+        return {"previous_answer": row.response} if row.token and row.response != result.response else None
 
     return transition(
         store, row_id, allowed, lambda row: S.NEEDS_REVIEW if doubts(row.amount) else S.SUCCESS, note=note,
-        compute=compute,
-        next_requery_at=None, token=result.token, units=result.units, amount_generated=result.amount_generated,
-        tax=result.tax, debt_amount=result.debt_amount, debt_remaining=result.debt_remaining,
-        receipt_no=result.receipt_no, vend_ref=result.vend_ref, vend_time=result.vend_time,
-        parcels=[p.model_dump() for p in result.parcels] or None, response=result.response, **common)
+        compute=compute, details=previous, next_requery_at=None, response=result.response, **common)
+
+
+_RESULT_FIELDS = ("units", "amount_generated", "tax", "debt_amount", "debt_remaining", "receipt_no", "vend_ref",
+                  "vend_time")
+
+
+def _kept_with(row: RowView, result: VendResult) -> dict[str, Any]:
+    """The answer's facts over the row's, never less than the row had: a requery of a row parked
+    with KCT1, KCT2 and BONUS that answers without `parcels` must not wipe them (the meter
+    refuses the credit token without the KCTs). Two different credit tokens are both kept."""
+    parcels = [p.model_dump() for p in result.parcels] + list(row.parcels or [])
+    if row.token and result.token and row.token != result.token:
+        parcels.append({"type": "TOKEN", "content": row.token})
+    merged = list({(p.get("type"), p.get("content")): p for p in parcels}.values())
+    facts = {f: getattr(result, f) if getattr(result, f) is not None else getattr(row, f) for f in _RESULT_FIELDS}
+    return facts | {"token": result.token or row.token, "parcels": merged or None}
 
 
 # -- queries the runner and recovery need ----------------------------------------------------------

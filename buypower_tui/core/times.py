@@ -21,6 +21,12 @@ def offset(at: datetime) -> str:
     return local(at).isoformat()[-6:]
 
 
+def clock_time(timestamp: float) -> str:
+    """"09:18:48 +01:00": a moment today, local, with its offset."""
+    at = datetime.fromtimestamp(timestamp).astimezone()
+    return f"{at:%H:%M:%S} {offset(at)}"
+
+
 def offset_now() -> str:
     """The local offset now, for a column header that names it ("Created (+01:00)")."""
     return offset(datetime.now(UTC))

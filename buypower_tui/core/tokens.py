@@ -81,9 +81,15 @@ def inline_text(tokens: list[LabelledToken]) -> str:
 
 def export_columns(token: str | None, parcels: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
     """The export's token columns, grouped, empty when absent. A second token of one kind (never
-    seen) is joined with a space so that nothing BuyPower gave is lost."""
+    seen) is joined with a space, and a parcel of a type we do not know goes to `other_tokens`
+    as "TYPE: digits", so that nothing BuyPower gave is lost."""
     by_kind: dict[str, list[str]] = {}
+    other: list[str] = []
     for t in tokens_in_order(token, parcels):
-        by_kind.setdefault(t.kind, []).append(t.grouped)
+        if t.kind in ORDER:
+            by_kind.setdefault(t.kind, []).append(t.grouped)
+        else:
+            other.append(f"{t.kind}: {t.grouped}")
     return {"kct1": " ".join(by_kind.get("KCT1", ())), "kct2": " ".join(by_kind.get("KCT2", ())),
-            "token": " ".join(by_kind.get("TOKEN", ())), "bonus_token": " ".join(by_kind.get("BONUS", ()))}
+            "token": " ".join(by_kind.get("TOKEN", ())), "bonus_token": " ".join(by_kind.get("BONUS", ())),
+            "other_tokens": "; ".join(other)}

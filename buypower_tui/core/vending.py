@@ -29,6 +29,7 @@ from buypower_tui.core.models import RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.store import Store
+from buypower_tui.core.times import clock_time
 
 log = logging.getLogger(__name__)
 S = RowState
@@ -254,8 +255,8 @@ class Runner:
                 self._set_waiting(None)
                 return True
             if snap.state is BreakerState.OPEN:
-                at = datetime.fromtimestamp(snap.next_probe_at or time.time())
-                self._set_waiting(f"BuyPower unavailable (circuit open): retrying at {at:%H:%M:%S}")
+                at = clock_time(snap.next_probe_at or time.time())
+                self._set_waiting(f"BuyPower unavailable (circuit open): retrying at {at}")
                 await asyncio.sleep(max(0.05, min(1.0, (snap.next_probe_at or 0) - time.time())))
                 continue
             async with self._probe_lock:

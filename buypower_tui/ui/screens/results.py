@@ -90,7 +90,7 @@ class ResultsScreen(BatchRowsScreen):
         when = f", paid {local_minute(row['paid_at'])}" if row["paid_at"] else ""
         order = "Type in this order: " if len(tokens) > 1 else ""
         self.query_one("#detail", Static).update("\n".join([
-            f"{head} ({row['state']}), receipt {row['receipt_no'] or '–'}{when}",
+            f"{head} ({row['state']}), receipt {escape_hidden(row['receipt_no'] or '–')}{when}",
             order + escape_hidden(inline_text(tokens)), what_the_money_bought(row)]))
 
     def action_copy_token(self) -> None:

@@ -63,7 +63,7 @@ def cell(row: dict[str, Any], column: str) -> Text:
     if column == "units":
         return Text("" if row["units"] is None else str(row["units"]), justify="right")
     if column == "receipt":
-        return Text(row["receipt_no"] or "")
+        return Text(escape_hidden(row["receipt_no"] or ""))
     if column == "next":
         return Text(_when(row["next_requery_at"]) if state == S.PENDING or is_operator_failed(row) else "")
     message = row["provider_message"] or "; ".join(e["message"] for e in row["errors"] or ())
