@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keyring
@@ -55,3 +56,13 @@ def _close_log_handlers():
     for handler in [h for h in root.handlers if isinstance(h, PrivateRotatingFileHandler)]:
         root.removeHandler(handler)
         handler.close()
+
+
+@pytest.fixture
+def lagos(monkeypatch: pytest.MonkeyPatch):
+    """The machine's zone is WAT (UTC+1), as most operators' are: times are local with +01:00."""
+    monkeypatch.setenv("TZ", "Africa/Lagos")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

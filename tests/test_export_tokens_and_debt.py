@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,15 +16,6 @@ from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 
 KCT, BONUS, DEBT, KCT_AND_BONUS, PLAIN, IBADAN_13 = (
     "55500000011", "55500000012", "55500000013", "55500000015", "12345678910", "0159006592509")
-
-
-@pytest.fixture
-def lagos(monkeypatch):
-    monkeypatch.setenv("TZ", "Africa/Lagos")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@ offset: the helpers the results view, the copy, the export and the CLI share (is
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
-
-import pytest
 
 from buypower_tui.core.models import Event
 from buypower_tui.core.times import local_iso, local_minute, local_second, offset_now
@@ -21,15 +18,6 @@ SANDBOX_ORDER = [{"type": "TOKEN", "content": "3172-0458-9916-2203-5547"},
                  {"type": "BONUS", "content": "1111-2222-3333-4444-5555"},
                  {"type": "KCT1", "content": "5120-8874-1203-6655-0912"},
                  {"type": "KCT2", "content": "88410097332144702288"}]
-
-
-@pytest.fixture
-def lagos(monkeypatch):
-    monkeypatch.setenv("TZ", "Africa/Lagos")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_tokens_come_in_typing_order_labelled_grouped_and_once():
