@@ -1,4 +1,4 @@
-"""What BuyPower's answers mean: forgiving parsing and the one outcome of each answer.
+"""What BuyPower's answers mean: the one outcome of each answer (its fields are read by answer_fields.py).
 
 Pure functions, no I/O, so every row of buypower-api.md §4.5, §5 and §6.1 can be checked
 in isolation. The rule for money: only answers the spec calls conclusive are FAILED; a
@@ -9,13 +9,24 @@ says otherwise.
 from __future__ import annotations
 
 import enum
-import json
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from buypower_tui.core.answer_fields import (  # noqa: F401 - some are used through this module
+    MAX_TEXT,
+    STORED_RESPONSE_MAX,
+    delays_of,
+    format_token,
+    normalise_token,
+    parse_json,
+    retry_after_hint,
+    stored_response,
+    to_decimal,
+    to_name,
+    to_text,
+)
 
 
 class Outcome(enum.StrEnum):
@@ -108,134 +119,6 @@ def raise_if_refused(status: int) -> None:
     """Any call answered 401/403 means the key is wrong, whatever the endpoint."""
     if status in (401, 403):
         raise ConfigurationError("the API key was refused by BuyPower; set the right key for this mode")
-
-
-# -- forgiving field parsing -------------------------------------------------------------
-
-def to_decimal(value: Any) -> Decimal | None:
-    """Numbers arrive as numbers or strings ("1701.00"); anything unusable is None."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        value = repr(value) if isinstance(value, float) else str(value)
-    if not isinstance(value, str):
-        return None
-    try:
-        number = Decimal(value.strip().replace(",", ""))
-    except InvalidOperation:
-        return None
-    # naira and kWh: anything past 10^18 (or below 10^-18) is a broken answer, and "1E+999999999"
-    # would become a string of a billion digits when shown; "-0" is 0
-    if not number.is_finite() or (number and abs(number.adjusted()) > 18):
-        return None
-    return number + 0
-
-
-# The longest text kept from an answer (names, addresses, receipts, messages): real ones are
-# under 100 characters; a hostile answer must not put a megabyte into a row.
-MAX_TEXT = 200
-
-
-# C0 and C1 controls and DEL: an ESC in a receipt number would reach the terminal (an OSC 52
-# sequence can replace the clipboard); nothing BuyPower says legitimately holds one.
-_CONTROL_CHARS = dict.fromkeys((*range(0x20), *range(0x7F, 0xA0)), " ")
-
-
-def to_text(value: Any) -> str | None:
-    """Receipt numbers and refs come as strings or numbers; keep their digits as text."""
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)[:MAX_TEXT].translate(_CONTROL_CHARS)
-
-
-def to_name(value: Any) -> str | None:
-    """Names and addresses come with trailing and repeated spaces ("JOHN  DOE "): trimmed and
-    collapsed, so they show and compare as people read them."""
-    text = to_text(value)
-    return " ".join(text.split()) or None if text is not None else None
-
-
-def normalise_token(value: Any) -> str | None:
-    """Tokens come grouped ("1234-5678-...") or not; store 20 digits, else None."""
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        return None
-    digits = "".join(ch for ch in str(value) if ch not in " -")
-    return digits if len(digits) == 20 and digits.isascii() and digits.isdigit() else None
-
-
-def format_token(token: str) -> str:
-    return "-".join(token[i:i + 4] for i in range(0, len(token), 4))
-
-
-def parse_json(content: bytes) -> dict[str, Any] | None:
-    try:
-        body = json.loads(content)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." a thousand deep
-        return None
-    return body if isinstance(body, dict) else None
-
-
-# The raw answer kept in a row's `response` column (and its events' history) is for people
-# reading what BuyPower said: a few KB. Real answers are one or two KB and are kept whole;
-# a larger one keeps only the fields we read, shortened, and says how big it was.
-STORED_RESPONSE_MAX = 8 * 1024
-_KEPT_FIELDS = frozenset({
-    "status", "error", "message", "responseCode", "responseMessage", "delay", "result", "data", "id", "orderId",
-    "token", "parcels", "type", "content", "units", "receiptNo", "vendRef", "totalAmountPaid", "amountGenerated",
-    "tax", "debtAmount", "debtRemaining", "vendAmount", "charges", "vendTime", "disco", "name", "address",
-})
-
-
-def stored_response(body: dict[str, Any] | None, size: int) -> dict[str, Any] | None:
-    """`body` as it is stored with the row: whole when the answer (`size` bytes) is small."""
-    if body is None or size <= STORED_RESPONSE_MAX:
-        return body
-    kept = _trimmed(body, 0)
-    if len(json.dumps(kept, default=str)) > STORED_RESPONSE_MAX:  # still too big: its plain fields only
-        kept = {k: v for k, v in kept.items() if not isinstance(v, dict | list)}
-    return kept | {"_truncated": {"bytes": size}}
-
-
-def _trimmed(value: Any, depth: int) -> Any:
-    if isinstance(value, dict):
-        if depth >= 5:
-            return "…"
-        return {k: _trimmed(v, depth + 1) for k, v in value.items() if k in _KEPT_FIELDS}
-    if isinstance(value, list):
-        return [_trimmed(v, depth + 1) for v in value[:8]] if depth < 5 else "…"
-    if isinstance(value, str):
-        return value[:MAX_TEXT]
-    return value
-
-
-def _delays(body: dict[str, Any] | None) -> tuple[float, ...]:
-    """`delay` (a list of seconds) at top level, else under `data` (§4.3 conflict); a single
-    number is a list of one. Values that are not seconds are dropped; at most 32 are kept."""
-    if body is None:
-        return ()
-    data = body.get("data")
-    for delay in (body.get("delay"), data.get("delay") if isinstance(data, dict) else None):
-        values = [to_decimal(v) for v in (delay[:32] if isinstance(delay, list) else [delay])]
-        kept = tuple(float(v) for v in values if v is not None and 0 <= v <= 86400)
-        if kept:
-            return kept
-    return ()
-
-
-def retry_after_hint(header: str | None, default: float | None = None) -> float | None:
-    """Retry-After in seconds ("120") or as an HTTP date (RFC 9110 allows both)."""
-    value = to_decimal(header)
-    if value is None and header:
-        try:
-            when = parsedate_to_datetime(header)
-        except (TypeError, ValueError, IndexError):
-            return default
-        if when.tzinfo is None:
-            return default
-        value = Decimal(max(0.0, (when - datetime.now(UTC)).total_seconds()))
-    return float(value) if value is not None and value >= 0 else default
 
 
 def _code(body: dict[str, Any] | None) -> str | None:
@@ -350,7 +233,7 @@ def _settled(order_id: str, status: int, body: dict[str, Any], data: dict[str, A
                   response=stored_response(body, size))
     if vend_type.upper() == "PREPAID" and fields["token"] is None:
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (no token yet: requery)",
-                          delays=_delays(body), **common)
+                          delays=delays_of(body), **common)
     return VendResult(outcome=Outcome.SUCCESS, message=message, **fields, **common)
 
 
@@ -387,7 +270,7 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
     if body is not None and not settled and _sounds_pending(words):
         # "Request already received" and its kin: the order exists, whatever the status says
         # (a 401 or 403 included: the key reached BuyPower with this order before)
-        return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body),
+        return VendResult(outcome=Outcome.PENDING, message=message, delays=delays_of(body),
                           retry_after=retry_after_hint(retry_after), **common)
     raise_if_refused(status)
     if body is None:
@@ -406,7 +289,7 @@ def vend_outcome(order_id: str, status: int, content: bytes, vend_type: str,
     # exist; requery it.
     if status in _CONCLUSIVE:
         message = f"{message} (HTTP {status} in words not known to be final: requery)"
-    return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body),
+    return VendResult(outcome=Outcome.PENDING, message=message, delays=delays_of(body),
                       retry_after=retry_after_hint(retry_after), **common)
 
 
@@ -435,7 +318,7 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
     if isinstance(data, dict) and _success_fields(data)["token"] is not None:
         # "failed" (or anything not a success) with a token in it contradicts itself: never FAILED
         # (that would allow a new order), kept whole in the history, asked again
-        return VendResult(outcome=Outcome.PENDING, keep_answer=True, delays=_delays(body), **common,
+        return VendResult(outcome=Outcome.PENDING, keep_answer=True, delays=delays_of(body), **common,
                           message=f"{message} (but the answer carries a token: requery)")
     if "refund already processed" in lowered:
         return VendResult(outcome=Outcome.FAILED, message=message, **common)
@@ -449,7 +332,7 @@ def requery_outcome(order_id: str, status: int, content: bytes, vend_type: str, 
         return VendResult(outcome=Outcome.PENDING, message=f"{message} (too early to be sure)", **common)
     if status == 400 and code == "201" and hint is None:
         common["retry_after"] = 120.0  # "Kindly retry in 2 minutes"
-    return VendResult(outcome=Outcome.PENDING, message=message, delays=_delays(body), **common)
+    return VendResult(outcome=Outcome.PENDING, message=message, delays=delays_of(body), **common)
 
 
 def meter_info(meter: str, disco: str, vend_type: str, status: int, content: bytes) -> MeterInfo | None:
