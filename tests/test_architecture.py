@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +22,72 @@ def test_importing_the_core_does_not_load_textual():
             "print('textual' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+PACKAGE = ROOT / "buypower_tui"
+
+
+def _modules() -> list[str]:
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if "migrations" in parts or parts[-1] == "__main__":  # run by Alembic / by `python -m`, not imported
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_every_module_imports_on_its_own():
+    """Each module, imported first (every buypower_tui module unloaded before it): an import
+    that works only after another module was loaded is an import cycle waiting to happen.
+    sqlmodel is unloaded too: its metadata would otherwise hold the tables of the last round."""
+    code = ("import importlib, sys, traceback\n"
+            "failed = []\n"
+            f"for name in {_modules()!r}:\n"
+            "    for loaded in [m for m in sys.modules if m.startswith(('buypower_tui', 'sqlmodel'))]:\n"
+            "        del sys.modules[loaded]\n"
+            "    try:\n"
+            "        importlib.import_module(name)\n"
+            "    except Exception:\n"
+            "        failed.append(name + ': ' + traceback.format_exc().splitlines()[-1])\n"
+            "print('\\n'.join(failed))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.strip() == "", result.stdout + result.stderr
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The buypower_tui modules a file imports at its top level (`from pkg import submodule`
+    counts as the submodule, not as the package)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("buypower_tui"):
+            subs = {f"{node.module}.{a.name}" for a in node.names
+                    if (ROOT / f"{node.module}.{a.name}".replace(".", "/")).with_suffix(".py").exists()}
+            found |= subs | ({node.module} if len(subs) < len(node.names) else set())
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("buypower_tui")}
+    return found
+
+
+def test_no_import_cycle():
+    graph = {}
+    for name in _modules():
+        path = ROOT / name.replace(".", "/")
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        graph[name] = _top_level_imports(path)
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(name: str, stack: list[str]) -> None:
+        state[name] = 1
+        for dep in sorted(graph.get(name, ())):
+            if state.get(dep) == 1:
+                cycles.append([*stack[stack.index(dep):], dep])
+            elif dep in graph and dep not in state:
+                visit(dep, [*stack, dep])
+        state[name] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []

@@ -115,3 +115,34 @@ def test_delete_batch_removes_rows_and_events_but_refuses_once_an_order_exists(s
     with pytest.raises(ValueError, match="orderId"):
         store.delete_batch(second.batch_id)
     assert [b.id for b in store.batches()] == [second.batch_id]
+
+
+def test_every_time_comes_back_aware_in_utc(store):
+    """One column type (UTCDateTime) instead of each reader patching SQLite's naive times."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from buypower_tui.core.models import Batch
+
+    lagos = datetime(2026, 12, 1, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+    batch = store.create_batch("times", None, "sandbox")
+    with store.session() as s:
+        row = s.get(Batch, batch.id)
+        row.imported_at = lagos
+        s.add(row)
+        s.commit()
+    with store.session() as s:
+        back = s.get(Batch, batch.id)
+    assert back.imported_at == lagos and back.imported_at.tzinfo == UTC and back.created_at.tzinfo == UTC
+
+def test_the_core_read_path_gives_aware_times_too(store, tmp_path):
+    from datetime import UTC
+
+    from buypower_tui.core import editing
+    from buypower_tui.core.importing import import_file
+    from buypower_tui.core.rules import Limits
+
+    sheet = tmp_path / "one.csv"
+    sheet.write_text("meter,disco,amount,phone\n04271892301,IKEJA,1000,08031234567\n")
+    batch = import_file(sheet, store, Limits(), mode="sandbox").batch_id
+    (row,) = editing.grid_rows(store, batch)
+    assert row["updated_at"].tzinfo == UTC

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -378,7 +378,7 @@ class BuyPowerClient:
             response = await self._read(f"/transaction/{order_id}")
         except NO_ANSWER as exc:
             return transport_outcome(order_id, exc, vend=False)
-        age = None if sent_at is None else self._clock() - sent_at.replace(tzinfo=sent_at.tzinfo or UTC).timestamp()
+        age = None if sent_at is None else self._clock() - sent_at.timestamp()
         result = requery_outcome(order_id, response.status_code, response.content, vend_type,
                                  window_passed=age is not None and age >= self.not_found_window,
                                  retry_after=response.headers.get("retry-after"))

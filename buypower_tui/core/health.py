@@ -98,7 +98,6 @@ def vends_by_hour(store: Store, since: datetime) -> list[int]:
         times = s.exec(select(Event.at).where(col(Event.at) >= since, Event.new_state == S.SUCCESS,
                                               col(Event.recipient_id).is_not(None))).all()
     for at in times:
-        at = at if at.tzinfo else at.replace(tzinfo=UTC)
         buckets[min(23, int((at - since).total_seconds() // 3600))] += 1
     return buckets
 

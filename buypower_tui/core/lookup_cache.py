@@ -31,7 +31,7 @@ class MeterCache:
             row = s.get(MeterLookup, key)
         if row is None:
             return None
-        fetched = row.fetched_at.replace(tzinfo=row.fetched_at.tzinfo or UTC).timestamp()
+        fetched = row.fetched_at.timestamp()
         if now - fetched >= self.ttl:
             return None
         info = MeterInfo.model_validate(row.info)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, String, false, text
+from sqlalchemy import JSON, Column, DateTime, Index, String, false, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -53,6 +53,28 @@ def decimal_field() -> Any:
     return Field(default=None, sa_type=DecimalText)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """Every time in the store is UTC and comes back aware. SQLite keeps no zone (it hands back
+    naive values); without this type each reader had to patch them back to UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def time_field(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -77,10 +99,10 @@ class Batch(SQLModel, table=True):
     name: str
     source_file: str | None = None
     mode: str = Field(default="live")  # live | sandbox: a batch never changes environment
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = time_field(default_factory=utcnow)
     # Set when the import read the whole file; None means it was cut short (killed) and
     # the batch must not be paid as if it held the whole sheet.
-    imported_at: datetime | None = None
+    imported_at: datetime | None = time_field(default=None)
 
 
 class Recipient(SQLModel, table=True):
@@ -146,20 +168,20 @@ class Recipient(SQLModel, table=True):
     provider_message: str | None = None
     parcels: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     vend_time: str | None = None  # BuyPower's, as it came (its zone differs between /vend and /transaction)
-    paid_at: datetime | None = None  # ours: when SUCCESS was committed (UTC); migration 0002
+    paid_at: datetime | None = time_field(default=None)  # ours: when SUCCESS was committed (UTC); migration 0002
     response: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     # When the last POST for this orderId left. A POST is made again only when BuyPower
     # provably never had the order (NOT_SENT), so the requery budget runs from here.
-    sent_at: datetime | None = None
+    sent_at: datetime | None = time_field(default=None)
     # The provider's own requery schedule (a 202's `delay`, seconds): the i-th requery waits
     # the i-th value, the last one repeating (0003).
     requery_schedule: list[float] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
     post_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
-    next_requery_at: datetime | None = None
+    next_requery_at: datetime | None = time_field(default=None)
     requery_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
 
-    created_at: datetime = Field(default_factory=utcnow)
-    updated_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = time_field(default_factory=utcnow)
+    updated_at: datetime = time_field(default_factory=utcnow)
 
     @property
     def amount(self) -> Decimal | None:
@@ -174,7 +196,7 @@ class Event(SQLModel, table=True):
     # row or batch is missing, so the database may not refuse them.
     recipient_id: int | None = Field(default=None, index=True)
     batch_id: int | None = Field(default=None, index=True)
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = time_field(default_factory=utcnow)
     operator: str
     old_state: str | None = None
     new_state: str | None = None
@@ -191,5 +213,5 @@ class MeterLookup(SQLModel, table=True):
     meter: str = Field(primary_key=True)
     disco: str = Field(primary_key=True)
     vend_type: str = Field(primary_key=True)
-    fetched_at: datetime
+    fetched_at: datetime = time_field()
     info: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from buypower_tui.core.outcomes import VendResult
 
@@ -43,7 +43,7 @@ class RequeryPolicy:
     def deadline(self, sent_at: datetime | None, now: datetime) -> datetime:
         """When the budget of an order sent at `sent_at` runs out. A POST is repeated only when
         BuyPower provably never had the order (NOT_SENT), so the last send is the first that counts."""
-        start = now if sent_at is None else sent_at.replace(tzinfo=sent_at.tzinfo or UTC)
+        start = now if sent_at is None else sent_at
         return start + timedelta(seconds=self.budget_s)
 
     def describe(self) -> str:

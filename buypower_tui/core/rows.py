@@ -352,7 +352,7 @@ def next_due(store: Store, batch_id: int | None) -> datetime | None:
         if batch_id is not None:
             q = q.where(Recipient.batch_id == batch_id)
         value = s.exec(q).one()
-    return value.replace(tzinfo=value.tzinfo or UTC) if value else None
+    return value
 
 
 def history(store: Store, row_id: int) -> list[Event]:

@@ -25,6 +25,7 @@ from buypower_tui.ui.modals.recovery import RecoveryModal
 from buypower_tui.ui.screens.batches import BatchesScreen
 from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.health import HealthScreen
+from buypower_tui.ui.screens.run import RunScreen
 from buypower_tui.ui.screens.settings import SettingsScreen
 from buypower_tui.ui.services import Services
 
@@ -95,7 +96,6 @@ class BuyPowerApp(JobsMixin, App[None]):
         self.switch_mode("main" if self.current_mode == "health" else "health")
 
     def action_run_view(self) -> None:
-        from buypower_tui.ui.screens.run import RunScreen
 
         if self.run_control is None:
             self.notify("No batch has been paid in this session.", severity="warning")

@@ -16,7 +16,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from buypower_tui.core.plan import PlanChanged, RunPlan
 from buypower_tui.core.vending import Progress, RunResult
 from buypower_tui.ui.messages import LookupFinished, LookupProgress
+from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.run_control import WAIT_PENDING_S, RunControl
+from buypower_tui.ui.screens.run import RunScreen
 
 log = logging.getLogger("buypower_tui.ui")
 
@@ -108,7 +110,6 @@ class JobsMixin:
         return self.services.plan(batch_id, accepting=accepting, retrying=retrying, on_row=on_row)
 
     def _planned(self, plan: RunPlan, changes: list[str] | None = None) -> None:
-        from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 
         def answer(choice: str | None) -> None:
             if choice == "pay":
@@ -124,7 +125,6 @@ class JobsMixin:
     def _plan_changed(self, changed: PlanChanged) -> None:
         """Checked again at VEND, the plan no longer held: nothing was paid; show it as it is
         now, with what changed, and ask again."""
-        from buypower_tui.ui.screens.run import RunScreen
 
         self.run_control = None
         if isinstance(self.screen, RunScreen):
@@ -132,7 +132,6 @@ class JobsMixin:
         self._planned(changed.plan, changed.changes)
 
     def start_run(self, plan: RunPlan) -> None:
-        from buypower_tui.ui.screens.run import RunScreen
 
         self.run_errors.clear()
 

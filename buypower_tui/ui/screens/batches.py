@@ -19,6 +19,9 @@ from buypower_tui.core.times import local_minute, offset_now
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.open_file import OpenFileModal
 from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.screens.editor import EditorScreen
+from buypower_tui.ui.screens.results import ResultsScreen
+from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
@@ -104,20 +107,17 @@ class BatchesScreen(Screen):
 
     @on(DataTable.RowSelected)
     def action_open(self) -> None:
-        from buypower_tui.ui.screens.editor import EditorScreen
 
         batch_id = self.selected()
         if batch_id is not None:
             self.app.push_screen(EditorScreen(batch_id))
 
     def action_review(self) -> None:
-        from buypower_tui.ui.screens.review import ReviewScreen
 
         if (batch_id := self.selected()) is not None:
             self.app.push_screen(ReviewScreen(batch_id))
 
     def action_results(self) -> None:
-        from buypower_tui.ui.screens.results import ResultsScreen
 
         if (batch_id := self.selected()) is not None:
             self.app.push_screen(ResultsScreen(batch_id))
@@ -148,7 +148,6 @@ class BatchesScreen(Screen):
         self.app.call_from_thread(self.imported, report)
 
     def imported(self, report: ImportReport) -> None:
-        from buypower_tui.ui.screens.editor import EditorScreen
 
         self.load()
         sheets = ""

@@ -19,6 +19,8 @@ from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.ui.messages import LookupFinished, LookupProgress
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.screens.editor_changes import RowChanges
+from buypower_tui.ui.screens.results import ResultsScreen
+from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.grid import RecipientGrid, money_text, number_text
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
@@ -272,12 +274,10 @@ class EditorScreen(RowChanges, Screen):
         self.app.pay(self.batch_id)
 
     def action_review(self) -> None:
-        from buypower_tui.ui.screens.review import ReviewScreen
 
         self.app.push_screen(ReviewScreen(self.batch_id))
 
     def action_results(self) -> None:
-        from buypower_tui.ui.screens.results import ResultsScreen
 
         self.app.push_screen(ResultsScreen(self.batch_id))
 

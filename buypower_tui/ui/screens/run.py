@@ -3,7 +3,6 @@ view, or opening any other, never stops it."""
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from rich.text import Text
@@ -15,6 +14,8 @@ from textual.widgets import Footer, ProgressBar, Static
 from buypower_tui.core import editing
 from buypower_tui.core.models import RowState
 from buypower_tui.core.vending import Progress
+from buypower_tui.ui.screens.results import ResultsScreen
+from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.row_table import RowTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 
@@ -115,8 +116,7 @@ class RunScreen(Screen):
         if not changed:
             return
         newest = max(changed, key=lambda r: r["updated_at"])
-        at = newest["updated_at"]
-        self.watermark = at if at.tzinfo else at.replace(tzinfo=UTC)
+        self.watermark = newest["updated_at"]
         with self.app.batch_update():
             for row in changed:
                 self.table.set_row(row)
@@ -149,12 +149,10 @@ class RunScreen(Screen):
             self.notify("Stopping after the rows in flight; nothing is cut off half-way.")
 
     def action_review(self) -> None:
-        from buypower_tui.ui.screens.review import ReviewScreen
 
         self.app.push_screen(ReviewScreen(self.batch_id))
 
     def action_results(self) -> None:
-        from buypower_tui.ui.screens.results import ResultsScreen
 
         self.app.push_screen(ResultsScreen(self.batch_id))
 

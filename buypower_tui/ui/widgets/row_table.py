@@ -32,7 +32,6 @@ COLUMNS = {
 def _when(at: Any) -> str:
     if at is None:
         return ""
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
     seconds = (at - datetime.now(UTC)).total_seconds()
     return "now" if seconds <= 0 else f"in {seconds / 60:.0f} min" if seconds > 90 else f"in {seconds:.0f} s"
 
