@@ -310,3 +310,25 @@ def test_a_crash_prints_where_the_log_is_never_locals(tmp_path, monkeypatch):
     assert KEY not in shown and "c0ffee42" not in app.services.paths.log_file.read_text()
     assert "RuntimeError: boom" in app.services.paths.log_file.read_text()
     assert sys.exc_info() == (None, None, None)
+
+
+async def test_a_job_that_ends_is_told_to_the_screens_as_a_message_with_its_batch(tmp_path):
+    """Issue 12: a typed job record, not the worker's name, says which batch a job was for; the
+    screens hear it as a JobDone message rather than through an attribute looked up by name."""
+    from buypower_tui.ui.messages import JobDone
+
+    heard: list[tuple[str | None, int | None]] = []
+
+    def hook(message) -> None:
+        if isinstance(message, JobDone):
+            heard.append((message.kind, message.batch_id))
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await settle(pilot)
+        batch = app.screen.batch_id
+        await pilot.press("l")
+        assert app.busy("lookup", batch) and not app.busy("lookup", batch + 1)
+        await settle(pilot)
+        assert not app.busy("lookup") and app.jobs == {}
+    assert ("lookup", batch) in heard

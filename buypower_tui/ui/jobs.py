@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from buypower_tui.core.plan import PlanChanged, RunPlan
 from buypower_tui.core.vending import Progress, RunResult
-from buypower_tui.ui.messages import LookupFinished, LookupProgress
+from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.run_control import WAIT_PENDING_S, RunControl
 from buypower_tui.ui.screens.run import RunScreen
@@ -27,6 +29,17 @@ class LookupStopped(Exception):
     """The App is closing: the lookup stops after the rows in flight (nothing is paid)."""
 
 
+JobKind = Literal["lookup", "plan", "run", "requery"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one of the App's workers does, and for which batch."""
+
+    kind: JobKind
+    batch_id: int
+
+
 class JobsMixin:
     run_control: RunControl | None = None
     quit_after_run = False
@@ -35,10 +48,11 @@ class JobsMixin:
     def init_jobs(self) -> None:
         self.lookup_done: tuple[int, int] = (0, 0)
         self.run_errors: deque[str] = deque(maxlen=5)
+        self.jobs: dict[Worker, Job] = {}
 
-    def busy(self, group: str, batch_id: int | None = None) -> bool:
-        return any(w.group == group and w.is_running and (batch_id is None or w.name.endswith(f" {batch_id}"))
-                   for w in self.workers)
+    def busy(self, kind: JobKind, batch_id: int | None = None) -> bool:
+        return any(job.kind == kind and worker.is_running and (batch_id is None or job.batch_id == batch_id)
+                   for worker, job in list(self.jobs.items()))
 
     def lookup_running(self, batch_id: int | None = None) -> bool:
         return self.busy("lookup", batch_id)
@@ -63,8 +77,9 @@ class JobsMixin:
             return "requerying"
         return ""
 
-    def _job(self, group: str, batch_id: int, work) -> None:
-        self.run_worker(work, name=f"{group} {batch_id}", group=group, thread=True, exit_on_error=False)
+    def _job(self, kind: JobKind, batch_id: int, work) -> None:
+        worker = self.run_worker(work, name=f"{kind} {batch_id}", group=kind, thread=True, exit_on_error=False)
+        self.jobs[worker] = Job(kind, batch_id)
 
     # -- lookup ------------------------------------------------------------------------------
 
@@ -175,38 +190,39 @@ class JobsMixin:
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.group not in ("lookup", "plan", "run", "requery") or \
-                event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+        job = self.jobs.get(worker)
+        if job is None or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        batch_id = int(worker.name.split()[-1])
+        del self.jobs[worker]
+        if event.state == WorkerState.CANCELLED:
+            return
+        batch_id = job.batch_id
         if event.state == WorkerState.ERROR:
             error = worker.error
             if isinstance(error, PlanChanged) and not self.quit_after_run:
                 self._plan_changed(error)
             elif not isinstance(error, LookupStopped) and not self.quit_after_run:
-                log.error("%s of batch %s stopped", worker.group, batch_id, exc_info=error)
+                log.error("%s of batch %s stopped", job.kind, batch_id, exc_info=error)
                 titles = {"lookup": "The lookup stopped", "plan": "Nothing was paid",
                           "run": "The run stopped", "requery": "The requery stopped"}
-                self.show_error(titles[worker.group], str(error) or type(error).__name__)
-            if worker.group == "run" and self.quit_after_run:
+                self.show_error(titles[job.kind], str(error) or type(error).__name__)
+            if job.kind == "run" and self.quit_after_run:
                 self.exit()
-        elif worker.group == "plan":
+        elif job.kind == "plan":
             self._planned(worker.result)
-        elif worker.group == "run":
+        elif job.kind == "run":
             self._ran(worker.result, batch_id)
-        elif worker.group == "requery":
+        elif job.kind == "requery":
             report = worker.result
             self.notify("Requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items()))
                                          or "nothing") + "".join(f"; {x}" for x in report.not_reached),
                         title="Requery", markup=False)
-        if worker.group == "lookup":
+        if job.kind == "lookup":
             self._to_editors(LookupFinished(batch_id, worker.result if event.state == WorkerState.SUCCESS else None))
-        self.refresh_screens()
+        self.refresh_screens(JobDone(job.kind, batch_id))
 
-    def refresh_screens(self) -> None:
-        """Screens that show rows re-read them when a job ends."""
+    def refresh_screens(self, done: JobDone | None = None) -> None:
+        """Every screen hears that a job ended; those that show rows read them again."""
         for screen in self.screen_stack:
-            reload = getattr(screen, "on_job_done", None)
-            if reload is not None:
-                reload()
+            screen.post_message(JobDone(done.kind, done.batch_id) if done else JobDone())
 
