@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, or_
+from sqlalchemy import bindparam, func, or_
 from sqlmodel import col, select
 
 from buypower_tui.core import plausibility
@@ -345,14 +345,11 @@ def due_requeries(store: Store, batch_id: int | None, now: datetime | None = Non
 
 
 def next_due(store: Store, batch_id: int | None) -> datetime | None:
-    from sqlalchemy import func
-
     with store.session() as s:
         q = select(func.min(Recipient.next_requery_at)).where(Recipient.state == S.PENDING)
         if batch_id is not None:
             q = q.where(Recipient.batch_id == batch_id)
-        value = s.exec(q).one()
-    return value
+        return s.exec(q).one()
 
 
 def history(store: Store, row_id: int) -> list[Event]:

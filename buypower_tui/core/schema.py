@@ -19,10 +19,12 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from buypower_tui.core import models  # noqa: F401 - the tables, for create_all
+from buypower_tui.core.money_lock import sqlite_file
 from buypower_tui.paths import create_private_file
 
 FIRST = "0001"  # the schema of 0.1.0, which stores made before migrations have
@@ -103,7 +105,11 @@ def revision_of(connection: Connection, where: str = "the store") -> str | None:
     """The store's revision; FIRST for a store made before migrations (our tables, no version)."""
     if not inspect(connection).has_table("alembic_version"):
         return FIRST if inspect(connection).has_table("recipient") else None
-    found = [str(v) for (v,) in connection.execute(text("SELECT version_num FROM alembic_version"))]
+    return _the_one(where, [str(v) for (v,) in connection.execute(text("SELECT version_num FROM alembic_version"))])
+
+
+def _the_one(where: str, found: list[str]) -> str:
+    """The version table's one revision; none or several: the store's schema cannot be known."""
     if len(found) != 1:
         raise StoreVersionUnclear(where, found)
     return found[0]
@@ -111,11 +117,6 @@ def revision_of(connection: Connection, where: str = "the store") -> str | None:
 
 def revision_at(url: str) -> str | None:
     """The store's revision, without changing anything (None: no store there yet)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    from buypower_tui.core.money_lock import sqlite_file
-
     if (path := sqlite_file(make_url(url))) is not None:
         return sqlite_revision(path) if path.exists() else None
     engine = create_engine(url)
@@ -134,9 +135,7 @@ def sqlite_revision(path: Path) -> str | None:
         if "alembic_version" not in tables:
             return FIRST if "recipient" in tables else None
         found = [str(v) for (v,) in db.execute("SELECT version_num FROM alembic_version")]
-    if len(found) != 1:
-        raise StoreVersionUnclear(str(path), found)
-    return found[0]
+    return _the_one(str(path), found)
 
 
 def check_not_newer(where: str, revision: str | None) -> None:
