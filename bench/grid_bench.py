@@ -29,10 +29,9 @@ from bench.import_bench import make_csv  # noqa: E402
 
 async def open_and_scroll(rows: int, home: Path) -> dict:
     from buypower_tui.cli import build_parser
-    from buypower_tui.context import Context
+    from buypower_tui.services import Context, Services
     from buypower_tui.ui.app import BuyPowerApp
     from buypower_tui.ui.screens.editor import EditorScreen
-    from buypower_tui.ui.services import Services
     from buypower_tui.ui.widgets.grid import RecipientGrid
 
     sheet = home / f"rows-{rows}.csv"

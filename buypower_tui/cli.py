@@ -12,8 +12,7 @@ import json
 import logging
 import os
 import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
@@ -25,18 +24,18 @@ from buypower_tui import __version__, secrets
 from buypower_tui.cli_db import add_db_parser
 from buypower_tui.cli_records import add_record_parsers
 from buypower_tui.cli_vending import add_vending_parsers
-from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
+from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.breaker import BreakerOpen
-from buypower_tui.core.importing import FileError, ImportReport, import_file
+from buypower_tui.core.importing import FileError, ImportReport
 from buypower_tui.core.models import Recipient
 from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, escape_hidden, naira
-from buypower_tui.core.store import Store, safe_url
 from buypower_tui.core.times import local_iso, local_minute, offset_now
 from buypower_tui.logs import disk_problem, log_record_written, setup_logging
 from buypower_tui.paths import AppPaths
 from buypower_tui.sandbox_cli import add_sandbox_parser
+from buypower_tui.services import Context, Services
 from buypower_tui.settings import (
     FIELDS as SETTING_FIELDS,
 )
@@ -86,25 +85,26 @@ def other_sheets_line(report: ImportReport) -> str | None:
     return f"other sheets in the workbook, not read: {', '.join(others)}; read one with --sheet NAME"
 
 
-def print_problems(store: Store, report: ImportReport) -> None:
-    assert report.batch_id is not None
+def print_problems(report: ImportReport, rows: Callable[[bool], Iterable[Recipient]],
+                   duplicates: dict[str, int]) -> None:
+    """What the import found, after its summary line; `rows(only_invalid)` reads the batch."""
     if other := other_sheets_line(report):
         out(other)
     if report.unknown_columns:
         out(f"ignored columns: {', '.join(report.unknown_columns)}")
     if report.blank_rows:
         out(f"skipped {report.blank_rows} blank rows")
-    for row in store.rows(report.batch_id, only_invalid=True):
+    for row in rows(True):
         out(f"row {row.row_number}: " + "; ".join(e["message"] for e in row.errors or ()))
     if report.flagged:  # rows with a warning of their own, e.g. a hidden character in a name
-        for row in store.rows(report.batch_id):
+        for row in rows(False):
             for w in row.warnings or ():
                 out(f"warning: row {row.row_number}: {w['message']}")
-    for meter, count in sorted(store.duplicate_meters(report.batch_id).items()):
+    for meter, count in sorted(duplicates.items()):
         out("warning: " + duplicate_warning(meter, count)[1])
 
 
-def cmd_validate(ctx: Context, args: argparse.Namespace) -> int:
+def cmd_validate(svc: Services, args: argparse.Namespace) -> int:
     if args.sample == bool(args.file):
         err("validate: give a FILE to check, or --sample for the example shipped with buypower-tui.")
         return EXIT_USAGE
@@ -112,42 +112,37 @@ def cmd_validate(ctx: Context, args: argparse.Namespace) -> int:
         source = resources.as_file(resources.files("buypower_tui") / "data" / "sample-recipients.csv")
     else:
         source = nullcontext(Path(args.file))
-    with tempfile.TemporaryDirectory(prefix="buypower-validate-") as tmp, source as path:
-        # The same pipeline as `import`, into a throw-away store: one set of rules, flat memory.
-        store = Store.open(f"sqlite:///{Path(tmp) / 'validate.db'}")
-        try:
-            report = import_file(path, store, ctx.limits, sheet=args.sheet)
-            if args.json:
-                duplicates = store.duplicate_meters(report.batch_id)
-                for row in store.rows(report.batch_id):
-                    out(json.dumps(row_json(row, duplicates), ensure_ascii=False))
-                err(summary_line(report))
-                if other := other_sheets_line(report):
-                    err(other)
-                if report.unknown_columns:
-                    err(f"ignored columns: {', '.join(report.unknown_columns)}")
-            else:
-                out(summary_line(report))
-                print_problems(store, report)
-        finally:
-            store.close()
+    with source as path, svc.check_sheet(path, args.sheet) as checked:
+        report = checked.report
+        if args.json:
+            duplicates = checked.duplicates
+            for row in checked.rows():
+                out(json.dumps(row_json(row, duplicates), ensure_ascii=False))
+            err(summary_line(report))
+            if other := other_sheets_line(report):
+                err(other)
+            if report.unknown_columns:
+                err(f"ignored columns: {', '.join(report.unknown_columns)}")
+        else:
+            out(summary_line(report))
+            print_problems(report, checked.rows, checked.duplicates)
     return EXIT_PROBLEMS if report.invalid else EXIT_OK
 
 
-def cmd_import(ctx: Context, args: argparse.Namespace) -> int:
-    report = import_file(Path(args.file), ctx.store, ctx.limits, name=args.name,
-                         mode=ctx.settings.mode, sheet=args.sheet)
+def cmd_import(svc: Services, args: argparse.Namespace) -> int:
+    report = svc.import_sheet(Path(args.file), name=args.name, sheet=args.sheet)
     log.info("%s: batch %s from %s, %d rows (%d invalid)", args.command, report.batch_id,
              report.source, report.rows, report.invalid)
-    out(f"batch {report.batch_id} created ({ctx.settings.mode})")
+    out(f"batch {report.batch_id} created ({svc.mode})")
     out(summary_line(report))
-    print_problems(ctx.store, report)
+    print_problems(report, lambda only_invalid: svc.rows(report.batch_id, only_invalid=only_invalid),
+                   svc.duplicate_meters(report.batch_id))
     return EXIT_PROBLEMS if report.invalid else EXIT_OK
 
 
-def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
-    batches = ctx.store.batches()
-    stats = ctx.store.stats_for(b.id for b in batches)
+def cmd_batches(svc: Services, args: argparse.Namespace) -> int:
+    batches = svc.batches()
+    stats = svc.stats_for(b.id for b in batches)
     if args.json:
         for b in batches:
             st = stats[b.id]
@@ -177,18 +172,18 @@ def cmd_batches(ctx: Context, args: argparse.Namespace) -> int:
 
 # -- config / key ----------------------------------------------------------------------------
 
-def cmd_config(ctx: Context, args: argparse.Namespace) -> int:
-    p = ctx.paths
+def cmd_config(svc: Services, args: argparse.Namespace) -> int:
+    ctx, p = svc.ctx, svc.paths
     out("files:")
     absent = "" if ctx.loaded.config_file.exists() else "  (not present: defaults apply)"
     out(f"  config file  {ctx.loaded.config_file}{absent}")
-    out(f"  database     {safe_url(ctx.database_url)}")
+    out(f"  database     {svc.database_shown}")
     out(f"  log file     {p.log_file}")
     out(f"  data folder  {p.data_dir}")
     out(f"  cache folder {p.cache_dir}")
     out("settings (value, then where it comes from):")
     for name, value in ctx.settings.model_dump().items():
-        shown = "" if value is None else safe_url(value) if name == "database_url" else value
+        shown = "" if value is None else svc.database_shown if name == "database_url" else value
         out(f"  {name:<26} {shown!s:<30} {ctx.loaded.sources[name]}")
     out(f"  {'base URL in use':<26} {ctx.settings.effective_base_url}")
     out(f"api key: {ctx.key().describe(ctx.settings.mode)}")
@@ -212,10 +207,10 @@ def _read_key(env: str) -> str:
         return ""
 
 
-def cmd_key(ctx: Context, args: argparse.Namespace) -> int:
-    env = args.env or ctx.settings.mode
+def cmd_key(svc: Services, args: argparse.Namespace) -> int:
+    env = args.env or svc.mode
     if args.key_command == "status":
-        out(f"{env} key: {ctx.key(env).describe(env)}")
+        out(f"{env} key: {svc.ctx.key(env).describe(env)}")
         return EXIT_OK
     if args.key_command == "clear":
         removed = secrets.clear_key(env)
@@ -340,14 +335,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.demo and args.command is not None:
         parser.error("--demo opens the terminal UI; it takes no command")
-    ctx: Context | None = None
+    svc: Services | None = None
     try:
         if args.command is None:
             from buypower_tui.ui.tui import run_tui  # textual is imported only for the TUI
 
             return run_tui(args)
-        ctx = Context(args)
-        return args.func(ctx, args)
+        svc = Services(Context(args), face="cli")
+        return args.func(svc, args)
     except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError, MoneyLockError) as exc:
         err(str(exc))
         return EXIT_USAGE
@@ -362,10 +357,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         err("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback in front of the operator; the log has it, masked
-        paths = ctx.paths if ctx else AppPaths.resolve()
+        paths = svc.paths if svc else AppPaths.resolve()
         where: Path | None = paths.log_file
         try:
-            if ctx is None:  # failed before logging was set up: set it up to record this
+            if svc is None:  # failed before logging was set up: set it up to record this
                 setup_logging(where)
             if not log_record_written(lambda: log.exception("unexpected error in %s", args.command or "the TUI")):
                 where = None
@@ -382,5 +377,5 @@ def main(argv: Sequence[str] | None = None) -> int:
                                            " (the log could not be written either)"))
         return EXIT_PROBLEMS
     finally:
-        if ctx is not None:
-            ctx.close()
+        if svc is not None:
+            svc.close()

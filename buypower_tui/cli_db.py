@@ -8,14 +8,14 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from buypower_tui.context import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
+from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core import schema
 from buypower_tui.core.money_lock import sqlite_file
-from buypower_tui.core.store import is_store_file, safe_url
+from buypower_tui.services import Services, is_store_file
 
 
-def cmd_db(ctx: Context, args: argparse.Namespace) -> int:
-    where = safe_url(ctx.database_url)
+def cmd_db(svc: Services, args: argparse.Namespace) -> int:
+    ctx, where = svc.ctx, svc.database_shown
     if args.db_command == "upgrade":
         ctx.announce_upgrade = False  # said below, on stdout
         store = ctx.store  # opening it upgrades it (a copy first), or refuses one from the future

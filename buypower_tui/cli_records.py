@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from buypower_tui import cli_args
-from buypower_tui.context import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
-from buypower_tui.core import manual, rows
-from buypower_tui.core.export import export_batch, export_to_file
-from buypower_tui.core.health import check_health
+from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
+from buypower_tui.core import manual
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import naira
+from buypower_tui.services import Services
 from buypower_tui.settings import ConfigError
 
 S = RowState
 
 
-def cmd_resolve(ctx: Context, args: argparse.Namespace) -> int:
+def cmd_resolve(svc: Services, args: argparse.Namespace) -> int:
     """The CLI face of the failed/pending view's `m`: settle NEEDS_REVIEW rows by hand."""
-    batch = ctx.store.batch(args.batch)
-    if batch is None:
-        raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
-    by_number = {r.row_number: r for r in ctx.store.rows(batch.id) if r.row_number in args.rows}
+    batch = svc.existing_batch(args.batch)
+    by_number = {r.row_number: r for r in svc.rows(batch.id) if r.row_number in args.rows}
     problems = [f"sheet row {n} is not in batch {batch.id}" for n in args.rows if n not in by_number]
     problems += [f"row {r.row_number} is {r.state}; only NEEDS_REVIEW rows are resolved by hand"
                  for r in by_number.values() if r.state != S.NEEDS_REVIEW]
@@ -37,58 +33,41 @@ def cmd_resolve(ctx: Context, args: argparse.Namespace) -> int:
     if problems or not args.rows:
         err("resolve: " + ("; ".join(problems) or "no rows given"))
         return EXIT_USAGE
-    state, code = S.SUCCESS if args.as_ == "paid" else S.FAILED, EXIT_OK
-    with ctx.money_lock():  # not while a requery or a run asks BuyPower about these rows
-        for row in by_number.values():
-            try:
-                manual.resolve_review(ctx.store, row.id, args.note, state, args.token)
-            except rows.StateConflict as exc:  # settled meanwhile, or a token is there already
-                err(f"resolve: row {row.row_number} not changed: {exc}")
-                code = EXIT_USAGE
-                continue
-            out(f"row {row.row_number}: " + ("recorded as paid" if state == S.SUCCESS else
-                f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower "
-                "answers, and it can be retried once BuyPower says that order failed"))
-    return code
+    state = S.SUCCESS if args.as_ == "paid" else S.FAILED
+    result = svc.resolve([r.id for r in by_number.values()], args.note, state, args.token)
+    numbers = {r.id: r.row_number for r in by_number.values()}
+    for row_id, problem in result.refused.items():  # settled meanwhile, or a token is there already
+        err(f"resolve: row {numbers[row_id]} not changed: {problem}")
+    for row in result.done:
+        out(f"row {row.row_number}: " + ("recorded as paid" if state == S.SUCCESS else
+            f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower "
+            "answers, and it can be retried once BuyPower says that order failed"))
+    return EXIT_USAGE if result.refused else EXIT_OK
 
 
-def cmd_export(ctx: Context, args: argparse.Namespace) -> int:
-    batch = ctx.store.batch(args.batch)
-    if batch is None:
-        raise ConfigError(f"there is no batch {args.batch}; `buypower-tui batches` lists them")
+def cmd_export(svc: Services, args: argparse.Namespace) -> int:
+    batch = svc.existing_batch(args.batch)
     if args.output is not None and not args.output.strip():  # an unset $OUT in a script: not "to the terminal"
         raise ConfigError("export: -o was given an empty file name; nothing was written (leave -o out to print)")
     if args.output is not None:
         try:
-            n = export_to_file(ctx.store, batch.id, Path(args.output))
+            n = svc.export_to_file(batch.id, Path(args.output))
         except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
             reason = f"{args.output}: {exc.strerror}" if exc.strerror else str(exc)
             raise ConfigError(f"export: nothing was written: {reason}") from None
         err(f"exported {n} rows to {args.output}")
-    else:  # names come from a sheet and from BuyPower: no escape sequence reaches the terminal
-        export_batch(ctx.store, batch.id, sys.stdout, terminal=True)
+    else:
+        svc.export_to_terminal(batch.id, sys.stdout)
     return EXIT_OK
 
 
-def cmd_health(ctx: Context, args: argparse.Namespace) -> int:
-    async def go() -> int:
-        store, problem = None, None
-        try:
-            store = ctx.store
-        except ConfigError as exc:
-            problem = str(exc)
-        client = ctx.client_if_key(store)
-        try:
-            h = await check_health(store, client, ctx.key().source, ctx.paths.data_dir, problem)
-        finally:
-            if client:
-                await client.aclose()
-        if args.json:
-            out(json.dumps(h.as_json()))
-        else:
-            _print_health(h)
-        return {"healthy": EXIT_OK, "degraded": EXIT_PROBLEMS}.get(h.status, EXIT_USAGE)
-    return asyncio.run(go())
+def cmd_health(svc: Services, args: argparse.Namespace) -> int:
+    h = svc.health()
+    if args.json:
+        out(json.dumps(h.as_json()))
+    else:
+        _print_health(h)
+    return {"healthy": EXIT_OK, "degraded": EXIT_PROBLEMS}.get(h.status, EXIT_USAGE)
 
 
 def _print_health(h: Any) -> None:

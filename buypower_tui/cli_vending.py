@@ -7,45 +7,18 @@ flight), so no new vend goes out while an older one is unsettled.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 import sys
 from decimal import Decimal
 from typing import Any
 
 from buypower_tui import cli_args
-from buypower_tui.context import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, Context, err, out
-from buypower_tui.core import rows
-from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.models import RowState
-from buypower_tui.core.money_lock import MoneyLock
-from buypower_tui.core.plan import PlanChanged, Policy, RunPlan, batch_problem, commit_plan, plan_run
-from buypower_tui.core.recovery import RecoveryReport, recover, requery_now
-from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import naira
-from buypower_tui.core.vending import Progress, Runner, RunOptions
-from buypower_tui.settings import ConfigError
+from buypower_tui.services import PlanChanged, Progress, RecoveryReport, RunControl, RunPlan, Services
 
 S = RowState
-
-
-def _batch(ctx: Context, batch_id: int):
-    problem = batch_problem(ctx.store, batch_id, ctx.settings.mode)
-    if problem:
-        raise ConfigError(problem)
-    return ctx.store.batch(batch_id)
-
-
-def _options(ctx: Context, wait_pending: float) -> RunOptions:
-    s = ctx.settings
-    return RunOptions(concurrency=s.concurrency, requery=RequeryPolicy.from_settings(s), wait_pending=wait_pending)
-
-
-async def _recover(ctx: Context, client: BuyPowerClient) -> RecoveryReport:
-    s = ctx.settings
-    report = await recover(ctx.store, client, policy=RequeryPolicy.from_settings(s))
-    _report_recovery(report)
-    return report
 
 
 def _report_recovery(report: RecoveryReport) -> None:
@@ -78,53 +51,54 @@ class _ProgressPrinter:
             self.last = line  # only what was printed: the final line is never swallowed
 
 
-async def _send(ctx: Context, client: BuyPowerClient, batch_id: int, wait_pending: float,
-                balance: Decimal | None, only: frozenset[int]) -> int:
-    """Pay `only` (the confirmed rows), requery the batch's pending rows, and report. The first
-    Ctrl+C / SIGTERM stops after the rows in flight (each ends with its answer or, at the latest,
-    at its deadline); a second one cuts them at once: their rows stay PENDING and are requeried
+def _send(svc: Services, plan: RunPlan, wait_pending: float, *, settle_only: bool = False) -> int:
+    """Approve and pay the confirmed rows, requery the batch's pending rows, and report
+    (PlanChanged when the plan no longer holds: nothing was paid). The first Ctrl+C / SIGTERM
+    stops after the rows in flight (each ends with its answer or, at the latest, at its
+    deadline); a second one cuts them at once: their rows stay PENDING and are requeried
     later. Interrupted: exit 130."""
-    runner = Runner(ctx.store, client, batch_id, _options(ctx, wait_pending), on_progress=_ProgressPrinter(),
-                    only=only)
-    loop = asyncio.get_running_loop()
+    control = RunControl(svc, plan, _ProgressPrinter(), wait_pending, settle_only=settle_only)
     signals = 0
 
-    def interrupted() -> None:
+    def interrupted(*_: object) -> None:
         nonlocal signals
         signals += 1
         if signals == 1:
-            runner.stop()
-            err(f"\nstopping after the rows in flight (each ends within {client.deadline:.0f} s); "
-                "press Ctrl+C again to cut them now (they stay PENDING and are requeried later, never paid twice)")
+            control.stop()
+            within = f" (each ends within {control.deadline:.0f} s)" if control.deadline else ""
+            err(f"\nstopping after the rows in flight{within}; press Ctrl+C again to cut them now (they stay "
+                "PENDING and are requeried later, never paid twice)")
         else:
-            runner.cut()
+            control.cut()
             err("\ncutting the requests in flight: their rows stay PENDING and are requeried by the next run "
                 "or `buypower-tui requery` (they may have reached BuyPower, so they are never sent again "
                 "under a new order)")
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted)
+    # Handlers of our own (not asyncio's): the run's loop is told through RunControl.
+    previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = await runner.run(balance)
+        result = control.run()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    for row in control.retried:
+        err(f"row {row.row_number}: retried under a new orderId (BuyPower said the earlier order failed)")
     if result.error:
         err(f"run stopped: {result.error}")
     if result.reconciliation:
         err(f"reconciliation warning: {result.reconciliation}")
-    code = _summary(ctx, batch_id, stopped=runner.stopping and not result.error)
+    code = _summary(svc, plan.batch_id, stopped=control.stopping and not result.error)
     return EXIT_INTERRUPTED if signals else code
 
 
-def _summary(ctx: Context, batch_id: int, stopped: bool = False) -> int:
-    st = ctx.store.stats(batch_id)
+def _summary(svc: Services, batch_id: int, stopped: bool = False) -> int:
+    st = svc.stats(batch_id)
     c = st.by_state
     paid = Decimal(st.kobo_by_state.get(S.SUCCESS, 0)) / 100
     out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items())) + f"; paid {naira(paid)}")
     if stopped:
         out("stopped after the rows in flight; run the same command again to go on")
-    if c.get(S.FAILED) and (mine := rows.ids_in(ctx.store, batch_id, (), operators_failed=True)):
+    if c.get(S.FAILED) and (mine := svc.operators_failed(batch_id)):
         out(f"  of the FAILED rows, {len(mine)} were marked failed by OPERATOR: BuyPower has not said so yet, "
             "and they are still requeried (`buypower-tui requery`)")
     if any(c.get(k) for k in (S.FAILED, S.LOOKUP_FAILED, S.NEEDS_REVIEW, S.INVALID, S.VALID)):
@@ -134,17 +108,17 @@ def _summary(ctx: Context, batch_id: int, stopped: bool = False) -> int:
     return EXIT_OK
 
 
-def _confirm(ctx: Context, count: int, total: Decimal, lock: MoneyLock) -> bool:
+def _confirm(svc: Services, count: int, total: Decimal) -> bool:
     if not sys.stdin or not sys.stdin.isatty():
         err("run: not confirmed; pass --yes to pay without a prompt (scripts, cron)")
         return False
-    mode = ctx.settings.mode.upper()
+    mode = svc.mode.upper()
     # asyncio's own Ctrl+C handler would only act once input() returns: while the question is
     # open, Ctrl+C interrupts it at once (exit 130, nothing paid).
+    # No lock is held while a person reads: others may work; the plan is checked again after.
     runner_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with lock.released():  # others may work while a person reads; the plan is checked again after
-            answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
+        answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
     except EOFError:  # Ctrl+D
         answer = ""
     finally:
@@ -155,7 +129,7 @@ def _confirm(ctx: Context, count: int, total: Decimal, lock: MoneyLock) -> bool:
     return True
 
 
-def _show_plan(ctx: Context, plan: RunPlan) -> int | None:
+def _show_plan(svc: Services, plan: RunPlan) -> int | None:
     """Print what the run would do; an exit code when it must not go on."""
     _report_recovery(plan.recovery)
     for why in plan.not_retried:
@@ -170,7 +144,7 @@ def _show_plan(ctx: Context, plan: RunPlan) -> int | None:
     err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
         + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
     for row_id in p.unaccepted + plan.accepted:  # every duplicate is named, accepted or not
-        row = rows.get(ctx.store, row_id)
+        row = svc.row(row_id)
         why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates else "twice in this batch"
         err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}"
             + ("" if row_id in p.unaccepted else " (accepted: it will be paid)"))
@@ -185,47 +159,38 @@ def _show_plan(ctx: Context, plan: RunPlan) -> int | None:
     return None
 
 
-async def _run(ctx: Context, args: argparse.Namespace, lock: MoneyLock, retrying: tuple[int, ...] = ()) -> int:
+def _run(svc: Services, args: argparse.Namespace, retrying: tuple[int, ...] = ()) -> int:
     """Plan, show, confirm, check again, and only then change anything and pay. With
     `retrying` (FAILED rows chosen by hand) nothing but those rows and rows already approved
     is sent."""
-    batch = _batch(ctx, args.batch)
-    policy = Policy.from_settings(ctx.settings)
-    async with ctx.client() as client:
-        for _ in range(3):
-            plan = await plan_run(ctx.store, client, batch.id, policy, accepting=args.accept_duplicates,
-                                  retrying=retrying, max_total=args.max_total)
-            refused = _show_plan(ctx, plan)
-            if refused is not None:
-                return refused
-            if not plan.preflight.count:
-                if rows.ids_in(ctx.store, batch.id, (S.PENDING,)):  # nothing new to pay: settle what is pending
-                    err("run: nothing new to send; requerying the pending rows")
-                    return await _send(ctx, client, batch.id, args.wait_pending, plan.balance, frozenset())
-                err("run: nothing to send")
-                return EXIT_USAGE if plan.not_retried else _summary(ctx, batch.id)
-            if not args.yes and not _confirm(ctx, plan.preflight.count, plan.preflight.total, lock):
-                return EXIT_USAGE
-            try:  # confirmed: now, and only now, record the choices and approve
-                retried, balance = await commit_plan(ctx.store, client, plan, policy)
-            except PlanChanged as exc:
-                err(f"nothing was paid: since the plan was shown, {'; '.join(exc.changes)}. Checking again…")
-                continue
-            for row in retried:
-                err(f"row {row.row_number}: retried under a new orderId (BuyPower said the earlier order failed)")
-            return await _send(ctx, client, batch.id, args.wait_pending, balance, plan.to_send)
+    for _ in range(3):
+        plan = svc.plan(args.batch, accepting=args.accept_duplicates, retrying=retrying, max_total=args.max_total)
+        refused = _show_plan(svc, plan)
+        if refused is not None:
+            return refused
+        if not plan.preflight.count:
+            if svc.unsettled(plan.batch_id)[1]:  # nothing new to pay: settle what is pending
+                err("run: nothing new to send; requerying the pending rows")
+                return _send(svc, plan, args.wait_pending, settle_only=True)
+            err("run: nothing to send")
+            return EXIT_USAGE if plan.not_retried else _summary(svc, plan.batch_id)
+        if not args.yes and not _confirm(svc, plan.preflight.count, plan.preflight.total):
+            return EXIT_USAGE
+        try:  # confirmed: now, and only now, record the choices, approve and pay
+            return _send(svc, plan, args.wait_pending)
+        except PlanChanged as exc:
+            err(f"nothing was paid: since the plan was shown, {'; '.join(exc.changes)}. Checking again…")
     err("run: the plan kept changing while it was checked; nothing was paid. Run the command again.")
     return EXIT_USAGE
 
 
-def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    with ctx.money_lock() as lock:
-        return asyncio.run(_run(ctx, args, lock))
+def cmd_run(svc: Services, args: argparse.Namespace) -> int:
+    return _run(svc, args)
 
 
-def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
-    batch = _batch(ctx, args.batch)
-    failed = {r.row_number: r for r in ctx.store.rows(batch.id) if r.state == S.FAILED}
+def cmd_retry(svc: Services, args: argparse.Namespace) -> int:
+    batch = svc.payable_batch(args.batch)
+    failed = {r.row_number: r for r in svc.rows(batch.id) if r.state == S.FAILED}
     chosen = list(failed) if args.failed else args.rows
     missing = [n for n in chosen if n not in failed]
     if missing:
@@ -235,40 +200,30 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
         err("retry: no FAILED rows")
         return EXIT_OK
     args.max_total = None
-    with ctx.money_lock() as lock:
-        return asyncio.run(_run(ctx, args, lock, retrying=tuple(failed[n].id for n in chosen)))
+    return _run(svc, args, retrying=tuple(failed[n].id for n in chosen))
 
 
-def cmd_requery(ctx: Context, args: argparse.Namespace) -> int:
-    async def go() -> int:
-        async with ctx.client() as client:
-            report = await _recover(ctx, client)
-            s = ctx.settings  # asked by hand: parked rows too
-            already = len(report.not_reached)
-            await requery_now(ctx.store, client, rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)), report,
-                              policy=RequeryPolicy.from_settings(s))
-            for problem in report.not_reached[already:]:
-                err(f"not requeried: {problem}")
-            out("requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items())) or "nothing"))
-            if rows.ids_in(ctx.store, args.batch, (S.NEEDS_REVIEW,)):
-                return EXIT_PROBLEMS
-            # rows the operator marked failed are still pending at BuyPower until it answers
-            unsettled = rows.ids_in(ctx.store, args.batch, (S.PENDING, S.SENDING), operators_failed=True)
-            return EXIT_PENDING if unsettled else EXIT_OK
-    with ctx.money_lock():
-        return asyncio.run(go())
+def cmd_requery(svc: Services, args: argparse.Namespace) -> int:
+    svc.require_key()
+    report, already = svc.requery_batch(args.batch, on_recovered=_report_recovery)
+    for problem in report.not_reached[already:]:
+        err(f"not requeried: {problem}")
+    out("requeried: " + (", ".join(f"{n} now {k}" for k, n in sorted(report.requeried.items())) or "nothing"))
+    review, unsettled = svc.unsettled(args.batch)
+    if review:
+        return EXIT_PROBLEMS
+    # rows the operator marked failed are still pending at BuyPower until it answers
+    return EXIT_PENDING if unsettled else EXIT_OK
 
 
-def cmd_recover(ctx: Context, args: argparse.Namespace) -> int:
-    async def go() -> int:
-        async with ctx.client() as client:
-            report = await _recover(ctx, client)
-        out("recovery: " + report.describe())
-        for batch_id, st in sorted(report.stats.items()):
-            out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(st.by_state.items())))
-        return EXIT_OK if report.clean else EXIT_PROBLEMS
-    with ctx.money_lock():
-        return asyncio.run(go())
+def cmd_recover(svc: Services, args: argparse.Namespace) -> int:
+    svc.require_key()
+    report = svc.recover()
+    _report_recovery(report)
+    out("recovery: " + report.describe())
+    for batch_id, st in sorted(report.stats.items()):
+        out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(st.by_state.items())))
+    return EXIT_OK if report.clean else EXIT_PROBLEMS
 
 
 def add_vending_parsers(sub: Any) -> None:

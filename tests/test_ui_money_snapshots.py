@@ -17,13 +17,12 @@ from buypower_tui.core.plan import RunPlan
 from buypower_tui.core.preflight import Preflight
 from buypower_tui.core.recovery import RecoveryReport
 from buypower_tui.core.vending import Progress
+from buypower_tui.services import RunControl, Services
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
-from buypower_tui.ui.run_control import RunControl
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.screens.run import RunScreen
-from buypower_tui.ui.services import Services
 from tests.ui_support import FIXED_TIME, SIZE, demo_app, services, settle, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState

@@ -16,10 +16,9 @@ from sqlalchemy import update
 from textual.widgets import Input
 
 from buypower_tui.cli import build_parser
-from buypower_tui.context import Context
 from buypower_tui.core.models import Batch
+from buypower_tui.services import Context, Services
 from buypower_tui.ui.app import BuyPowerApp
-from buypower_tui.ui.services import Services
 from buypower_tui.ui.tui import demo_services
 
 FIXED_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)

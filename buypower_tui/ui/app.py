@@ -15,8 +15,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from buypower_tui.core.recovery import needs_recovery
 from buypower_tui.logs import mask_message
+from buypower_tui.services import Services
 from buypower_tui.ui.jobs import JobsMixin
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.error import ErrorModal
@@ -27,7 +27,6 @@ from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.health import HealthScreen
 from buypower_tui.ui.screens.run import RunScreen
 from buypower_tui.ui.screens.settings import SettingsScreen
-from buypower_tui.ui.services import Services
 
 log = logging.getLogger("buypower_tui.ui")
 
@@ -51,19 +50,18 @@ class BuyPowerApp(JobsMixin, App[None]):
         self.services = services
         self.open_batch = open_batch
         self.recover_at_start = recover
-        self.undo_stacks: dict[int, list] = {}  # per batch: undo survives leaving the editor
         self.last_folder = Path.cwd()  # where the file picker opens
         self.init_jobs()
 
     def on_mount(self) -> None:
-        done = self.services.store.upgraded
+        done = self.services.upgraded
         if done is not None and done.before is not None:
             self.notify(done.describe() + ".", title="Store upgraded", timeout=15, markup=False)
         for notice in self.services.ctx.loaded.notices:  # stderr is hidden under the full screen
             self.notify(notice, title="Setting no longer used", severity="warning", timeout=20, markup=False)
         if self.open_batch is not None:
             self.push_screen(EditorScreen(self.open_batch))
-        if self.recover_at_start and needs_recovery(self.services.store):
+        if self.recover_at_start and self.services.needs_recovery():
             self.push_screen(RecoveryModal())  # before the first screen takes a key
 
     # -- keys and the palette -------------------------------------------------------

@@ -9,27 +9,36 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import Literal, TypeVar
 
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from buypower_tui.core.plan import PlanChanged, RunPlan
-from buypower_tui.core.vending import Progress, RunResult
+from buypower_tui.core.money_lock import MoneyLockError
+from buypower_tui.services import (
+    WAIT_PENDING_S,
+    PlanChanged,
+    Progress,
+    RunControl,
+    RunPlan,
+    RunResult,
+    StateConflict,
+)
 from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
-from buypower_tui.ui.run_control import WAIT_PENDING_S, RunControl
 from buypower_tui.ui.screens.run import RunScreen
 
 log = logging.getLogger("buypower_tui.ui")
+T = TypeVar("T")
 
 
 class LookupStopped(Exception):
     """The App is closing: the lookup stops after the rows in flight (nothing is paid)."""
 
 
-JobKind = Literal["lookup", "plan", "run", "requery"]
+JobKind = Literal["lookup", "plan", "run", "requery", "change"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,25 @@ class JobsMixin:
     def _job(self, kind: JobKind, batch_id: int, work) -> None:
         worker = self.run_worker(work, name=f"{kind} {batch_id}", group=kind, thread=True, exit_on_error=False)
         self.jobs[worker] = Job(kind, batch_id)
+
+    # -- changes to the store: never on the UI thread --------------------------------------------
+
+    def change(self, batch_id: int, work: Callable[[], T], done: Callable[[T], None] | None = None, *,
+               refused: str = "Nothing was changed") -> None:
+        """A write to the store (through the application layer) in a thread worker; `done` gets
+        its answer back on the UI thread. A change the rows no longer allow (StateConflict,
+        ValueError) is shown under `refused`, with the reason."""
+
+        def go() -> None:
+            try:
+                result = work()
+            except (StateConflict, ValueError, MoneyLockError) as exc:
+                self.call_from_thread(self.show_error, refused, str(exc))
+                return
+            if done is not None:
+                self.call_from_thread(done, result)
+
+        self._job("change", batch_id, go)
 
     # -- lookup ------------------------------------------------------------------------------
 
@@ -159,7 +187,7 @@ class JobsMixin:
         self.push_screen(RunScreen(plan.batch_id))
 
     def _ran(self, result: RunResult, batch_id: int) -> None:
-        c = self.services.store.stats(batch_id).by_state  # the progress event may be a little behind
+        c = self.services.stats(batch_id).by_state  # the progress event may be a little behind
         unsent = c.get("APPROVED", 0) + c.get("NOT_SENT", 0)
         self.notify(f"Batch {batch_id}: {c.get('SUCCESS', 0)} paid, {c.get('FAILED', 0)} failed, "
                     f"{c.get('PENDING', 0)} pending" + (f", {unsent} not sent (v sends them)" if unsent else "") + ".",
@@ -204,7 +232,8 @@ class JobsMixin:
             elif not isinstance(error, LookupStopped) and not self.quit_after_run:
                 log.error("%s of batch %s stopped", job.kind, batch_id, exc_info=error)
                 titles = {"lookup": "The lookup stopped", "plan": "Nothing was paid",
-                          "run": "The run stopped", "requery": "The requery stopped"}
+                          "run": "The run stopped", "requery": "The requery stopped",
+                          "change": "The change was not saved"}
                 self.show_error(titles[job.kind], str(error) or type(error).__name__)
             if job.kind == "run" and self.quit_after_run:
                 self.exit()
@@ -219,7 +248,8 @@ class JobsMixin:
                         title="Requery", markup=False)
         if job.kind == "lookup":
             self._to_editors(LookupFinished(batch_id, worker.result if event.state == WorkerState.SUCCESS else None))
-        self.refresh_screens(JobDone(job.kind, batch_id))
+        if job.kind != "change":  # a change's `done` shows its own rows: no screen reads every row again
+            self.refresh_screens(JobDone(job.kind, batch_id))
 
     def refresh_screens(self, done: JobDone | None = None) -> None:
         """Every screen hears that a job ended; those that show rows read them again."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from buypower_tui.core.lookup import LookupReport
+from buypower_tui.services import LookupReport
 
 
 @dataclass

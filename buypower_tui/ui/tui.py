@@ -17,14 +17,13 @@ from pathlib import Path
 import keyring
 
 from buypower_tui import secrets
-from buypower_tui.context import Context, out
-from buypower_tui.core.demo import start_demo
+from buypower_tui.console import out
 from buypower_tui.logs import stop_file_logging
+from buypower_tui.services import Context, Services
 
 
 def run_tui(args: argparse.Namespace) -> int:
     from buypower_tui.ui.app import BuyPowerApp
-    from buypower_tui.ui.services import Services
 
     if not args.demo:
         services = Services(Context(args))
@@ -46,7 +45,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
 def demo_services(args: argparse.Namespace, home: Path):
     """The demo's world in `home`: its sandbox, store, settings, logs, and a keyring in memory."""
-    from buypower_tui.ui.services import Services
+    from buypower_tui.core.demo import start_demo  # the sandbox server: only the demo needs it
 
     demo = start_demo(home / "data", seed=args.demo_seed)
     os.environ["BUYPOWER_TUI_HOME"] = str(home)  # config and logs in the demo's home too

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ProgressBar, Static
 
-from buypower_tui.core.recovery import RecoveryReport
+from buypower_tui.services import RecoveryReport
 
 
 class RecoveryModal(ModalScreen[None]):

@@ -7,7 +7,6 @@ from typing import Any
 
 from textual.screen import Screen
 
-from buypower_tui.core import rows
 from buypower_tui.ui.modals.history import HistoryModal
 from buypower_tui.ui.widgets.row_table import RowTable
 
@@ -26,7 +25,7 @@ class BatchRowsScreen(Screen):
         row_id = self.table.current_id
         if row_id is not None:
             self.app.push_screen(HistoryModal(f"Row {self.rows[row_id]['row_number']}: history",
-                                              rows.history(self.app.services.store, row_id)))
+                                              self.app.services.history(row_id)))
 
     def action_back(self) -> None:
         self.dismiss()

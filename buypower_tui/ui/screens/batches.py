@@ -11,7 +11,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui.core import editing
 from buypower_tui.core.importing import FileError, ImportReport
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import escape_hidden, naira
@@ -71,9 +70,9 @@ class BatchesScreen(Screen):
         self.load()
 
     def load(self) -> None:
-        store = self.app.services.store
-        batches = store.batches()
-        stats = store.stats_for(b.id for b in batches)
+        services = self.app.services
+        batches = services.batches()
+        stats = services.stats_for(b.id for b in batches)
         table = self.table
         keep = self.selected()
         table.clear()
@@ -166,12 +165,12 @@ class BatchesScreen(Screen):
         batch_id = self.selected()
         if batch_id is None:
             return
-        batch = self.app.services.store.batch(batch_id)
+        batch = self.app.services.batch(batch_id)
 
         def chosen(name: str | None) -> None:
             if name:
-                editing.rename_batch(self.app.services.store, batch_id, name)
-                self.load()
+                self.app.change(batch_id, lambda: self.app.services.rename_batch(batch_id, name),
+                                lambda _: self.load(), refused="The batch was not renamed")
 
         self.app.push_screen(PromptModal(f"Rename batch {batch_id}", batch.name,
                                          check=lambda v: None if v.strip() else "A batch needs a name; type one."),
@@ -181,8 +180,8 @@ class BatchesScreen(Screen):
         batch_id = self.selected()
         if batch_id is None:
             return
-        store = self.app.services.store
-        batch, ordered = store.batch(batch_id), store.rows_with_order(batch_id)
+        services = self.app.services
+        batch, ordered = services.batch(batch_id), services.rows_with_order(batch_id)
         if ordered:  # say so now, not after a confirmation
             self.app.show_error("This batch cannot be deleted",
                                 f"{plural(ordered, 'row')} of batch {batch_id} have an orderId: they may have "
@@ -193,13 +192,11 @@ class BatchesScreen(Screen):
             return
 
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                store.delete_batch(batch_id)
-            except ValueError as exc:  # an orderId arrived meanwhile (another process)
-                self.app.show_error("This batch cannot be deleted", str(exc))
-                return
+            if yes:  # refused when an orderId arrived meanwhile (another process)
+                self.app.change(batch_id, lambda: services.delete_batch(batch_id), deleted,
+                                refused="This batch cannot be deleted")
+
+        def deleted(_: None) -> None:
             self.load()
             self.notify(f"Deleted batch {batch_id}.", markup=False)
 

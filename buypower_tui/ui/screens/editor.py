@@ -12,7 +12,6 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
-from buypower_tui.core import editing
 from buypower_tui.core.editing import row_status
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import escape_hidden, naira
@@ -68,23 +67,19 @@ class EditorScreen(RowChanges, Screen):
         self._pending: list[dict[str, Any]] = []
 
     @property
-    def store(self):
-        return self.app.services.store
+    def services(self):
+        return self.app.services
 
     @property
     def limits(self):
         return self.app.services.limits
 
     @property
-    def undo_stack(self) -> list[tuple[str, Any]]:
-        return self.app.undo_stacks.setdefault(self.batch_id, [])
-
-    @property
     def grid(self) -> RecipientGrid:
         return self.query_one(RecipientGrid)
 
     def compose(self) -> ComposeResult:
-        batch = self.store.batch(self.batch_id)
+        batch = self.services.batch(self.batch_id)
         self.title = batch.name if batch else f"batch {self.batch_id}"
         yield TopBar(self.title)
         yield Static(id="counts", markup=False)
@@ -106,8 +101,8 @@ class EditorScreen(RowChanges, Screen):
     # -- what is shown -----------------------------------------------------------------
 
     def reload(self) -> None:
-        self.rows = {r["id"]: r for r in editing.grid_rows(self.store, self.batch_id)}
-        self.duplicates = self.store.duplicate_meters(self.batch_id)
+        self.rows = {r["id"]: r for r in self.services.grid_rows(self.batch_id)}
+        self.duplicates = self.services.duplicate_meters(self.batch_id)
         self.marked &= set(self.rows)
         self.refill()
         self.update_counts()
@@ -151,7 +146,7 @@ class EditorScreen(RowChanges, Screen):
             self.call_after_refresh(self._add_chunk)
 
     def update_counts(self) -> None:
-        st = self.store.stats(self.batch_id)
+        st = self.services.stats(self.batch_id)
         shown = self.grid.row_count + len(self._pending)
         parts: list[str | tuple[str, str]] = []
         if self.filter != "all" or self.search:  # first, so it is seen even at 80 columns
@@ -201,8 +196,8 @@ class EditorScreen(RowChanges, Screen):
         """Re-read these rows and update them in place (keyed), with every row whose
         duplicate warning their change turned on or off."""
         before = self.duplicates
-        self.duplicates = self.store.duplicate_meters(self.batch_id)
-        fresh = {r["id"]: r for r in editing.grid_rows(self.store, self.batch_id, ids)} if ids else {}
+        self.duplicates = self.services.duplicate_meters(self.batch_id)
+        fresh = {r["id"]: r for r in self.services.grid_rows(self.batch_id, ids)} if ids else {}
         touched = {m for m in set(before) | set(self.duplicates) if before.get(m) != self.duplicates.get(m)}
         for row_id in ids:
             if row_id in fresh:
@@ -268,7 +263,7 @@ class EditorScreen(RowChanges, Screen):
     # -- paying and after ---------------------------------------------------------------------
 
     def action_pay(self) -> None:
-        if self.store.stats(self.batch_id).invalid:
+        if self.services.stats(self.batch_id).invalid:
             self.notify("Invalid rows are left out of the payment; fix them first if they should be paid.",
                         severity="warning")
         self.app.pay(self.batch_id)

@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from buypower_tui.core import editing, rows
 from buypower_tui.core.editing import EDITABLE, raw_values
-from buypower_tui.core.export import export_invalid
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.row_editor import RowEditorModal
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
@@ -16,7 +14,9 @@ from buypower_tui.ui.wording import plural
 
 
 class RowChanges:
-    """Needs from the screen: rows, marked, grid, store, limits, undo_stack, refresh_rows."""
+    """Needs from the screen: rows, marked, grid, services, limits, refresh_rows. Every write
+    goes through the application layer in a worker (`app.change`); the screen shows the rows
+    it changed when it answers."""
 
     def targets(self) -> list[int]:
         """The marked rows, else the row under the cursor."""
@@ -39,11 +39,7 @@ class RowChanges:
             return
         before = raw_values(row)
 
-        def save(values: dict[str, str] | None) -> None:
-            if values is None or values == before:
-                return
-            after = rows.edit_row(self.store, row["id"], values, self.limits)
-            self.undo_stack.append(("edit", (row["id"], before)))
+        def saved(after) -> None:
             self.refresh_rows({row["id"]})
             if after.errors:
                 self.notify(f"Row {row['row_number']} saved; still invalid: {after.errors[0]['message']}",
@@ -51,29 +47,31 @@ class RowChanges:
             else:
                 self.notify(f"Row {row['row_number']} saved.")
 
+        def save(values: dict[str, str] | None) -> None:
+            if values is not None and values != before:
+                self.app.change(self.batch_id, lambda: self.services.edit_row(row["id"], values), saved,
+                                refused="The row was not saved")
+
         self.app.push_screen(RowEditorModal(f"Row {row['row_number']}", before, self.limits), save)
+
+    def _added(self, added, copied_from: int | None = None) -> None:
+        self.refresh_rows({added.id})
+        self._go_to(added.id)
+        if copied_from is not None:
+            self.notify(f"Row {copied_from} copied to row {added.row_number}.")
 
     def action_add(self) -> None:
         def save(values: dict[str, str] | None) -> None:
-            if values is None:
-                return
-            row_id = editing.add_row(self.store, self.batch_id, values, self.limits)
-            self.undo_stack.append(("add", [row_id]))
-            self.refresh_rows({row_id})
-            self._go_to(row_id)
+            if values is not None:
+                self.app.change(self.batch_id, lambda: self.services.add_row(self.batch_id, values), self._added)
 
         self.app.push_screen(RowEditorModal("New row", {}, self.limits), save)
 
     def action_copy_row(self) -> None:
         row = self.rows.get(self.grid.current_id or -1)
-        if row is None:
-            return
-        row_id = editing.add_row(self.store, self.batch_id, raw_values(row), self.limits,
-                                 note=f"copied from row {row['row_number']}")
-        self.undo_stack.append(("add", [row_id]))
-        self.refresh_rows({row_id})
-        self._go_to(row_id)
-        self.notify(f"Row {row['row_number']} copied to row {self.rows[row_id]['row_number']}.")
+        if row is not None:
+            self.app.change(self.batch_id, lambda: self.services.copy_row(row["id"]),
+                            lambda added: self._added(added, row["row_number"]))
 
     def _go_to(self, row_id: int) -> None:
         if str(row_id) in self.grid.rows:
@@ -85,17 +83,14 @@ class RowChanges:
             return
         numbers = ", ".join(str(self.rows[i]["row_number"]) for i in ids[:10]) + (" …" if len(ids) > 10 else "")
 
-        def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                kept = editing.delete_rows(self.store, ids)
-            except rows.StateConflict as exc:
-                self.app.show_error("These rows cannot be deleted", str(exc))
-                return
-            self.undo_stack.append(("delete", kept))
+        def deleted(count: int) -> None:
             self.refresh_rows(set(ids))
-            self.notify(f"Deleted {plural(len(kept), 'row')}; ctrl+z brings them back.")
+            self.notify(f"Deleted {plural(count, 'row')}; ctrl+z brings them back.")
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.app.change(self.batch_id, lambda: self.services.delete_rows(self.batch_id, ids), deleted,
+                                refused="These rows cannot be deleted")
 
         what = f"Sheet row {numbers} will be" if len(ids) == 1 else f"Sheet rows {numbers} will be"
         self.app.push_screen(ConfirmModal(f"Delete {plural(len(ids), 'row')}?", f"{what} removed from this batch.",
@@ -116,48 +111,38 @@ class RowChanges:
         if not ids:
             self.notify("No duplicate warning to accept on the selected rows.", severity="warning")
             return
-        editing.accept_duplicates(self.store, ids)
-        self.undo_stack.append(("accept", ids))
-        self.marked -= set(ids)
-        self.refresh_rows(set(ids))
-        self.notify(f"Accepted the duplicate warning of {plural(len(ids), 'row')}; ctrl+z takes it back.")
+
+        def accepted(done: list[int]) -> None:
+            self.marked -= set(done)
+            self.refresh_rows(set(ids))
+            self.notify(f"Accepted the duplicate warning of {plural(len(done), 'row')}; ctrl+z takes it back.")
+
+        self.app.change(self.batch_id, lambda: self.services.accept_duplicates(self.batch_id, ids), accepted)
 
     def action_undo(self) -> None:
-        if not self.undo_stack:
+        if not self.services.can_undo(self.batch_id):
             self.notify("Nothing to undo.", severity="warning")
             return
-        kind, data = self.undo_stack.pop()
-        try:
-            if kind == "edit":
-                row_id, before = data
-                numbers = [self.rows[row_id]["row_number"]]
-                rows.edit_row(self.store, row_id, before, self.limits)
-                changed = {row_id}
-            elif kind == "add":
-                numbers = [self.rows[i]["row_number"] for i in data if i in self.rows]
-                editing.delete_rows(self.store, data)
-                changed = set(data)
-            elif kind == "accept":
-                numbers = [self.rows[i]["row_number"] for i in data if i in self.rows]
-                editing.accept_duplicates(self.store, data, accepted=False)
-                changed = set(data)
-            else:
-                numbers = [k["row_number"] for k in data]
-                changed = set(editing.restore_rows(self.store, data, self.limits))
-        except rows.StateConflict as exc:  # the row moved on (looked up, approved) since
-            self.app.show_error("That cannot be undone any more", str(exc))
-            return
-        self.refresh_rows(changed)
-        what = {"edit": "the edit of", "add": "the addition of", "accept": "the acceptance of",
-                "delete": "the deletion of"}[kind]
-        self.notify(f"Undid {what} row {', '.join(map(str, sorted(numbers)))}.")
-        present = [i for i in changed if i in self.rows]
-        if present:
-            self._go_to(min(present, key=lambda i: self.rows[i]["row_number"]))
+
+        def undone(result) -> None:
+            if result is None:
+                self.notify("Nothing to undo.", severity="warning")
+                return
+            self.refresh_rows(result.changed)
+            what = {"edit": "the edit of", "add": "the addition of", "accept": "the acceptance of",
+                    "delete": "the deletion of"}[result.change.kind]
+            self.notify(f"Undid {what} row {', '.join(map(str, result.row_numbers))}.")
+            present = [i for i in result.changed if i in self.rows]
+            if present:
+                self._go_to(min(present, key=lambda i: self.rows[i]["row_number"]))
+
+        # the row moved on (looked up, approved) since: said, and that step is gone
+        self.app.change(self.batch_id, lambda: self.services.undo(self.batch_id), undone,
+                        refused="That cannot be undone any more")
 
     def action_export_invalid(self) -> None:
-        if not self.store.stats(self.batch_id).invalid:
+        if not self.services.stats(self.batch_id).invalid:
             self.notify("No invalid rows to export.", severity="warning")
             return
         save_csv(self.app, "Export the invalid rows to CSV", Path(safe_name(f"{self.title}-invalid.csv")),
-                 lambda path: export_invalid(self.store, self.batch_id, path), "invalid row")
+                 lambda path: self.services.export_invalid(self.batch_id, path), "invalid row")

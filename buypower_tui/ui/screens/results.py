@@ -10,8 +10,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui.core import editing
-from buypower_tui.core.export import export_to_file
 from buypower_tui.core.models import from_kobo
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.times import local_minute
@@ -42,7 +40,7 @@ class ResultsScreen(BatchRowsScreen):
     ]
 
     def compose(self) -> ComposeResult:
-        batch = self.app.services.store.batch(self.batch_id)
+        batch = self.app.services.batch(self.batch_id)
         self.batch_name = batch.name if batch else f"batch {self.batch_id}"
         yield TopBar(f"Results: {self.batch_name}")
         yield Static(id="results-counts", markup=False)
@@ -63,11 +61,11 @@ class ResultsScreen(BatchRowsScreen):
         self.load()
 
     def load(self) -> None:
-        self.rows = {r["id"]: r for r in editing.grid_rows(self.app.services.store, self.batch_id)}
+        self.rows = {r["id"]: r for r in self.app.services.grid_rows(self.batch_id)}
         with self.app.batch_update():
             for row in self.rows.values():
                 self.table.set_row(row)
-        st = self.app.services.store.stats(self.batch_id)
+        st = self.app.services.stats(self.batch_id)
         paid = from_kobo(st.kobo_by_state.get("SUCCESS", 0))
         self.query_one("#results-counts", Static).update(
             f"{plural(st.by_state.get('SUCCESS', 0), 'row')} paid ({naira(paid)}) │ "
@@ -108,4 +106,4 @@ class ResultsScreen(BatchRowsScreen):
 
     def action_export(self) -> None:
         save_csv(self.app, "Export the batch to CSV", Path(safe_name(f"{self.batch_name}-results.csv")),
-                 lambda path: export_to_file(self.app.services.store, self.batch_id, path), "row")
+                 lambda path: self.app.services.export_to_file(self.batch_id, path), "row")

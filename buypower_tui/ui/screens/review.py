@@ -8,10 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui.core import editing, manual
+from buypower_tui.core import manual
 from buypower_tui.core.models import RowState
-from buypower_tui.core.money_lock import MoneyLockError
-from buypower_tui.core.rows import StateConflict, is_operator_failed
+from buypower_tui.core.rows import is_operator_failed
 from buypower_tui.core.rules import escape_hidden
 from buypower_tui.core.times import local_minute
 from buypower_tui.ui.modals.choose import ChooseModal
@@ -51,7 +50,7 @@ class ReviewScreen(BatchRowsScreen):
         self.marked: set[int] = set()
 
     def compose(self) -> ComposeResult:
-        batch = self.app.services.store.batch(self.batch_id)
+        batch = self.app.services.batch(self.batch_id)
         self.title = f"Failed and pending: {batch.name}" if batch else "Failed and pending"
         yield TopBar(self.title)
         yield Static(id="review-counts", markup=False)
@@ -68,7 +67,7 @@ class ReviewScreen(BatchRowsScreen):
         self.load()
 
     def load(self) -> None:
-        fresh = {r["id"]: r for r in editing.grid_rows(self.app.services.store, self.batch_id, states=SHOWN)}
+        fresh = {r["id"]: r for r in self.app.services.grid_rows(self.batch_id, states=SHOWN)}
         for gone in set(self.rows) - set(fresh):
             self.table.remove_row(str(gone))
             self.marked.discard(gone)
@@ -154,27 +153,11 @@ class ReviewScreen(BatchRowsScreen):
             if state is None:
                 return
 
-            def noted(note: str | None, token: str | None = None) -> None:
-                if not note:
-                    return
-                done, refused = 0, []
-                try:
-                    lock = self.app.services.money_lock()
-                    lock.acquire()  # not while a requery or a run asks BuyPower about these rows
-                except MoneyLockError as exc:
-                    self.app.show_error("Nothing was recorded", f"{exc}. Resolve the rows when it is done.")
-                    return
-                try:
-                    for row_id in ids:
-                        try:
-                            manual.resolve_review(self.app.services.store, row_id, note, state, token)
-                            done += 1
-                        except StateConflict as exc:  # settled meanwhile by a requery, or a token is there already
-                            refused.append(str(exc))
-                finally:
-                    lock.release()
-                if refused:
-                    self.app.show_error(f"{plural(len(refused), 'row')} not changed", "\n".join(refused))
+            def recorded(result) -> None:
+                if result.refused:  # settled meanwhile by a requery, or a token is there already
+                    self.app.show_error(f"{plural(len(result.refused), 'row')} not changed",
+                                        "\n".join(result.refused.values()))
+                done = len(result.done)
                 if done:
                     self.notify(f"Recorded {plural(done, 'row')} as paid." if state == S.SUCCESS else
                                 f"Marked {plural(done, 'row')} failed. They are still requeried until BuyPower "
@@ -182,6 +165,11 @@ class ReviewScreen(BatchRowsScreen):
                                 "failed.")
                 self.marked.clear()
                 self.load()
+
+            def noted(note: str | None, token: str | None = None) -> None:
+                if note:  # not while a requery or a run asks BuyPower about these rows (the money lock)
+                    self.app.change(self.batch_id, lambda: self.app.services.resolve(ids, note, state, token),
+                                    recorded, refused="Nothing was recorded")
 
             def ask_note(token: str | None = None) -> None:
                 self.app.push_screen(PromptModal(f"Why {state}? (kept in the row's history)", "",

@@ -11,9 +11,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
-from buypower_tui.core import editing
 from buypower_tui.core.models import RowState
-from buypower_tui.core.vending import Progress
+from buypower_tui.services import Progress
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.row_table import RowTable
@@ -78,7 +77,7 @@ class RunScreen(Screen):
         self._auto_row: int | None = None  # where we put the cursor ourselves
 
     def compose(self) -> ComposeResult:
-        batch = self.app.services.store.batch(self.batch_id)
+        batch = self.app.services.batch(self.batch_id)
         self.title = f"Paying {batch.name}" if batch else "Run"
         yield TopBar(self.title)
         yield Static(id="run-summary", markup=False)
@@ -99,7 +98,7 @@ class RunScreen(Screen):
     def tick(self) -> None:
         control = self.app.run_control
         p = control.progress if control is not None and control.batch_id == self.batch_id else None
-        counts = self.app.services.store.stats(self.batch_id).by_state
+        counts = self.app.services.stats(self.batch_id).by_state
         self.query_one("#run-summary", Static).update(summary(p, counts, bool(control and control.stopping)))
         if p is not None:
             self.query_one(ProgressBar).update(total=max(p.to_send, 1), progress=p.sent)
@@ -109,7 +108,7 @@ class RunScreen(Screen):
 
     def show_changes(self) -> None:
         """Only rows changed since the last look, updated by key."""
-        changed = editing.grid_rows(self.app.services.store, self.batch_id, states=SHOWN,
+        changed = self.app.services.grid_rows(self.batch_id, states=SHOWN,
                                     changed_after=self.watermark)
         if self._auto_row is not None and self.table.cursor_row != self._auto_row:
             self.follow = False  # the cursor is not where we left it: the operator looks somewhere

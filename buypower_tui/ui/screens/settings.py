@@ -13,7 +13,6 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from buypower_tui import secrets
-from buypower_tui.core.store import safe_url
 from buypower_tui.ui.widgets.top_bar import TopBar
 
 
@@ -71,7 +70,7 @@ class SettingsScreen(Screen):
             yield Label("Files", classes="section")
             yield Static(self._facts([
                 ("Config", home_short(str(s.paths.config_file))),
-                ("Database", home_short(safe_url(s.ctx.database_url))),
+                ("Database", home_short(s.database_shown)),
                 ("Logs", home_short(str(s.paths.log_file))),
             ]))
         yield Footer()

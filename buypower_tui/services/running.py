@@ -1,7 +1,8 @@
-"""One run of a batch, in a thread with its own event loop, steered from the UI thread.
+"""One run of a batch in an event loop of its own, steered from outside it.
 
-Not a Textual worker body of its own: the App starts `run()` in a thread worker and calls
-pause/resume/stop from its event loop, which hand the call to the run's loop.
+The TUI starts `run()` in a thread worker and steers it from its UI thread; the CLI runs it
+in its main thread and steers it from signal handlers. Either way pause/resume/stop/cut are
+handed to the run's loop, and the plan is checked again (and approved) only inside `run()`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import threading
 from collections.abc import Callable
 
 from buypower_tui.core.plan import RunPlan, commit_plan
-from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.vending import Progress, Runner, RunOptions, RunResult
-from buypower_tui.ui.services import Services
+from buypower_tui.services.operations import Services
 
 # After the last POST, pending rows are requeried this long before the run reports; the
 # failed/pending view (and start-up recovery) carry on from there.
@@ -21,21 +21,26 @@ WAIT_PENDING_S = 120.0
 
 
 class RunControl:
+    """`settle_only`: nothing new is sent; the batch's pending rows are requeried (a run that
+    found nothing to pay but rows still pending)."""
+
     def __init__(self, services: Services, plan: RunPlan, on_progress: Callable[[Progress], None],
-                 wait_pending: float = WAIT_PENDING_S) -> None:
+                 wait_pending: float = WAIT_PENDING_S, *, settle_only: bool = False) -> None:
         self.services, self.plan, self.on_progress = services, plan, on_progress
-        self.wait_pending = wait_pending
+        self.wait_pending, self.settle_only = wait_pending, settle_only
         self.batch_id = plan.batch_id
         self.progress: Progress | None = None
         self.runner: Runner | None = None
         self.client = None
+        self.retried: list = []  # rows commit sent again under a new orderId (BuyPower said the old one failed)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_asked = False
+        self._cut_asked = False
         self.finished = threading.Event()  # set when every row of the run is recorded
 
     def run(self) -> RunResult:
-        """In a worker thread: the operator confirmed, so check the plan again, approve and pay
-        (PlanChanged when it no longer holds: nothing is paid, the App asks again)."""
+        """The operator confirmed: check the plan again, approve and pay (PlanChanged when it
+        no longer holds: nothing is paid, the face asks again)."""
         try:
             with self.services.money_lock():
                 return asyncio.run(self._go())
@@ -44,15 +49,20 @@ class RunControl:
 
     async def _go(self) -> RunResult:
         self._loop = asyncio.get_running_loop()
-        s = self.services.settings
-        options = RunOptions(concurrency=s.concurrency, requery=RequeryPolicy.from_settings(s),
-                             wait_pending=self.wait_pending)
+        options = RunOptions(concurrency=self.services.settings.concurrency,
+                             requery=self.services.policy.requery, wait_pending=self.wait_pending)
         async with self.services.client() as client:
             self.client = client
-            _, balance = await commit_plan(self.services.store, client, self.plan, self.services.policy)
+            balance, only = self.plan.balance, frozenset[int]()
+            if not self.settle_only:
+                self.retried, balance = await commit_plan(self.services.store, client, self.plan,
+                                                          self.services.policy)
+                only = self.plan.to_send
             self.runner = Runner(self.services.store, client, self.batch_id, options, on_progress=self._progress,
-                                 only=self.plan.to_send)
-            if self._stop_asked:
+                                 only=only)
+            if self._cut_asked:
+                self.runner.cut()
+            elif self._stop_asked:
                 self.runner.stop()
             return await self.runner.run(balance)
 
@@ -75,6 +85,17 @@ class RunControl:
         self._stop_asked = True
         self._call("stop")
 
+    def cut(self) -> None:
+        """Now: the requests in flight end at once, their rows stay PENDING and are requeried
+        later (never sent again under a new order)."""
+        self._stop_asked = self._cut_asked = True
+        self._call("cut")
+
     @property
     def stopping(self) -> bool:
         return self._stop_asked
+
+    @property
+    def deadline(self) -> float | None:
+        """How long a request in flight may still take, at most (seconds); None before it starts."""
+        return self.client.deadline if self.client is not None else None

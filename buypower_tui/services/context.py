@@ -1,28 +1,23 @@
-"""What every command shares: paths, settings, the key, the store, the client, output."""
+"""Where the application layer starts: paths, effective settings, the key and the store on demand."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from buypower_tui import secrets
-from buypower_tui.core.client import BuyPowerClient
-from buypower_tui.core.money_lock import MoneyLock
-from buypower_tui.core.rules import Limits
+from buypower_tui.console import err
 from buypower_tui.core.schema import StoreTooNew, StoreVersionUnclear
 from buypower_tui.core.store import NotAStore, Store, safe_url
-from buypower_tui.logs import add_secret, mask_message, setup_logging
+from buypower_tui.logs import add_secret, setup_logging
 from buypower_tui.paths import AppPaths, NotARegularFile
 from buypower_tui.settings import ConfigError, LoadedSettings, Settings, load_settings
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_PENDING, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
 
 class Context:
-    """What every command needs: paths, effective settings; the key and the store on demand."""
+    """What every operation needs: paths, effective settings; the key and the store on demand."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.paths = AppPaths.resolve()
@@ -77,47 +72,7 @@ class Context:
                 err(done.describe())
         return self._store
 
-    def client(self) -> BuyPowerClient:
-        """A client for the current mode; ConfigError (exit 2) when there is no key for it, or
-        when the base URL is not a place this mode's key may go."""
-        client = self.client_if_key(self.store)
-        if client is None:
-            mode, info = self.settings.mode, self.key()
-            raise ConfigError(f"no API key for {mode}: run `buypower-tui key set --env {mode}` or set "
-                              f"{secrets.ENV_VARS[mode]}"
-                              + (f" (keyring: {info.keyring_problem})" if info.keyring_problem else ""))
-        return client
-
-    def client_if_key(self, store: Store | None) -> BuyPowerClient | None:
-        """A client (keeping meter lookups in `store`, if any), or None when there is no key
-        (commands that can report without one)."""
-        problem = self.settings.key_destination_problem
-        if problem:
-            raise ConfigError(problem)
-        info = self.key()
-        if info.key is None:
-            return None
-        return BuyPowerClient.from_settings(self.settings, info.key, store=store)
-
-    def money_lock(self) -> MoneyLock:
-        """One process at a time pays or requeries from this store (whichever home opened it):
-        a second `run` (or a `requery` during a run) would take the first one's in-flight rows
-        for crash leftovers."""
-        return self.store.money_lock(self.paths.data_dir)
-
-    @property
-    def limits(self) -> Limits:
-        return Limits.from_settings(self.settings)
-
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-
-
-def out(text: str = "") -> None:
-    print(mask_message(text), flush=True)
-
-
-def err(text: str) -> None:
-    print(mask_message(text), file=sys.stderr, flush=True)
 
