@@ -332,3 +332,63 @@ async def test_a_job_that_ends_is_told_to_the_screens_as_a_message_with_its_batc
         await settle(pilot)
         assert not app.busy("lookup") and app.jobs == {}
     assert ("lookup", batch) in heard
+
+
+def _repeating_timers(app) -> list[str]:
+    """Interval timers of ours (`set_interval`) on the screens and their top bars; Textual's own
+    screen-update timer is not one (the health dashboard's refresh is a one-shot timer,
+    re-armed: it asks the outside world)."""
+    from buypower_tui.ui.widgets.top_bar import TopBar
+
+    nodes = [n for screen in app.screen_stack for n in (screen, *screen.query(TopBar))]
+    return [f"{node!r}: {timer.name}" for node in nodes for timer in node._timers
+            if timer._repeat is None and timer.name.startswith("set_interval")]
+
+
+async def test_the_run_view_shows_a_row_within_one_message_with_no_timer(tmp_path):
+    """Issue 12: the run view listens. A row the run changed appears when the run's progress
+    message arrives, not on a clock: nothing shows it before the message, one message does."""
+    from buypower_tui.core.breaker import BreakerSnapshot, BreakerState
+    from buypower_tui.services import Progress
+    from buypower_tui.ui.messages import RunProgress
+    from buypower_tui.ui.screens.run import RunScreen
+    from buypower_tui.ui.widgets.row_table import RowTable
+
+    app = demo_app(tmp_path, recover=False)
+    batch = app.services.demo.batch_id
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(RunScreen(batch))
+        await pilot.pause()
+        assert _repeating_timers(app) == []
+        table = app.screen.query_one(RowTable)
+        assert table.row_count == 0  # nothing approved or sent yet
+        row = next(r for r in app.services.rows(batch) if r.state == RowState.VALID)
+        with app.services.store.session() as s:  # as the run's store thread records an answer
+            s.exec(update(Recipient).where(Recipient.id == row.id).values(
+                state=RowState.SUCCESS, order_id="order-1", token="12345678901234567890"))
+            s.commit()
+        await pilot.pause(0.6)  # longer than any polling interval there was (0.3 s)
+        assert table.row_count == 0
+        progress = Progress(counts={RowState.SUCCESS: 1}, to_send=1, sent=1, vends_per_s=1.0, eta_s=None,
+                            breaker=BreakerSnapshot(BreakerState.CLOSED, 0, None), waiting=None, last_error=None,
+                            paused=False, finished=False)
+        app.post_message(RunProgress(batch, progress))
+        await pilot.pause()
+        assert table.row_count == 1 and str(row.id) in table.rows
+        assert "SUCCESS" in screen_text(app) and "sent 1/1" in screen_text(app)
+
+
+async def test_the_top_bar_follows_the_jobs_with_no_timer(tmp_path):
+    """Issue 12: every top bar watches what the App's jobs do; it changes when a job starts and
+    when it ends, and no screen or bar keeps an interval timer for it."""
+    app = demo_app(tmp_path, recover=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        activity = app.screen.query_one("#activity", Static)
+        assert str(activity.render()) == "" and _repeating_timers(app) == []
+        app.start_lookup(app.screen.batch_id)
+        assert "looking up" in str(activity.render())
+        await settle(pilot)
+        assert str(activity.render()) == ""
+        assert _repeating_timers(app) == []

@@ -33,6 +33,7 @@ from buypower_tui.core.times import clock_time
 
 log = logging.getLogger(__name__)
 S = RowState
+EMIT_EVERY_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Runner:
         self._paid = Decimal(0)  # successes of rows POSTed by this run: the wallet's expected move
         self._posted: set[int] = set()
         self._last_emit = 0.0
+        self._held: asyncio.TimerHandle | None = None  # a report held back by the rate of reports
         self._in_flight = 0
         self._meter_of: dict[int, str] = {}  # row id -> meter, for the per-meter locks
         self._changed = asyncio.Event()  # a row finished: the requery loop looks again
@@ -324,11 +326,24 @@ class Runner:
             paused=not self._resume.is_set(), finished=finished)
 
     def _emit(self, force: bool = False, finished: bool = False) -> None:
-        now = time.monotonic()
-        if self.on_progress is None or (not force and now - self._last_emit < 0.2):
+        """At most five reports a second; one held back is sent when the 0.2 s are up, so the
+        last change before a quiet spell is never left unreported (screens only listen)."""
+        if self.on_progress is None:
             return
-        self._last_emit = now
+        wait = self._last_emit + EMIT_EVERY_S - time.monotonic()
+        if not force and wait > 0:
+            if self._held is None:
+                self._held = asyncio.get_running_loop().call_later(wait, self._emit_held)
+            return
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
+        self._last_emit = time.monotonic()
         self.on_progress(self._progress(finished))
+
+    def _emit_held(self) -> None:
+        self._held = None
+        self._emit(force=True)
 
     def _reconcile(self, result: RunResult) -> str | None:
         if result.balance_before is None or result.balance_after is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import Screen
 
 from buypower_tui.logs import mask_message
@@ -36,6 +37,7 @@ class BuyPowerApp(JobsMixin, App[None]):
     TITLE = "buypower-tui"
     MODES = {"main": BatchesScreen, "health": HealthScreen}  # the dashboard never pops the run's screens
     DEFAULT_MODE = "main"
+    activity_text: reactive[str] = reactive("")  # what the App's jobs are doing (JobsMixin.show_activity)
     BINDINGS = [
         Binding("f1", "help", "Help", priority=True, id="app.help"),  # priority: works in dialogs too
         Binding("question_mark", "help", "Help", show=False, id="app.help_question"),

@@ -26,7 +26,7 @@ from buypower_tui.services import (
     RunResult,
     StateConflict,
 )
-from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress
+from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress, RunProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.screens.run import RunScreen
 
@@ -60,7 +60,7 @@ class JobsMixin:
         self.jobs: dict[Worker, Job] = {}
 
     def busy(self, kind: JobKind, batch_id: int | None = None) -> bool:
-        return any(job.kind == kind and worker.is_running and (batch_id is None or job.batch_id == batch_id)
+        return any(job.kind == kind and not worker.is_finished and (batch_id is None or job.batch_id == batch_id)
                    for worker, job in list(self.jobs.items()))
 
     def lookup_running(self, batch_id: int | None = None) -> bool:
@@ -89,6 +89,11 @@ class JobsMixin:
     def _job(self, kind: JobKind, batch_id: int, work) -> None:
         worker = self.run_worker(work, name=f"{kind} {batch_id}", group=kind, thread=True, exit_on_error=False)
         self.jobs[worker] = Job(kind, batch_id)
+        self.show_activity()
+
+    def show_activity(self) -> None:
+        """Every top bar watches `activity_text`: it changes when a job starts, moves or ends."""
+        self.activity_text = self.activity()
 
     # -- changes to the store: never on the UI thread --------------------------------------------
 
@@ -130,7 +135,13 @@ class JobsMixin:
         return self.services.lookup(batch_id, on_row)
 
     def on_lookup_progress(self, message: LookupProgress) -> None:
+        self.show_activity()
         self._to_editors(message)
+
+    def on_run_progress(self, message: RunProgress) -> None:
+        self.show_activity()
+        for screen in self.screen_stack:  # those of another batch ignore it
+            screen.post_message(RunProgress(message.batch_id, message.progress))
 
     # -- paying ------------------------------------------------------------------------------
 
@@ -178,9 +189,10 @@ class JobsMixin:
 
         self.run_errors.clear()
 
-        def on_progress(p: Progress) -> None:  # the run's thread: only plain assignments here
+        def on_progress(p: Progress) -> None:  # the run's thread: plain assignments and a message
             if p.last_error and (not self.run_errors or self.run_errors[-1] != p.last_error):
                 self.run_errors.append(p.last_error)
+            self.post_message(RunProgress(plan.batch_id, p))
 
         self.run_control = RunControl(self.services, plan, on_progress, self.wait_pending_s)
         self._job("run", plan.batch_id, self.run_control.run)
@@ -222,6 +234,7 @@ class JobsMixin:
         if job is None or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         del self.jobs[worker]
+        self.show_activity()
         if event.state == WorkerState.CANCELLED:
             return
         batch_id = job.batch_id

@@ -1,20 +1,33 @@
-"""Messages the App's workers post. Not bubbling: the App forwards them to the screens."""
+"""Messages the App's workers post, each with its batch id. Not bubbling: the App forwards
+them to the screens, which only listen (no screen polls for a job's progress or its end)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from buypower_tui.services import LookupReport
+if TYPE_CHECKING:  # annotations only: the client and vending load when a job first needs them
+    from buypower_tui.services import LookupReport, Progress
 
 
 @dataclass
 class LookupProgress(Message, bubble=False):
+    """A row was looked up (`row_id` changed): the editor shows it on its next frame."""
+
     batch_id: int
     done: int
     total: int
     row_id: int
+
+
+@dataclass
+class RunProgress(Message, bubble=False):
+    """The run of a batch moved: rows were sent or answered, it paused, waits, or finished."""
+
+    batch_id: int
+    progress: Progress
 
 
 @dataclass

@@ -16,6 +16,7 @@ class BatchRowsScreen(Screen):
         super().__init__()
         self.batch_id = batch_id
         self.rows: dict[int, dict[str, Any]] = {}
+        self.watermark: Any = None  # the newest `updated_at` shown: a run's changes are read after it
 
     @property
     def table(self) -> RowTable:

@@ -96,7 +96,6 @@ class EditorScreen(RowChanges, Screen):
         self.grid.focus()
         if self.app.lookup_running(self.batch_id):
             self.query_one("#lookup-panel").display = True
-        self.set_interval(0.25, self.show_landed)
 
     # -- what is shown -----------------------------------------------------------------
 
@@ -301,11 +300,13 @@ class EditorScreen(RowChanges, Screen):
         self.refresh_bindings()
 
     def on_lookup_progress(self, message: LookupProgress) -> None:
+        if not self.landed:  # the first since the last frame: show them all after the next one
+            self.call_after_refresh(self.show_landed)
         self.landed.add(message.row_id)
         self.query_one("#lookup-bar", ProgressBar).update(total=message.total, progress=message.done)
 
     def show_landed(self) -> None:
-        """Looked-up rows appear a few times a second, not one repaint per answer."""
+        """Looked-up rows appear once a frame, not one repaint per answer."""
         if self.landed:
             ids, self.landed = self.landed, set()
             self.refresh_rows(ids)

@@ -14,6 +14,7 @@ from buypower_tui.core.models import from_kobo
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.times import local_minute
 from buypower_tui.core.tokens import copy_text, inline_text, tokens_in_order
+from buypower_tui.ui.messages import RunProgress
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.widgets.row_table import RowTable
@@ -51,19 +52,22 @@ class ResultsScreen(BatchRowsScreen):
     def on_mount(self) -> None:
         self.load()
         self.table.focus()
-        self.set_interval(1.0, self._while_paying)
 
-    def _while_paying(self) -> None:
-        if self.app.run_active(self.batch_id):
-            self.load()
+    def on_run_progress(self, message: RunProgress) -> None:
+        if message.batch_id == self.batch_id:
+            self.load(changed_only=True)
 
     def on_job_done(self) -> None:
         self.load()
 
-    def load(self) -> None:
-        self.rows = {r["id"]: r for r in self.app.services.grid_rows(self.batch_id)}
+    def load(self, changed_only: bool = False) -> None:
+        """Every row, or (during a run) only those changed since the last look."""
+        fresh = self.app.services.grid_rows(self.batch_id, changed_after=self.watermark if changed_only else None)
+        if fresh:
+            self.watermark = max(r["updated_at"] for r in fresh)
+        self.rows.update((r["id"], r) for r in fresh)
         with self.app.batch_update():
-            for row in self.rows.values():
+            for row in fresh:
                 self.table.set_row(row)
         st = self.app.services.stats(self.batch_id)
         paid = from_kobo(st.kobo_by_state.get("SUCCESS", 0))

@@ -13,6 +13,7 @@ from buypower_tui.core.models import RowState
 from buypower_tui.core.rows import is_operator_failed
 from buypower_tui.core.rules import escape_hidden
 from buypower_tui.core.times import local_minute
+from buypower_tui.ui.messages import RunProgress
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -61,10 +62,13 @@ class ReviewScreen(BatchRowsScreen):
     def on_mount(self) -> None:
         self.load()
         self.table.focus()
-        self.set_interval(5, self.load)  # next-requery times move; the run may settle rows
 
     def on_job_done(self) -> None:
         self.load()
+
+    def on_run_progress(self, message: RunProgress) -> None:
+        if message.batch_id == self.batch_id:  # the run settles rows and moves their next requery
+            self.load()
 
     def load(self) -> None:
         fresh = {r["id"]: r for r in self.app.services.grid_rows(self.batch_id, states=SHOWN)}

@@ -3,7 +3,7 @@ view, or opening any other, never stops it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,11 +12,14 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from buypower_tui.core.models import RowState
-from buypower_tui.services import Progress
+from buypower_tui.ui.messages import RunProgress
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.row_table import RowTable
 from buypower_tui.ui.widgets.top_bar import TopBar
+
+if TYPE_CHECKING:
+    from buypower_tui.services import Progress
 
 S = RowState
 SHOWN = (S.APPROVED, S.SENDING, S.SUCCESS, S.FAILED, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
@@ -75,6 +78,7 @@ class RunScreen(Screen):
         self.follow = True
         self.watermark: Any = None
         self._auto_row: int | None = None  # where we put the cursor ourselves
+        self.progress: Progress | None = None  # the run's last word (RunProgress)
 
     def compose(self) -> ComposeResult:
         batch = self.app.services.batch(self.batch_id)
@@ -93,11 +97,17 @@ class RunScreen(Screen):
     def on_mount(self) -> None:
         self.table.focus()
         self.tick()
-        self.set_interval(0.3, self.tick)
+
+    def on_run_progress(self, message: RunProgress) -> None:
+        if message.batch_id == self.batch_id:
+            self.progress = message.progress
+            self.tick()
 
     def tick(self) -> None:
+        """Show the run as the store has it now: on every RunProgress, and once the run ended."""
         control = self.app.run_control
-        p = control.progress if control is not None and control.batch_id == self.batch_id else None
+        p = self.progress or (control.progress if control is not None and control.batch_id == self.batch_id
+                              else None)
         counts = self.app.services.stats(self.batch_id).by_state
         self.query_one("#run-summary", Static).update(summary(p, counts, bool(control and control.stopping)))
         if p is not None:
@@ -145,6 +155,7 @@ class RunScreen(Screen):
         control = self.app.run_control
         if control is not None and self.app.run_active(self.batch_id):
             control.stop()
+            self.app.show_activity()
             self.notify("Stopping after the rows in flight; nothing is cut off half-way.")
 
     def action_review(self) -> None:

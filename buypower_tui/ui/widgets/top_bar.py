@@ -20,8 +20,7 @@ class TopBar(Horizontal):
         yield Label(f" {mode.upper()}{demo} ", id="mode-badge", classes=mode)
 
     def on_mount(self) -> None:
-        self.set_interval(0.5, self.show_activity)
+        self.watch(self.app, "activity_text", self.show_activity)  # no timer: the App says when it changes
 
-    def show_activity(self) -> None:
-        text = self.app.activity()
+    def show_activity(self, text: str) -> None:
         self.query_one("#activity", Label).update(f"⟳ {text} " if text else "")
