@@ -35,13 +35,17 @@ def counts(app) -> str:
     return str(app.screen.query_one("#counts", Static).render())
 
 
+def batch_rows(app) -> list[dict]:
+    return app.services.grid_rows(app.screen.batch_id)
+
+
 def cursor_to(editor: EditorScreen, row_number: int) -> None:
-    row_id = next(i for i, r in editor.rows.items() if r["row_number"] == row_number)
-    editor.grid.move_cursor(row=editor.grid.get_row_index(str(row_id)))
+    row_id = next(r["id"] for r in batch_rows(editor.app) if r["row_number"] == row_number)
+    editor.grid.move_cursor(row=editor.grid.get_row_index(row_id))
 
 
 def row(app, row_number: int) -> dict:
-    return next(r for r in app.screen.rows.values() if r["row_number"] == row_number)
+    return next(r for r in batch_rows(app) if r["row_number"] == row_number)
 
 
 async def test_open_a_sheet_fix_amount_and_phone_then_look_meters_up(tmp_path, sandbox, monkeypatch):
@@ -87,7 +91,7 @@ async def test_open_a_sheet_fix_amount_and_phone_then_look_meters_up(tmp_path, s
         await pilot.pause(0.3)
         editor = app.screen
         assert [row(app, n)["state"] for n in (2, 3, 4)] == [RowState.VERIFIED] * 3
-        names = [editor.grid.get_cell(str(row(app, n)["id"]), "customer").plain for n in (2, 3, 4)]
+        names = [editor.grid.get_cell(row(app, n)["id"], "customer").plain for n in (2, 3, 4)]
         assert all(names) and names == [row(app, n)["customer_name"] for n in (2, 3, 4)]
 
 
@@ -184,7 +188,7 @@ async def test_add_copy_delete_and_undo(tmp_path):
         await pilot.press("space", "space", "d", "y")  # rows 2 and 3 marked, then deleted
         await pilot.pause()
         assert store.stats(batch).rows == before - 1
-        assert {r["row_number"] for r in app.screen.rows.values()}.isdisjoint({2, 3})
+        assert {r["row_number"] for r in batch_rows(app)}.isdisjoint({2, 3})
         await pilot.press("ctrl+z")
         await pilot.pause()
         assert store.stats(batch).rows == before + 1 and row(app, 2)["meter"] == "12345678910"
@@ -213,7 +217,7 @@ async def test_accept_duplicates_filter_search_and_undo_an_edit(tmp_path):
         await pilot.press("space", "space", "o")
         await pilot.pause()
         assert "0 warnings" in counts(app)
-        assert all(r["duplicate_accepted"] for r in app.screen.rows.values() if r["meter"] == "71120000018")
+        assert all(r["duplicate_accepted"] for r in batch_rows(app) if r["meter"] == "71120000018")
         await pilot.press("f", "home", "enter", "slash", *"Bold")
         await pilot.pause()
         assert app.screen.grid.row_count == 1

@@ -239,6 +239,20 @@ class Services(Edits):
     def grid_rows(self, batch_id: int, ids=None, **kwargs: Any) -> list[dict[str, Any]]:
         return editing.grid_rows(self.store, batch_id, ids, **kwargs)
 
+    def view_ids(self, batch_id: int, view: str = "all", search: str = "") -> list[int]:
+        """The ids a filter and a search show, in sheet order (see editing.view_ids)."""
+        return editing.view_ids(self.store, batch_id, view, search)
+
+    def view_counts(self, batch_id: int) -> dict[str, int]:
+        """How many rows each filter shows."""
+        by_state = self.store.stats(batch_id).by_state
+        counts = {f"state:{s}": by_state.get(s, 0) for s in S}
+        counts["all"] = sum(by_state.values())
+        counts["invalid"] = by_state.get(S.INVALID, 0) + by_state.get(S.LOOKUP_FAILED, 0)
+        for view in ("warnings", "duplicates"):
+            counts[view] = len(editing.view_ids(self.store, batch_id, view))
+        return counts
+
     def duplicate_meters(self, batch_id: int) -> dict[str, int]:
         return self.store.duplicate_meters(batch_id)
 

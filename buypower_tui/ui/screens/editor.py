@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
+from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
 from buypower_tui.core.editing import row_status
 from buypower_tui.core.models import RowState
@@ -21,13 +21,12 @@ from buypower_tui.ui.screens.editor_changes import RowChanges
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.grid import RecipientGrid, money_text, number_text
+from buypower_tui.ui.widgets.paged_table import PagedTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
 FILTERS = [("all", "All rows"), ("invalid", "Invalid (errors to fix)"), ("warnings", "Warnings"),
            ("duplicates", "Duplicate meters")] + [(f"state:{s}", f"State {s}") for s in RowState]
-FIRST_SCREEN = 100  # rows added before the first paint; the rest follow in chunks
-CHUNK = 500  # small enough that a key pressed while loading is answered within ~0.1 s
 CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates")
 
 
@@ -58,13 +57,9 @@ class EditorScreen(RowChanges, Screen):
     def __init__(self, batch_id: int) -> None:
         super().__init__()
         self.batch_id = batch_id
-        self.rows: dict[int, dict[str, Any]] = {}
-        self.duplicates: dict[str, int] = {}
-        self.marked: set[int] = set()
         self.filter = "all"
         self.search = ""
         self.landed: set[int] = set()  # looked-up rows not yet shown
-        self._pending: list[dict[str, Any]] = []
 
     @property
     def services(self):
@@ -78,6 +73,18 @@ class EditorScreen(RowChanges, Screen):
     def grid(self) -> RecipientGrid:
         return self.query_one(RecipientGrid)
 
+    @property
+    def duplicates(self) -> dict[str, int]:
+        return self.grid.duplicates
+
+    @property
+    def marked(self) -> set[int]:
+        return self.grid.marked
+
+    def current_row(self) -> dict[str, Any] | None:
+        row_id = self.grid.current_id
+        return None if row_id is None else self.grid.row(row_id)
+
     def compose(self) -> ComposeResult:
         batch = self.services.batch(self.batch_id)
         self.title = batch.name if batch else f"batch {self.batch_id}"
@@ -85,7 +92,7 @@ class EditorScreen(RowChanges, Screen):
         yield Static(id="counts", markup=False)
         yield Static(id="detail", markup=False)  # above the grid: toasts never hide it
         yield Input(placeholder="search meter or name (Enter keeps it, Esc clears)", id="search")
-        yield RecipientGrid(id="grid")
+        yield RecipientGrid(lambda ids: self.services.grid_rows(self.batch_id, ids), id="grid")
         with Horizontal(id="lookup-panel"):
             yield Label("Looking meters up", id="lookup-label")
             yield ProgressBar(id="lookup-bar", show_eta=False)
@@ -100,53 +107,20 @@ class EditorScreen(RowChanges, Screen):
     # -- what is shown -----------------------------------------------------------------
 
     def reload(self) -> None:
-        self.rows = {r["id"]: r for r in self.services.grid_rows(self.batch_id)}
-        self.duplicates = self.services.duplicate_meters(self.batch_id)
-        self.marked &= set(self.rows)
+        self.grid.duplicates = self.services.duplicate_meters(self.batch_id)
+        self.grid.forget()
         self.refill()
         self.update_counts()
 
-    def matches(self, row: dict[str, Any], view: str | None = None, search: str | None = None) -> bool:
-        """Whether the row shows under a filter and search (by default the current ones)."""
-        search = self.search if search is None else search
-        if search:
-            needle = search.lower()
-            if needle not in (row["meter_raw"] or "").lower() and needle not in (row["name_raw"] or "").lower() \
-                    and needle not in (row["customer_name"] or "").lower():
-                return False
-        f = self.filter if view is None else view
-        if f == "all":
-            return True
-        if f.startswith("state:"):
-            return row["state"] == f[6:]
-        if f == "duplicates":
-            return row["meter"] in self.duplicates
-        kind = row_status(row, self.duplicates)[0]
-        return kind == ("invalid" if f == "invalid" else "warning")
-
     def refill(self) -> None:
-        """Show the rows that match the filter: the first screenful now, the rest in chunks
-        after the first paint, so a 10,000-row batch opens at once."""
-        grid = self.grid
-        keep = grid.current_id
-        grid.clear()
-        self._pending = [r for r in self.rows.values() if self.matches(r)]
-        self._add_chunk(FIRST_SCREEN)
-        if keep is not None and str(keep) in grid.rows:  # the cursor stays on its row when it can
-            self._go_to(keep)
+        """Show the rows the filter and search match (the store finds them; the grid reads only
+        those on screen), the cursor staying on its row when it can."""
+        self.grid.show(self.services.view_ids(self.batch_id, self.filter, self.search), keep=self.grid.current_id)
         self.show_detail()
-
-    def _add_chunk(self, n: int = CHUNK) -> None:
-        chunk, self._pending = self._pending[:n], self._pending[n:]
-        grid = self.grid
-        for row in chunk:
-            grid.set_row(row, self.duplicates, row["id"] in self.marked)
-        if self._pending:
-            self.call_after_refresh(self._add_chunk)
 
     def update_counts(self) -> None:
         st = self.services.stats(self.batch_id)
-        shown = self.grid.row_count + len(self._pending)
+        shown = self.grid.row_count
         parts: list[str | tuple[str, str]] = []
         if self.filter != "all" or self.search:  # first, so it is seen even at 80 columns
             what = dict(FILTERS)[self.filter] + (f", {self.search!r}" if self.search else "")
@@ -161,7 +135,7 @@ class EditorScreen(RowChanges, Screen):
         self.query_one("#counts", Static).update(text)
 
     def show_detail(self) -> None:
-        row = self.rows.get(self.grid.current_id or -1)
+        row = self.current_row()
         if row is None:
             self.query_one("#detail", Static).update("No rows match." if not self.grid.row_count else "")
             return
@@ -183,33 +157,26 @@ class EditorScreen(RowChanges, Screen):
                          f"repayment {number_text(row['debt_repayment']) or '?'}")
         self.query_one("#detail", Static).update(Text.assemble(*parts))
 
-    @on(DataTable.RowHighlighted)
+    @on(PagedTable.RowHighlighted)
     def _highlighted(self) -> None:
         self.show_detail()
 
-    @on(DataTable.RowSelected)
+    @on(PagedTable.RowSelected)
     def _selected(self) -> None:
         self.action_edit()
 
     def refresh_rows(self, ids: set[int]) -> None:
-        """Re-read these rows and update them in place (keyed), with every row whose
-        duplicate warning their change turned on or off."""
-        before = self.duplicates
-        self.duplicates = self.services.duplicate_meters(self.batch_id)
-        fresh = {r["id"]: r for r in self.services.grid_rows(self.batch_id, ids)} if ids else {}
-        touched = {m for m in set(before) | set(self.duplicates) if before.get(m) != self.duplicates.get(m)}
-        for row_id in ids:
-            if row_id in fresh:
-                self.rows[row_id] = fresh[row_id]
-            else:
-                self.rows.pop(row_id, None)
-                self.marked.discard(row_id)
-                if str(row_id) in self.grid.rows:
-                    self.grid.remove_row(str(row_id))
-        for row in self.rows.values():
-            changed = row["id"] in fresh or row["meter"] in touched
-            if changed and (str(row["id"]) in self.grid.rows or (row["id"] in fresh and self.matches(row))):
-                self.grid.set_row(row, self.duplicates, row["id"] in self.marked)
+        """These rows changed (or came, or went): show them as the store has them now, with
+        every row whose duplicate warning their change turned on or off."""
+        grid = self.grid
+        before = grid.duplicates
+        grid.duplicates = self.services.duplicate_meters(self.batch_id)
+        grid.forget(None if before != grid.duplicates else ids)
+        present = {r["id"] for r in self.services.grid_rows(self.batch_id, ids)} if ids else set()
+        self.marked.difference_update(ids - present)
+        if self.filter != "all" or self.search or any(grid.get_row_index(i) is None for i in present) \
+                or len(present) < len(ids):  # the view itself may have changed
+            self.refill()
         self.update_counts()
         self.show_detail()
 
@@ -231,8 +198,8 @@ class EditorScreen(RowChanges, Screen):
                 self.refill()
                 self.update_counts()
 
-        options = [(key, f"{label} ({sum(1 for r in self.rows.values() if self.matches(r, key, ''))})")
-                   for key, label in FILTERS]
+        counts = self.services.view_counts(self.batch_id)
+        options = [(key, f"{label} ({counts[key]})") for key, label in FILTERS]
         self.app.push_screen(ChooseModal("Show rows", options, self.filter), chosen)
 
     def action_search(self) -> None:
@@ -289,7 +256,7 @@ class EditorScreen(RowChanges, Screen):
         if self.app.lookup_running():
             self.notify("A lookup is already running.", severity="warning")
             return
-        todo = sum(1 for r in self.rows.values() if r["state"] == RowState.VALID)
+        todo = self.services.stats(self.batch_id).by_state.get(RowState.VALID, 0)
         if not todo:
             self.notify("No valid row waits for a lookup (fix invalid rows first).", severity="warning")
             return

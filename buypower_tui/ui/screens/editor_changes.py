@@ -14,16 +14,14 @@ from buypower_tui.ui.wording import plural
 
 
 class RowChanges:
-    """Needs from the screen: rows, marked, grid, services, limits, refresh_rows. Every write
+    """Needs from the screen: current_row, marked, grid, services, limits, refresh_rows. Every write
     goes through the application layer in a worker (`app.change`); the screen shows the rows
     it changed when it answers."""
 
-    def targets(self) -> list[int]:
-        """The marked rows, else the row under the cursor."""
-        if self.marked:
-            return [i for i in self.rows if i in self.marked]
-        current = self.grid.current_id
-        return [current] if current is not None else []
+    def targets(self) -> list[dict[str, Any]]:
+        """The marked rows, else the row under the cursor, as the store has them now."""
+        ids = self.marked or {self.grid.current_id} - {None}
+        return self.services.grid_rows(self.batch_id, ids) if ids else []
 
     def _editable(self, row: dict[str, Any]) -> bool:
         if row["order_id"] is None and row["state"] in EDITABLE:
@@ -34,7 +32,7 @@ class RowChanges:
         return False
 
     def action_edit(self) -> None:
-        row = self.rows.get(self.grid.current_id or -1)
+        row = self.current_row()
         if row is None or not self._editable(row):
             return
         before = raw_values(row)
@@ -68,20 +66,22 @@ class RowChanges:
         self.app.push_screen(RowEditorModal("New row", {}, self.limits), save)
 
     def action_copy_row(self) -> None:
-        row = self.rows.get(self.grid.current_id or -1)
+        row = self.current_row()
         if row is not None:
             self.app.change(self.batch_id, lambda: self.services.copy_row(row["id"]),
                             lambda added: self._added(added, row["row_number"]))
 
     def _go_to(self, row_id: int) -> None:
-        if str(row_id) in self.grid.rows:
-            self.grid.move_cursor(row=self.grid.get_row_index(str(row_id)))
+        where = self.grid.get_row_index(row_id)
+        if where is not None:
+            self.grid.move_cursor(row=where)
 
     def action_delete(self) -> None:
-        ids = self.targets()
-        if not ids:
+        rows = self.targets()
+        if not rows:
             return
-        numbers = ", ".join(str(self.rows[i]["row_number"]) for i in ids[:10]) + (" …" if len(ids) > 10 else "")
+        ids = [r["id"] for r in rows]
+        numbers = ", ".join(str(r["row_number"]) for r in rows[:10]) + (" …" if len(rows) > 10 else "")
 
         def deleted(count: int) -> None:
             self.refresh_rows(set(ids))
@@ -100,20 +100,20 @@ class RowChanges:
         row_id = self.grid.current_id
         if row_id is None:
             return
-        self.marked ^= {row_id}
-        self.grid.set_row(self.rows[row_id], self.duplicates, row_id in self.marked)
+        self.marked.symmetric_difference_update({row_id})
+        self.grid.forget({row_id})
         self.grid.action_cursor_down()
         self.update_counts()
 
     def action_accept_duplicates(self) -> None:
-        ids = [i for i in self.targets() if self.rows[i]["meter"] in self.duplicates
-               and not self.rows[i]["duplicate_accepted"] and self.rows[i]["state"] in EDITABLE]
+        ids = [r["id"] for r in self.targets() if r["meter"] in self.duplicates
+               and not r["duplicate_accepted"] and r["state"] in EDITABLE]
         if not ids:
             self.notify("No duplicate warning to accept on the selected rows.", severity="warning")
             return
 
         def accepted(done: list[int]) -> None:
-            self.marked -= set(done)
+            self.marked.difference_update(done)
             self.refresh_rows(set(ids))
             self.notify(f"Accepted the duplicate warning of {plural(len(done), 'row')}; ctrl+z takes it back.")
 
@@ -132,9 +132,9 @@ class RowChanges:
             what = {"edit": "the edit of", "add": "the addition of", "accept": "the acceptance of",
                     "delete": "the deletion of"}[result.change.kind]
             self.notify(f"Undid {what} row {', '.join(map(str, result.row_numbers))}.")
-            present = [i for i in result.changed if i in self.rows]
+            present = [i for i in result.changed if self.grid.get_row_index(i) is not None]
             if present:
-                self._go_to(min(present, key=lambda i: self.rows[i]["row_number"]))
+                self._go_to(min(present, key=self.grid.get_row_index))
 
         # the row moved on (looked up, approved) since: said, and that step is gone
         self.app.change(self.batch_id, lambda: self.services.undo(self.batch_id), undone,

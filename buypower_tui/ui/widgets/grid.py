@@ -1,4 +1,4 @@
-"""The recipient grid: a read-only DataTable keyed by row id, updated cell by cell.
+"""The recipient grid: the editor's rows, read from the store as they come into view.
 
 Every cell is a rich Text: data is never parsed as markup (a name like `[/x]` would crash
 rendering), hidden characters (a right-to-left override, a zero-width space, a control
@@ -8,17 +8,17 @@ table's float formatter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from rich.text import Text
-from textual.geometry import Size
-from textual.widgets import DataTable
 
 from buypower_tui.core.editing import row_status, shown_value
 from buypower_tui.core.rules import escape_hidden, naira
+from buypower_tui.ui.widgets.paged_table import PagedTable
 
-# (key, label, width): fixed widths, so the table never measures 10,000 rows.
+# (key, label, width): fixed widths, so the table never measures its rows.
 COLUMNS = (
     ("row", "Row", 5), ("status", "Status", 20), ("meter", "Meter", 13), ("disco", "DISCO", 7),
     ("vend_type", "Type", 4), ("amount", "Amount", 12), ("phone", "Phone", 11), ("name", "Name", 15),
@@ -68,35 +68,12 @@ def row_cells(row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> 
     return cells
 
 
-class RecipientGrid(DataTable):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self.fixed_columns = 2  # row and status stay in view when scrolling right
-        for key, label, width in COLUMNS:
-            self.add_column(label, width=width, key=key)
+class RecipientGrid(PagedTable):
+    """The editor's rows, read from the store a page at a time (see PagedTable). `duplicates`
+    and `marked` are the editor's: a row's status and mark depend on them."""
 
-    def _update_dimensions(self, new_rows: Any) -> None:
-        """Only the scrollable size: Textual's version also measures every cell of every new
-        row to size auto-width columns, 0.5 s per 2,000 rows, and ours are all fixed-width and
-        one line high. (Overrides a private method: textual is pinned to an exact version, and
-        the snapshot tests and bench/grid_bench.py would show a change.)"""
-        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width, self._total_row_height + header)
-
-    def set_row(self, row: dict[str, Any], duplicates: dict[str, int], marked: bool) -> None:
-        """Update one row in place (keyed), or add it when it is not shown yet."""
-        key = str(row["id"])
-        cells = row_cells(row, duplicates, marked)
-        if key not in self.rows:
-            self.add_row(*cells, key=key)
-            return
-        for (column, _, _), cell in zip(COLUMNS, cells, strict=True):
-            self.update_cell(key, column, cell)
-
-    @property
-    def current_id(self) -> int | None:
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        return int(key.value) if key.value is not None else None
+    def __init__(self, fetch: Callable[[list[int]], list[dict[str, Any]]], **kwargs: Any) -> None:
+        self.duplicates: dict[str, int] = {}
+        self.marked: set[int] = set()
+        super().__init__(COLUMNS, fetch, lambda row: row_cells(row, self.duplicates, row["id"] in self.marked),
+                         fixed=2, **kwargs)  # row and status stay in view when scrolling right
