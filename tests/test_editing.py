@@ -108,3 +108,56 @@ def test_files_that_hold_no_recipients_are_refused_and_leave_no_batch(store, tmp
     with pytest.raises(FileError, match=message):
         import_file(path, store, LIMITS)
     assert store.batches() == []
+
+
+def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, tmp_path):
+    """Issue 12: the grid's filters and search are store queries (editing.view_ids); they must
+    mean what the status column says. Every kind of row is here: invalid, lookup failed, a
+    warning of its own, duplicates accepted or not, paid, a name found by search."""
+    from sqlalchemy import update
+
+    from buypower_tui.core.demo import write_demo_sheet
+    from buypower_tui.core.models import Recipient
+
+    batch_id = import_file(write_demo_sheet(tmp_path / "demo.csv"), store, LIMITS).batch_id
+    by_state = {}
+    for r in editing.grid_rows(store, batch_id):
+        by_state.setdefault(r["state"], []).append(r["id"])
+    valid = by_state[S.VALID]
+    dups = store.duplicate_meters(batch_id)
+    dup_ids = [r["id"] for r in editing.grid_rows(store, batch_id) if r["meter"] in dups]
+    assert len(dup_ids) >= 2 and by_state.get(S.INVALID)
+    editing.accept_duplicates(store, dup_ids[:1])  # one accepted, one not
+    with store.session() as s:
+        s.exec(update(Recipient).where(Recipient.id == valid[0]).values(
+            state=S.LOOKUP_FAILED, provider_message="meter not found"))
+        s.exec(update(Recipient).where(Recipient.id == valid[1]).values(
+            state=S.SUCCESS, order_id="o-1", warnings=[{"field": "name", "message": "odd name"}]))
+        s.exec(update(Recipient).where(Recipient.id == valid[2]).values(
+            state=S.VERIFIED, warnings=[{"field": "name", "message": "odd name"}]))
+        s.exec(update(Recipient).where(Recipient.id == valid[3]).values(customer_name="Zainab 100%_Bello"))
+        s.exec(update(Recipient).where(Recipient.id == dup_ids[0]).values(  # accepted: "ok", its warning or not
+            warnings=[{"field": "name", "message": "odd name"}]))
+        s.commit()
+    grid, dups = editing.grid_rows(store, batch_id), store.duplicate_meters(batch_id)
+
+    def kind(r):
+        return editing.row_status(r, dups)[0]
+
+    expected = {
+        "all": [r["id"] for r in grid],
+        "invalid": [r["id"] for r in grid if kind(r) == "invalid"],
+        "warnings": [r["id"] for r in grid if kind(r) == "warning"],
+        "duplicates": [r["id"] for r in grid if r["meter"] in dups],
+        **{f"state:{s}": [r["id"] for r in grid if r["state"] == s] for s in RowState},
+    }
+    assert set(expected) == set(editing.FILTERS)
+    for view, ids in expected.items():
+        assert editing.view_ids(store, batch_id, view) == ids, view
+    assert len(expected["warnings"]) >= 3 and len(expected["invalid"]) >= 2
+    # search: any case, in what the sheet said or BuyPower's name; % and _ are plain characters
+    assert editing.view_ids(store, batch_id, "all", "zainab 100%_b") == [valid[3]]
+    assert editing.view_ids(store, batch_id, "all", "100%x") == []
+    meter = grid[0]["meter_raw"]
+    assert editing.view_ids(store, batch_id, "all", meter[2:8]) == [r["id"] for r in grid if meter[2:8] in
+                                                                     (r["meter_raw"] or "")]
