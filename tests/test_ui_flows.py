@@ -11,7 +11,7 @@ from sqlalchemy import update
 from textual.widgets import Input, Static
 
 from buypower_tui.core.demo import write_demo_sheet
-from buypower_tui.core.models import Recipient, RowState
+from buypower_tui.core.models import Recipient, RowState, utcnow
 from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.error import ErrorModal
@@ -370,7 +370,7 @@ async def test_the_run_view_shows_a_row_within_one_message_with_no_timer(tmp_pat
         row = next(r for r in app.services.rows(batch) if r.state == RowState.VALID)
         with app.services.store.session() as s:  # as the run's store thread records an answer
             s.exec(update(Recipient).where(Recipient.id == row.id).values(
-                state=RowState.SUCCESS, order_id="order-1", token="12345678901234567890"))
+                state=RowState.SUCCESS, order_id="order-1", token="12345678901234567890", updated_at=utcnow()))
             s.commit()
         await pilot.pause(0.6)  # longer than any polling interval there was (0.3 s)
         assert table.row_count == 0
@@ -379,7 +379,7 @@ async def test_the_run_view_shows_a_row_within_one_message_with_no_timer(tmp_pat
                             paused=False, finished=False)
         app.post_message(RunProgress(batch, progress))
         await pilot.pause()
-        assert table.row_count == 1 and str(row.id) in table.rows
+        assert table.row_count == 1 and table.ids == [row.id]
         assert "SUCCESS" in screen_text(app) and "sent 1/1" in screen_text(app)
 
 

@@ -81,9 +81,9 @@ async def test_demo_to_exported_tokens(tmp_path):
                 break
         assert all(states(app)[n] in (S.SUCCESS, S.FAILED) for n in pending)
 
-        failed_id = next(i for i, r in app.screen.rows.items() if r["row_number"] == 18)
+        failed_id = next(i for i in app.screen.table.ids if app.screen.row(i)["row_number"] == 18)
         old_order = rows.get(app.services.store, failed_id).order_id
-        app.screen.table.move_cursor(row=app.screen.table.get_row_index(str(failed_id)))
+        app.screen.table.move_cursor(row=app.screen.table.get_row_index(failed_id))
         await pilot.press("t", "y")  # retry: the confirmation says why it is safe, then the check
         await confirm(pilot, app, "VEND")
         await until(pilot, lambda: not app.run_active())
@@ -95,10 +95,10 @@ async def test_demo_to_exported_tokens(tmp_path):
         await pilot.press("t")
         await pilot.pause()
         assert isinstance(app.screen, ResultsScreen)
-        paid = next(i for i, r in app.screen.rows.items() if r["token"])
-        app.screen.table.move_cursor(row=app.screen.table.get_row_index(str(paid)))
+        paid = next(i for i in app.screen.table.ids if app.screen.row(i)["token"])
+        app.screen.table.move_cursor(row=app.screen.table.get_row_index(paid))
         await pilot.press("c")
-        token = app.screen.rows[paid]["token"]
+        token = app.screen.row(paid)["token"]
         assert app.clipboard == "-".join(token[i:i + 4] for i in range(0, 20, 4))
         await pilot.press("x", "ctrl+a", "ctrl+k", *str(out), "enter")
         await pilot.pause()
@@ -118,7 +118,7 @@ async def test_the_run_goes_on_while_the_health_dashboard_is_open(tmp_path):
         await pilot.pause(0.4)
         view = app.screen
         assert app.run_active() and view.follow  # untouched, the table follows the newest row
-        newest = max(view.table.rows, key=lambda k: rows.get(app.services.store, int(k.value)).updated_at)
+        newest = max(view.table.ids, key=lambda i: rows.get(app.services.store, i).updated_at)
         assert view.table.get_row_index(newest) >= view.table.cursor_row - 4  # at or near the newest
         assert "paying batch" in app.activity()
         await pilot.press("f3")

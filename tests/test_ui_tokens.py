@@ -51,10 +51,10 @@ async def test_copy_puts_every_token_of_the_row_in_one_copy_in_typing_order(paid
         app.push_screen(ResultsScreen(1))
         await pilot.pause(0.3)
         table = app.screen.table
-        by_meter = {r["meter"]: r for r in app.screen.rows.values()}
+        by_meter = {r["meter"]: r for r in map(app.screen.row, table.ids)}
 
         async def copy_row(meter: str) -> None:
-            table.move_cursor(row=table.get_row_index(str(by_meter[meter]["id"])))
+            table.move_cursor(row=table.get_row_index(by_meter[meter]["id"]))
             await pilot.pause()
             await pilot.press("c")
             await pilot.pause()

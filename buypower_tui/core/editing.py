@@ -47,17 +47,27 @@ def grid_rows(store: Store, batch_id: int, ids: Iterable[int] | None = None, *,
         return [dict(r) for r in conn.execute(q.order_by(_T.c.row_number)).mappings()]
 
 
+def last_change(store: Store, batch_id: int) -> Any:
+    """The newest `updated_at` of the batch's rows: rows changed after it are new to a view."""
+    with store.engine.connect() as conn:
+        return conn.execute(core_select(func.max(_T.c.updated_at)).where(_T.c.batch_id == batch_id)).scalar()
+
+
 FILTERS = ("all", "invalid", "warnings", "duplicates", *(f"state:{s}" for s in RowState))
 
 
-def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "") -> list[int]:
-    """The ids of the rows a filter and a search show, in sheet order: one indexed query, so a
-    100,000-row batch is filtered without reading its rows. `view` is one of FILTERS; its
-    meaning is `row_status`'s, said in SQL (tests hold the two together)."""
+def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *,
+             states: Iterable[str] | None = None) -> list[int]:
+    """The ids of the rows a filter and a search show (only rows in `states`, if given), in
+    sheet order: one indexed query, so a 100,000-row batch is filtered without reading its
+    rows. `view` is one of FILTERS; its meaning is `row_status`'s, said in SQL (tests hold the
+    two together)."""
     duplicated = (core_select(_T.c.meter).where(_T.c.batch_id == batch_id, _T.c.meter.is_not(None))
                   .group_by(_T.c.meter).having(func.count() > 1))
     invalid = (S.INVALID, S.LOOKUP_FAILED)
     q = core_select(_T.c.id).where(_T.c.batch_id == batch_id)
+    if states is not None:
+        q = q.where(_T.c.state.in_(list(states)))
     if view.startswith("state:"):
         q = q.where(_T.c.state == view[6:])
     elif view == "duplicates":

@@ -239,9 +239,12 @@ class Services(Edits):
     def grid_rows(self, batch_id: int, ids=None, **kwargs: Any) -> list[dict[str, Any]]:
         return editing.grid_rows(self.store, batch_id, ids, **kwargs)
 
-    def view_ids(self, batch_id: int, view: str = "all", search: str = "") -> list[int]:
+    def view_ids(self, batch_id: int, view: str = "all", search: str = "", *, states=None) -> list[int]:
         """The ids a filter and a search show, in sheet order (see editing.view_ids)."""
-        return editing.view_ids(self.store, batch_id, view, search)
+        return editing.view_ids(self.store, batch_id, view, search, states=states)
+
+    def last_change(self, batch_id: int):
+        return editing.last_change(self.store, batch_id)
 
     def view_counts(self, batch_id: int) -> dict[str, int]:
         """How many rows each filter shows."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from buypower_tui.core.models import from_kobo
 from buypower_tui.core.rules import escape_hidden, naira
@@ -17,7 +17,7 @@ from buypower_tui.core.tokens import copy_text, inline_text, tokens_in_order
 from buypower_tui.ui.messages import RunProgress
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
-from buypower_tui.ui.widgets.row_table import RowTable
+from buypower_tui.ui.widgets.paged_table import PagedTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural, what_the_money_bought
 
@@ -46,7 +46,8 @@ class ResultsScreen(BatchRowsScreen):
         yield TopBar(f"Results: {self.batch_name}")
         yield Static(id="results-counts", markup=False)
         yield Static(id="detail", classes="tall", markup=False)
-        yield RowTable(("row", "state", "meter", "amount", "token", "units", "receipt", "message"), id="results")
+        yield self.rows_table(("row", "state", "meter", "amount", "token", "units", "receipt", "message"),
+                              id="results")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -62,13 +63,10 @@ class ResultsScreen(BatchRowsScreen):
 
     def load(self, changed_only: bool = False) -> None:
         """Every row, or (during a run) only those changed since the last look."""
-        fresh = self.app.services.grid_rows(self.batch_id, changed_after=self.watermark if changed_only else None)
-        if fresh:
-            self.watermark = max(r["updated_at"] for r in fresh)
-        self.rows.update((r["id"], r) for r in fresh)
-        with self.app.batch_update():
-            for row in fresh:
-                self.table.set_row(row)
+        if changed_only:
+            self.show_changes()
+        else:
+            self.show_all()
         st = self.app.services.stats(self.batch_id)
         paid = from_kobo(st.kobo_by_state.get("SUCCESS", 0))
         self.query_one("#results-counts", Static).update(
@@ -76,9 +74,9 @@ class ResultsScreen(BatchRowsScreen):
             + " │ ".join(f"{n} {s}" for s, n in sorted(st.by_state.items()) if s != "SUCCESS"))
         self.show_detail()
 
-    @on(DataTable.RowHighlighted)
+    @on(PagedTable.RowHighlighted)
     def show_detail(self) -> None:
-        row = self.rows.get(self.table.current_id or -1)
+        row = self.row(self.table.current_id)
         if row is None:
             return
         who = escape_hidden(row["customer_name"] or row["name"] or "")
@@ -96,7 +94,7 @@ class ResultsScreen(BatchRowsScreen):
             order + escape_hidden(inline_text(tokens)), what_the_money_bought(row)]))
 
     def action_copy_token(self) -> None:
-        row = self.rows.get(self.table.current_id or -1)
+        row = self.row(self.table.current_id)
         tokens = tokens_in_order(row["token"], row["parcels"]) if row is not None else []
         if not tokens:
             self.notify("This row has no token to copy.", severity="warning")

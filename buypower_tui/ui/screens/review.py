@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from buypower_tui.core import manual
 from buypower_tui.core.models import RowState
@@ -18,7 +18,7 @@ from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.prompt import PromptModal
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
-from buypower_tui.ui.widgets.row_table import RowTable
+from buypower_tui.ui.widgets.paged_table import PagedTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
@@ -56,7 +56,7 @@ class ReviewScreen(BatchRowsScreen):
         yield TopBar(self.title)
         yield Static(id="review-counts", markup=False)
         yield Static(id="detail", markup=False)
-        yield RowTable(("row", "state", "meter", "amount", "next", "message"), id="review-rows")
+        yield self.rows_table(("row", "state", "meter", "amount", "next", "message"), id="review-rows")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -71,22 +71,16 @@ class ReviewScreen(BatchRowsScreen):
             self.load()
 
     def load(self) -> None:
-        fresh = {r["id"]: r for r in self.app.services.grid_rows(self.batch_id, states=SHOWN)}
-        for gone in set(self.rows) - set(fresh):
-            self.table.remove_row(str(gone))
-            self.marked.discard(gone)
-        self.rows = fresh
-        with self.app.batch_update():
-            for row in fresh.values():
-                self.table.set_row(row)
-        counts = {s: sum(1 for r in fresh.values() if r["state"] == s) for s in SHOWN}
-        text = " │ ".join(f"{n} {s}" for s, n in counts.items() if n) or "Nothing failed or pending."
+        self.show_all(SHOWN)
+        self.marked.intersection_update(self.table.ids)
+        by_state = self.app.services.stats(self.batch_id).by_state
+        text = " │ ".join(f"{by_state[s]} {s}" for s in SHOWN if by_state.get(s)) or "Nothing failed or pending."
         self.query_one("#review-counts", Static).update(text + (f" │ {len(self.marked)} marked" if self.marked else ""))
         self.show_detail()
 
-    @on(DataTable.RowHighlighted)
+    @on(PagedTable.RowHighlighted)
     def show_detail(self) -> None:
-        row = self.rows.get(self.table.current_id or -1)
+        row = self.row(self.table.current_id)
         nxt = row and row["next_requery_at"] and self.requeryable(row["id"])
         text = "" if row is None else (
             f"Row {row['row_number']} ({row['state']}), orderId {row['order_id'] or '–'}, "
@@ -97,12 +91,13 @@ class ReviewScreen(BatchRowsScreen):
     def targets(self, states: tuple[str, ...], operators: bool | None = None) -> list[int]:
         """Marked (or else the selected) rows in `states`; `operators`: only (True) or never
         (False) the FAILED rows the operator marked, still waiting for BuyPower's word."""
-        ids = [i for i in self.rows if i in self.marked] or [self.table.current_id] if self.rows else []
-        return [i for i in ids if i is not None and self.rows[i]["state"] in states
+        shown = self.table.ids
+        ids = [i for i in shown if i in self.marked] or [self.table.current_id] if shown else []
+        return [i for i in ids if i is not None and self.row(i)["state"] in states
                 and operators in (None, self.by_operator(i))]
 
     def by_operator(self, row_id: int) -> bool:
-        return is_operator_failed(self.rows[row_id])
+        return is_operator_failed(self.row(row_id))
 
     def action_mark(self) -> None:
         row_id = self.table.current_id
@@ -112,7 +107,7 @@ class ReviewScreen(BatchRowsScreen):
             self.load()
 
     def requeryable(self, row_id: int) -> bool:
-        return self.rows[row_id]["state"] in (S.PENDING, S.SENDING, S.NEEDS_REVIEW) or self.by_operator(row_id)
+        return self.row(row_id)["state"] in (S.PENDING, S.SENDING, S.NEEDS_REVIEW) or self.by_operator(row_id)
 
     def action_requery(self) -> None:
         ids = [i for i in self.targets((S.PENDING, S.SENDING, S.NEEDS_REVIEW, S.FAILED)) if self.requeryable(i)]
@@ -123,7 +118,7 @@ class ReviewScreen(BatchRowsScreen):
         self.app.requery(self.batch_id, ids)
 
     def action_requery_all(self) -> None:
-        ids = [i for i in self.rows if self.requeryable(i)]
+        ids = [i for i in self.table.ids if self.requeryable(i)]
         if ids:
             self.app.requery(self.batch_id, ids)
 
@@ -135,7 +130,7 @@ class ReviewScreen(BatchRowsScreen):
                         "now): it may still be paid." if mine else
                         "Only FAILED rows are retried, once BuyPower said their order failed.", severity="warning")
             return
-        numbers = ", ".join(str(self.rows[i]["row_number"]) for i in ids)
+        numbers = ", ".join(str(self.row(i)["row_number"]) for i in ids)
 
         def answer(yes: bool | None) -> None:
             if yes:

@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from buypower_tui.core.models import RowState
 from buypower_tui.ui.messages import RunProgress
+from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
-from buypower_tui.ui.widgets.row_table import RowTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -56,7 +55,7 @@ def summary(p: Progress | None, c: dict[str, int], stopping: bool) -> Text:
     return Text.assemble(*parts)
 
 
-class RunScreen(Screen):
+class RunScreen(BatchRowsScreen):
     TITLE = "Run"
     HELP_TEXT = (
         "The batch being paid. Rows appear as they are sent and change as BuyPower answers; the table "
@@ -73,10 +72,8 @@ class RunScreen(Screen):
     ]
 
     def __init__(self, batch_id: int) -> None:
-        super().__init__()
-        self.batch_id = batch_id
+        super().__init__(batch_id)
         self.follow = True
-        self.watermark: Any = None
         self._auto_row: int | None = None  # where we put the cursor ourselves
         self.progress: Progress | None = None  # the run's last word (RunProgress)
 
@@ -87,15 +84,12 @@ class RunScreen(Screen):
         yield Static(id="run-summary", markup=False)
         yield ProgressBar(id="run-bar", show_eta=False)
         yield Static(id="run-errors", markup=False)
-        yield RowTable(("row", "state", "meter", "amount", "token", "units", "message"), id="run-rows")
+        yield self.rows_table(("row", "state", "meter", "amount", "token", "units", "message"), id="run-rows")
         yield Footer()
-
-    @property
-    def table(self) -> RowTable:
-        return self.query_one(RowTable)
 
     def on_mount(self) -> None:
         self.table.focus()
+        self.show_all(SHOWN)
         self.tick()
 
     def on_run_progress(self, message: RunProgress) -> None:
@@ -114,27 +108,20 @@ class RunScreen(Screen):
             self.query_one(ProgressBar).update(total=max(p.to_send, 1), progress=p.sent)
         errors = list(self.app.run_errors)[-3:]
         self.query_one("#run-errors", Static).update(Text("\n".join(errors), style="red") if errors else "")
-        self.show_changes()
+        self.show_run()
 
-    def show_changes(self) -> None:
-        """Only rows changed since the last look, updated by key."""
-        changed = self.app.services.grid_rows(self.batch_id, states=SHOWN,
-                                    changed_after=self.watermark)
+    def show_run(self) -> None:
+        """Rows changed since the last look; the cursor follows the newest unless moved."""
         if self._auto_row is not None and self.table.cursor_row != self._auto_row:
             self.follow = False  # the cursor is not where we left it: the operator looks somewhere
-        if not changed:
-            return
-        newest = max(changed, key=lambda r: r["updated_at"])
-        self.watermark = newest["updated_at"]
-        with self.app.batch_update():
-            for row in changed:
-                self.table.set_row(row)
-        if self.follow:
-            self._auto_row = self.table.get_row_index(str(newest["id"]))
+        changed = self.show_changes(SHOWN)
+        if changed and self.follow:
+            newest = max(changed, key=lambda r: r["updated_at"])
+            self._auto_row = self.table.get_row_index(newest["id"])
             self.table.move_cursor(row=self._auto_row)
 
     def on_job_done(self) -> None:
-        self.watermark = None  # the run ended: look at every row once more
+        self.show_all(SHOWN)  # the run ended: every row once more, as the store has it
         self.tick()
 
     def action_follow(self) -> None:

@@ -173,8 +173,13 @@ class PagedTable(ScrollView, can_focus=True):
     def move_cursor(self, *, row: int) -> None:
         self.cursor_row = max(0, min(row, len(self.ids) - 1))
 
+    @property
+    def _visible_rows(self) -> int:
+        """Rows on screen: the height less the header (and a horizontal scrollbar)."""
+        return max(self.scrollable_content_region.height - 1, 1)
+
     def watch_cursor_row(self, old: int, new: int) -> None:
-        visible = max(self.size.height - 1, 1)
+        visible = self._visible_rows
         top = int(self.scroll_offset.y)
         if new < top:
             self.scroll_to(y=new, animate=False, immediate=True)
@@ -190,10 +195,10 @@ class PagedTable(ScrollView, can_focus=True):
         self.move_cursor(row=self.cursor_row + 1)
 
     def action_page_up(self) -> None:
-        self.move_cursor(row=self.cursor_row - max(self.size.height - 2, 1))
+        self.move_cursor(row=self.cursor_row - self._visible_rows)
 
     def action_page_down(self) -> None:
-        self.move_cursor(row=self.cursor_row + max(self.size.height - 2, 1))
+        self.move_cursor(row=self.cursor_row + self._visible_rows)
 
     def action_first(self) -> None:
         self.move_cursor(row=0)

@@ -1,22 +1,24 @@
 """Rows after the money moved: state, token, units, receipt and the provider's word. Shared
-by the run view, the failed/pending view and the results; updated by key, never refilled.
+by the run view, the failed/pending view and the results; read from the store as they come
+into view (PagedTable), so a 100,000-row batch costs what is on screen.
 
 The token column shows the credit token; "+KCT" says the customer must type two key-change
 tokens before it, "+bonus" that a bonus token follows (the row detail and `c` give them all)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from buypower_tui.core.models import RowState, from_kobo
 from buypower_tui.core.outcomes import format_token
 from buypower_tui.core.rows import is_operator_failed
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.tokens import extra_tokens, has_key_change
+from buypower_tui.ui.widgets.paged_table import PagedTable
 
 S = RowState
 STATE_STYLE = {S.SUCCESS: "bold green", S.FAILED: "bold red", S.LOOKUP_FAILED: "red", S.PENDING: "yellow",
@@ -69,27 +71,10 @@ def cell(row: dict[str, Any], column: str) -> Text:
     return Text(escape_hidden(message), no_wrap=True, overflow="ellipsis")  # BuyPower's text, shown safely
 
 
-class RowTable(DataTable):
-    def __init__(self, columns: tuple[str, ...], **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self.columns_shown = columns
-        for key in columns:
-            label, width = COLUMNS[key]
-            self.add_column(label, width=width, key=key)
-        self.fixed_columns = 1
+class RowTable(PagedTable):
+    """`fetch(ids)`: those rows from the store (the screen's batch)."""
 
-    def set_row(self, row: dict[str, Any]) -> bool:
-        """Update in place (by key) or add; True when the row is new here."""
-        key = str(row["id"])
-        if key not in self.rows:
-            self.add_row(*(cell(row, c) for c in self.columns_shown), key=key)
-            return True
-        for column in self.columns_shown:
-            self.update_cell(key, column, cell(row, column))
-        return False
-
-    @property
-    def current_id(self) -> int | None:
-        if not self.row_count:
-            return None
-        return int(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+    def __init__(self, columns: tuple[str, ...], fetch: Callable[[list[int]], list[dict[str, Any]]],
+                 **kwargs: Any) -> None:
+        super().__init__([(key, *COLUMNS[key]) for key in columns], fetch,
+                         lambda row: [cell(row, key) for key in columns], fixed=1, **kwargs)
