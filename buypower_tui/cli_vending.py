@@ -15,8 +15,17 @@ from typing import Any
 from buypower_tui import cli_args
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.models import RowState
+from buypower_tui.core.money_lock import MoneyLockBusy
 from buypower_tui.core.rules import naira
-from buypower_tui.services import PlanChanged, Progress, RecoveryReport, RunControl, RunPlan, Services
+from buypower_tui.services import (
+    PlanChanged,
+    Progress,
+    RecoveryReport,
+    RunCancelled,
+    RunControl,
+    RunPlan,
+    Services,
+)
 
 S = RowState
 
@@ -78,6 +87,11 @@ def _send(svc: Services, plan: RunPlan, wait_pending: float, *, settle_only: boo
     previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = control.run()
+    except (RunCancelled, PlanChanged) as exc:
+        if not signals and isinstance(exc, PlanChanged):
+            raise  # shown, and asked again
+        err(f"run: {RunCancelled()}")  # a stop asked for while the plan was checked is never undone
+        return EXIT_INTERRUPTED
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -96,7 +110,7 @@ def _summary(svc: Services, batch_id: int, stopped: bool = False) -> int:
     c = st.by_state
     paid = Decimal(st.kobo_by_state.get(S.SUCCESS, 0)) / 100
     out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items())) + f"; paid {naira(paid)}")
-    if stopped:
+    if stopped and any(c.get(k) for k in (S.APPROVED, S.NOT_SENT, S.PENDING, S.SENDING)):  # else: all was done
         out("stopped after the rows in flight; run the same command again to go on")
     if c.get(S.FAILED) and (mine := svc.operators_failed(batch_id)):
         out(f"  of the FAILED rows, {len(mine)} were marked failed by OPERATOR: BuyPower has not said so yet, "
@@ -108,17 +122,17 @@ def _summary(svc: Services, batch_id: int, stopped: bool = False) -> int:
     return EXIT_OK
 
 
-def _confirm(svc: Services, count: int, total: Decimal) -> bool:
+def _confirm(svc: Services, count: int, total: Decimal, lock) -> bool:
     if not sys.stdin or not sys.stdin.isatty():
         err("run: not confirmed; pass --yes to pay without a prompt (scripts, cron)")
         return False
     mode = svc.mode.upper()
     # asyncio's own Ctrl+C handler would only act once input() returns: while the question is
     # open, Ctrl+C interrupts it at once (exit 130, nothing paid).
-    # No lock is held while a person reads: others may work; the plan is checked again after.
     runner_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
+        with lock.released():  # others may work while a person reads; the plan is checked again after
+            answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
     except EOFError:  # Ctrl+D
         answer = ""
     finally:
@@ -163,6 +177,15 @@ def _run(svc: Services, args: argparse.Namespace, retrying: tuple[int, ...] = ()
     """Plan, show, confirm, check again, and only then change anything and pay. With
     `retrying` (FAILED rows chosen by hand) nothing but those rows and rows already approved
     is sent."""
+    try:
+        with svc.money() as lock:  # held from the plan to the end of the run, but not while a person reads
+            return _plan_and_pay(svc, args, lock, retrying)
+    except MoneyLockBusy as exc:
+        err(f"run: {exc}; nothing was paid")
+        return EXIT_USAGE
+
+
+def _plan_and_pay(svc: Services, args: argparse.Namespace, lock, retrying: tuple[int, ...]) -> int:
     for _ in range(3):
         plan = svc.plan(args.batch, accepting=args.accept_duplicates, retrying=retrying, max_total=args.max_total)
         refused = _show_plan(svc, plan)
@@ -174,7 +197,7 @@ def _run(svc: Services, args: argparse.Namespace, retrying: tuple[int, ...] = ()
                 return _send(svc, plan, args.wait_pending, settle_only=True)
             err("run: nothing to send")
             return EXIT_USAGE if plan.not_retried else _summary(svc, plan.batch_id)
-        if not args.yes and not _confirm(svc, plan.preflight.count, plan.preflight.total):
+        if not args.yes and not _confirm(svc, plan.preflight.count, plan.preflight.total, lock):
             return EXIT_USAGE
         try:  # confirmed: now, and only now, record the choices, approve and pay
             return _send(svc, plan, args.wait_pending)
@@ -204,6 +227,8 @@ def cmd_retry(svc: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_requery(svc: Services, args: argparse.Namespace) -> int:
+    if args.batch is not None:
+        svc.existing_batch(args.batch)
     svc.require_key()
     report, already = svc.requery_batch(args.batch, on_recovered=_report_recovery)
     for problem in report.not_reached[already:]:

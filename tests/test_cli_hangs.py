@@ -93,3 +93,36 @@ def test_health_answers_in_bounded_time_when_buypower_hangs(sandbox, isolated_ho
     health = json.loads(done.stdout)
     assert done.returncode == 2 and health["status"] == "down" and health["api_reachable"] is False
     assert any("no answer within" in p for p in health["problems"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_plan_is_checked_again_approves_nothing_and_exits_130(sandbox, tmp_path, isolated_home,
+                                                                                sig):
+    """Issue 12 review: after VEND (here --yes) the plan is checked again with a fresh wallet
+    read. A Ctrl+C or SIGTERM then ends the check: no row is approved (they stay editable),
+    nothing is paid, and the command does not go on to plan again."""
+    sheet = tmp_path / "two.csv"
+    sheet.write_text("meter,disco,amount,phone\n04271892301,IKEJA,1000,08031234567\n"
+                     "04271892302,IKEJA,1500,08031234567\n")
+    with HostileServer(sandbox.url) as proxy:
+        assert main(["--sandbox", proxy.url, "import", str(sheet)]) == 0
+        proc = subprocess.Popen([sys.executable, "-m", "buypower_tui", "--sandbox", proxy.url, "run", "1", "--yes"],
+                                env=env_for(sandbox, isolated_home, BUYPOWER_READ_TIMEOUT="600"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + GUARD
+        while "GET /v2/wallet/balance" not in proxy.hits and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proxy.reads = DRIP  # the plan's read was answered; the check's read (after VEND) hangs
+        while proxy.hits.count("GET /v2/wallet/balance") < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=GUARD)
+    assert proc.returncode == 130, err
+    assert "nothing was paid" in err and "Checking again" not in err
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    try:
+        assert {r.state for r in store.rows(1)} == {"VERIFIED"} and all(r.order_id is None for r in store.rows(1))
+    finally:
+        store.close()
+    assert "POST /v2/vend" not in proxy.hits and sandbox.ledger.vends() == []

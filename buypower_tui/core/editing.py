@@ -164,7 +164,7 @@ def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
         if locked:
             raise rows.StateConflict(f"rows {', '.join(map(str, sorted(locked)))} have an orderId; "
                                      "they may have moved money and cannot be deleted")
-        kept = [{"batch_id": r.batch_id, "row_number": r.row_number, "raw": raw_values(r),
+        kept = [{"id": r.id, "batch_id": r.batch_id, "row_number": r.row_number, "raw": raw_values(r),
                  "duplicate_accepted": r.duplicate_accepted} for r in found]
         for r in found:
             s.add(Event(batch_id=r.batch_id, operator=operator_name(), old_state=r.state,

@@ -21,6 +21,7 @@ _WHERE = {
     "Change": "buypower_tui.services.edits", "Undone": "buypower_tui.services.edits",
     "StateConflict": "buypower_tui.services.edits",
     "RunControl": "buypower_tui.services.running", "WAIT_PENDING_S": "buypower_tui.services.running",
+    "RunCancelled": "buypower_tui.services.running",
     "PlanChanged": "buypower_tui.core.plan", "RunPlan": "buypower_tui.core.plan",
     "LookupReport": "buypower_tui.core.lookup", "RecoveryReport": "buypower_tui.core.recovery",
     "Progress": "buypower_tui.core.vending", "RunResult": "buypower_tui.core.vending",

@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sqlalchemy.exc import IntegrityError
+
 from buypower_tui.core import editing, rows
 from buypower_tui.core.editing import EDITABLE, raw_values
 from buypower_tui.core.models import Recipient
@@ -56,7 +58,7 @@ class Edits:
             row = rows.get(self.store, row_id)
             before = raw_values(row)
             after = rows.edit_row(self.store, row_id, values, self.limits)
-            self._done(Change("edit", row.batch_id, (row_id, before)))
+            self._done(Change("edit", row.batch_id, (row_id, before, row.row_number)))
             return after
 
     def add_row(self, batch_id: int, values: dict[str, str], note: str | None = None) -> Recipient:
@@ -93,29 +95,51 @@ class Edits:
                 return None
             change = stack.pop()
             data = change.data
-            if change.kind == "edit":
-                row_id, before = data
-                numbers = [rows.get(self.store, row_id).row_number]
-                rows.edit_row(self.store, row_id, before, self.limits)
-                changed = {row_id}
-            elif change.kind in ("add", "accept"):
-                numbers = [r.row_number for r in self._present(data)]
-                if change.kind == "add":
-                    editing.delete_rows(self.store, data)
+            try:
+                if change.kind == "edit":
+                    row_id, before, number = data
+                    self._ours(batch_id, [row_id], number)
+                    rows.edit_row(self.store, row_id, before, self.limits)
+                    numbers, changed = [number], {row_id}
+                elif change.kind in ("add", "accept"):
+                    present = self._ours(batch_id, data)
+                    numbers = [r.row_number for r in present]
+                    if change.kind == "add":
+                        editing.delete_rows(self.store, data)
+                    else:
+                        editing.accept_duplicates(self.store, data, accepted=False)
+                    changed = set(data)
                 else:
-                    editing.accept_duplicates(self.store, data, accepted=False)
-                changed = set(data)
-            else:
-                numbers = [k["row_number"] for k in data]
-                changed = set(editing.restore_rows(self.store, data, self.limits))
+                    numbers = [k["row_number"] for k in data]
+                    restored = editing.restore_rows(self.store, data, self.limits)
+                    self._renumber(stack, {k["id"]: new for k, new in zip(data, restored, strict=True)})
+                    changed = set(restored)
+            except IntegrityError:  # another process put a row at that sheet row meanwhile
+                raise StateConflict(f"sheet rows {', '.join(map(str, sorted(k['row_number'] for k in data)))} could "
+                                    "not all be restored: a row added since took one of their places") from None
             return Undone(change, sorted(numbers), changed)
 
-    def _present(self, row_ids: list[int]) -> list[Recipient]:
+    def _ours(self, batch_id: int, row_ids: list[int], number: int | None = None) -> list[Recipient]:
+        """The rows of an undo step still as they were: in this batch (an id may be reused by
+        another batch after a delete), at this sheet row; the ones gone are left out."""
         found = []
         for row_id in row_ids:
             with contextlib.suppress(StateConflict):  # gone since
                 found.append(rows.get(self.store, row_id))
+        if any(r.batch_id != batch_id or number is not None and r.row_number != number for r in found) \
+                or number is not None and not found:
+            raise StateConflict("that row is no longer the one that was changed (it was deleted since)")
         return found
+
+    @staticmethod
+    def _renumber(stack: list[Change], new_ids: dict[int, int]) -> None:
+        """Rows brought back by undo have new ids: the earlier steps follow them."""
+        for n, change in enumerate(stack):
+            data = change.data
+            if change.kind == "edit" and data[0] in new_ids:
+                stack[n] = Change("edit", change.batch_id, (new_ids[data[0]], *data[1:]))
+            elif change.kind in ("add", "accept"):
+                stack[n] = Change(change.kind, change.batch_id, [new_ids.get(i, i) for i in data])
 
     def rename_batch(self, batch_id: int, name: str) -> None:
         with self._writing:
@@ -125,3 +149,4 @@ class Edits:
         """ValueError when a row got an orderId meanwhile (another process): it may have moved money."""
         with self._writing:
             self.store.delete_batch(batch_id)
+            self._undo.pop(batch_id, None)  # its ids may be given to another batch

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -83,6 +84,7 @@ class Services(Edits):
             self.ctx.mask_secret(self.demo.key)
         self.closing = False  # the app is leaving: reads stop (see stop_reads)
         self._readers: set[tuple[Any, asyncio.AbstractEventLoop]] = set()
+        self._holding = threading.local()  # the money lock this thread holds (see money)
 
     # -- what the operation needs, built once --------------------------------------------------
 
@@ -121,11 +123,23 @@ class Services(Edits):
         """The duplicate window, the wallet margin and the requery policy, from the settings once."""
         return Policy.from_settings(self.settings)
 
-    def money_lock(self) -> MoneyLock:
-        """One process at a time pays or requeries from this store (whichever home opened it):
-        a second run (or a requery during a run) would take the first one's in-flight rows for
-        crash leftovers."""
-        return self.store.money_lock(self.paths.data_dir)
+    @contextlib.contextmanager
+    def money(self) -> Iterator[MoneyLock]:
+        """The money lock for the block: one process at a time pays or requeries from this
+        store (whichever home opened it), or a second run would take the first one's
+        in-flight rows for crash leftovers. Nested blocks in one thread share it (the CLI holds
+        it from the plan to the end of the run); another thread of this process is refused,
+        as another process is."""
+        if getattr(self._holding, "lock", None) is not None:
+            yield self._holding.lock
+            return
+        lock = self.store.money_lock(self.paths.data_dir)
+        with lock:
+            self._holding.lock = lock
+            try:
+                yield lock
+            finally:
+                self._holding.lock = None
 
     # -- the key and the client ----------------------------------------------------------------
 
@@ -319,7 +333,7 @@ class Services(Edits):
                 return await plan_run(self.store, client, batch_id, self.policy, accepting=accepting,
                                       retrying=retrying, max_total=max_total, on_row=on_row, stop=self._stopping)
 
-        with self.money_lock():
+        with self.money():
             return asyncio.run(go())
 
     def recover(self) -> RecoveryReport:
@@ -330,7 +344,7 @@ class Services(Edits):
             async with self._reader() as client:
                 return await recover(self.store, client, policy=self.policy.requery, stop=self._stopping)
 
-        with self.money_lock():
+        with self.money():
             return asyncio.run(go())
 
     def requery(self, row_ids: list[int], *, recover_first: bool = False) -> RecoveryReport:
@@ -346,7 +360,7 @@ class Services(Edits):
                 await requery_now(self.store, client, row_ids, report, policy=self.policy.requery,
                                   stop=self._stopping)
 
-        with self.money_lock():
+        with self.money():
             asyncio.run(go())
         return report
 
@@ -355,7 +369,6 @@ class Services(Edits):
         """Recovery (`on_recovered` hears what it did), then every NEEDS_REVIEW row of the batch
         (all batches: None). Returns the report and how many of its `not_reached` came from
         the recovery."""
-        review = rows.ids_in(self.store, batch_id, (S.NEEDS_REVIEW,))
         report = RecoveryReport()
 
         async def go() -> int:
@@ -365,11 +378,12 @@ class Services(Edits):
                 already = len(report.not_reached)
                 if on_recovered is not None:
                     on_recovered(report)
+                review = rows.ids_in(self.store, batch_id, (S.NEEDS_REVIEW,))
                 await requery_now(self.store, client, review, report, policy=self.policy.requery,
                                   stop=self._stopping)
                 return already
 
-        with self.money_lock():
+        with self.money():
             already = asyncio.run(go())
         return report, already
 
@@ -403,7 +417,7 @@ class Services(Edits):
         """NEEDS_REVIEW rows settled by the operator, with a note; never while a requery or a run
         asks BuyPower about them (the money lock)."""
         result = Resolved()
-        with self.money_lock():
+        with self.money():
             for row_id in row_ids:
                 try:
                     manual.resolve_review(self.store, row_id, note, state, token)

@@ -20,6 +20,13 @@ from buypower_tui.services.operations import Services
 WAIT_PENDING_S = 120.0
 
 
+class RunCancelled(Exception):
+    """Stopped while the plan was checked again, before any row was approved: nothing was paid."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped while the plan was checked again, before any row was approved: nothing was paid")
+
+
 class RunControl:
     """`settle_only`: nothing new is sent; the batch's pending rows are requeried (a run that
     found nothing to pay but rows still pending)."""
@@ -36,13 +43,14 @@ class RunControl:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_asked = False
         self._cut_asked = False
+        self._commit: asyncio.Future | None = None  # the check of the plan, until the runner starts
         self.finished = threading.Event()  # set when every row of the run is recorded
 
     def run(self) -> RunResult:
         """The operator confirmed: check the plan again, approve and pay (PlanChanged when it
         no longer holds: nothing is paid, the face asks again)."""
         try:
-            with self.services.money_lock():
+            with self.services.money():
                 return asyncio.run(self._go())
         finally:
             self.finished.set()
@@ -55,8 +63,18 @@ class RunControl:
             self.client = client
             balance, only = self.plan.balance, frozenset[int]()
             if not self.settle_only:
-                self.retried, balance = await commit_plan(self.services.store, client, self.plan,
-                                                          self.services.policy)
+                if self._stop_asked:
+                    raise RunCancelled()
+                # A stop before the runner starts ends the check: nothing is approved. The check
+                # approves without awaiting after its wallet read, so it ends before or after it.
+                self._commit = asyncio.ensure_future(commit_plan(self.services.store, client, self.plan,
+                                                                 self.services.policy))
+                try:
+                    self.retried, balance = await self._commit
+                except asyncio.CancelledError:
+                    if self._commit.cancelled() and self._stop_asked:
+                        raise RunCancelled() from None
+                    raise
                 only = self.plan.to_send
             self.runner = Runner(self.services.store, client, self.batch_id, options, on_progress=self._progress,
                                  only=only)
@@ -71,8 +89,14 @@ class RunControl:
         self.on_progress(progress)
 
     def _call(self, name: str) -> None:
-        if self._loop is not None and self.runner is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(getattr(self.runner, name))
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._in_loop, name)
+
+    def _in_loop(self, name: str) -> None:
+        if self.runner is not None:
+            getattr(self.runner, name)()
+        elif name in ("stop", "cut") and self._commit is not None:
+            self._commit.cancel()  # the wallet read in flight ends now
 
     def pause(self) -> None:
         self._call("pause")
