@@ -192,7 +192,7 @@ def _plan_and_pay(svc: Services, args: argparse.Namespace, lock, retrying: tuple
         if refused is not None:
             return refused
         if not plan.preflight.count:
-            if svc.unsettled(plan.batch_id)[1]:  # nothing new to pay: settle what is pending
+            if svc.pending(plan.batch_id):  # nothing new to pay: settle what is pending
                 err("run: nothing new to send; requerying the pending rows")
                 return _send(svc, plan, args.wait_pending, settle_only=True)
             err("run: nothing to send")

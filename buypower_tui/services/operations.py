@@ -387,6 +387,9 @@ class Services(Edits):
             already = asyncio.run(go())
         return report, already
 
+    def pending(self, batch_id: int) -> list[int]:
+        return rows.ids_in(self.store, batch_id, (S.PENDING,))
+
     def unsettled(self, batch_id: int | None) -> tuple[list[int], list[int]]:
         """(NEEDS_REVIEW rows, rows BuyPower has not settled: pending, sending, marked failed by hand)."""
         return (rows.ids_in(self.store, batch_id, (S.NEEDS_REVIEW,)),
