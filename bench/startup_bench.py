@@ -70,9 +70,10 @@ Bare().run()
 # What the app imports by the time its first frame is drawn (listed once, for the note).
 IMPORTS = """
 import sys
-from buypower_tui.ui import app
+from buypower_tui import cli
+from buypower_tui.ui import app, tui
 heavy = sorted(m for m in ("httpx", "openpyxl", "alembic", "stamina", "aiolimiter", "buypower_tui.core.client",
-                           "buypower_tui.core.sandbox", "buypower_tui.core.demo") if m in sys.modules)
+                           "buypower_tui.core.sandbox.server", "buypower_tui.core.demo") if m in sys.modules)
 print(" ".join(heavy))
 """
 

@@ -10,22 +10,17 @@ import argparse
 import signal
 import sys
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from buypower_tui import cli_args
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.models import RowState
 from buypower_tui.core.money_lock import MoneyLockBusy
 from buypower_tui.core.rules import naira
-from buypower_tui.services import (
-    PlanChanged,
-    Progress,
-    RecoveryReport,
-    RunCancelled,
-    RunControl,
-    RunPlan,
-    Services,
-)
+from buypower_tui.services import PlanChanged, RecoveryReport, RunCancelled, RunControl, RunPlan, Services
+
+if TYPE_CHECKING:
+    from buypower_tui.services import Progress
 
 S = RowState
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from buypower_tui.core.sandbox import FIXTURE_METERS, SandboxConfig, SandboxServer
+from buypower_tui.core.sandbox.fixtures import FIXTURE_METERS, SandboxConfig
 
 DEFAULT_PORT = 8765
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -121,6 +121,8 @@ def cmd_sandbox(ctx: object, args: argparse.Namespace) -> int:
     key = _read_key() if args.key_stdin else None
     if key == "":
         return _usage("--key-stdin read no key; pipe it in, e.g. buypower-tui sandbox --key-stdin < keyfile")
+    from buypower_tui.core.sandbox.server import SandboxServer  # http.server: only for this command
+
     try:
         server = SandboxServer(config_from_args(args, key))  # opens the ledger file, if any
     except ValueError as exc:

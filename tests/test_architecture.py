@@ -28,6 +28,17 @@ def test_the_faces_never_hold_the_store():
     assert not reaching, reaching
 
 
+def test_the_tui_and_the_cli_start_without_what_only_some_commands_need():
+    """Issue 12: the first screen needs neither the client (httpx, the rate limiter, retries),
+    nor Alembic (an up-to-date store is read without it), nor openpyxl, nor the sandbox server."""
+    heavy = ("httpx", "aiolimiter", "stamina", "alembic", "openpyxl", "buypower_tui.core.client",
+             "buypower_tui.core.vending", "buypower_tui.core.sandbox.server", "buypower_tui.core.demo")
+    code = ("import sys, buypower_tui.cli, buypower_tui.ui.app, buypower_tui.ui.tui; "
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
 def test_importing_the_core_does_not_load_textual():
     code = ("import sys, buypower_tui.core.importing, buypower_tui.core.store, buypower_tui.cli; "
             "print('textual' in sys.modules)")

@@ -144,6 +144,12 @@ def _migrated_matches_the_models(url: str) -> None:
         engine.dispose()
 
 
+def test_the_head_said_in_code_is_alembics_own():
+    """Opening an up-to-date store compares it with schema.HEAD rather than ask Alembic (which
+    costs the TUI's first frame); a new migration must move HEAD too."""
+    assert schema._script().get_current_head() == schema.HEAD
+
+
 def test_the_migrations_make_what_the_models_say_on_sqlite(tmp_path):
     _migrated_matches_the_models(f"sqlite:///{tmp_path / 'migrated.db'}")
     new = Store.open(f"sqlite:///{tmp_path / 'new.db'}")  # a new store: made from the models, at head

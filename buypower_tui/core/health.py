@@ -9,16 +9,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from buypower_tui.core.breaker import BreakerOpen
-from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.models import Event, Recipient, RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.store import Store
+
+if TYPE_CHECKING:  # the client (httpx) loads when a command first talks to BuyPower
+    from buypower_tui.core.client import BuyPowerClient
 
 S = RowState
 LOW_DISK = 500 * 1024 * 1024

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from buypower_tui.core import rows
 from buypower_tui.core.breaker import BreakerOpen
-from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.models import RowState
 from buypower_tui.core.outcomes import ApiError
 from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
+
+if TYPE_CHECKING:  # the client (httpx) loads when a command first talks to BuyPower
+    from buypower_tui.core.client import BuyPowerClient
 
 S = RowState
 

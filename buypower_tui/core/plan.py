@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from buypower_tui.core import rows
-from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.lookup import LookupReport, lookup_batch
 from buypower_tui.core.manual import retry_failed, retry_problem
 from buypower_tui.core.preflight import Accepting, Preflight, accept_duplicates, preflight
@@ -19,6 +19,9 @@ from buypower_tui.core.recovery import RecoveryReport, recover
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
+
+if TYPE_CHECKING:  # the client (httpx) loads when a command first talks to BuyPower
+    from buypower_tui.core.client import BuyPowerClient
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from buypower_tui.core import rows
 from buypower_tui.core.breaker import BreakerOpen
-from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.store import BatchStats, Store
+
+if TYPE_CHECKING:  # the client (httpx) loads when a command first talks to BuyPower
+    from buypower_tui.core.client import BuyPowerClient
 
 S = RowState
 

@@ -16,13 +16,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 
 from buypower_tui import secrets
 from buypower_tui.core import editing, export, manual, rows
-from buypower_tui.core.demo import Demo
 from buypower_tui.core.health import Health, check_health
 from buypower_tui.core.importing import ImportReport, import_file
 from buypower_tui.core.lookup import LookupReport, lookup_batch
@@ -35,6 +34,9 @@ from buypower_tui.core.store import BatchStats, Store, safe_url
 from buypower_tui.services.context import Context
 from buypower_tui.services.edits import Edits
 from buypower_tui.settings import ConfigError
+
+if TYPE_CHECKING:
+    from buypower_tui.core.demo import Demo  # the sandbox server: only the demo has it
 
 S = RowState
 

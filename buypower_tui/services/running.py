@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from buypower_tui.core.plan import RunPlan, commit_plan
-from buypower_tui.core.vending import Progress, Runner, RunOptions, RunResult
 from buypower_tui.services.operations import Services
+
+if TYPE_CHECKING:
+    from buypower_tui.core.vending import Progress, Runner, RunResult
 
 # After the last POST, pending rows are requeried this long before the run reports; the
 # failed/pending view (and start-up recovery) carry on from there.
@@ -56,6 +59,8 @@ class RunControl:
             self.finished.set()
 
     async def _go(self) -> RunResult:
+        from buypower_tui.core.vending import Runner, RunOptions  # with the client: when a run starts
+
         self._loop = asyncio.get_running_loop()
         options = RunOptions(concurrency=self.services.settings.concurrency,
                              requery=self.services.policy.requery, wait_pending=self.wait_pending)

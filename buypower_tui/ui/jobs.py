@@ -12,23 +12,18 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from buypower_tui.core.money_lock import MoneyLockError
-from buypower_tui.services import (
-    WAIT_PENDING_S,
-    PlanChanged,
-    Progress,
-    RunControl,
-    RunPlan,
-    RunResult,
-    StateConflict,
-)
+from buypower_tui.services import WAIT_PENDING_S, PlanChanged, RunControl, StateConflict
 from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress, RunProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.screens.run import RunScreen
+
+if TYPE_CHECKING:
+    from buypower_tui.services import Progress, RunPlan, RunResult
 
 log = logging.getLogger("buypower_tui.ui")
 T = TypeVar("T")

@@ -8,7 +8,20 @@ SandboxConfig(ledger="ledger.db") keeps the ledger in that file, so that a new s
 process) on it remembers every order, as BuyPower does after a restart.
 """
 
-from buypower_tui.core.sandbox.fixtures import FIXTURE_METERS, SandboxConfig
-from buypower_tui.core.sandbox.server import SandboxServer, signature
 
-__all__ = ["FIXTURE_METERS", "SandboxConfig", "SandboxServer", "signature"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# Imported on first use (PEP 562): the CLI's parser needs SandboxConfig's defaults, and only
+# `buypower-tui sandbox` and the demo need the server (http.server and the rest).
+_WHERE = {"FIXTURE_METERS": "fixtures", "SandboxConfig": "fixtures", "SandboxServer": "server",
+          "signature": "server"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
