@@ -136,6 +136,7 @@ def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, t
         s.exec(update(Recipient).where(Recipient.id == valid[2]).values(
             state=S.VERIFIED, warnings=[{"field": "name", "message": "odd name"}]))
         s.exec(update(Recipient).where(Recipient.id == valid[3]).values(customer_name="Zainab 100%_Bello"))
+        s.exec(update(Recipient).where(Recipient.id == valid[4]).values(customer_name="ÉMILE ZOÉ, Straße 5"))
         s.exec(update(Recipient).where(Recipient.id == dup_ids[0]).values(  # accepted: "ok", its warning or not
             warnings=[{"field": "name", "message": "odd name"}]))
         s.commit()
@@ -158,6 +159,8 @@ def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, t
     # search: any case, in what the sheet said or BuyPower's name; % and _ are plain characters
     assert editing.view_ids(store, batch_id, "all", "zainab 100%_b") == [valid[3]]
     assert editing.view_ids(store, batch_id, "all", "100%x") == []
+    for needle in ("émile", "ÉMILE", "Émile zoé", "STRASSE"):  # folded as Python folds, not ASCII only
+        assert editing.view_ids(store, batch_id, "all", needle) == [valid[4]], needle
     meter = grid[0]["meter_raw"]
     assert editing.view_ids(store, batch_id, "all", meter[2:8]) == [r["id"] for r in grid if meter[2:8] in
                                                                      (r["meter_raw"] or "")]

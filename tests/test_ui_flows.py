@@ -396,3 +396,65 @@ async def test_the_top_bar_follows_the_jobs_with_no_timer(tmp_path):
         await settle(pilot)
         assert str(activity.render()) == ""
         assert _repeating_timers(app) == []
+
+
+async def test_the_failed_pending_view_skips_a_row_deleted_elsewhere(tmp_path):
+    """Review of issue 12: a row shown in the view, then deleted by another window (its page no
+    longer held), is skipped by every key; never a crash."""
+    from buypower_tui.services import Services
+    from buypower_tui.ui.screens.review import ReviewScreen
+
+    app = demo_app(tmp_path, recover=False)
+    batch = app.services.demo.batch_id
+    ids = [r.id for r in app.services.rows(batch)][:3]
+    with app.services.store.session() as s:
+        s.exec(update(Recipient).where(Recipient.id.in_(ids)).values(state=RowState.LOOKUP_FAILED,
+                                                                     updated_at=utcnow()))
+        s.commit()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(ReviewScreen(batch))
+        await pilot.pause()
+        view = app.screen
+        assert view.table.ids == ids
+        Services(app.services.ctx).delete_rows(batch, [ids[0]])  # another window's editor
+        view.table.forget()  # as when its page was dropped far from the screen
+        for key in ("home", "q", "Q", "t", "m", "h", "space", "q"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.screen is view and app.is_running
+        await settle(pilot)
+
+
+async def test_a_row_resolved_by_hand_shows_in_the_run_view_underneath(tmp_path):
+    """Review of issue 12: a change made through the layer (here a resolve) tells every screen
+    showing the batch (RowsChanged), not only the one that asked."""
+    from buypower_tui.ui.screens.review import ReviewScreen
+    from buypower_tui.ui.screens.run import RunScreen
+
+    app = demo_app(tmp_path, recover=False)
+    batch = app.services.demo.batch_id
+    row = next(r for r in app.services.rows(batch) if r.state == RowState.VALID)
+    with app.services.store.session() as s:
+        s.exec(update(Recipient).where(Recipient.id == row.id).values(
+            state=RowState.NEEDS_REVIEW, order_id="order-9", updated_at=utcnow()))
+        s.commit()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.push_screen(RunScreen(batch))
+        await pilot.pause()
+        run_view = app.screen
+        assert run_view.table.row(row.id)["state"] == RowState.NEEDS_REVIEW
+        app.push_screen(ReviewScreen(batch))
+        await pilot.pause()
+        await pilot.press("m", "enter")  # it was paid
+        await pilot.pause()
+        await pilot.press(*"1234-5678-9012-3456-7890", "enter")
+        await pilot.pause()
+        await pilot.press(*"support confirmed", "enter")
+        await settle(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is run_view
+        shown = run_view.table.row(row.id)
+        assert shown["state"] == RowState.SUCCESS and shown["token"] == "12345678901234567890"

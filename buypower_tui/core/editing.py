@@ -81,10 +81,11 @@ def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *
                     not_(and_(duplicate, _T.c.duplicate_accepted.is_(true()), _T.c.state.in_((S.VALID, S.VERIFIED)))))
     elif view != "all":
         raise ValueError(f"no such view: {view}")
-    if search:  # what the sheet said, or BuyPower's name for the meter; any case
-        needle = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        q = q.where(or_(*(func.lower(_T.c[c]).like(needle, escape="\\")
-                          for c in ("meter_raw", "name_raw", "customer_name"))))
+    if search:  # what the sheet said, or BuyPower's name for the meter; any case, any alphabet
+        sqlite = store.engine.dialect.name == "sqlite"
+        fold, folded = (func.casefold, search.casefold()) if sqlite else (func.lower, search.lower())
+        needle = "%" + folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        q = q.where(or_(*(fold(_T.c[c]).like(needle, escape="\\") for c in ("meter_raw", "name_raw", "customer_name"))))
     with store.engine.connect() as conn:
         return list(conn.execute(q.order_by(_T.c.row_number)).scalars())
 

@@ -13,7 +13,7 @@ import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -96,5 +96,8 @@ class MoneyLock:
         self.release()
         try:
             yield
-        finally:
-            self.acquire()
+        except BaseException:  # Ctrl+C at the prompt: that is what happened, whoever holds the lock now
+            with suppress(MoneyLockError):
+                self.acquire()
+            raise
+        self.acquire()

@@ -44,9 +44,19 @@ class Edits:
     def __init__(self) -> None:
         self._undo: dict[int, list[Change]] = {}
         self._writing = threading.Lock()
+        # Each row's updated_at as our last change left it. An undo touches only rows still so:
+        # a row changed since (a lookup, another window) or a new row that got a freed id is
+        # never rewritten or deleted by an old step.
+        self._stamps: dict[int, object] = {}
 
-    def _done(self, change: Change) -> None:
+    def _done(self, change: Change, row_ids) -> None:
         self._undo.setdefault(change.batch_id, []).append(change)
+        self._stamp(row_ids)
+
+    def _stamp(self, row_ids) -> None:
+        for row_id in row_ids:
+            with contextlib.suppress(StateConflict):  # gone
+                self._stamps[row_id] = rows.get(self.store, row_id).updated_at
 
     def can_undo(self, batch_id: int) -> bool:
         return bool(self._undo.get(batch_id))
@@ -58,13 +68,13 @@ class Edits:
             row = rows.get(self.store, row_id)
             before = raw_values(row)
             after = rows.edit_row(self.store, row_id, values, self.limits)
-            self._done(Change("edit", row.batch_id, (row_id, before, row.row_number)))
+            self._done(Change("edit", row.batch_id, (row_id, before, row.row_number)), [row_id])
             return after
 
     def add_row(self, batch_id: int, values: dict[str, str], note: str | None = None) -> Recipient:
         with self._writing:
             row_id = editing.add_row(self.store, batch_id, values, self.limits, **({"note": note} if note else {}))
-            self._done(Change("add", batch_id, [row_id]))
+            self._done(Change("add", batch_id, [row_id]), [row_id])
             return rows.get(self.store, row_id)
 
     def copy_row(self, row_id: int) -> Recipient:
@@ -74,7 +84,7 @@ class Edits:
     def delete_rows(self, batch_id: int, row_ids: list[int]) -> int:
         with self._writing:
             kept = editing.delete_rows(self.store, row_ids)
-            self._done(Change("delete", batch_id, kept))
+            self._done(Change("delete", batch_id, kept), [])
             return len(kept)
 
     def accept_duplicates(self, batch_id: int, row_ids: list[int]) -> list[int]:
@@ -83,7 +93,7 @@ class Edits:
             ids = [r.id for r in map(lambda i: rows.get(self.store, i), row_ids) if r.state in EDITABLE]
             if ids:
                 editing.accept_duplicates(self.store, ids)
-                self._done(Change("accept", batch_id, ids))
+                self._done(Change("accept", batch_id, ids), ids)
             return ids
 
     def undo(self, batch_id: int) -> Undone | None:
@@ -111,24 +121,36 @@ class Edits:
                     changed = set(data)
                 else:
                     numbers = [k["row_number"] for k in data]
+                    self._places_free(change.batch_id, numbers)
                     restored = editing.restore_rows(self.store, data, self.limits)
                     self._renumber(stack, {k["id"]: new for k, new in zip(data, restored, strict=True)})
                     changed = set(restored)
-            except IntegrityError:  # another process put a row at that sheet row meanwhile
-                raise StateConflict(f"sheet rows {', '.join(map(str, sorted(k['row_number'] for k in data)))} could "
-                                    "not all be restored: a row added since took one of their places") from None
+            except IntegrityError:  # another process took one of those sheet rows just now
+                raise StateConflict(f"sheet rows {', '.join(map(str, sorted(numbers)))} could not all be "
+                                    "restored: a row added since took one of their places") from None
+            self._stamp(changed)
             return Undone(change, sorted(numbers), changed)
 
+    def _places_free(self, batch_id: int, numbers: list[int]) -> None:
+        taken = sorted(set(numbers) & {r.row_number for r in self.store.rows(batch_id)})
+        if taken:
+            raise StateConflict(f"sheet rows {', '.join(map(str, taken))} were taken by rows added since; "
+                                "nothing was restored")
+
     def _ours(self, batch_id: int, row_ids: list[int], number: int | None = None) -> list[Recipient]:
-        """The rows of an undo step still as they were: in this batch (an id may be reused by
-        another batch after a delete), at this sheet row; the ones gone are left out."""
+        """The rows of an undo step still as our last change left them: in this batch, at this
+        sheet row, not changed since (an id freed by a delete may now be another row's); the
+        ones gone are left out."""
         found = []
         for row_id in row_ids:
             with contextlib.suppress(StateConflict):  # gone since
                 found.append(rows.get(self.store, row_id))
-        if any(r.batch_id != batch_id or number is not None and r.row_number != number for r in found) \
-                or number is not None and not found:
-            raise StateConflict("that row is no longer the one that was changed (it was deleted since)")
+        moved = [r for r in found if r.batch_id != batch_id or number is not None and r.row_number != number
+                 or self._stamps.get(r.id) != r.updated_at]
+        if moved or number is not None and not found:
+            what = f"row {moved[0].row_number}" if moved else "that row"
+            raise StateConflict(f"{what} changed since this step (looked up, edited elsewhere, or deleted and "
+                                "its place taken), so it is not undone")
         return found
 
     @staticmethod

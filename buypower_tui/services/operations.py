@@ -26,7 +26,7 @@ from buypower_tui.core.health import Health, check_health
 from buypower_tui.core.importing import ImportReport, import_file
 from buypower_tui.core.lookup import LookupReport, lookup_batch
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
-from buypower_tui.core.money_lock import MoneyLock
+from buypower_tui.core.money_lock import MoneyLock, MoneyLockBusy
 from buypower_tui.core.plan import Policy, RunPlan, batch_problem, plan_run
 from buypower_tui.core.recovery import RecoveryReport, needs_recovery, recover, requery_now
 from buypower_tui.core.rules import Limits
@@ -87,6 +87,7 @@ class Services(Edits):
         self.closing = False  # the app is leaving: reads stop (see stop_reads)
         self._readers: set[tuple[Any, asyncio.AbstractEventLoop]] = set()
         self._holding = threading.local()  # the money lock this thread holds (see money)
+        self._lock_holders: set[int] = set()  # threads of this process that hold it
 
     # -- what the operation needs, built once --------------------------------------------------
 
@@ -135,13 +136,18 @@ class Services(Edits):
         if getattr(self._holding, "lock", None) is not None:
             yield self._holding.lock
             return
+        if self._lock_holders:  # said as it is, not as if another process had it
+            raise MoneyLockBusy("this buypower-tui is already paying, checking or requerying from this store; "
+                                "wait for that to finish")
         lock = self.store.money_lock(self.paths.data_dir)
         with lock:
             self._holding.lock = lock
+            self._lock_holders.add(threading.get_ident())
             try:
                 yield lock
             finally:
                 self._holding.lock = None
+                self._lock_holders.discard(threading.get_ident())
 
     # -- the key and the client ----------------------------------------------------------------
 

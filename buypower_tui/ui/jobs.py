@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.services import WAIT_PENDING_S, PlanChanged, RunControl, StateConflict
-from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress, RunProgress
+from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress, RowsChanged, RunProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.screens.run import RunScreen
 
@@ -104,10 +104,15 @@ class JobsMixin:
             except (StateConflict, ValueError, MoneyLockError) as exc:
                 self.call_from_thread(self.show_error, refused, str(exc))
                 return
-            if done is not None:
-                self.call_from_thread(done, result)
+            self.call_from_thread(self._changed, batch_id, done, result)
 
         self._job("change", batch_id, go)
+
+    def _changed(self, batch_id: int, done, result) -> None:
+        if done is not None:
+            done(result)
+        for screen in self.screen_stack:
+            screen.post_message(RowsChanged(batch_id))
 
     # -- lookup ------------------------------------------------------------------------------
 

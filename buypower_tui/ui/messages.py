@@ -37,6 +37,14 @@ class LookupFinished(Message, bubble=False):
 
 
 @dataclass
+class RowsChanged(Message, bubble=False):
+    """A change through the application layer (an edit, a resolve…) wrote rows of this batch:
+    screens that show them read them again (the screen that asked shows its own at once)."""
+
+    batch_id: int
+
+
+@dataclass
 class JobDone(Message, bubble=False):
     """A job of the App ended (or the store changed under the screens): screens that show rows
     read them again. `kind` and `batch_id` are None when it was not one batch's job."""

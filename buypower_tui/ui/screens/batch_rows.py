@@ -47,9 +47,10 @@ class BatchRowsScreen(Screen):
         return changed
 
     def action_history(self) -> None:
-        row_id = self.table.current_id
-        if row_id is not None:
-            self.app.push_screen(HistoryModal(f"Row {self.row(row_id)['row_number']}: history",
+        row = self.row(self.table.current_id)
+        if row is not None:
+            row_id = row["id"]
+            self.app.push_screen(HistoryModal(f"Row {row['row_number']}: history",
                                               self.app.services.history(row_id)))
 
     def action_back(self) -> None:

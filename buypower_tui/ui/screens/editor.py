@@ -15,7 +15,7 @@ from textual.widgets import Footer, Input, Label, ProgressBar, Static
 from buypower_tui.core.editing import row_status
 from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import escape_hidden, naira
-from buypower_tui.ui.messages import LookupFinished, LookupProgress
+from buypower_tui.ui.messages import LookupFinished, LookupProgress, RowsChanged
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.screens.editor_changes import RowChanges
 from buypower_tui.ui.screens.results import ResultsScreen
@@ -60,6 +60,7 @@ class EditorScreen(RowChanges, Screen):
         self.filter = "all"
         self.search = ""
         self.landed: set[int] = set()  # looked-up rows not yet shown
+        self.stale = False  # rows changed from another screen: read again when shown
 
     @property
     def services(self):
@@ -246,8 +247,13 @@ class EditorScreen(RowChanges, Screen):
         if not self.app.lookup_running(self.batch_id):
             self.reload()
 
+    def on_rows_changed(self, message: RowsChanged) -> None:
+        if message.batch_id == self.batch_id and not self.is_current:  # its own changes it shows at once
+            self.stale = True
+
     def on_screen_resume(self) -> None:
-        if self.is_mounted and self.app.run_active(self.batch_id):
+        if self.is_mounted and (self.stale or self.app.run_active(self.batch_id)):
+            self.stale = False
             self.reload()  # back from the run view: show where the run is (the end reloads too)
 
     # -- lookup ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from buypower_tui.core.models import from_kobo
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.times import local_minute
 from buypower_tui.core.tokens import copy_text, inline_text, tokens_in_order
-from buypower_tui.ui.messages import RunProgress
+from buypower_tui.ui.messages import RowsChanged, RunProgress
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.widgets.paged_table import PagedTable
@@ -54,9 +54,11 @@ class ResultsScreen(BatchRowsScreen):
         self.load()
         self.table.focus()
 
-    def on_run_progress(self, message: RunProgress) -> None:
+    def on_run_progress(self, message: RunProgress | RowsChanged) -> None:
         if message.batch_id == self.batch_id:
             self.load(changed_only=True)
+
+    on_rows_changed = on_run_progress  # a row resolved by hand: its token shows here too
 
     def on_job_done(self) -> None:
         self.load()

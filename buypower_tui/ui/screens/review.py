@@ -13,7 +13,7 @@ from buypower_tui.core.models import RowState
 from buypower_tui.core.rows import is_operator_failed
 from buypower_tui.core.rules import escape_hidden
 from buypower_tui.core.times import local_minute
-from buypower_tui.ui.messages import RunProgress
+from buypower_tui.ui.messages import RowsChanged, RunProgress
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -66,9 +66,11 @@ class ReviewScreen(BatchRowsScreen):
     def on_job_done(self) -> None:
         self.load()
 
-    def on_run_progress(self, message: RunProgress) -> None:
+    def on_run_progress(self, message: RunProgress | RowsChanged) -> None:
         if message.batch_id == self.batch_id:  # the run settles rows and moves their next requery
             self.load()
+
+    on_rows_changed = on_run_progress
 
     def load(self) -> None:
         self.show_all(SHOWN)
@@ -93,11 +95,12 @@ class ReviewScreen(BatchRowsScreen):
         (False) the FAILED rows the operator marked, still waiting for BuyPower's word."""
         shown = self.table.ids
         ids = [i for i in shown if i in self.marked] or [self.table.current_id] if shown else []
-        return [i for i in ids if i is not None and self.row(i)["state"] in states
+        return [i for i in ids if (row := self.row(i)) is not None and row["state"] in states  # None: deleted
                 and operators in (None, self.by_operator(i))]
 
     def by_operator(self, row_id: int) -> bool:
-        return is_operator_failed(self.row(row_id))
+        row = self.row(row_id)
+        return row is not None and is_operator_failed(row)
 
     def action_mark(self) -> None:
         row_id = self.table.current_id
@@ -107,7 +110,8 @@ class ReviewScreen(BatchRowsScreen):
             self.load()
 
     def requeryable(self, row_id: int) -> bool:
-        return self.row(row_id)["state"] in (S.PENDING, S.SENDING, S.NEEDS_REVIEW) or self.by_operator(row_id)
+        row = self.row(row_id)  # None: deleted since the view was made
+        return row is not None and (row["state"] in (S.PENDING, S.SENDING, S.NEEDS_REVIEW) or self.by_operator(row_id))
 
     def action_requery(self) -> None:
         ids = [i for i in self.targets((S.PENDING, S.SENDING, S.NEEDS_REVIEW, S.FAILED)) if self.requeryable(i)]

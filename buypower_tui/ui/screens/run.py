@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Footer, ProgressBar, Static
 
 from buypower_tui.core.models import RowState
-from buypower_tui.ui.messages import RunProgress
+from buypower_tui.ui.messages import RowsChanged, RunProgress
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
@@ -24,10 +24,12 @@ S = RowState
 SHOWN = (S.APPROVED, S.SENDING, S.SUCCESS, S.FAILED, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
 
 
-def summary(p: Progress | None, c: dict[str, int], stopping: bool) -> Text:
-    """`c`: counts by state read from the store just now (progress events are throttled)."""
+def summary(p: Progress | None, c: dict[str, int], stopping: bool, ended: bool = False) -> Text:
+    """`c`: counts by state read from the store just now (progress events are throttled);
+    `ended`: the run is over (it may have ended before its first progress)."""
     if p is None:
-        return Text("Approving the rows and starting…")
+        return Text("This run ended before it sent anything: no row was approved by it, nothing was paid."
+                    if ended else "Checking the plan again, approving the rows and starting…")
     b = p.breaker.state.value
     eta = f"ETA {p.eta_s:.0f} s" if p.eta_s and not (p.finished or p.paused or p.waiting) else "ETA –"
     parts: list[Any] = [
@@ -97,15 +99,22 @@ class RunScreen(BatchRowsScreen):
             self.progress = message.progress
             self.tick()
 
+    def on_rows_changed(self, message: RowsChanged) -> None:
+        if message.batch_id == self.batch_id:  # e.g. a row resolved by hand in the failed/pending view
+            self.tick()
+
     def tick(self) -> None:
         """Show the run as the store has it now: on every RunProgress, and once the run ended."""
         control = self.app.run_control
         p = self.progress or (control.progress if control is not None and control.batch_id == self.batch_id
                               else None)
         counts = self.app.services.stats(self.batch_id).by_state
-        self.query_one("#run-summary", Static).update(summary(p, counts, bool(control and control.stopping)))
+        ended = not self.app.run_active(self.batch_id)
+        self.query_one("#run-summary", Static).update(summary(p, counts, bool(control and control.stopping), ended))
         if p is not None:
             self.query_one(ProgressBar).update(total=max(p.to_send, 1), progress=p.sent)
+        elif ended:
+            self.query_one(ProgressBar).update(total=1, progress=0)
         errors = list(self.app.run_errors)[-3:]
         self.query_one("#run-errors", Static).update(Text("\n".join(errors), style="red") if errors else "")
         self.show_run()

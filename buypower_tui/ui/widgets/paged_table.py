@@ -179,14 +179,21 @@ class PagedTable(ScrollView, can_focus=True):
         return max(self.scrollable_content_region.height - 1, 1)
 
     def watch_cursor_row(self, old: int, new: int) -> None:
-        visible = self._visible_rows
-        top = int(self.scroll_offset.y)
-        if new < top:
-            self.scroll_to(y=new, animate=False, immediate=True)
-        elif new >= top + visible:
-            self.scroll_to(y=new - visible + 1, animate=False, immediate=True)
+        self._show_cursor()
         self.refresh()
         self.post_message(self.RowHighlighted(self, self.current_id))
+
+    def _show_cursor(self) -> None:
+        """Scroll so that the cursor's row is on screen (after a move, or a smaller window)."""
+        visible, row = self._visible_rows, self.cursor_row
+        top = int(self.scroll_offset.y)
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + visible:
+            self.scroll_to(y=row - visible + 1, animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_cursor)
 
     def action_cursor_up(self) -> None:
         self.move_cursor(row=self.cursor_row - 1)
