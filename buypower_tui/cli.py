@@ -14,28 +14,27 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
 from buypower_tui import __version__, secrets
+from buypower_tui import services as layer
 from buypower_tui.cli_db import add_db_parser
 from buypower_tui.cli_records import add_record_parsers
 from buypower_tui.cli_vending import add_vending_parsers
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.breaker import BreakerOpen
-from buypower_tui.core.importing import FileError, ImportReport
-from buypower_tui.core.models import Recipient
 from buypower_tui.core.money_lock import MoneyLockError
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, escape_hidden, naira
+from buypower_tui.core.sheets import FileError
 from buypower_tui.core.times import local_iso, local_minute, offset_now
 from buypower_tui.logs import disk_problem, log_record_written, setup_logging
 from buypower_tui.paths import AppPaths
 from buypower_tui.sandbox_cli import add_sandbox_parser
-from buypower_tui.services import Context, Services
+from buypower_tui.services.context import Context
 from buypower_tui.settings import (
     FIELDS as SETTING_FIELDS,
 )
@@ -45,6 +44,11 @@ from buypower_tui.settings import (
     ConfigError,
     env_name,
 )
+
+if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
+    from buypower_tui.core.importing import ImportReport
+    from buypower_tui.core.models import Recipient
+    from buypower_tui.services import Services
 
 log = logging.getLogger("buypower_tui.cli")
 
@@ -109,6 +113,8 @@ def cmd_validate(svc: Services, args: argparse.Namespace) -> int:
         err("validate: give a FILE to check, or --sample for the example shipped with buypower-tui.")
         return EXIT_USAGE
     if args.sample:
+        from importlib import resources  # only for --sample
+
         source = resources.as_file(resources.files("buypower_tui") / "data" / "sample-recipients.csv")
     else:
         source = nullcontext(Path(args.file))
@@ -341,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from buypower_tui.ui.tui import run_tui  # textual is imported only for the TUI
 
             return run_tui(args)
-        svc = Services(Context(args), face="cli")
+        svc = layer.Services(Context(args), face="cli")
         return args.func(svc, args)
     except (ConfigError, FileError, secrets.KeyringUnavailable, ConfigurationError, MoneyLockError) as exc:
         err(str(exc))

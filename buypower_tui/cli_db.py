@@ -4,17 +4,21 @@ the app's. Every other command upgrades the store when it opens it; these say wh
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import make_url
-
+from buypower_tui import services as layer
 from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
-from buypower_tui.core import schema
 from buypower_tui.core.money_lock import sqlite_file
-from buypower_tui.services import Services, is_store_file
+
+if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
+    from buypower_tui.services import Services
 
 
 def cmd_db(svc: Services, args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url  # the schema machinery: only `db` needs it here
+
+    from buypower_tui.core import schema
+
     ctx, where = svc.ctx, svc.database_shown
     if args.db_command == "upgrade":
         ctx.announce_upgrade = False  # said below, on stdout
@@ -26,7 +30,7 @@ def cmd_db(svc: Services, args: argparse.Namespace) -> int:
         path = sqlite_file(make_url(ctx.database_url))
         # what any other command would refuse (an empty file, another program's database) is
         # refused here too, rather than called "no store yet"
-        revision = schema.revision_at(ctx.database_url) if path is None or is_store_file(path) else None
+        revision = schema.revision_at(ctx.database_url) if path is None or layer.is_store_file(path) else None
     except Exception as exc:  # noqa: BLE001 - not readable: say so, the other commands explain more
         err(f"db status: cannot read the store {where}: {exc}")
         return EXIT_USAGE

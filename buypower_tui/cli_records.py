@@ -6,15 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from buypower_tui import cli_args
 from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
-from buypower_tui.core import manual
-from buypower_tui.core.models import RowState
+from buypower_tui.core import tokens
 from buypower_tui.core.rules import naira
-from buypower_tui.services import Services
+from buypower_tui.core.values import RowState
 from buypower_tui.settings import ConfigError
+
+if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
+    from buypower_tui.services import Services
 
 S = RowState
 
@@ -28,8 +30,8 @@ def cmd_resolve(svc: Services, args: argparse.Namespace) -> int:
                  for r in by_number.values() if r.state != S.NEEDS_REVIEW]
     if not args.note.strip():
         problems.append("--note must say how you know (e.g. 'BuyPower support, ticket 123')")
-    if args.token and (args.as_ != "paid" or len(args.rows) != 1 or manual.token_problem(args.token)):
-        problems.append(manual.token_problem(args.token) or "--token goes with --as paid and one row")
+    if args.token and (args.as_ != "paid" or len(args.rows) != 1 or tokens.token_problem(args.token)):
+        problems.append(tokens.token_problem(args.token) or "--token goes with --as paid and one row")
     if problems or not args.rows:
         err("resolve: " + ("; ".join(problems) or "no rows given"))
         return EXIT_USAGE

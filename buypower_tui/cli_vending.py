@@ -13,14 +13,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from buypower_tui import cli_args
+from buypower_tui import services as layer
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, err, out
-from buypower_tui.core.models import RowState
 from buypower_tui.core.money_lock import MoneyLockBusy
 from buypower_tui.core.rules import naira
-from buypower_tui.services import PlanChanged, RecoveryReport, RunCancelled, RunControl, RunPlan, Services
+from buypower_tui.core.values import RowState
 
 if TYPE_CHECKING:
-    from buypower_tui.services import Progress
+    from buypower_tui.services import Progress, RecoveryReport, RunPlan, Services
 
 S = RowState
 
@@ -61,7 +61,7 @@ def _send(svc: Services, plan: RunPlan, wait_pending: float, *, settle_only: boo
     stops after the rows in flight (each ends with its answer or, at the latest, at its
     deadline); a second one cuts them at once: their rows stay PENDING and are requeried
     later. Interrupted: exit 130."""
-    control = RunControl(svc, plan, _ProgressPrinter(), wait_pending, settle_only=settle_only)
+    control = layer.RunControl(svc, plan, _ProgressPrinter(), wait_pending, settle_only=settle_only)
     signals = 0
 
     def interrupted(*_: object) -> None:
@@ -82,10 +82,10 @@ def _send(svc: Services, plan: RunPlan, wait_pending: float, *, settle_only: boo
     previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = control.run()
-    except (RunCancelled, PlanChanged) as exc:
-        if not signals and isinstance(exc, PlanChanged):
+    except (layer.RunCancelled, layer.PlanChanged) as exc:
+        if not signals and isinstance(exc, layer.PlanChanged):
             raise  # shown, and asked again
-        err(f"run: {RunCancelled()}")  # a stop asked for while the plan was checked is never undone
+        err(f"run: {layer.RunCancelled()}")  # a stop asked for while the plan was checked is never undone
         return EXIT_INTERRUPTED
     finally:
         for sig, handler in previous.items():
@@ -196,7 +196,7 @@ def _plan_and_pay(svc: Services, args: argparse.Namespace, lock, retrying: tuple
             return EXIT_USAGE
         try:  # confirmed: now, and only now, record the choices, approve and pay
             return _send(svc, plan, args.wait_pending)
-        except PlanChanged as exc:
+        except layer.PlanChanged as exc:
             err(f"nothing was paid: since the plan was shown, {'; '.join(exc.changes)}. Checking again…")
     err("run: the plan kept changing while it was checked; nothing was paid. Run the command again.")
     return EXIT_USAGE

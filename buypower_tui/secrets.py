@@ -13,12 +13,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
-import keyring
-import keyring.backend
-import keyring.backends.fail
-import keyring.backends.null
-import keyring.errors
 from pydantic import SecretStr
 
 from buypower_tui import APP_NAME
@@ -44,6 +40,17 @@ NO_KEYRING_HELP = (
     "What the keyring library said: {reason}"
 )
 
+
+
+def _keyring() -> Any:
+    """The keyring package, imported when a key is first asked for: it costs some 50 ms (it
+    loads urllib and its D-Bus helpers) that the TUI's first frame does not wait for."""
+    import keyring
+    import keyring.backends.fail
+    import keyring.backends.null
+    import keyring.errors
+
+    return keyring
 
 class KeyringUnavailable(Exception):
     """No keyring backend works here; str() explains the two ways out, `reason` says why."""
@@ -95,9 +102,10 @@ def resolve_key(env: str) -> KeyInfo:
     value = env_key(env)
     if value:
         return KeyInfo("env", SecretStr(value))
+    kr = _keyring()
     try:
-        stored = keyring.get_password(SERVICE, env)
-    except keyring.errors.KeyringError as exc:
+        stored = kr.get_password(SERVICE, env)
+    except kr.errors.KeyringError as exc:
         return KeyInfo("none", None, str(exc) or type(exc).__name__)
     if stored:
         return KeyInfo("keyring", SecretStr(stored))
@@ -106,38 +114,12 @@ def resolve_key(env: str) -> KeyInfo:
 
 def keyring_problem(env: str) -> str | None:
     """Why the OS keyring cannot be used here, or None when it can (may block: use a thread)."""
+    kr = _keyring()
     try:
-        keyring.get_password(SERVICE, env)
-    except keyring.errors.KeyringError as exc:
+        kr.get_password(SERVICE, env)
+    except kr.errors.KeyringError as exc:
         return str(exc) or type(exc).__name__
     return None
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring that forgets everything when the process ends: the demo's, and the tests'.
-    (keyring's own backend API, so the code that uses it is the code that runs for real.)"""
-
-    priority = 1  # type: ignore[assignment]
-    # Never a candidate when keyring picks a backend by itself: a machine without a real
-    # keyring would get this one, and a stored key would be gone at exit. It is only ever
-    # set on purpose (keyring.set_keyring), by the demo and the tests.
-    viable = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.passwords[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError("no such password") from None
 
 
 def check_shape(key: str) -> str | None:
@@ -149,34 +131,38 @@ def check_shape(key: str) -> str | None:
 
 def ensure_keyring(env: str) -> None:
     """Raise KeyringUnavailable now, before the operator types a key we cannot keep."""
+    kr = _keyring()
     try:
-        keyring.get_password(SERVICE, env)
+        kr.get_password(SERVICE, env)
         _persistent()
-    except keyring.errors.KeyringError as exc:
+    except kr.errors.KeyringError as exc:
         raise _unavailable(exc, env) from None
 
 
 def _persistent() -> None:
     """Only a backend that keeps what it is given counts as a keyring."""
-    backend = keyring.get_keyring()
-    if isinstance(backend, keyring.backends.null.Keyring | keyring.backends.fail.Keyring):
-        raise keyring.errors.NoKeyringError(f"the only keyring backend here is {backend}, which keeps nothing")
+    kr = _keyring()
+    backend = kr.get_keyring()
+    if isinstance(backend, kr.backends.null.Keyring | kr.backends.fail.Keyring):
+        raise kr.errors.NoKeyringError(f"the only keyring backend here is {backend}, which keeps nothing")
 
 
 def store_key(env: str, key: SecretStr) -> None:
+    kr = _keyring()
     try:
         _persistent()
-        keyring.set_password(SERVICE, env, key.get_secret_value())
-    except keyring.errors.KeyringError as exc:
+        kr.set_password(SERVICE, env, key.get_secret_value())
+    except kr.errors.KeyringError as exc:
         raise _unavailable(exc, env) from None
 
 
 def clear_key(env: str) -> bool:
     """Remove the stored key; False when there was none."""
+    kr = _keyring()
     try:
-        keyring.delete_password(SERVICE, env)
-    except keyring.errors.PasswordDeleteError:
+        kr.delete_password(SERVICE, env)
+    except kr.errors.PasswordDeleteError:
         return False
-    except keyring.errors.KeyringError as exc:
+    except kr.errors.KeyringError as exc:
         raise _unavailable(exc, env) from None
     return True

@@ -9,8 +9,8 @@ import keyring
 import pytest
 
 from buypower_tui.core.store import Store
+from buypower_tui.memory_keyring import MemoryKeyring
 from buypower_tui.paths import AppPaths
-from buypower_tui.secrets import MemoryKeyring
 
 
 @pytest.fixture(autouse=True)

@@ -29,10 +29,12 @@ def test_the_faces_never_hold_the_store():
 
 
 def test_the_tui_and_the_cli_start_without_what_only_some_commands_need():
-    """Issue 12: the first screen needs neither the client (httpx, the rate limiter, retries),
-    nor Alembic (an up-to-date store is read without it), nor openpyxl, nor the sandbox server."""
+    """Issue 12: the TUI's first frame needs neither the client (httpx, the rate limiter,
+    retries), nor Alembic, openpyxl or the sandbox server, nor even the store (SQLAlchemy,
+    SQLModel, the services) or the keyring: those load in a worker after it (ui/start.py)."""
     heavy = ("httpx", "aiolimiter", "stamina", "alembic", "openpyxl", "buypower_tui.core.client",
-             "buypower_tui.core.vending", "buypower_tui.core.sandbox.server", "buypower_tui.core.demo")
+             "buypower_tui.core.vending", "buypower_tui.core.sandbox.server", "buypower_tui.core.demo",
+             "sqlalchemy", "sqlmodel", "keyring", "buypower_tui.services.operations")
     code = ("import sys, buypower_tui.cli, buypower_tui.ui.app, buypower_tui.ui.tui; "
             f"print([m for m in {heavy!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -458,3 +458,38 @@ async def test_a_row_resolved_by_hand_shows_in_the_run_view_underneath(tmp_path)
         assert app.screen is run_view
         shown = run_view.table.row(row.id)
         assert shown["state"] == RowState.SUCCESS and shown["token"] == "12345678901234567890"
+
+
+async def test_the_tui_draws_first_and_lists_the_batches_when_its_store_opens(tmp_path, isolated_home):
+    """Issue 12: a SQLite store at the app's schema is opened after the first frame, in a worker;
+    the batches screen then lists what it holds, with the key asked there too."""
+    from buypower_tui.cli import build_parser, main
+    from buypower_tui.core.demo import write_demo_sheet
+    from buypower_tui.services import Context
+
+    assert main(["--sandbox", "import", str(write_demo_sheet(tmp_path / "sheet.csv"))]) == 1  # it has invalid rows
+    ctx = Context(build_parser().parse_args(["--sandbox"]))
+    assert ctx.store_is_current()
+    app = BuyPowerApp(ctx)
+    assert app.services is None
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.services is not None and app.services.key_info is not None
+        assert app.screen.table.row_count == 1 and "1 batch(es)" in screen_text(app)
+
+
+def test_a_store_that_needs_opening_first_is_not_left_to_the_worker(tmp_path, isolated_home):
+    """Another engine, an older store, a file that is not a store: opened before the TUI, where
+    a refusal is an exit code."""
+    from buypower_tui.cli import build_parser
+    from buypower_tui.services import Context
+
+    def current(db: str) -> bool:
+        return Context(build_parser().parse_args(["--db", db])).store_is_current()
+
+    assert current(f"sqlite:///{tmp_path / 'new.db'}")  # none yet: the worker creates it
+    (tmp_path / "junk.db").write_text("not a database")
+    assert not current(f"sqlite:///{tmp_path / 'junk.db'}")
+    assert not current(f"sqlite:///{tmp_path / 'no-such-folder' / 'x.db'}")
+    assert not current("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert not current(f"sqlite:///{tmp_path / 'new.db'}?timeout=5")

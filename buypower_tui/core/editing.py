@@ -15,12 +15,12 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from buypower_tui.core import rows
-from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, to_kobo, utcnow
-from buypower_tui.core.rules import FIELDS, Limits, check_row, duplicate_warning, naira
+from buypower_tui.core.models import Batch, Event, Recipient, RowState, to_kobo, utcnow
+from buypower_tui.core.row_view import EDITABLE, raw_values, row_status, shown_value  # noqa: F401 - named here too
+from buypower_tui.core.rules import FIELDS, Limits, check_row
 from buypower_tui.core.store import Store, operator_name
 
 S = RowState
-EDITABLE = (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED)
 _T = Recipient.__table__
 # What the grid shows: a plain Core read, because building 10,000 ORM objects takes
 # seconds and the grid must show a 10,000-row batch in under one.
@@ -88,46 +88,6 @@ def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *
         q = q.where(or_(*(fold(_T.c[c]).like(needle, escape="\\") for c in ("meter_raw", "name_raw", "customer_name"))))
     with store.engine.connect() as conn:
         return list(conn.execute(q.order_by(_T.c.row_number)).scalars())
-
-
-def row_status(row: dict[str, Any], duplicates: dict[str, int]) -> tuple[str, str]:
-    """(kind, text) for the grid's status column: kind is invalid, warning, ok or done."""
-    state = row["state"]
-    if state == S.INVALID:
-        errors = row["errors"] or [{"message": "invalid"}]
-        return "invalid", errors[0]["message"]
-    if state == S.LOOKUP_FAILED:
-        return "invalid", f"lookup: {row['provider_message'] or 'meter not found'}"
-    meter = row["meter"]
-    if meter in duplicates and state in EDITABLE:
-        if not row["duplicate_accepted"]:
-            return "warning", duplicate_warning(meter, duplicates[meter])[1]
-        if state in (S.VALID, S.VERIFIED):
-            return "ok", f"{state.lower()}, duplicate accepted (meter appears {duplicates[meter]} times)"
-    if row["warnings"]:
-        return "warning", row["warnings"][0]["message"]
-    if state == S.VALID and row["provider_message"]:
-        return "ok", row["provider_message"]  # held: its disco was down at lookup
-    if state in (S.VALID, S.VERIFIED):
-        return "ok", "verified" if state == S.VERIFIED else "valid"
-    return "done", state.lower().replace("_", " ")
-
-
-def shown_value(row: dict[str, Any], field: str) -> str:
-    """What the grid shows for a field: the normalised value, or what the sheet said when
-    the field is invalid (so the operator sees what to fix)."""
-    if field == "amount":  # an amount the rules parsed is shown formatted, even out of range
-        amount = from_kobo(row["amount_kobo"])
-        return row["amount_raw"] if amount is None else naira(amount)
-    bad = {e["field"] for e in row["errors"] or ()}
-    if field in bad or row[field] is None:
-        return row[f"{field}_raw"] or ""
-    return row[field] or ""
-
-
-def raw_values(row: dict[str, Any] | Recipient) -> dict[str, str]:
-    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    return {f: get(f"{f}_raw") or "" for f in FIELDS}
 
 
 def _checked_columns(raw: dict[str, str], limits: Limits) -> dict[str, Any]:

@@ -14,19 +14,9 @@ import uuid
 from buypower_tui.core.models import RowState, utcnow
 from buypower_tui.core.rows import FINAL, OPERATOR, RowView, StateConflict, is_operator_failed, transition
 from buypower_tui.core.store import Store
+from buypower_tui.core.tokens import token_digits, token_problem  # noqa: F401 - named here too
 
 S = RowState
-
-
-def token_digits(text: str | None) -> str | None:
-    """A token as the operator typed it (spaces, dashes), as 20 digits; None when empty."""
-    digits = "".join(ch for ch in text or "" if ch.isdigit())
-    return digits or None
-
-
-def token_problem(text: str | None) -> str | None:
-    value = token_digits(text)
-    return None if value is None or len(value) == 20 else f"a token has 20 digits; this has {len(value)}."
 
 
 def resolve_review(store: Store, row_id: int, note: str, state: str, token: str | None = None) -> RowView:

@@ -5,7 +5,6 @@ runs them), and a test checks that the migrations make what these models say."""
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,14 +13,7 @@ from sqlalchemy import JSON, Column, DateTime, Index, String, false, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-
-def to_kobo(amount: Decimal | None) -> int | None:
-    """Money is stored in kobo (integers): exact, and indexable for the duplicate search."""
-    return None if amount is None else int(amount * 100)
-
-
-def from_kobo(kobo: int | None) -> Decimal | None:
-    return None if kobo is None else Decimal(kobo) / 100
+from buypower_tui.core.values import RowState, from_kobo, to_kobo, utcnow  # noqa: F401 - named here too
 
 
 class DecimalText(TypeDecorator[Decimal]):
@@ -73,25 +65,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def time_field(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class RowState(enum.StrEnum):
-    IMPORTED = "IMPORTED"
-    VALID = "VALID"
-    INVALID = "INVALID"
-    VERIFIED = "VERIFIED"
-    LOOKUP_FAILED = "LOOKUP_FAILED"
-    APPROVED = "APPROVED"
-    SENDING = "SENDING"
-    SUCCESS = "SUCCESS"
-    FAILED = "FAILED"
-    PENDING = "PENDING"
-    NOT_SENT = "NOT_SENT"
-    NEEDS_REVIEW = "NEEDS_REVIEW"
 
 
 class Batch(SQLModel, table=True):

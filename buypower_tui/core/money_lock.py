@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy.engine import URL
-
 from buypower_tui.paths import create_private_file
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 
 class MoneyLockError(Exception):

@@ -21,6 +21,7 @@ from buypower_tui.core import plausibility
 from buypower_tui.core.models import Event, Recipient, RowState, from_kobo, to_kobo, utcnow
 from buypower_tui.core.outcomes import Outcome, VendResult
 from buypower_tui.core.requery_policy import RequeryPolicy
+from buypower_tui.core.row_view import _OLD_OPERATOR_NOTE, OPERATOR, is_operator_failed  # noqa: F401
 from buypower_tui.core.rules import FIELDS, Limits, check_row
 from buypower_tui.core.store import Store, operator_name
 
@@ -29,21 +30,6 @@ SENDABLE = (S.APPROVED, S.NOT_SENT)
 REQUERYABLE = (S.SENDING, S.PENDING, S.NEEDS_REVIEW)
 WITH_ORDER = (S.APPROVED, S.SENDING, S.PENDING, S.NOT_SENT, S.SUCCESS, S.FAILED, S.NEEDS_REVIEW)
 FINAL = (S.SUCCESS, S.FAILED)
-
-# The provider_code of a row the operator marked FAILED by hand. That is the operator's
-# judgement, not BuyPower's: the order may still succeed, so such a row is requeried under
-# its orderId until BuyPower answers conclusively, counts as money that may move, and is
-# never retried before then. (Rows resolved before this marker existed carry only the note.)
-OPERATOR = "OPERATOR"
-_OLD_OPERATOR_NOTE = "resolved by the operator"
-
-
-def is_operator_failed(row: Any) -> bool:
-    """`row`: a Recipient, a RowView or a grid row (a dict)."""
-    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
-    return get("state") == S.FAILED and (get("provider_code") == OPERATOR
-                                         or (get("provider_message") or "").startswith(_OLD_OPERATOR_NOTE))
-
 
 def operator_failed() -> Any:
     """The SQL condition of `is_operator_failed`."""

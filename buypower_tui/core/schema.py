@@ -23,16 +23,19 @@ from sqlmodel import SQLModel
 
 from buypower_tui.core import models  # noqa: F401 - the tables, for create_all
 from buypower_tui.core.money_lock import sqlite_file
+from buypower_tui.core.store_version import (  # noqa: F401 - named here too
+    FIRST,
+    HEAD,
+    StoreVersionUnclear,
+    sqlite_revision,
+    the_one_revision,
+)
 from buypower_tui.paths import create_private_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-FIRST = "0001"  # the schema of 0.1.0, which stores made before migrations have
-# The newest migration. Said here so that opening a store that is up to date (every start but
-# the first after an upgrade) never imports Alembic; a test holds it to Alembic's own head.
-HEAD = "0003"
 # PostgreSQL: the advisory lock (transaction-level) every opener takes before it looks at the
 # schema, so that one upgrades and the others find the work done. ("bp-schema" as a number.)
 SCHEMA_LOCK = 0x62702D736368656D
@@ -44,17 +47,6 @@ class StoreTooNew(OSError):
     def __init__(self, where: str, revision: str) -> None:
         super().__init__(f"{where} is at schema revision {revision}, newer than this buypower-tui knows "
                          f"(its newest is {head()}): upgrade buypower-tui to open it. Nothing was changed.")
-
-
-class StoreVersionUnclear(OSError):
-    """The store's version table is empty or holds several revisions: which schema it has cannot
-    be known, so it is neither upgraded nor used."""
-
-    def __init__(self, where: str, found: list[str]) -> None:
-        what = "is empty" if not found else f"holds {len(found)} revisions ({', '.join(found)})"
-        super().__init__(f"{where}: its schema version table (alembic_version) {what}, so its schema cannot be "
-                         "known. Nothing was changed. Restore its copy (<name>.before-<revision>.db) or set the "
-                         "one right revision in that table by hand.")
 
 
 @dataclass(frozen=True)
@@ -114,14 +106,8 @@ def revision_of(connection: Connection, where: str = "the store") -> str | None:
     """The store's revision; FIRST for a store made before migrations (our tables, no version)."""
     if not inspect(connection).has_table("alembic_version"):
         return FIRST if inspect(connection).has_table("recipient") else None
-    return _the_one(where, [str(v) for (v,) in connection.execute(text("SELECT version_num FROM alembic_version"))])
-
-
-def _the_one(where: str, found: list[str]) -> str:
-    """The version table's one revision; none or several: the store's schema cannot be known."""
-    if len(found) != 1:
-        raise StoreVersionUnclear(where, found)
-    return found[0]
+    found = [str(v) for (v,) in connection.execute(text("SELECT version_num FROM alembic_version"))]
+    return the_one_revision(where, found)
 
 
 def revision_at(url: str) -> str | None:
@@ -134,17 +120,6 @@ def revision_at(url: str) -> str | None:
             return revision_of(connection, url) if inspect(connection).has_table("recipient") else None
     finally:
         engine.dispose()
-
-
-def sqlite_revision(path: Path) -> str | None:
-    """The revision of a SQLite store, read without our settings (a look that changes nothing)."""
-    # mode=rw, not ro: a read-only reader of a WAL database leaves its -wal and -shm behind
-    with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=rw", uri=True, timeout=5)) as db:
-        tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "alembic_version" not in tables:
-            return FIRST if "recipient" in tables else None
-        found = [str(v) for (v,) in db.execute("SELECT version_num FROM alembic_version")]
-    return _the_one(str(path), found)
 
 
 def check_not_newer(where: str, revision: str | None) -> None:

@@ -93,3 +93,14 @@ def export_columns(token: str | None, parcels: Iterable[Mapping[str, Any]] | Non
     return {"kct1": " ".join(by_kind.get("KCT1", ())), "kct2": " ".join(by_kind.get("KCT2", ())),
             "token": " ".join(by_kind.get("TOKEN", ())), "bonus_token": " ".join(by_kind.get("BONUS", ())),
             "other_tokens": "; ".join(other)}
+
+
+def token_digits(text: str | None) -> str | None:
+    """A token as the operator typed it (spaces, dashes), as 20 digits; None when empty."""
+    digits = "".join(ch for ch in text or "" if ch.isdigit())
+    return digits or None
+
+
+def token_problem(text: str | None) -> str | None:
+    value = token_digits(text)
+    return None if value is None or len(value) == 20 else f"a token has 20 digits; this has {len(value)}."

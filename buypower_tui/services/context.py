@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 from pathlib import Path
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from buypower_tui import secrets
 from buypower_tui.console import err
-from buypower_tui.core.schema import StoreTooNew, StoreVersionUnclear
-from buypower_tui.core.store import NotAStore, Store, safe_url
+from buypower_tui.core.store_version import HEAD, sqlite_revision
 from buypower_tui.logs import add_secret, setup_logging
 from buypower_tui.paths import AppPaths, NotARegularFile
 from buypower_tui.settings import ConfigError, LoadedSettings, Settings, load_settings
+
+if TYPE_CHECKING:
+    from buypower_tui.core.store import Store
 
 
 class Context:
@@ -59,6 +62,12 @@ class Context:
     @property
     def store(self) -> Store:
         if self._store is None:
+            # SQLAlchemy when the store is first asked for: the TUI draws its first frame before
+            from sqlalchemy.exc import SQLAlchemyError
+
+            from buypower_tui.core.schema import StoreTooNew, StoreVersionUnclear
+            from buypower_tui.core.store import NotAStore, Store, safe_url
+
             try:
                 self._store = Store.open(self.database_url)
             except (NotAStore, NotARegularFile, StoreTooNew, StoreVersionUnclear) as exc:  # each says what to do
@@ -71,6 +80,22 @@ class Context:
             if done is not None and done.before is not None and self.announce_upgrade:
                 err(done.describe())
         return self._store
+
+    def store_is_current(self) -> bool:
+        """A plain SQLite store already at the app's schema, or none yet: read with sqlite3
+        alone, so the TUI can open it after its first frame. Anything else (another engine,
+        an older store to upgrade, a file that is not a store) is opened before, where a
+        refusal is an exit code and not a crash."""
+        url = self.database_url
+        if not url.startswith("sqlite:///") or "?" in url:
+            return False
+        path = Path(unquote(url[len("sqlite:///"):]))
+        try:
+            if not path.exists():
+                return path.parent.is_dir()
+            return path.is_file() and sqlite_revision(path) == HEAD
+        except (sqlite3.Error, OSError):  # StoreVersionUnclear is an OSError too
+            return False
 
     def close(self) -> None:
         if self._store is not None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -17,7 +18,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from buypower_tui.logs import mask_message
-from buypower_tui.services import Services
+from buypower_tui.services.context import Context
 from buypower_tui.ui.jobs import JobsMixin
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.error import ErrorModal
@@ -28,11 +29,15 @@ from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.health import HealthScreen
 from buypower_tui.ui.screens.run import RunScreen
 from buypower_tui.ui.screens.settings import SettingsScreen
+from buypower_tui.ui.start import StartMixin
+
+if TYPE_CHECKING:
+    from buypower_tui.services import Services
 
 log = logging.getLogger("buypower_tui.ui")
 
 
-class BuyPowerApp(JobsMixin, App[None]):
+class BuyPowerApp(StartMixin, JobsMixin, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "buypower-tui"
     MODES = {"main": BatchesScreen, "health": HealthScreen}  # the dashboard never pops the run's screens
@@ -47,19 +52,22 @@ class BuyPowerApp(JobsMixin, App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
     ]
 
-    def __init__(self, services: Services, open_batch: int | None = None, *, recover: bool = True) -> None:
+    def __init__(self, services: Services | Context, open_batch: int | None = None, *, recover: bool = True) -> None:
+        """`services`, or a Context whose store is opened after the first frame (see start.py)."""
         super().__init__()
-        self.services = services
+        self.services = None if isinstance(services, Context) else services
+        self.ctx = services if isinstance(services, Context) else services.ctx
         self.open_batch = open_batch
         self.recover_at_start = recover
         self.last_folder = Path.cwd()  # where the file picker opens
         self.init_jobs()
 
-    def on_mount(self) -> None:
+    def started(self) -> None:
+        """The store is open: say what opening it did, and settle what a crash left."""
         done = self.services.upgraded
         if done is not None and done.before is not None:
             self.notify(done.describe() + ".", title="Store upgraded", timeout=15, markup=False)
-        for notice in self.services.ctx.loaded.notices:  # stderr is hidden under the full screen
+        for notice in self.ctx.loaded.notices:  # stderr is hidden under the full screen
             self.notify(notice, title="Setting no longer used", severity="warning", timeout=20, markup=False)
         if self.open_batch is not None:
             self.push_screen(EditorScreen(self.open_batch))
@@ -121,7 +129,8 @@ class BuyPowerApp(JobsMixin, App[None]):
         """The terminal is gone (SIGHUP) or the system stops us (SIGTERM): stop the run after
         the rows in flight, stop any check or lookup, and leave."""
         self.quit_after_run = True
-        self.services.stop_reads()
+        if self.services is not None:
+            self.services.stop_reads()
         if self.run_control is not None:
             self.run_control.stop()
         for worker in self.workers:
@@ -131,7 +140,8 @@ class BuyPowerApp(JobsMixin, App[None]):
     async def action_quit(self) -> None:
         """During a run: ask, then stop after the rows in flight and quit when they are settled."""
         if not self.run_active():
-            self.services.stop_reads()  # a lookup or requery in a worker would hold the exit for its deadline
+            if self.services is not None:
+                self.services.stop_reads()  # a lookup or requery in a worker would hold the exit for its deadline
             self.exit()
             return
 
@@ -152,5 +162,5 @@ class BuyPowerApp(JobsMixin, App[None]):
         log.error("buypower-tui stopped on an unexpected error", exc_info=sys.exc_info()[1] or self._exception)
         self.bell()
         self._exit_renderables.append(
-            f"buypower-tui stopped on an unexpected error; details are in {self.services.paths.log_file}")
+            f"buypower-tui stopped on an unexpected error; details are in {self.ctx.paths.log_file}")
         self._close_messages_no_wait()

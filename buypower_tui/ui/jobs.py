@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from buypower_tui import services as layer
 from buypower_tui.core.money_lock import MoneyLockError
-from buypower_tui.services import WAIT_PENDING_S, PlanChanged, RunControl, StateConflict
 from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress, RowsChanged, RunProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.screens.run import RunScreen
 
 if TYPE_CHECKING:
-    from buypower_tui.services import Progress, RunPlan, RunResult
+    from buypower_tui.services import Progress, RunControl, RunPlan, RunResult
 
 log = logging.getLogger("buypower_tui.ui")
 T = TypeVar("T")
@@ -47,7 +47,7 @@ class Job:
 class JobsMixin:
     run_control: RunControl | None = None
     quit_after_run = False
-    wait_pending_s = WAIT_PENDING_S  # how long a run keeps requerying its pending rows at the end
+    wait_pending_s: float | None = None  # how long a run requeries its pending rows at the end (None: the default)
 
     def init_jobs(self) -> None:
         self.lookup_done: tuple[int, int] = (0, 0)
@@ -101,7 +101,7 @@ class JobsMixin:
         def go() -> None:
             try:
                 result = work()
-            except (StateConflict, ValueError, MoneyLockError) as exc:
+            except (layer.StateConflict, ValueError, MoneyLockError) as exc:
                 self.call_from_thread(self.show_error, refused, str(exc))
                 return
             self.call_from_thread(self._changed, batch_id, done, result)
@@ -176,7 +176,7 @@ class JobsMixin:
 
         self.push_screen(ConfirmRunModal(plan, self.services.mode, changes), answer)
 
-    def _plan_changed(self, changed: PlanChanged) -> None:
+    def _plan_changed(self, changed: layer.PlanChanged) -> None:
         """Checked again at VEND, the plan no longer held: nothing was paid; show it as it is
         now, with what changed, and ask again."""
 
@@ -194,7 +194,8 @@ class JobsMixin:
                 self.run_errors.append(p.last_error)
             self.post_message(RunProgress(plan.batch_id, p))
 
-        self.run_control = RunControl(self.services, plan, on_progress, self.wait_pending_s)
+        waits = {} if self.wait_pending_s is None else {"wait_pending": self.wait_pending_s}
+        self.run_control = layer.RunControl(self.services, plan, on_progress, **waits)
         self._job("run", plan.batch_id, self.run_control.run)
         self.push_screen(RunScreen(plan.batch_id))
 
@@ -240,7 +241,7 @@ class JobsMixin:
         batch_id = job.batch_id
         if event.state == WorkerState.ERROR:
             error = worker.error
-            if isinstance(error, PlanChanged) and not self.quit_after_run:
+            if isinstance(error, layer.PlanChanged) and not self.quit_after_run:
                 self._plan_changed(error)
             elif not isinstance(error, LookupStopped) and not self.quit_after_run:
                 log.error("%s of batch %s stopped", job.kind, batch_id, exc_info=error)

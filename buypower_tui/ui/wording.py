@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from buypower_tui.core.models import from_kobo
 from buypower_tui.core.rules import naira
+from buypower_tui.core.values import from_kobo
 
 
 def plural(n: int, word: str) -> str:

@@ -5,6 +5,8 @@ It takes a deliberate act: typing VEND. A stray Enter (or any other word) never 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,9 +15,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-from buypower_tui.core.plan import RunPlan
 from buypower_tui.core.rules import naira
 from buypower_tui.ui.wording import plural
+
+if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
+    from buypower_tui.core.plan import RunPlan
 
 WORD = "VEND"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -11,10 +12,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui.core.importing import FileError, ImportReport
-from buypower_tui.core.models import RowState
 from buypower_tui.core.rules import escape_hidden, naira
+from buypower_tui.core.sheets import FileError
 from buypower_tui.core.times import local_minute, offset_now
+from buypower_tui.core.values import RowState
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.open_file import OpenFileModal
 from buypower_tui.ui.modals.prompt import PromptModal
@@ -24,7 +25,11 @@ from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
+if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
+    from buypower_tui.core.importing import ImportReport
+
 S = RowState
+ACTIONS = frozenset({"new", "open", "rename", "delete", "review", "results"})  # they need the store
 # The money and the mode first: at 80 columns the rest scrolls out of view, not those.
 COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", "Valid total", 14),
            ("rows", "Rows", 5), ("valid", "Valid", 5), ("invalid", "Invalid", 7), ("paid", "Paid", 5),
@@ -69,8 +74,14 @@ class BatchesScreen(Screen):
     def on_screen_resume(self) -> None:
         self.load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.app.services is not None or action not in ACTIONS  # the store opens after the first frame
+
     def load(self) -> None:
         services = self.app.services
+        if services is None:  # the App opens the store now; it tells this screen when it is open
+            self.query_one("#batches-hint", Static).update("Opening the store…")
+            return
         batches = services.batches()
         stats = services.stats_for(b.id for b in batches)
         table = self.table

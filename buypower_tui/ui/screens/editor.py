@@ -12,9 +12,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
-from buypower_tui.core.editing import row_status
-from buypower_tui.core.models import RowState
+from buypower_tui.core.row_view import row_status
 from buypower_tui.core.rules import escape_hidden, naira
+from buypower_tui.core.values import RowState
 from buypower_tui.ui.messages import LookupFinished, LookupProgress, RowsChanged
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.screens.editor_changes import RowChanges

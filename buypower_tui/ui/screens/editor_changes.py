@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from buypower_tui.core.editing import EDITABLE, raw_values
+from buypower_tui.core.row_view import EDITABLE, raw_values
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.row_editor import RowEditorModal
 from buypower_tui.ui.modals.save_file import safe_name, save_csv

@@ -6,6 +6,7 @@ facts as `buypower-tui health`, plus the running client's breaker and call laten
 from __future__ import annotations
 
 from collections import deque
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -16,9 +17,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
-from buypower_tui.core.health import Health
 from buypower_tui.core.rules import naira
 from buypower_tui.ui.widgets.top_bar import TopBar
+
+if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
+    from buypower_tui.core.health import Health
 
 REFRESH_S = 5.0
 STATUS_STYLE = {"healthy": "bold reverse green", "degraded": "bold reverse yellow", "down": "bold reverse red"}

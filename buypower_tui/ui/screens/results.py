@@ -10,10 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from buypower_tui.core.models import from_kobo
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.times import local_minute
 from buypower_tui.core.tokens import copy_text, inline_text, tokens_in_order
+from buypower_tui.core.values import from_kobo
 from buypower_tui.ui.messages import RowsChanged, RunProgress
 from buypower_tui.ui.modals.save_file import safe_name, save_csv
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen

@@ -8,11 +8,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from buypower_tui.core import manual
-from buypower_tui.core.models import RowState
-from buypower_tui.core.rows import is_operator_failed
+from buypower_tui.core import tokens
+from buypower_tui.core.row_view import is_operator_failed
 from buypower_tui.core.rules import escape_hidden
 from buypower_tui.core.times import local_minute
+from buypower_tui.core.values import RowState
 from buypower_tui.ui.messages import RowsChanged, RunProgress
 from buypower_tui.ui.modals.choose import ChooseModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
@@ -182,8 +182,8 @@ class ReviewScreen(BatchRowsScreen):
 
             if state == S.SUCCESS and len(ids) == 1:  # a paid row should carry its token
                 self.app.push_screen(PromptModal("The token BuyPower gave (20 digits; empty if unknown)", "",
-                                                 "Spaces and dashes are ignored.", check=manual.token_problem),
-                                     lambda token: ask_note(manual.token_digits(token)) if token is not None
+                                                 "Spaces and dashes are ignored.", check=tokens.token_problem),
+                                     lambda token: ask_note(tokens.token_digits(token)) if token is not None
                                      else None)
             else:
                 ask_note()

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, ProgressBar, Static
 
-from buypower_tui.core.models import RowState
+from buypower_tui.core.values import RowState
 from buypower_tui.ui.messages import RowsChanged, RunProgress
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.screens.results import ResultsScreen

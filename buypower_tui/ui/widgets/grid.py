@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.text import Text
 
-from buypower_tui.core.editing import row_status, shown_value
+from buypower_tui.core.row_view import row_status, shown_value
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.ui.widgets.paged_table import PagedTable
 

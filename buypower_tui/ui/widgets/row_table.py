@@ -13,11 +13,11 @@ from typing import Any
 
 from rich.text import Text
 
-from buypower_tui.core.models import RowState, from_kobo
 from buypower_tui.core.outcomes import format_token
-from buypower_tui.core.rows import is_operator_failed
+from buypower_tui.core.row_view import is_operator_failed
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.tokens import extra_tokens, has_key_change
+from buypower_tui.core.values import RowState, from_kobo
 from buypower_tui.ui.widgets.paged_table import PagedTable
 
 S = RowState

@@ -15,8 +15,8 @@ class TopBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label(f"buypower-tui › {self.title_text}", id="top-title", markup=False)
         yield Label("", id="activity", markup=False)
-        mode = self.app.services.mode
-        demo = " DEMO" if self.app.services.demo is not None else ""
+        mode = self.app.mode
+        demo = " DEMO" if self.app.is_demo else ""
         yield Label(f" {mode.upper()}{demo} ", id="mode-badge", classes=mode)
 
     def on_mount(self) -> None:

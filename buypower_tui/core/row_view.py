@@ -1,0 +1,72 @@
+"""How a row reads to an operator, from its plain values: its status line, the values the
+grid shows, what the sheet said, whether the operator failed it by hand. No store here: the
+screens use it without loading SQLAlchemy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
+from buypower_tui.core.values import RowState, from_kobo
+
+if TYPE_CHECKING:
+    from buypower_tui.core.models import Recipient
+
+S = RowState
+EDITABLE = (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED)
+
+# The provider_code of a row the operator marked FAILED by hand. That is the operator's
+# judgement, not BuyPower's: the order may still succeed, so such a row is requeried under
+# its orderId until BuyPower answers conclusively, counts as money that may move, and is
+# never retried before then. (Rows resolved before this marker existed carry only the note.)
+OPERATOR = "OPERATOR"
+_OLD_OPERATOR_NOTE = "resolved by the operator"
+
+
+def is_operator_failed(row: Any) -> bool:
+    """`row`: a Recipient, a RowView or a grid row (a dict)."""
+    get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
+    return get("state") == S.FAILED and (get("provider_code") == OPERATOR
+                                         or (get("provider_message") or "").startswith(_OLD_OPERATOR_NOTE))
+
+
+def row_status(row: dict[str, Any], duplicates: dict[str, int]) -> tuple[str, str]:
+    """(kind, text) for the grid's status column: kind is invalid, warning, ok or done."""
+    state = row["state"]
+    if state == S.INVALID:
+        errors = row["errors"] or [{"message": "invalid"}]
+        return "invalid", errors[0]["message"]
+    if state == S.LOOKUP_FAILED:
+        return "invalid", f"lookup: {row['provider_message'] or 'meter not found'}"
+    meter = row["meter"]
+    if meter in duplicates and state in EDITABLE:
+        if not row["duplicate_accepted"]:
+            return "warning", duplicate_warning(meter, duplicates[meter])[1]
+        if state in (S.VALID, S.VERIFIED):
+            return "ok", f"{state.lower()}, duplicate accepted (meter appears {duplicates[meter]} times)"
+    if row["warnings"]:
+        return "warning", row["warnings"][0]["message"]
+    if state == S.VALID and row["provider_message"]:
+        return "ok", row["provider_message"]  # held: its disco was down at lookup
+    if state in (S.VALID, S.VERIFIED):
+        return "ok", "verified" if state == S.VERIFIED else "valid"
+    return "done", state.lower().replace("_", " ")
+
+
+def shown_value(row: dict[str, Any], field: str) -> str:
+    """What the grid shows for a field: the normalised value, or what the sheet said when
+    the field is invalid (so the operator sees what to fix)."""
+    if field == "amount":  # an amount the rules parsed is shown formatted, even out of range
+        amount = from_kobo(row["amount_kobo"])
+        return row["amount_raw"] if amount is None else naira(amount)
+    bad = {e["field"] for e in row["errors"] or ()}
+    if field in bad or row[field] is None:
+        return row[f"{field}_raw"] or ""
+    return row[field] or ""
+
+
+def raw_values(row: dict[str, Any] | Recipient) -> dict[str, str]:
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    return {f: get(f"{f}_raw") or "" for f in FIELDS}
+
+
