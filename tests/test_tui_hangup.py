@@ -70,7 +70,7 @@ def test_a_hang_up_mid_run_stops_after_the_rows_in_flight(sandbox, tmp_path, cap
     capsys.readouterr()
     tui = Tui("--sandbox", sandbox.url)
     try:
-        tui.wait_for("Rename")  # the batches screen, its cursor on the one batch
+        tui.wait_for("1 batch(es)")  # the batches screen, its store open, its cursor on the one batch
         tui.press("\r")  # open it
         tui.wait_for("valid total")
         tui.press("v")

@@ -61,6 +61,9 @@ class StartMixin:
         self.services = services
         self.started()
         self.refresh_screens()  # the first screen reads its rows now
+        self.refresh_bindings()
+        for screen in self.screen_stack:
+            screen.refresh_bindings()  # keys that waited for the store are shown enabled
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.services is not None or action not in NEED_THE_STORE
+        return True if self.services is not None or action not in NEED_THE_STORE else None  # None: shown, disabled

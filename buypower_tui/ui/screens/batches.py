@@ -75,7 +75,9 @@ class BatchesScreen(Screen):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.app.services is not None or action not in ACTIONS  # the store opens after the first frame
+        if self.app.services is None and action in ACTIONS:  # the store opens after the first frame
+            return None  # shown, disabled
+        return True
 
     def load(self) -> None:
         services = self.app.services
