@@ -1,0 +1,87 @@
+"""What the faces read: batches, statistics, views of rows, a row's history. They never hold
+the store themselves; reading is allowed on the UI thread (writes go through a worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from buypower_tui.core import editing, rows
+from buypower_tui.core.models import Batch, Event, Recipient, RowState
+from buypower_tui.core.plan import batch_problem
+from buypower_tui.core.recovery import needs_recovery
+from buypower_tui.core.store import BatchStats
+from buypower_tui.settings import ConfigError
+
+S = RowState
+
+
+class Reads:
+    """A mixin of Services (which gives `store` and `mode`)."""
+
+    def batches(self) -> list[Batch]:
+        return self.store.batches()
+
+    def batch(self, batch_id: int) -> Batch | None:
+        return self.store.batch(batch_id)
+
+    def existing_batch(self, batch_id: int) -> Batch:
+        batch = self.store.batch(batch_id)
+        if batch is None:
+            raise ConfigError(f"there is no batch {batch_id}; `buypower-tui batches` lists them")
+        return batch
+
+    def payable_batch(self, batch_id: int) -> Batch:
+        """The batch, when it may be paid in this mode (ConfigError says why not)."""
+        problem = batch_problem(self.store, batch_id, self.mode)
+        if problem:
+            raise ConfigError(problem)
+        return self.store.batch(batch_id)
+
+    def row(self, row_id: int) -> Recipient:
+        return rows.get(self.store, row_id)
+
+    def stats(self, batch_id: int) -> BatchStats:
+        return self.store.stats(batch_id)
+
+    def stats_for(self, batch_ids) -> dict[int, BatchStats]:
+        return self.store.stats_for(batch_ids)
+
+    def rows(self, batch_id: int, *, only_invalid: bool = False) -> Iterator[Recipient]:
+        return self.store.rows(batch_id, only_invalid=only_invalid)
+
+    def grid_rows(self, batch_id: int, ids=None, **kwargs: Any) -> list[dict[str, Any]]:
+        return editing.grid_rows(self.store, batch_id, ids, **kwargs)
+
+    def view_ids(self, batch_id: int, view: str = "all", search: str = "", *, states=None) -> list[int]:
+        """The ids a filter and a search show, in sheet order (see editing.view_ids)."""
+        return editing.view_ids(self.store, batch_id, view, search, states=states)
+
+    def last_change(self, batch_id: int):
+        return editing.last_change(self.store, batch_id)
+
+    def view_counts(self, batch_id: int) -> dict[str, int]:
+        """How many rows each filter shows."""
+        by_state = self.store.stats(batch_id).by_state
+        counts = {f"state:{s}": by_state.get(s, 0) for s in S}
+        counts["all"] = sum(by_state.values())
+        counts["invalid"] = by_state.get(S.INVALID, 0) + by_state.get(S.LOOKUP_FAILED, 0)
+        for view in ("warnings", "duplicates"):
+            counts[view] = len(editing.view_ids(self.store, batch_id, view))
+        return counts
+
+    def duplicate_meters(self, batch_id: int) -> dict[str, int]:
+        return self.store.duplicate_meters(batch_id)
+
+    def history(self, row_id: int) -> list[Event]:
+        return rows.history(self.store, row_id)
+
+    def rows_with_order(self, batch_id: int) -> int:
+        return self.store.rows_with_order(batch_id)
+
+    def operators_failed(self, batch_id: int) -> list[int]:
+        """FAILED rows the operator marked: BuyPower has not said so yet, and they are requeried."""
+        return rows.ids_in(self.store, batch_id, (), operators_failed=True)
+
+    def needs_recovery(self) -> bool:
+        return needs_recovery(self.store)
