@@ -493,3 +493,39 @@ def test_a_store_that_needs_opening_first_is_not_left_to_the_worker(tmp_path, is
     assert not current(f"sqlite:///{tmp_path / 'no-such-folder' / 'x.db'}")
     assert not current("postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert not current(f"sqlite:///{tmp_path / 'new.db'}?timeout=5")
+
+
+async def test_before_the_store_opens_the_palette_waits_and_a_failure_after_it_stops_the_app(tmp_path, isolated_home,
+                                                                                           monkeypatch):
+    """Review of issue 12: Settings, Health and the run view, called from the palette before the
+    store is open, say it is opening (never a crash, never the recovery behind another mode);
+    and an error once it is open (a damaged store, say) stops the App with the log's path."""
+    from buypower_tui.cli import build_parser, main
+    from buypower_tui.core.demo import write_demo_sheet
+    from buypower_tui.services import Context, Services
+    from buypower_tui.ui.start import StartMixin
+
+    main(["--sandbox", "import", str(write_demo_sheet(tmp_path / "sheet.csv"))])
+    ctx = Context(build_parser().parse_args(["--sandbox"]))
+    opened = StartMixin._open_store
+    monkeypatch.setattr(StartMixin, "_open_store", lambda self: None)  # the store never opens
+    app = BuyPowerApp(ctx)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for action in (app.action_settings, app.action_health, app.action_run_view):
+            action()
+            await pilot.pause()
+        assert isinstance(app.screen, BatchesScreen) and app.current_mode == "main" and app.is_running
+        assert "Opening the store" in screen_text(app)
+
+    def damaged(self) -> bool:
+        raise RuntimeError("database disk image is malformed")
+
+    monkeypatch.setattr(StartMixin, "_open_store", opened)
+    monkeypatch.setattr(Services, "needs_recovery", damaged)
+    app = BuyPowerApp(Context(build_parser().parse_args(["--sandbox"])))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+    assert app.return_code == 1 and app.services is None
+    assert "unexpected error; details are in" in app.start_error
+    assert "malformed" in app.ctx.paths.log_file.read_text()

@@ -97,14 +97,15 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
             self.push_screen(HelpModal(self.screen))
 
     def action_settings(self) -> None:
-        if not isinstance(self.screen, SettingsScreen):
+        if not self.store_opening() and not isinstance(self.screen, SettingsScreen):
             self.push_screen(SettingsScreen())
 
     def action_health(self) -> None:
+        if self.store_opening():  # the start-up recovery must come in front of the batches, in "main"
+            return
         self.switch_mode("main" if self.current_mode == "health" else "health")
 
     def action_run_view(self) -> None:
-
         if self.run_control is None:
             self.notify("No batch has been paid in this session.", severity="warning")
             return
@@ -128,7 +129,7 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
     def hang_up(self) -> None:
         """The terminal is gone (SIGHUP) or the system stops us (SIGTERM): stop the run after
         the rows in flight, stop any check or lookup, and leave."""
-        self.quit_after_run = True
+        self.quit_after_run = self.leaving = True
         if self.services is not None:
             self.services.stop_reads()
         if self.run_control is not None:
@@ -140,6 +141,7 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
     async def action_quit(self) -> None:
         """During a run: ask, then stop after the rows in flight and quit when they are settled."""
         if not self.run_active():
+            self.leaving = True
             if self.services is not None:
                 self.services.stop_reads()  # a lookup or requery in a worker would hold the exit for its deadline
             self.exit()

@@ -26,6 +26,7 @@ class StartMixin:
     services: Services | None
     ctx: Context
     start_error: str | None = None  # why the store could not be opened (printed after the App)
+    leaving = False  # the operator quit, or the terminal hung up
 
     @property
     def mode(self) -> str:
@@ -46,24 +47,45 @@ class StartMixin:
         try:
             services = layer.Services(self.ctx)
             services.store  # noqa: B018 - opened now, off the UI thread
-            services.refresh_key()  # the keyring may block on D-Bus
         except ConfigError as exc:  # the store was replaced or locked since the look before the start
-            self.start_error, code = str(exc), 2
+            self._not_started(str(exc), 2)
+            return
         except Exception:  # never a traceback in front of the operator
             log.exception("opening the store")
-            self.start_error, code = f"could not open the store; details are in {self.ctx.paths.log_file}", 1
-        else:
-            self.call_from_thread(self._store_opened, services)
+            self._not_started(f"could not open the store; details are in {self.ctx.paths.log_file}", 1)
             return
-        self.call_from_thread(self.exit, return_code=code)
+        try:
+            services.refresh_key()  # the keyring may block on D-Bus
+        except Exception as exc:  # a keyring that fails oddly: the app works, the key is not known
+            log.exception("asking the keyring")
+            services.keyring_problem = f"the keyring failed: {exc or type(exc).__name__}"
+        self.call_from_thread(self._store_opened, services)
+
+    def _not_started(self, why: str, code: int) -> None:
+        if not self.leaving:  # the operator quit meanwhile: nothing to report
+            self.start_error = why
+            self.call_from_thread(self.exit, return_code=code)
 
     def _store_opened(self, services: Services) -> None:
         self.services = services
-        self.started()
+        try:
+            self.started()  # reads the store (crash leftovers): a damaged one fails here
+        except Exception:
+            log.exception("starting on the store")
+            self.services, self.start_error = None, ("buypower-tui stopped on an unexpected error; details are "
+                                                     f"in {self.ctx.paths.log_file}")
+            self.exit(return_code=1)
+            return
         self.refresh_screens()  # the first screen reads its rows now
         self.refresh_bindings()
         for screen in self.screen_stack:
             screen.refresh_bindings()  # keys that waited for the store are shown enabled
+
+    def store_opening(self) -> bool:
+        """True (and said) while the store is not open yet: for what the palette calls directly."""
+        if self.services is None:
+            self.notify("The store is still opening; try again in a moment.", severity="warning")
+        return self.services is None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return True if self.services is not None or action not in NEED_THE_STORE else None  # None: shown, disabled
