@@ -1,6 +1,7 @@
-"""The App: screens and modes, global keys, the command palette. The long work it owns
-(lookup, planning, the run, requeries) is in `jobs.py`: leaving a screen cancels that
-screen's workers, so a run must never belong to one.
+"""The App: screens and modes, global keys, the command palette. How it starts (its first
+frame before the store) is in `start.py`; the long work it owns (lookup, planning, the run,
+requeries, changes to rows) is in `jobs.py`: leaving a screen cancels that screen's
+workers, so a run must never belong to one.
 """
 
 from __future__ import annotations
