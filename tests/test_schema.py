@@ -263,3 +263,51 @@ def test_db_status_refuses_what_every_other_command_refuses(tmp_path, capsys, ma
     assert main(["db", "status", "--db", f"sqlite:///{path}"]) == 2  # the option after the action works too
     assert "db status: cannot read the store" in capsys.readouterr().err
     assert main(["--db", f"sqlite:///{path}", "batches"]) == 2
+
+
+def _at_0003_as_issue_11_first_made_it(connection) -> None:
+    """0003 as it stood before its release had first_sent_at (the budget ran from the first
+    POST); a store upgraded then has the column, with its value."""
+    command.upgrade(schema._config(connection), "0003")
+    connection.exec_driver_sql("ALTER TABLE recipient ADD COLUMN first_sent_at TIMESTAMP")
+
+
+def test_0004_brings_a_store_from_before_the_release_of_0003_to_the_models(tmp_path):
+    url = f"sqlite:///{tmp_path / 'early.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        _at_0003_as_issue_11_first_made_it(connection)
+        connection.exec_driver_sql("INSERT INTO batch (name, mode, created_at) VALUES ('b', 'live', '2026-11-30')")
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        assert (store.upgraded.before, store.upgraded.after) == ("0003", "0004")
+        assert [b.name for b in store.batches()] == ["b"]
+        with store.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(not postgres.available(), reason="PostgreSQL's initdb is not installed (.ci/run installs it)")
+def test_0004_gives_postgresql_times_their_zone_and_keeps_the_instant():
+    with postgres.server() as url:
+        engine = create_engine(url)
+        with engine.begin() as connection:  # a store made from the models before times carried a zone
+            _at_0003_as_issue_11_first_made_it(connection)
+            for table, names in (("batch", ("created_at", "imported_at")), ("event", ("at",))):
+                for name in names:
+                    connection.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {name} TYPE timestamp "
+                                               f"USING {name} AT TIME ZONE 'UTC'")
+            connection.exec_driver_sql("INSERT INTO batch (name, mode, created_at) "
+                                       "VALUES ('b', 'live', '2026-11-30 09:30:00')")  # written as UTC
+        engine.dispose()
+        store = Store.open(url)
+        try:
+            assert store.upgraded.after == "0004"
+            (batch,) = store.batches()
+            assert batch.created_at.isoformat() == "2026-11-30T09:30:00+00:00"
+            with store.engine.connect() as connection:
+                assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+        finally:
+            store.close()
