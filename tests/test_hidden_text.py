@@ -44,7 +44,7 @@ async def test_hidden_characters_are_escaped_in_the_grid_and_the_detail_line(tmp
         editor = app.screen
         assert isinstance(editor, EditorScreen)
         grid = editor.grid
-        cells = {grid.row(i)["row_number"]: " │ ".join(c.plain for c in grid.cells_of(i)) for i in grid.ids}
+        cells = {grid.row(i)["row_number"]: " │ ".join(c.plain for c in grid.cells(grid.row(i))) for i in grid.ids}
         assert "Ada ⟨U+202E⟩ibO" in cells[2] and "! name contains" in cells[2]
         assert "Bola⟨U+200B⟩ Chi" in cells[3] and "Chi⟨U+2066⟩ Okoro" in cells[3]
         assert "Lekki⟨U+0085⟩Phase 1" in cells[3]

@@ -91,7 +91,8 @@ async def test_open_a_sheet_fix_amount_and_phone_then_look_meters_up(tmp_path, s
         await pilot.pause(0.3)
         editor = app.screen
         assert [row(app, n)["state"] for n in (2, 3, 4)] == [RowState.VERIFIED] * 3
-        names = [editor.grid.get_cell(row(app, n)["id"], "customer").plain for n in (2, 3, 4)]
+        customer = [key for key, _, _ in editor.grid.columns].index("customer")
+        names = [editor.grid.cells(row(app, n))[customer].plain for n in (2, 3, 4)]
         assert all(names) and names == [row(app, n)["customer_name"] for n in (2, 3, 4)]
 
 
@@ -338,6 +339,14 @@ async def test_a_job_that_ends_is_told_to_the_screens_as_a_message_with_its_batc
     assert ("lookup", batch) in heard
 
 
+def changed(app, row_ids: list[int], **values) -> None:
+    """Rows changed in the store as another part of the app (a run, a lookup) would, with a new
+    updated_at, so that views reading changes see them."""
+    with app.services.store.session() as s:
+        s.exec(update(Recipient).where(Recipient.id.in_(row_ids)).values(**values, updated_at=utcnow()))
+        s.commit()
+
+
 def _repeating_timers(app) -> list[str]:
     """Interval timers of ours (`set_interval`) on the screens and their top bars; Textual's own
     screen-update timer is not one (the health dashboard's refresh is a one-shot timer,
@@ -368,10 +377,8 @@ async def test_the_run_view_shows_a_row_within_one_message_with_no_timer(tmp_pat
         table = app.screen.query_one(RowTable)
         assert table.row_count == 0  # nothing approved or sent yet
         row = next(r for r in app.services.rows(batch) if r.state == RowState.VALID)
-        with app.services.store.session() as s:  # as the run's store thread records an answer
-            s.exec(update(Recipient).where(Recipient.id == row.id).values(
-                state=RowState.SUCCESS, order_id="order-1", token="12345678901234567890", updated_at=utcnow()))
-            s.commit()
+        changed(app, [row.id], state=RowState.SUCCESS, order_id="order-1",  # as the run's store thread records it
+                token="12345678901234567890")
         await pilot.pause(0.6)  # longer than any polling interval there was (0.3 s)
         assert table.row_count == 0
         progress = Progress(counts={RowState.SUCCESS: 1}, to_send=1, sent=1, vends_per_s=1.0, eta_s=None,
@@ -407,10 +414,7 @@ async def test_the_failed_pending_view_skips_a_row_deleted_elsewhere(tmp_path):
     app = demo_app(tmp_path, recover=False)
     batch = app.services.demo.batch_id
     ids = [r.id for r in app.services.rows(batch)][:3]
-    with app.services.store.session() as s:
-        s.exec(update(Recipient).where(Recipient.id.in_(ids)).values(state=RowState.LOOKUP_FAILED,
-                                                                     updated_at=utcnow()))
-        s.commit()
+    changed(app, ids, state=RowState.LOOKUP_FAILED)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.push_screen(ReviewScreen(batch))
@@ -435,10 +439,7 @@ async def test_a_row_resolved_by_hand_shows_in_the_run_view_underneath(tmp_path)
     app = demo_app(tmp_path, recover=False)
     batch = app.services.demo.batch_id
     row = next(r for r in app.services.rows(batch) if r.state == RowState.VALID)
-    with app.services.store.session() as s:
-        s.exec(update(Recipient).where(Recipient.id == row.id).values(
-            state=RowState.NEEDS_REVIEW, order_id="order-9", updated_at=utcnow()))
-        s.commit()
+    changed(app, [row.id], state=RowState.NEEDS_REVIEW, order_id="order-9")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.push_screen(RunScreen(batch))

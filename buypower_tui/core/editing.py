@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from buypower_tui.core import rows
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, to_kobo, utcnow
-from buypower_tui.core.row_view import EDITABLE, raw_values, row_status, shown_value  # noqa: F401 - named here too
+from buypower_tui.core.row_view import EDITABLE, FILTERS, raw_values, row_status, shown_value  # noqa: F401 - named here too
 from buypower_tui.core.rules import FIELDS, Limits, check_row
 from buypower_tui.core.store import Store, operator_name
 
@@ -53,7 +53,6 @@ def last_change(store: Store, batch_id: int) -> Any:
         return conn.execute(core_select(func.max(_T.c.updated_at)).where(_T.c.batch_id == batch_id)).scalar()
 
 
-FILTERS = ("all", "invalid", "warnings", "duplicates", *(f"state:{s}" for s in RowState))
 
 
 def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *,

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 S = RowState
 EDITABLE = (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED)
+# The views of a batch's rows (editing.view_ids says each in SQL, as row_status means it).
+FILTERS = ("all", "invalid", "warnings", "duplicates", *(f"state:{s}" for s in RowState))
 
 # The provider_code of a row the operator marked FAILED by hand. That is the operator's
 # judgement, not BuyPower's: the order may still succeed, so such a row is requeried under

@@ -51,12 +51,11 @@ class Edits:
 
     def _done(self, change: Change, row_ids) -> None:
         self._undo.setdefault(change.batch_id, []).append(change)
-        self._stamp(row_ids)
+        self._stamp(change.batch_id, row_ids)
 
-    def _stamp(self, row_ids) -> None:
-        for row_id in row_ids:
-            with contextlib.suppress(StateConflict):  # gone
-                self._stamps[row_id] = rows.get(self.store, row_id).updated_at
+    def _stamp(self, batch_id: int, row_ids) -> None:
+        if row_ids:  # one query, however many rows were marked
+            self._stamps.update((r["id"], r["updated_at"]) for r in editing.grid_rows(self.store, batch_id, row_ids))
 
     def can_undo(self, batch_id: int) -> bool:
         return bool(self._undo.get(batch_id))
@@ -128,7 +127,7 @@ class Edits:
             except IntegrityError:  # another process took one of those sheet rows just now
                 raise StateConflict(f"sheet rows {', '.join(map(str, sorted(numbers)))} could not all be "
                                     "restored: a row added since took one of their places") from None
-            self._stamp(changed)
+            self._stamp(batch_id, changed)
             return Undone(change, sorted(numbers), changed)
 
     def _places_free(self, batch_id: int, numbers: list[int]) -> None:

@@ -12,6 +12,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
+from buypower_tui.core import row_view
 from buypower_tui.core.row_view import row_status
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.values import RowState
@@ -25,8 +26,9 @@ from buypower_tui.ui.widgets.paged_table import PagedTable
 from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
-FILTERS = [("all", "All rows"), ("invalid", "Invalid (errors to fix)"), ("warnings", "Warnings"),
-           ("duplicates", "Duplicate meters")] + [(f"state:{s}", f"State {s}") for s in RowState]
+LABELS = {"all": "All rows", "invalid": "Invalid (errors to fix)", "warnings": "Warnings",
+          "duplicates": "Duplicate meters"}
+FILTERS = [(key, LABELS.get(key) or f"State {key[6:]}") for key in row_view.FILTERS]  # the store's views, named
 CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates")
 
 

@@ -142,14 +142,6 @@ class PagedTable(ScrollView, can_focus=True):
         where = self.get_row_index(row_id)
         return None if where is None else self._row_at(where)
 
-    def cells_of(self, row_id: int) -> list[Text]:
-        row = self.row(row_id)
-        return [] if row is None else self.cells(row)
-
-    def get_cell(self, row_id: int, column: str) -> Text:
-        keys = [key for key, _, _ in self.columns]
-        return self.cells_of(row_id)[keys.index(column)]
-
     def _row_at(self, index: int) -> Row | None:
         page = index // PAGE
         if page not in self._pages:
