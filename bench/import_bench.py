@@ -3,7 +3,9 @@
 Prints wall seconds (median of --repeats runs) and peak RSS of the import, and, measured
 in the same run on the same file, a bare csv.reader pass (the floor no importer can
 beat). Each measured run is its own child process, so peak RSS belongs to that step alone.
-Usage: python bench/import_bench.py [--rows N]
+The same sheet as Excel's plain "CSV" (cp1252, "?" for ₦, a title and a TOTAL row) and an
+XLSX of --xlsx-rows rows typed as numbers are imported too, with their own figures.
+Usage: python bench/import_bench.py [--rows N] [--xlsx-rows N]
 Last line: one JSON object with the figures.
 """
 
@@ -38,6 +40,39 @@ def make_csv(path: Path, rows: int, seed: int = 7) -> None:
             fh.write(f'{meter},{rnd.choice(DISCOS)},"{amount}",{phone},PREPAID,{name},{email}\n')
 
 
+def make_cp1252_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """The same sheet as Excel's plain "CSV" writes it: cp1252, "?" for every ₦, an accented
+    name now and then (so the file is not plain ASCII), a title line and a TOTAL row."""
+    utf8 = path.with_suffix(".utf8")
+    make_csv(utf8, rows, seed)
+    with utf8.open(encoding="utf-8", newline="") as src, path.open("w", encoding="cp1252", errors="replace",
+                                                                    newline="") as out:
+        out.write("Sunrise Estate: electricity,,,,,,\r\n")
+        for i, line in enumerate(src):
+            if i % 100 == 1:
+                line = line.replace("Customer", "Adébáyọ")  # é kept, ọ lost to "?"
+            out.write(line.replace("\n", "\r\n"))
+        out.write(',TOTAL,,"1,000",,,\r\n')
+    utf8.unlink()
+
+
+def make_numeric_xlsx(path: Path, rows: int, seed: int = 7) -> None:
+    """A workbook typed the way offices type it: meters, amounts and phones as numbers."""
+    import openpyxl
+
+    rnd = random.Random(seed)
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["Meter Number", "Disco", "Amount (NGN)", "Phone Number", "Meter Type", "Customer Name"])
+    for i in range(rows):
+        meter = rnd.randrange(10**10, 10**11)
+        if i % 50 == 0:
+            meter //= 10  # 2 %: a leading 0 lost, the fix proposed
+        ws.append([meter, rnd.choice(DISCOS), rnd.choice([1000, 2500, 5000, 15000.5]), 8031234567, "PREPAID",
+                   f"Customer {i}"])
+    wb.save(path)
+
+
 def child_import(path: str, db: str) -> dict:
     from buypower_tui.core.importing import import_file
     from buypower_tui.core.rules import Limits
@@ -48,7 +83,8 @@ def child_import(path: str, db: str) -> dict:
     report = import_file(Path(path), store, Limits(), name="bench")
     wall = time.perf_counter() - t0
     store.close()
-    return {"wall_s": wall, "rows": report.rows, "valid": report.valid, "invalid": report.invalid}
+    return {"wall_s": wall, "rows": report.rows, "valid": report.valid, "invalid": report.invalid,
+            "notices": len(report.notices)}
 
 
 def child_csv_reader(path: str) -> dict:
@@ -82,6 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--xlsx-rows", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "recipients.csv"
@@ -90,6 +127,11 @@ def main() -> None:
         # a fresh store for each run
         imp = median_run(args.repeats, lambda i: ("child_import", str(csv_path), str(Path(tmp) / f"bench{i}.db")))
         size_mb = csv_path.stat().st_size / 1e6
+        cp1252_path, xlsx_path = Path(tmp) / "excel-plain.csv", Path(tmp) / "numeric.xlsx"
+        make_cp1252_csv(cp1252_path, args.rows)
+        make_numeric_xlsx(xlsx_path, args.xlsx_rows)
+        cp1252 = median_run(args.repeats, lambda i: ("child_import", str(cp1252_path), str(Path(tmp) / f"c{i}.db")))
+        xlsx = median_run(args.repeats, lambda i: ("child_import", str(xlsx_path), str(Path(tmp) / f"x{i}.db")))
     figures = {
         "rows": imp["rows"],
         "csv_mb": round(size_mb, 1),
@@ -101,6 +143,15 @@ def main() -> None:
         "csv_reader_peak_rss_mb": round(baseline["peak_rss_mb"], 1),
         "ratio_import_vs_csv_reader": round(imp["wall_s"] / baseline["wall_s"], 1),
         "rows_per_s": round(imp["rows"] / imp["wall_s"]),
+        "cp1252_rows": cp1252["rows"],
+        "cp1252_valid": cp1252["valid"],
+        "cp1252_import_wall_s": round(cp1252["wall_s"], 3),
+        "cp1252_import_peak_rss_mb": round(cp1252["peak_rss_mb"], 1),
+        "ratio_cp1252_vs_utf8_import": round(cp1252["wall_s"] / imp["wall_s"], 2),
+        "xlsx_numeric_rows": xlsx["rows"],
+        "xlsx_numeric_valid": xlsx["valid"],
+        "xlsx_numeric_import_wall_s": round(xlsx["wall_s"], 3),
+        "xlsx_numeric_import_peak_rss_mb": round(xlsx["peak_rss_mb"], 1),
         "target": {"import_wall_s": 1.5, "import_peak_rss_mb": 120},
     }
     print(f"import of {imp['rows']} rows ({imp['valid']} valid, {imp['invalid']} invalid): median "

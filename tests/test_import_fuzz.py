@@ -70,9 +70,11 @@ def check_stored_batch(store: Store, report: ImportReport) -> list:
     assert numbers == sorted(set(numbers)), numbers  # sheet order, each row once
     assert all(n >= 2 for n in numbers)  # the header is at least row 1
     for r in rows:
-        # a row's own warnings (hidden characters) are the rules' warnings on what was stored
+        # a row's own warnings (hidden characters) are the rules' warnings on what was stored, and
+        # the import's own (how a cell was stored) are marked so
         warnings = check_row({f: getattr(r, f"{f}_raw") for f in FIELDS}, LIMITS).warnings
-        assert r.warnings == ([{"field": f, "message": m} for f, m in warnings] or None)
+        rules = [w for w in r.warnings or () if not w.get("stored")]
+        assert rules == [{"field": f, "message": m} for f, m in warnings]
         if r.state == RowState.INVALID:
             assert r.errors, f"row {r.row_number} is INVALID without a message"
             fields = []
@@ -407,9 +409,10 @@ def test_any_xlsx_workbook_imports_or_is_a_file_error(case):
             assert r.meter == row[2]["meter"] and r.disco == row[2]["disco"]
             continue
         meter = cells[index["meter"]] if index["meter"] < len(cells) else None
-        if isinstance(meter, int | float) and not isinstance(meter, bool):
-            assert r.state == RowState.INVALID
-            assert "stored as a number" in errors.get("meter", ""), errors
+        if isinstance(meter, int | float) and not isinstance(meter, bool):  # said, as a warning or an error
+            told = [p["message"] for p in (*(r.errors or ()), *(r.warnings or ())) if p["field"] == "meter"]
+            assert any("stored as a number" in m for m in told), (errors, r.warnings)
+            assert r.meter is None or r.warnings  # accepted only with its warning
     assert sorted(stored) == expected_numbers
 
 
@@ -522,7 +525,7 @@ def test_corrupted_xlsx_bytes_never_crash(flips, cut):
 
 # -- (d) numeric meters and row numbers ------------------------------------------------------
 
-def test_xlsx_numeric_meter_is_a_row_error_and_rows_keep_sheet_numbers():
+def test_xlsx_numeric_meters_are_accepted_with_a_warning_and_a_lost_zero_is_proposed():
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["Meter Number", "Disco", "Amount (NGN)", "Phone Number"])  # row 1
@@ -533,23 +536,33 @@ def test_xlsx_numeric_meter_is_a_row_error_and_rows_keep_sheet_numbers():
     ws.append([None, None, None, None])                                  # row 6: blank
     ws.append([4.271892301e10, "ABUJA", 3000, 8031234567])               # row 7: float, 11 digits
     ws.append(["0427189230", "IKEJA", 1000, "08031234567"])              # row 8: text, too short
+    ws.append([427189230, "IKEJA", 1000, "08031234567"])                 # row 9: number, 2 short
     with fresh_store() as (store, tmp):
         path = tmp / "sheet.xlsx"
         wb.save(path)
         report = import_file(path, store, LIMITS)
         rows = {r.row_number: r for r in check_stored_batch(store, report)}
-    assert sorted(rows) == [2, 4, 5, 7, 8]
-    assert (report.rows, report.valid, report.invalid) == (5, 1, 4)
-    assert rows[2].state == RowState.VALID
-    for n in (4, 5, 7):
-        assert rows[n].state == RowState.INVALID
-        errors = field_errors(rows[n])
-        assert set(errors) == {"meter"}, errors
-        assert "stored as a number" in errors["meter"] and "leading zero" in errors["meter"]
+        fixed = import_file(path, store, LIMITS, fix_leading_zeros=True)
+        fixed_rows = {r.row_number: r for r in check_stored_batch(store, fixed)}
+    assert sorted(rows) == [2, 4, 5, 7, 8, 9]
+    assert (report.rows, report.valid, report.invalid) == (6, 3, 3)
+    assert (report.numeric_meters, report.zero_proposals) == (2, 1)
+    for n in (5, 7):  # an allowed length: accepted, with a warning on how it was stored
+        assert rows[n].state == RowState.VALID
+        assert rows[n].warnings == [{"field": "meter", "stored": True, "message": f"meter {rows[n].meter} was "
+                                     "stored as a number in the sheet; check the lookup name."}]
+    (error,) = rows[4].errors
+    assert error["fix"] == {"meter": "04271892301"} and error["stored"]
+    assert "one short" in error["message"] and "The fix is 04271892301" in error["message"]
     assert rows[4].meter_raw == "4271892301"  # the number as Excel holds it, no ".0"
+    assert "stored as a number" in field_errors(rows[9])["meter"] and "fix" not in rows[9].errors[0]
     # A meter typed as text is checked by the rules, not flagged as a number.
     assert "stored as a number" not in field_errors(rows[8])["meter"]
     assert "leading 0" in field_errors(rows[8])["meter"]
+    # --fix-leading-zeros: the proposal applied, with a warning saying so
+    assert (fixed.valid, fixed.zeros_fixed, fixed.zero_proposals) == (4, 1, 0)
+    assert fixed_rows[4].meter == "04271892301" and "0 was added" in fixed_rows[4].warnings[0]["message"]
+    assert any("--fix-leading-zeros" in n for n in fixed.notices)
 
 
 def test_csv_row_numbers_are_sheet_row_numbers():

@@ -11,12 +11,17 @@ import gc
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from buypower_tui.core.models import RowState, to_kobo, utcnow
-from buypower_tui.core.rules import FIELDS, REQUIRED, Limits, check_row
+from sqlalchemy import select
+
+from buypower_tui.core import sheet_quirks as quirks
+from buypower_tui.core.models import Recipient, RowState, from_kobo, to_kobo, utcnow
+from buypower_tui.core.rules import FIELDS, REQUIRED, Limits, _parse_amount, check_row, check_vend_type
+from buypower_tui.core.sheet_quirks import Problem, TotalRow
 from buypower_tui.core.sheets import MAX_CELL_CHARS, FileError, RowNotes, Source, open_source
 from buypower_tui.core.store import Store
 
@@ -41,6 +46,9 @@ _HEADER_ALIASES: dict[str, str] = {
     }.items()
     for alias in aliases
 }
+# The sheet-row column of the invalid-rows export: read only when merging into a batch.
+_ROW_ALIASES = frozenset({"row", "sheetrow", "rownumber", "rowno"})
+_BATCH_ALIASES = frozenset({"batch", "batchid", "batchno"})  # ... and the batch it came from
 
 
 @dataclass
@@ -59,10 +67,27 @@ class ImportReport:
     sheet: str | None = None  # XLSX: the sheet read
     sheets: list[str] = field(default_factory=list)  # XLSX: every sheet of the workbook, in its order
     hidden_sheets: list[str] = field(default_factory=list)  # XLSX: the sheets hidden in the workbook
+    encoding: str | None = None  # CSV: how its text was written (sheets._sniff_encoding)
+    title_rows: list[int] = field(default_factory=list)  # rows above the header, skipped
+    totals: list[TotalRow] = field(default_factory=list)  # TOTAL rows, skipped and compared
+    naira_fixed: int = 0  # amounts whose "?" was read as ₦
+    names_lost: int = 0  # names with a "?" for a letter
+    numeric_meters: int = 0  # meters stored as numbers, accepted with a warning
+    zero_proposals: int = 0  # meters stored as numbers one digit short: an error with the fix
+    zeros_fixed: int = 0  # ... with the fix applied (--fix-leading-zeros)
+    from_batches: set[str] = field(default_factory=set)  # merging: the batches the file's rows say they came from
 
     @property
     def warnings(self) -> int:
         return self.duplicates + self.flagged
+
+    @property
+    def notices(self) -> list[str]:
+        """What the file as a whole says, once, in plain words (empty for a plain sheet)."""
+        return quirks.file_notices(encoding=self.encoding, naira_fixed=self.naira_fixed,
+                                   names_lost=self.names_lost, title_rows=self.title_rows, totals=self.totals,
+                                   numeric_meters=self.numeric_meters, zero_proposals=self.zero_proposals,
+                                   zeros_fixed=self.zeros_fixed)
 
 
 def normalise_header(text: str) -> str:
@@ -76,11 +101,6 @@ def match_header(text: str) -> str | None:
     return _HEADER_ALIASES.get(key.replace("naira", "").replace("ngn", "")) if key else None
 
 
-def _numeric_meter_error(value: Any) -> str:
-    return (f"meter was stored as a number in the sheet ({value!r}), so a leading zero or "
-            "digits may be lost; format the meter column as Text and type the number again.")
-
-
 # -- the pipeline -----------------------------------------------------------------------------
 
 @dataclass
@@ -91,6 +111,8 @@ class _Header:
     unknown: list[str]
     strict_width: bool
     cells: list[str]  # the header row as written
+    row_column: int | None = None  # the sheet-row column (merging only)
+    batch_column: int | None = None  # the column naming the batch the rows came from (merging only)
 
     def __post_init__(self) -> None:
         # Picks the mapped cells of a full-width row in one C call (always >= 3 of them,
@@ -100,16 +122,27 @@ class _Header:
         self.field_at = {i: f for f, i in self.columns.items()}
 
 
-def _read_header(path: Path, cells: list[str], number: int, source: Source) -> _Header:
+def _names_columns(cells: list[str]) -> bool:
+    """Whether a row names the meter, disco and amount columns (is the header)."""
+    found = {match_header(c.strip().lstrip("\ufeff")) for c in cells if c and not c.isspace()}
+    return all(n in found for n in REQUIRED)
+
+
+def _read_header(path: Path, cells: list[str], number: int, source: Source, numbered: bool = False) -> _Header:
     columns: dict[str, int] = {}
     names: dict[str, str] = {}
     unknown: list[str] = []
+    row_column = batch_column = None
     for i, cell in enumerate(cells):
         text = cell.strip().lstrip("\ufeff")
         if not text:
             continue
         name = match_header(text)
-        if name is None:
+        if numbered and row_column is None and normalise_header(text) in _ROW_ALIASES:
+            row_column = i
+        elif numbered and batch_column is None and normalise_header(text) in _BATCH_ALIASES:
+            batch_column = i
+        elif name is None:
             unknown.append(text)
         elif name in columns:
             raise FileError(f"{path}: row {number} has two columns for {name} "
@@ -128,17 +161,21 @@ def _read_header(path: Path, cells: list[str], number: int, source: Source) -> _
             f"Columns found: {found}. Name the columns meter, disco and amount "
             f"(names like 'Meter Number', 'Amount (NGN)' or 'Disco Code' also work).{choose}"
         )
+    if numbered and row_column is None:
+        raise FileError(f"{path}: the header row (row {number}) has no 'row' column. Merging into a batch matches "
+                        "each row by the sheet row number in the 'row' column of the invalid-rows export: keep "
+                        "that column, or import the file as a new batch.")
     source.imported = frozenset(columns.values())
     source.reach = max(columns[n] for n in REQUIRED)
-    return _Header(columns, names, len(cells), unknown, source.strict_width, cells)
+    source.header = cells
+    return _Header(columns, names, len(cells), unknown, source.strict_width, cells, row_column, batch_column)
 
 
-def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
-                ) -> tuple[dict[str, str], list[tuple[str, str]]]:
+def _row_values(header: _Header, cells: list[str]) -> tuple[dict[str, str], list[Problem]]:
     n = len(cells)
-    if n == header.width and not numbers:  # the common case, kept short: it runs per row
+    if n == header.width:  # the common case, kept short: it runs per row
         return dict(zip(header.fields, header.pick(cells), strict=True)), []
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
     # Only in CSV does a cell count matter: an unquoted "1,000" shifts every cell after it
     # (even empty extras count). A workbook's cells cannot shift, and it omits empty ones.
     if header.strict_width and n < header.width:
@@ -147,18 +184,14 @@ def _row_values(header: _Header, cells: list[str], numbers: frozenset[int]
     elif header.strict_width and n > header.width:
         problems.append(("row", f"row has {n} cells but the header has {header.width}; "
                                 "remove the extra cells or quote values that contain the separator."))
-    raw = {name: cells[i] if i < n else "" for name, i in header.columns.items()}
-    meter_col = header.columns["meter"]
-    if meter_col in numbers:
-        problems.append(("meter", _numeric_meter_error(raw["meter"])))
-    return raw, problems
+    return {name: cells[i] if i < n else "" for name, i in header.columns.items()}, problems
 
 
 _HIDDEN_ROW = ("row", "hidden in the sheet (hidden by hand or filtered out); unhide it to check that it "
                       "belongs in this batch, or delete it.")
 
 
-def _noted_problems(header: _Header, notes: RowNotes, values: dict[str, Any]) -> list[tuple[str, str]]:
+def _noted_problems(header: _Header, notes: RowNotes, values: dict[str, Any]) -> list[Problem]:
     """The errors for cells the reader cut short (no spreadsheet cell is that long): on the
     field whose cell it is (which then has no value), or on the row for a column not imported."""
     problems = []
@@ -177,11 +210,20 @@ def _noted_problems(header: _Header, notes: RowNotes, values: dict[str, Any]) ->
     return problems
 
 
-def _one_per_field(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    merged: dict[str, str] = {}
-    for name, message in problems:
-        merged[name] = f"{merged[name]} {message}" if name in merged else message
-    return list(merged.items())
+def _one_per_field(problems: list[Problem]) -> list[Problem]:
+    merged: dict[str, Problem] = {}
+    for problem in problems:
+        name = problem[0]
+        if name in merged:  # the first problem's marks (stored, fix) are kept
+            first = merged[name]
+            problem = (name, f"{first[1]} {problem[1]}", *first[2:])
+        merged[name] = problem
+    return list(merged.values())
+
+
+def problems_json(problems: list[Problem]) -> list[dict[str, Any]] | None:
+    """As the errors and warnings columns hold them: a problem's marks go with its message."""
+    return [{"field": p[0], "message": p[1], **(p[2] if len(p) > 2 else {})} for p in problems] or None
 
 
 _NO_VALUES: dict[str, Any] = dict.fromkeys(FIELDS)
@@ -199,17 +241,22 @@ def import_file(
     name: str | None = None,
     mode: str = "live",
     sheet: str | None = None,
+    fix_leading_zeros: bool = False,
+    numbered: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Create a batch from a sheet: read, check and store every row, in chunks.
 
+    `fix_leading_zeros`: a meter stored as a number one digit short gets its 0 back (with a
+    warning) instead of an error that proposes it. `numbered`: each row keeps the sheet row
+    number its 'row' column gives (the invalid-rows export, read back to merge into a batch).
     A file that turns out unreadable half-way raises FileError and leaves no batch behind.
     """
     report = ImportReport(batch_id=None, source=str(path))
     gc_was_on = gc.isenabled()
     gc.disable()  # the import makes no reference cycles; the collector's scans cost ~25 %
     try:
-        return _import(path, store, limits, report, name, mode, sheet, on_progress)
+        return _Import(path, store, limits, report, fix_leading_zeros, numbered).run(name, mode, sheet, on_progress)
     except BaseException:
         if report.batch_id is not None:
             store.delete_batch(report.batch_id)
@@ -219,76 +266,199 @@ def import_file(
             gc.enable()
 
 
-def _import(path: Path, store: Store, limits: Limits, report: ImportReport, name: str | None,
-            mode: str, sheet: str | None, on_progress: Callable[[int], None] | None) -> ImportReport:
-    source = open_source(path, sheet)
-    header: _Header | None = None
-    chunk: list[tuple[Any, ...]] = []
-    now = store.db_value("created_at", utcnow())
-    valid, invalid = RowState.VALID.value, RowState.INVALID.value
-    rows = invalid_rows = flagged = hidden_rows = 0  # locals, not report attributes: this loop runs per row
+class _Import:
+    """One import's state: the header once found, the sums the TOTAL rows are compared with."""
 
-    for number, cells, read_error, numbers, notes in source.records:
-        blank = cells is not None and not "".join(cells).strip()
-        if header is None:
-            if cells is None or blank:
+    def __init__(self, path: Path, store: Store, limits: Limits, report: ImportReport, fix_zeros: bool,
+                 numbered: bool) -> None:
+        self.path, self.store, self.limits, self.report = path, store, limits, report
+        self.fix_zeros, self.numbered = fix_zeros, numbered
+        self.numbers_seen: set[int] = set()
+        self.after_subtotal = 0  # the id of the last row a SUBTOTAL covered
+
+    def run(self, name: str | None, mode: str, sheet: str | None,
+            on_progress: Callable[[int], None] | None) -> ImportReport:
+        path, store, limits, report = self.path, self.store, self.limits, self.report
+        source = open_source(path, sheet)
+        header: _Header | None = None
+        first: tuple[int, list[str]] | None = None  # the first non-empty row: named if no header is found
+        chunk: list[tuple[Any, ...]] = []
+        now = store.db_value("created_at", utcnow())
+        valid, invalid = RowState.VALID.value, RowState.INVALID.value
+        rows = invalid_rows = flagged = hidden_rows = 0  # locals, not report attributes: this loop runs per row
+        lost_naira = False
+
+        for number, cells, read_error, numbers, notes in source.records:
+            blank = cells is not None and not "".join(cells).strip()
+            if header is None:
+                if cells is None or blank:
+                    continue
+                if first is None:
+                    first = number, cells
+                if not _names_columns(cells):
+                    report.title_rows.append(number)
+                    if len(report.title_rows) >= quirks.HEADER_SEARCH_ROWS:  # it says what the first row lacks
+                        _read_header(path, first[1], first[0], source)
+                    continue
+                header = _read_header(path, cells, number, source, self.numbered)
+                report.columns, report.unknown_columns = header.names, header.unknown
+                report.batch_id = store.create_batch(name or path.stem, str(path.resolve()), mode).id
+                lost_naira = source.lost_naira
+                meter_col = header.columns["meter"]
                 continue
-            header = _read_header(path, cells, number, source)
-            report.columns, report.unknown_columns = header.names, header.unknown
-            report.batch_id = store.create_batch(name or path.stem, str(path.resolve()), mode).id
-            continue
-        if blank:
-            report.blank_rows += 1
-            continue
-        if cells is None:  # unreadable: that is its only error, not "meter is empty" etc.
-            raw, errors, warnings, v = {}, [("row", read_error or "row cannot be read")], [], _NO_VALUES
-        else:
-            raw, problems = _row_values(header, cells, numbers)
-            checked = check_row(raw, limits)
-            errors, warnings, v, raw = checked.errors, checked.warnings, checked.values, checked.raw
-            if notes is not None:  # rare: a cell cut short, a row hidden in the sheet
-                problems = _one_per_field(problems + _noted_problems(header, notes, v))
-                if notes.hidden:
-                    warnings = [*warnings, _HIDDEN_ROW]
-                    hidden_rows += 1
-            if problems:
-                fields = {f for f, _ in problems}
-                errors = problems + [e for e in errors if e[0] not in fields]
-        amount = v["amount"]
-        get = raw.get
-        chunk.append((
-            report.batch_id, number, invalid if errors else valid,
-            get("meter", ""), get("disco", ""), get("amount", ""), get("phone", ""),
-            get("vend_type", ""), get("name", ""), get("email", ""),
-            v["meter"], v["disco"], to_kobo(amount),
-            v["phone"], v["vend_type"], v["name"], v["email"],
-            store.db_value("errors", [{"field": f, "message": m} for f, m in errors]) if errors else None,
-            store.db_value("warnings", [{"field": f, "message": m} for f, m in warnings]) if warnings else None,
-            now, now,
-        ))
-        rows += 1
-        if errors:
-            invalid_rows += 1
-        if warnings:
-            flagged += 1
-        if len(chunk) >= CHUNK_ROWS:
-            store.insert_rows(_COLUMNS, chunk, durable=False)
-            chunk = []
-            if on_progress:
-                on_progress(rows)
+            if blank:
+                report.blank_rows += 1
+                continue
+            if cells is None:  # unreadable: that is its only error, not "meter is empty" etc.
+                raw, errors, warnings, v = {}, [("row", read_error or "row cannot be read")], [], _NO_VALUES
+            else:
+                if (cells[0][:1] in "TtSsGg" or not cells[0]) and (label := self.total_label(cells, header)):
+                    store.insert_rows(_COLUMNS, chunk, durable=False)  # the rows it adds up, stored
+                    chunk = []
+                    self.total_row(number, cells, label, header, lost_naira)
+                    continue
+                if self.numbered:
+                    number = self.row_number(number, cells, header)
+                raw, problems = _row_values(header, cells)
+                noticed = self.encoding_losses(raw) if lost_naira else None  # warnings of the import's own
+                fixed = numeric = False
+                if meter_col in numbers and raw["meter"].strip():
+                    numeric = True
+                    fixed = self.fix_zeros and quirks.one_digit_short(
+                        raw["meter"], check_vend_type(raw.get("vend_type", ""))[0], limits)
+                    if fixed:
+                        raw["meter"] = "0" + raw["meter"].strip()
+                checked = check_row(raw, limits)
+                errors, warnings, v, raw = checked.errors, checked.warnings, checked.values, checked.raw
+                if numeric:
+                    error, problem = self.numeric_meter(raw, v, fixed)
+                    if error:
+                        problems.append(problem)
+                    else:
+                        noticed = [*(noticed or ()), problem]
+                if notes is not None:  # rare: a cell cut short, a row hidden in the sheet
+                    problems = _one_per_field(problems + _noted_problems(header, notes, v))
+                    if notes.hidden:
+                        warnings = [*warnings, _HIDDEN_ROW]
+                        hidden_rows += 1
+                if problems:
+                    fields = {p[0] for p in problems}
+                    errors = problems + [e for e in errors if e[0] not in fields]
+                if noticed:
+                    warnings = [*warnings, *noticed]
+            amount = v["amount"]
+            get = raw.get
+            chunk.append((
+                report.batch_id, number, invalid if errors else valid,
+                get("meter", ""), get("disco", ""), get("amount", ""), get("phone", ""),
+                get("vend_type", ""), get("name", ""), get("email", ""),
+                v["meter"], v["disco"], to_kobo(amount),
+                v["phone"], v["vend_type"], v["name"], v["email"],
+                store.db_value("errors", problems_json(errors)) if errors else None,
+                store.db_value("warnings", problems_json(warnings)) if warnings else None,
+                now, now,
+            ))
+            rows += 1
+            if errors:
+                invalid_rows += 1
+            if warnings:
+                flagged += 1
+            if len(chunk) >= CHUNK_ROWS:
+                store.insert_rows(_COLUMNS, chunk, durable=False)
+                chunk = []
+                if on_progress:
+                    on_progress(rows)
 
-    if header is None:
-        raise FileError(f"{path}: the file is empty (no header row); the first row must name "
-                        "the columns, e.g. meter,disco,amount,phone.")
-    if not rows:
-        raise FileError(f"{path}: has a header row but no data rows; add the recipients under the header.")
-    store.insert_rows(_COLUMNS, chunk, durable=False)
-    report.rows, report.invalid, report.valid, report.flagged = rows, invalid_rows, rows - invalid_rows, flagged
-    report.hidden_rows = hidden_rows
-    report.sheet, report.sheets, report.hidden_sheets = source.sheet, source.sheets, source.hidden_sheets
-    report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
-    store.finish_import(report.batch_id, f"imported {report.rows} rows from {path.name}: "
-                                         f"{report.valid} valid, {report.invalid} invalid")
-    if on_progress:
-        on_progress(report.rows)
-    return report
+        if header is None:
+            if first is not None:  # a few title lines and no header: what the first row lacks
+                _read_header(path, first[1], first[0], source)
+            raise FileError(f"{path}: the file is empty (no header row); the first row must name "
+                            "the columns, e.g. meter,disco,amount,phone.")
+        if not rows:
+            raise FileError(f"{path}: has a header row but no data rows; add the recipients under the header.")
+        store.insert_rows(_COLUMNS, chunk, durable=False)
+        report.rows, report.invalid, report.valid, report.flagged = rows, invalid_rows, rows - invalid_rows, flagged
+        report.hidden_rows, report.encoding = hidden_rows, source.encoding
+        report.sheet, report.sheets, report.hidden_sheets = source.sheet, source.sheets, source.hidden_sheets
+        report.duplicates = sum(store.duplicate_meters(report.batch_id).values())
+        store.finish_import(report.batch_id, f"imported {report.rows} rows from {path.name}: "
+                                             f"{report.valid} valid, {report.invalid} invalid")
+        if on_progress:
+            on_progress(report.rows)
+        return report
+
+    # -- what offices do to sheets (sheet_quirks.py says each) ------------------------------------
+
+    @staticmethod
+    def total_label(cells: list[str], header: _Header) -> str | None:
+        """The label of a row that adds the rows above it up (a TOTAL row; its meter cell is
+        empty, or holds the label itself), else None."""
+        label = quirks.total_label(cells)
+        meter_col = header.columns["meter"]
+        meter = cells[meter_col].strip() if meter_col < len(cells) else ""
+        return None if label is None or meter and quirks.total_label([meter]) is None else label
+
+    def total_row(self, number: int, cells: list[str], label: str, header: _Header, lost_naira: bool) -> None:
+        """Notes a TOTAL row with what the rows it covers add up to: all the rows above it, or
+        for a SUBTOTAL those since the last one. Read back from the store: TOTAL rows are
+        rare, and counting as rows go by cost every row of every import."""
+        amount_col = header.columns["amount"]
+        text = cells[amount_col].strip() if amount_col < len(cells) else ""
+        if lost_naira:
+            text = quirks.naira_for_qmark(text) or text
+        stated = _parse_amount(text)[0] if text else None
+        subtotal = quirks.is_subtotal(label)
+        t = Recipient.__table__
+        query = (select(t.c.id, t.c.amount_kobo, t.c.amount_raw)
+                 .where(t.c.batch_id == self.report.batch_id, t.c.id > (self.after_subtotal if subtotal else 0)))
+        computed, covered, last = Decimal(0), 0, self.after_subtotal
+        with self.store.engine.connect() as conn:
+            for row_id, kobo, raw in conn.execute(query):
+                # an amount out of range has no kobo stored, but the sheet's total counts it
+                amount = from_kobo(kobo) if kobo is not None else _parse_amount(raw)[0] if raw else None
+                last = max(last, row_id)
+                if amount is not None:
+                    computed, covered = computed + amount, covered + 1
+        self.report.totals.append(TotalRow(number, label, stated, computed, covered))
+        if subtotal:
+            self.after_subtotal = last
+
+    def encoding_losses(self, raw: dict[str, str]) -> list[Problem]:
+        """Excel's plain "CSV" wrote "?" for ₦ (read as naira) and for letters it has not."""
+        amount = raw.get("amount", "")
+        if "?" in amount and (fixed := quirks.naira_for_qmark(amount)) is not None:
+            raw["amount"] = fixed
+            self.report.naira_fixed += 1
+        name = raw.get("name", "")
+        if quirks.lost_letters(name):
+            self.report.names_lost += 1
+            return [quirks.lost_letter_warning("name", name.strip())]
+        return []
+
+    def numeric_meter(self, raw: dict[str, str], values: dict[str, Any], fixed: bool) -> tuple[bool, Problem]:
+        """(is an error, the problem) for a meter the sheet stored as a number."""
+        error, problem = quirks.numeric_meter(raw["meter"], values["vend_type"], values["meter"] is not None,
+                                              fixed, self.limits)
+        if fixed:
+            self.report.zeros_fixed += 1
+        elif not error:
+            self.report.numeric_meters += 1
+        elif "fix" in problem[2]:
+            self.report.zero_proposals += 1
+        return error, problem
+
+    def row_number(self, number: int, cells: list[str], header: _Header) -> int:
+        """The sheet row number the 'row' column gives (merging into a batch)."""
+        col = header.row_column
+        digits = text = cells[col].strip() if col is not None and col < len(cells) else ""
+        if not (digits.isascii() and digits.isdigit() and int(digits) > 0):
+            raise FileError(f"{self.path}: row {number}: its 'row' cell is {text!r}, not a sheet row number. Keep the "
+                            "row numbers of the invalid-rows export as they were; nothing was merged.")
+        if int(digits) in self.numbers_seen:
+            raise FileError(f"{self.path}: row {number}: sheet row {digits} appears twice in the 'row' column; keep "
+                            "one of them; nothing was merged.")
+        self.numbers_seen.add(int(digits))
+        col = header.batch_column
+        if col is not None and col < len(cells) and cells[col].strip():
+            self.report.from_batches.add(cells[col].strip())
+        return int(digits)

@@ -100,6 +100,13 @@ def check_vend_type(raw: str) -> tuple[str | None, str | None]:
     return None, f"vend_type '{text}' is not PREPAID or POSTPAID; write one of the two (empty means PREPAID)."
 
 
+def meter_length_ok(n: int, vend_type: str | None, limits: Limits) -> bool:
+    """Whether a meter of `n` digits has an allowed length for its vend type."""
+    if vend_type == "POSTPAID":
+        return limits.postpaid_min <= n <= limits.postpaid_max
+    return n in limits.prepaid_lengths
+
+
 def check_meter(raw: str, vend_type: str | None, limits: Limits) -> tuple[str | None, str | None]:
     text = raw.strip()
     if not text:
@@ -109,13 +116,11 @@ def check_meter(raw: str, vend_type: str | None, limits: Limits) -> tuple[str | 
         return None, (f"meter '{text}' must contain only digits (spaces and dashes are "
                       "ignored); copy the number again from the meter or the bill.")
     n = len(digits)
+    if meter_length_ok(n, vend_type, limits):
+        return digits, None
     if vend_type == "POSTPAID":
-        if limits.postpaid_min <= n <= limits.postpaid_max:
-            return digits, None
         return None, (f"meter '{text}' has {n} digits; a POSTPAID account number has "
                       f"{limits.postpaid_min} to {limits.postpaid_max}. Check the account number on the bill.")
-    if n in limits.prepaid_lengths:
-        return digits, None
     allowed = " or ".join(str(x) for x in limits.prepaid_lengths)
     hint = " A leading 0 may have been lost: store the column as text." if n + 1 in limits.prepaid_lengths else ""
     return None, (f"meter '{text}' has {n} digits; a PREPAID meter number has {allowed}."
@@ -152,6 +157,11 @@ def check_amount(raw: str, limits: Limits) -> tuple[Decimal | None, str | None]:
         return None, (f"amount {naira(value)} is above the maximum {naira(limits.amount_max)}; "
                       "split it into several rows or lower it.")
     return value, None
+
+
+def parse_amount(raw: str) -> Decimal | None:
+    """The naira a cell says whatever the limits (None: not an amount); to split one over the maximum."""
+    return _parse_amount(raw)[0]
 
 
 @lru_cache(maxsize=4096)

@@ -74,18 +74,31 @@ class Source:
     # index of the last of the meter, disco and amount cells (see _breaks_inside_ignored_cells).
     imported: frozenset[int] | None = None
     reach: int = 0
+    encoding: str | None = None  # CSV: how its text is written (see _sniff_encoding)
+    header: list[str] | None = None  # the header row, once the importer has found it
+
+    @property
+    def lost_naira(self) -> bool:
+        """Whether a "?" before an amount's digits stands for a ₦ the file could not hold: a
+        CSV saved as Excel's plain "CSV" (cp1252, or ASCII when nothing else needed more)."""
+        return self.encoding in ("cp1252", "ascii")
 
 
 def _sniff_encoding(path: Path) -> str:
-    """UTF-8 (BOM or not) unless the file is clearly something else.
+    """How the file's text is written: "utf-8-bom" (Excel's "CSV UTF-8"), "utf-8", "ascii",
+    "cp1252" (Excel's plain "CSV") or "utf-16" (Excel's "Unicode text", known by its BOM).
 
     A UTF-8 file with a few junk bytes stays UTF-8 (the junk becomes U+FFFD, an error on
     its own row); only a file with invalid bytes and no valid multi-byte UTF-8 at all is
-    an Excel cp1252 export. UTF-16 (Excel's "Unicode text") is known by its BOM.
+    an Excel cp1252 export. An ASCII file may be either: Excel's plain "CSV" writes a
+    character cp1252 lacks (₦) as "?", so what it lost is told by the cells, not the bytes.
     """
     with path.open("rb") as fh:
-        if fh.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        head = fh.read(3)
+        if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
             return "utf-16"
+        if head == codecs.BOM_UTF8:
+            return "utf-8-bom"
         fh.seek(0)
         # surrogateescape turns each invalid byte into a lone surrogate (U+DC80-U+DCFF), so an
         # invalid byte is told apart from a U+FFFD the file really holds
@@ -97,21 +110,30 @@ def _sniff_encoding(path: Path) -> str:
                 continue
             invalid = len(_INVALID_BYTE.findall(text))
             if len(_NON_ASCII.findall(text)) > invalid:
-                return "utf-8-sig"  # valid multi-byte UTF-8: a UTF-8 file, whatever junk it also holds
+                return "utf-8"  # valid multi-byte UTF-8: a UTF-8 file, whatever junk it also holds
             bad += invalid
         bad += len(decoder.decode(b"", final=True))
-    return "cp1252" if bad else "utf-8-sig"
+    return "cp1252" if bad else "ascii"
 
 
-def _sniff_delimiter(first_line: str) -> str:
+_CODECS = {"utf-8-bom": "utf-8-sig", "utf-8": "utf-8-sig", "ascii": "utf-8-sig", "cp1252": "cp1252",
+           "utf-16": "utf-16"}
+
+
+def _sniff_delimiter(lines: list[str]) -> str:
     # csv.Sniffer also guesses quoting and misfires on short samples; the header line
     # holds at least meter, disco and amount, so the delimiter that splits it most wins.
-    best, best_n = ",", 0
-    for delim in (",", ";", "\t"):
-        n = len(next(csv.reader([first_line], delimiter=delim), []))
-        if n > best_n:
-            best, best_n = delim, n
-    return best
+    # The first line that any delimiter splits decides: a title typed above the header
+    # in a text editor has no separator (Excel writes one per empty cell after it).
+    for line in lines:
+        best, best_n = ",", 1
+        for delim in (",", ";", "\t"):
+            n = len(next(csv.reader([line], delimiter=delim), []))
+            if n > best_n:
+                best, best_n = delim, n
+        if best_n > 1:
+            return best
+    return ","
 
 
 def _csv_records(path: Path, source: Source) -> Iterator[Record]:
@@ -128,11 +150,11 @@ def _csv_records(path: Path, source: Source) -> Iterator[Record]:
     for line breaks in its meter, disco or amount. A quote left open on the last line
     swallows nothing, but the row's cell runs to the end of the file: refused the same way.
     """
-    with path.open(encoding=_sniff_encoding(path), errors="replace", newline="") as fh:
+    source.encoding = _sniff_encoding(path)
+    with path.open(encoding=_CODECS[source.encoding], errors="replace", newline="") as fh:
         head = fh.read(65536)
-        first = next((line for line in head.splitlines() if line.strip()), "")
         fh.seek(0)
-        delimiter = _sniff_delimiter(first)
+        delimiter = _sniff_delimiter([line for line in head.splitlines() if line.strip()][:10])
         # The lines of the record being read, as csv asks for them, and whether one of them is
         # longer than a cell may be (the cells are measured only then: it is cheaper per row).
         reading: list[Any] = [[], False]
@@ -145,7 +167,6 @@ def _csv_records(path: Path, source: Source) -> Iterator[Record]:
                 yield text
 
         reader = csv.reader(lines(), delimiter=delimiter)
-        header: list[str] | None = None
         last: tuple[list[str], list[str]] | None = None  # the last record read: its lines and cells
         number = line = 0  # rows and lines read so far
         while True:
@@ -158,16 +179,15 @@ def _csv_records(path: Path, source: Source) -> Iterator[Record]:
                 break
             except csv.Error as exc:
                 if reader.line_num > line + 1:  # csv gave up inside a quote, lines after it lost
-                    raise _spanning_record(path, number, line + 1, reader.line_num, None, header,
+                    raise _spanning_record(path, number, line + 1, reader.line_num, None, source.header,
                                            problem=f" cannot be read as CSV ({exc}):") from None
                 line, last = reader.line_num, None
                 yield number, None, f"row cannot be read as CSV ({exc}); check its quotes.", _NO_NUMBERS, None
                 continue
             start, line = line + 1, reader.line_num
-            if line > start and not _breaks_inside_ignored_cells(cells, header, record, delimiter, source):
-                raise _spanning_record(path, number, start, line, cells, header, _ends_in_quote(record, delimiter))
-            if header is None and "".join(cells).strip():
-                header = cells
+            if line > start and not _breaks_inside_ignored_cells(cells, source.header, record, delimiter, source):
+                raise _spanning_record(path, number, start, line, cells, source.header,
+                                       _ends_in_quote(record, delimiter))
             last = record, cells
             notes = _cut_long_cells(cells) if reading[1] or len(record) > 1 else None
             yield number, cells, None, _NO_NUMBERS, notes
@@ -175,7 +195,7 @@ def _csv_records(path: Path, source: Source) -> Iterator[Record]:
         # swallow, so the line count agrees: only parsing that line again tells.
         if last is not None and _ends_in_quote(last[0], delimiter):
             cells = last[1]
-            raise _spanning_record(path, number - 1, line, line, cells, header, True, len(cells) - 1)
+            raise _spanning_record(path, number - 1, line, line, cells, source.header, True, len(cells) - 1)
 
 
 def _ends_in_quote(record: list[str], delimiter: str) -> bool:
