@@ -157,6 +157,10 @@ def _show_plan(svc: Services, plan: RunPlan) -> int | None:
         why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates else "twice in this batch"
         err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}"
             + ("" if row_id in p.unaccepted else " (accepted: it will be paid)"))
+    if p.name_differs:  # a warning only: they are paid
+        n, s = len(p.name_differs), "s" if len(p.name_differs) != 1 else ""
+        shown = ", ".join(str(p.seen[i][0]) for i in p.name_differs[:10]) + (" …" if n > 10 else "")
+        err(f"  {n} row{s}: the name differs from BuyPower's (sheet row{s} {shown}); paid as they are")
     if p.unaccepted:
         err("run: duplicates must be accepted explicitly: pass --accept-duplicates")
         return EXIT_USAGE

@@ -133,8 +133,9 @@ def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, t
             state=S.LOOKUP_FAILED, provider_message="meter not found"))
         s.exec(update(Recipient).where(Recipient.id == valid[1]).values(
             state=S.SUCCESS, order_id="o-1", warnings=[{"field": "name", "message": "odd name"}]))
-        s.exec(update(Recipient).where(Recipient.id == valid[2]).values(
-            state=S.VERIFIED, warnings=[{"field": "name", "message": "odd name"}]))
+        s.exec(update(Recipient).where(Recipient.id == valid[2]).values(  # issue 13: a name BuyPower does not share
+            state=S.VERIFIED, warnings=[{"field": "name", "message": "odd name"},
+                                        {"field": "name", "message": "name differs: sheet Ada, BuyPower BOLA"}]))
         s.exec(update(Recipient).where(Recipient.id == valid[3]).values(customer_name="Zainab 100%_Bello"))
         s.exec(update(Recipient).where(Recipient.id == valid[4]).values(customer_name="ÉMILE ZOÉ, Straße 5"))
         s.exec(update(Recipient).where(Recipient.id == dup_ids[0]).values(  # accepted: "ok", its warning or not
@@ -150,12 +151,13 @@ def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, t
         "invalid": [r["id"] for r in grid if kind(r) == "invalid"],
         "warnings": [r["id"] for r in grid if kind(r) == "warning"],
         "duplicates": [r["id"] for r in grid if r["meter"] in dups],
+        "name differs": [r["id"] for r in grid if editing.name_differs(r)],
         **{f"state:{s}": [r["id"] for r in grid if r["state"] == s] for s in RowState},
     }
     assert set(expected) == set(editing.FILTERS)
     for view, ids in expected.items():
         assert editing.view_ids(store, batch_id, view) == ids, view
-    assert len(expected["warnings"]) >= 3 and len(expected["invalid"]) >= 2
+    assert len(expected["warnings"]) >= 3 and len(expected["invalid"]) >= 2 and expected["name differs"] == [valid[2]]
     # search: any case, in what the sheet said or BuyPower's name; % and _ are plain characters
     assert editing.view_ids(store, batch_id, "all", "zainab 100%_b") == [valid[3]]
     assert editing.view_ids(store, batch_id, "all", "100%x") == []

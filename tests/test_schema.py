@@ -166,6 +166,17 @@ def test_the_migrations_run_on_postgresql_and_a_store_works_there():
             assert store.upgraded is None
             batch = store.create_batch("on postgres", None, "sandbox")
             assert store.batches()[0].id == batch.id and store.stats(batch.id).rows == 0
+            # issue 13: the "name differs" view reads the warnings' JSON as text there too
+            from buypower_tui.core import editing, rows
+            from buypower_tui.core.names import with_name_warning
+            from buypower_tui.core.rules import Limits
+
+            row_id = editing.add_row(store, batch.id, {"meter": "12345678910", "disco": "ABUJA", "amount": "900",
+                                                         "phone": "08031234567"}, Limits())
+            assert editing.view_ids(store, batch.id, "name differs") == []
+            rows.transition(store, row_id, (RowState.VALID,), RowState.VERIFIED,
+                            warnings=with_name_warning(None, "Ada Obi", "BOLA EZE"))
+            assert editing.view_ids(store, batch.id, "name differs") == [row_id]
         finally:
             store.close()
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, false, func, not_, or_, true
+from sqlalchemy import Text, and_, cast, false, func, not_, or_, true
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from buypower_tui.core import rows
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, to_kobo, utcnow
-from buypower_tui.core.row_view import EDITABLE, FILTERS, raw_values, row_status, shown_value  # noqa: F401 - named here too
+from buypower_tui.core.names import PREFIX as NAME_DIFFERS
+from buypower_tui.core.row_view import EDITABLE, FILTERS, name_differs, raw_values, row_status, shown_value  # noqa: F401 - named here too
 from buypower_tui.core.rules import FIELDS, Limits, check_row
 from buypower_tui.core.store import Store, operator_name
 
@@ -78,6 +79,8 @@ def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *
         q = q.where(_T.c.state.not_in(invalid),
                     or_(and_(duplicate, _T.c.duplicate_accepted.is_(false())), _T.c.warnings.is_not(None)),
                     not_(and_(duplicate, _T.c.duplicate_accepted.is_(true()), _T.c.state.in_((S.VALID, S.VERIFIED)))))
+    elif view == "name differs":  # the JSON text holds the message as a string: "name differs: …
+        q = q.where(cast(_T.c.warnings, Text).like(f'%"{NAME_DIFFERS}%'))
     elif view != "all":
         raise ValueError(f"no such view: {view}")
     if search:  # what the sheet said, or BuyPower's name for the meter; any case, any alphabet

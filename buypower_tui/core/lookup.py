@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from buypower_tui.core import rows
 from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.models import RowState
+from buypower_tui.core.names import with_name_warning
 from buypower_tui.core.outcomes import ApiError
 from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
@@ -67,6 +68,14 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
                 raise rows.StateConflict(f"row {row.row_number} was edited during the lookup")
             return {}
 
+        def named(customer_name: str | None):
+            """same_row, and the row's name warning as BuyPower's name for the meter says now
+            (its other warnings kept)."""
+            def compute(current) -> dict:
+                same_row(current)
+                return {"warnings": with_name_warning(current.warnings, current.name, customer_name)}
+            return compute
+
         if row.disco in down:
             report.held[row.disco] = report.held.get(row.disco, 0) + 1
             rows.transition(store, row_id, (S.VALID,), S.VALID, compute=same_row, note=f"held: {row.disco} is down",
@@ -82,7 +91,7 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
                         debt_repayment=info.debt_repayment, min_vend=info.min_vend, max_vend=info.max_vend)
         if not info.found:
             report.not_found += 1
-            rows.transition(store, row_id, (S.VALID,), S.LOOKUP_FAILED, compute=same_row, note="meter not found",
+            rows.transition(store, row_id, (S.VALID,), S.LOOKUP_FAILED, compute=named(None), note="meter not found",
                             provider_message=info.message)
             return
         amount = row.amount
@@ -94,11 +103,11 @@ async def lookup_batch(store: Store, client: BuyPowerClient, batch_id: int,
         if problem:
             report.out_of_range += 1
             errors = list(row.errors or []) + [{"field": "amount", "message": problem}]
-            rows.transition(store, row_id, (S.VALID,), S.INVALID, compute=same_row,
+            rows.transition(store, row_id, (S.VALID,), S.INVALID, compute=named(info.name),
                             note="amount outside the meter's range", errors=errors, **customer)
             return
         report.verified += 1
-        rows.transition(store, row_id, (S.VALID,), S.VERIFIED, compute=same_row, note="meter verified",
+        rows.transition(store, row_id, (S.VALID,), S.VERIFIED, compute=named(info.name), note="meter verified",
                         provider_message=None, **customer)
 
     await asyncio.gather(*(one(row) for row in todo))

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from buypower_tui.core import rows
 from buypower_tui.core.models import Recipient, RowState
+from buypower_tui.core.names import is_name_warning
 from buypower_tui.core.store import Store
 
 S = RowState
@@ -29,6 +30,7 @@ class Preflight:
     recent_duplicates: list[int] = field(default_factory=list)  # same meter+amount paid or in flight elsewhere
     unaccepted: list[int] = field(default_factory=list)
     left_out_by_max_total: list[int] = field(default_factory=list)
+    name_differs: list[int] = field(default_factory=list)  # rows to send whose name is not BuyPower's (a warning)
     # What each row looked at: sheet row, where the money goes and how much, and when the row
     # was made (ids are reused after a delete). A change between the question and VEND means
     # the operator did not see what would be paid.
@@ -90,6 +92,8 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
             continue
         chosen.append(row.id)
         running += row.amount
+        if any(is_name_warning(w) for w in row.warnings or ()):
+            p.name_differs.append(row.id)
     p.total = running
     return p
 

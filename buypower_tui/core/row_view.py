@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from buypower_tui.core.names import is_name_warning
 from buypower_tui.core.rules import FIELDS, duplicate_warning, naira
 from buypower_tui.core.values import RowState, from_kobo
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 S = RowState
 EDITABLE = (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED)
 # The views of a batch's rows (editing.view_ids says each in SQL, as row_status means it).
-FILTERS = ("all", "invalid", "warnings", "duplicates", *(f"state:{s}" for s in RowState))
+FILTERS = ("all", "invalid", "warnings", "duplicates", "name differs", *(f"state:{s}" for s in RowState))
 
 # The provider_code of a row the operator marked FAILED by hand. That is the operator's
 # judgement, not BuyPower's: the order may still succeed, so such a row is requeried under
@@ -30,6 +31,12 @@ def is_operator_failed(row: Any) -> bool:
     get = row.get if isinstance(row, dict) else lambda name: getattr(row, name)
     return get("state") == S.FAILED and (get("provider_code") == OPERATOR
                                          or (get("provider_message") or "").startswith(_OLD_OPERATOR_NOTE))
+
+
+def name_differs(row: dict[str, Any]) -> bool:
+    """The "name differs" view: the lookup found BuyPower's name for the meter shares no word
+    with the sheet's (a warning; the row is paid as it is)."""
+    return any(is_name_warning(w) for w in row["warnings"] or ())
 
 
 def row_status(row: dict[str, Any], duplicates: dict[str, int]) -> tuple[str, str]:

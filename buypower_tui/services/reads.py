@@ -66,7 +66,7 @@ class Reads:
         counts = {f"state:{s}": by_state.get(s, 0) for s in S}
         counts["all"] = sum(by_state.values())
         counts["invalid"] = by_state.get(S.INVALID, 0) + by_state.get(S.LOOKUP_FAILED, 0)
-        for view in ("warnings", "duplicates"):
+        for view in ("warnings", "duplicates", "name differs"):
             counts[view] = len(editing.view_ids(self.store, batch_id, view))
         return counts
 

@@ -63,6 +63,10 @@ class ConfirmRunModal(ModalScreen[str | None]):
                 rows_ = ", ".join(str(p.seen[i][0]) for i in accepted[:8]) + (" …" if len(accepted) > 8 else "")
                 facts.add_row(Text("Duplicates accepted", style="yellow"),
                               Text(f"{len(accepted)}: row{'s' if len(accepted) > 1 else ''} {rows_}", style="yellow"))
+            if p.name_differs:  # a warning: paid as they are, but the operator should know
+                facts.add_row(Text("Names to check", style="yellow"),
+                              Text(f"{plural(len(p.name_differs), 'row')}: the name differs from BuyPower's",
+                                   style="yellow"))
             if self.plan.retrying:
                 facts.add_row("Retried by hand", f"{len(self.plan.retrying)} FAILED rows, under new orderIds")
             if self.changes:
@@ -92,6 +96,10 @@ class ConfirmRunModal(ModalScreen[str | None]):
             notes.append(f"{plural(len(p.unaccepted), 'row')} pay a meter that appears twice in the batch or was "
                          "paid recently: type ACCEPT to include them (the check runs again), or VEND to pay "
                          "without them.")
+        if p.name_differs:
+            notes.append("Names to check are paid as they are: BuyPower's customer for the meter shares no word "
+                         "with the sheet's name. If a meter number may be wrong, press Esc and look at them in "
+                         "the editor (f, \"Name differs\").")
         if p.shortfall:
             notes.append("The wallet cannot pay for all these rows: top it up, or take rows out, then try again.")
         elif not p.count and p.unaccepted:
