@@ -51,13 +51,17 @@ def cmd_export(svc: Services, args: argparse.Namespace) -> int:
     batch = svc.existing_batch(args.batch)
     if args.output is not None and not args.output.strip():  # an unset $OUT in a script: not "to the terminal"
         raise ConfigError("export: -o was given an empty file name; nothing was written (leave -o out to print)")
+    if args.invalid and args.output is None:
+        raise ConfigError("export --invalid writes a file to fix in a spreadsheet: give -o FILE.csv")
     if args.output is not None:
+        write = svc.export_invalid if args.invalid else svc.export_to_file
         try:
-            n = svc.export_to_file(batch.id, Path(args.output))
+            n = write(batch.id, Path(args.output))
         except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
             reason = f"{args.output}: {exc.strerror}" if exc.strerror else str(exc)
             raise ConfigError(f"export: nothing was written: {reason}") from None
-        err(f"exported {n} rows to {args.output}")
+        err(f"exported {n} {'invalid ' if args.invalid else ''}rows to {args.output}"
+            + (f"; fix them, then `buypower-tui import {args.output} --into {batch.id}`" if args.invalid else ""))
     else:
         svc.export_to_terminal(batch.id, sys.stdout)
     return EXIT_OK
@@ -103,6 +107,9 @@ def add_record_parsers(sub: Any) -> None:
     p = sub.add_parser("export", help="write a batch with its tokens as CSV")
     p.add_argument("batch", type=cli_args.batch_id, metavar="BATCH")
     p.add_argument("-o", "--output", metavar="FILE.csv", help="file to write (default: stdout)")
+    p.add_argument("--invalid", action="store_true",
+                   help="only the invalid rows, as the sheet had them, with a 'row' column and their problems: "
+                        "fix them in a spreadsheet and merge them back with `import FILE --into BATCH`")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("health", help="is the store, the key, BuyPower and the machine all right?")

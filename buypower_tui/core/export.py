@@ -102,14 +102,14 @@ def export_invalid(store: Store, batch_id: int, path: Path) -> int:
 
     def write(fh: IO[str]) -> int:
         writer = CsvWriter(fh)
-        writer.writerow(["row", *FIELDS, "problems"])
+        writer.writerow(["row", *FIELDS, "problems", "batch"])  # batch: merged back only into it
         n = 0
         for row in grid_rows(store, batch_id):
             if row["state"] not in (RowState.INVALID, RowState.LOOKUP_FAILED):
                 continue
             _kind, text = row_status(row, {})
             problems = "; ".join(e["message"] for e in row["errors"] or ()) or text
-            writer.writerow([row["row_number"], *raw_values(row).values(), problems])
+            writer.writerow([row["row_number"], *raw_values(row).values(), problems, batch_id])
             n += 1
         return n
 

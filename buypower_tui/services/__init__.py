@@ -20,6 +20,7 @@ _WHERE = {
     "Resolved": "buypower_tui.services.operations", "SheetCheck": "buypower_tui.services.operations",
     "Change": "buypower_tui.services.edits", "Undone": "buypower_tui.services.edits",
     "StateConflict": "buypower_tui.services.edits",
+    "Merged": "buypower_tui.core.merging", "FieldChange": "buypower_tui.core.merging",
     "RunControl": "buypower_tui.services.running", "WAIT_PENDING_S": "buypower_tui.services.running",
     "RunCancelled": "buypower_tui.services.running",
     "PlanChanged": "buypower_tui.core.plan", "RunPlan": "buypower_tui.core.plan",

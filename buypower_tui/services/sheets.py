@@ -1,0 +1,56 @@
+"""Sheets going out and coming back beyond a plain import: the template to fill in, and a
+corrected invalid-rows export merged into its batch. No textual here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from buypower_tui.core import editing, template
+from buypower_tui.core.importing import normalise_header
+from buypower_tui.core.merging import Merged, plan_merge
+from buypower_tui.core.sheets import FileError
+from buypower_tui.core.values import RowState
+
+_NOT_PAYABLE = (RowState.INVALID, RowState.LOOKUP_FAILED)
+# Columns of our own export that are not fields: the sheet row's number and the messages.
+_OURS = frozenset({"row", "sheetrow", "rownumber", "rowno", "problems", "batch", "batchid", "batchno"})
+
+
+class Sheets:
+    """A mixin of Services (which gives `store`, `limits`, `check_sheet`, `grid_rows`,
+    `edit_rows` and `existing_batch`)."""
+
+    def write_template(self, path: Path, *, force: bool = False) -> Path:
+        """FileError says why not (a wrong suffix, a file already there without `force`)."""
+        return template.write_template(path, force=force)
+
+    def merge_sheet(self, batch_id: int, path: Path, *, sheet: str | None = None,
+                    fix_leading_zeros: bool = False) -> Merged:
+        """Update batch `batch_id`'s rows in place from a corrected sheet whose "row" column
+        names each row's sheet row: read by the import's own pipeline (every quirk of a
+        sheet is handled as on import), checked by its rules, written as one transaction and
+        one undo step. Rows with an orderId, or past EDITABLE, are refused; rows the batch
+        does not have are reported. FileError: the file cannot be read or has no usable
+        "row" column; StateConflict: a row moved on while merging (nothing was written)."""
+        batch = self.existing_batch(batch_id)
+        with self.check_sheet(path, sheet, numbered=True, fix_leading_zeros=fix_leading_zeros) as checked:
+            report = checked.report
+            sheet_rows = editing.grid_rows(checked.store, report.batch_id)
+        others = sorted(report.from_batches - {str(batch.id)})
+        if others:  # the same sheet row numbers in another batch are other recipients
+            raise FileError(f"{path}: its rows came from batch {', '.join(others)} (its 'batch' column), not batch "
+                            f"{batch.id}; merge it into batch {others[0]}. To merge it here anyway, delete the "
+                            "'batch' column. Nothing was merged.")
+        merged = Merged(batch.id, report.source, notices=list(report.notices), ignored_columns=[
+            c for c in report.unknown_columns if normalise_header(c) not in _OURS])
+        rows = {r["row_number"]: r for r in self.grid_rows(batch.id)}
+        plan_merge(merged, sheet_rows, rows.values(), report.columns, self.limits)
+        if merged.edits:
+            self.edit_rows(batch.id, merged.edits, note=f"merged from {path.name}")
+            for row in self.grid_rows(batch.id, merged.edits):
+                rows[row["row_number"]] = row
+                errors = row["errors"] or ()
+                merged.after[row["row_number"]] = (row["state"], errors[0]["message"] if errors else "")
+        merged.still_invalid = [r["row_number"] for r in sheet_rows if r["row_number"] not in merged.refused
+                                and r["row_number"] in rows and rows[r["row_number"]]["state"] in _NOT_PAYABLE]
+        return merged
