@@ -18,10 +18,9 @@ sys.path.insert(0, str(HERE.parent))
 
 async def main() -> None:
     from buypower_tui.cli import build_parser
-    from buypower_tui.context import Context
     from buypower_tui.core.demo import start_demo
+    from buypower_tui.services import Context, Services
     from buypower_tui.ui.app import BuyPowerApp
-    from buypower_tui.ui.services import Services
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BUYPOWER_TUI_HOME"] = tmp
