@@ -23,6 +23,7 @@ from buypower_tui import __version__, secrets
 from buypower_tui import services as layer
 from buypower_tui.cli_db import add_db_parser
 from buypower_tui.cli_records import add_record_parsers
+from buypower_tui.cli_sheets import add_into_option, add_template_parser
 from buypower_tui.cli_vending import add_vending_parsers
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.breaker import BreakerOpen
@@ -92,6 +93,8 @@ def other_sheets_line(report: ImportReport) -> str | None:
 def print_problems(report: ImportReport, rows: Callable[[bool], Iterable[Recipient]],
                    duplicates: dict[str, int]) -> None:
     """What the import found, after its summary line; `rows(only_invalid)` reads the batch."""
+    for notice in report.notices:  # what the file as a whole says: once, before any row
+        out(f"note: {notice}")
     if other := other_sheets_line(report):
         out(other)
     if report.unknown_columns:
@@ -120,7 +123,8 @@ def cmd_validate(svc: Services, args: argparse.Namespace) -> int:
         source = nullcontext(Path(args.file))
     with source as path, svc.check_sheet(path, args.sheet) as checked:
         report = checked.report
-        if args.json:
+        if args.json:  # stdout holds one object per row; what the file says goes first on stderr
+            err(json.dumps({"file": report.source, "notices": report.notices}, ensure_ascii=False))
             duplicates = checked.duplicates
             for row in checked.rows():
                 out(json.dumps(row_json(row, duplicates), ensure_ascii=False))
@@ -136,7 +140,8 @@ def cmd_validate(svc: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_import(svc: Services, args: argparse.Namespace) -> int:
-    report = svc.import_sheet(Path(args.file), name=args.name, sheet=args.sheet)
+    report = svc.import_sheet(Path(args.file), name=args.name, sheet=args.sheet,
+                              fix_leading_zeros=args.fix_leading_zeros)
     log.info("%s: batch %s from %s, %d rows (%d invalid)", args.command, report.batch_id,
              report.source, report.rows, report.invalid)
     out(f"batch {report.batch_id} created ({svc.mode})")
@@ -269,7 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--name", help="batch name (default: the file name)")
     p.add_argument("--sheet", metavar="NAME", help="XLSX sheet to read (default: the first)")
+    p.add_argument("--fix-leading-zeros", action="store_true",
+                   help="a meter stored as a number one digit short gets its leading 0 back (with a warning) "
+                        "instead of an error that proposes it")
     p.set_defaults(func=cmd_import)
+    add_into_option(p)
+    add_template_parser(sub)
 
     p = sub.add_parser("batches", help="list batches with counts and totals")
     p.add_argument("--json", action="store_true", help="one JSON object per batch")

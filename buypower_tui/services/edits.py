@@ -15,9 +15,10 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from buypower_tui.core import editing, rows
+from buypower_tui.core import bulk, editing, rows
 from buypower_tui.core.editing import EDITABLE, raw_values
 from buypower_tui.core.models import Recipient
+from buypower_tui.core.rows import RowView
 
 StateConflict = rows.StateConflict
 
@@ -26,9 +27,12 @@ StateConflict = rows.StateConflict
 class Change:
     """One undo step: what was changed, with what it takes to put it back."""
 
-    kind: Literal["edit", "add", "delete", "accept"]
+    kind: Literal["edit", "add", "delete", "accept", "bulk", "split"]
     batch_id: int
-    data: Any  # edit: (row id, raw values before); add/accept: row ids; delete: the rows kept
+    # edit: (row id, raw values before, row number); add/accept: row ids; delete: the rows kept;
+    # bulk: [(row id, raw values before, row number, accepted before)]; split: (that of the
+    # row split, the ids of its new parts)
+    data: Any
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,10 @@ class Edits:
         self._stamp(change.batch_id, row_ids)
 
     def _stamp(self, batch_id: int, row_ids) -> None:
-        if row_ids:  # one query, however many rows were marked
-            self._stamps.update((r["id"], r["updated_at"]) for r in editing.grid_rows(self.store, batch_id, row_ids))
+        ids = list(row_ids or ())
+        for start in range(0, len(ids), 10_000):  # a query per 10,000 rows: PostgreSQL binds at most 65,535 values
+            chunk = ids[start:start + 10_000]
+            self._stamps.update((r["id"], r["updated_at"]) for r in editing.grid_rows(self.store, batch_id, chunk))
 
     def can_undo(self, batch_id: int) -> bool:
         return bool(self._undo.get(batch_id))
@@ -69,6 +75,34 @@ class Edits:
             after = rows.edit_row(self.store, row_id, values, self.limits)
             self._done(Change("edit", row.batch_id, (row_id, before, row.row_number)), [row_id])
             return after
+
+    def edit_rows(self, batch_id: int, changes: dict[int, dict[str, str]], *, note: str = "edited with other rows"
+                  ) -> list[RowView]:
+        """Set sheet values of many rows at once (row id -> {field: text}; any of FIELDS, those not
+        given kept), each row checked again by the import's rules: one transaction, one undo
+        step. The rows changed, after (a row already so is left out). StateConflict, with nothing
+        changed, when any row has an orderId, is no longer a draft, is gone or in another batch."""
+        with self._writing:
+            done = bulk.edit_rows(self.store, changes, self.limits, note=note, batch_id=batch_id)
+            if done:
+                step = [(d["row"].id, d["before"], d["row"].row_number, d["accepted"]) for d in done]
+                self._done(Change("bulk", batch_id, step), [d["row"].id for d in done])
+            return [d["row"] for d in done]
+
+    def split_row(self, row_id: int, values: dict[str, str] | None = None) -> list[RowView]:
+        """Split a row whose amount is over the maximum into rows of the same meter that add up
+        to it (`values`: sheet values to set first, as the row editor has them): one
+        transaction, one undo step that puts the single row back. The rows, the original first;
+        the new ones are at the end of the sheet (bulk.split_row says why)."""
+        with self._writing:
+            try:
+                split = bulk.split_row(self.store, row_id, self.limits, values)
+            except IntegrityError:  # PostgreSQL: another window added a row at the end just now
+                raise StateConflict("a row was added at the end of the sheet meanwhile; split again") from None
+            parts, row = split["rows"], split["rows"][0]
+            step = ((row_id, split["before"], row.row_number, split["accepted"]), [p.id for p in parts[1:]])
+            self._done(Change("split", row.batch_id, step), [p.id for p in parts])
+            return parts
 
     def add_row(self, batch_id: int, values: dict[str, str], note: str | None = None) -> Recipient:
         with self._writing:
@@ -118,17 +152,30 @@ class Edits:
                     else:
                         editing.accept_duplicates(self.store, data, accepted=False)
                     changed = set(data)
-                else:
+                elif change.kind == "delete":
                     numbers = [k["row_number"] for k in data]
                     self._places_free(change.batch_id, numbers)
                     restored = editing.restore_rows(self.store, data, self.limits)
                     self._renumber(stack, {k["id"]: new for k, new in zip(data, restored, strict=True)})
                     changed = set(restored)
+                elif change.kind == "bulk":
+                    numbers, changed = [n for _, _, n, _ in data], {i for i, *_ in data}
+                    bulk.edit_rows(self.store, {i: before for i, before, _, _ in data}, self.limits,
+                                   note="bulk edit undone", batch_id=batch_id, seen=self._seen(changed),
+                                   accepted={i: was for i, _, _, was in data})
+                else:  # split
+                    (row_id, before, number, accepted), parts = data
+                    numbers, changed = [number], {row_id, *parts}
+                    bulk.unsplit(self.store, row_id, before, accepted, parts, self.limits, self._seen(changed))
             except IntegrityError:  # another process took one of those sheet rows just now
                 raise StateConflict(f"sheet rows {', '.join(map(str, sorted(numbers)))} could not all be "
                                     "restored: a row added since took one of their places") from None
             self._stamp(batch_id, changed)
             return Undone(change, sorted(numbers), changed)
+
+    def _seen(self, row_ids) -> dict[int, object]:
+        """Each row's updated_at as our last change left it: the core refuses rows changed since."""
+        return {i: self._stamps.get(i) for i in row_ids}
 
     def _places_free(self, batch_id: int, numbers: list[int]) -> None:
         taken = sorted(set(numbers) & {r.row_number for r in self.store.rows(batch_id)})
@@ -161,6 +208,25 @@ class Edits:
                 stack[n] = Change("edit", change.batch_id, (new_ids[data[0]], *data[1:]))
             elif change.kind in ("add", "accept"):
                 stack[n] = Change(change.kind, change.batch_id, [new_ids.get(i, i) for i in data])
+            elif change.kind == "bulk":
+                stack[n] = Change("bulk", change.batch_id, [(new_ids.get(i, i), *rest) for i, *rest in data])
+            elif change.kind == "split":
+                (i, *rest), parts = data
+                stack[n] = Change("split", change.batch_id,
+                                  ((new_ids.get(i, i), *rest), [new_ids.get(p, p) for p in parts]))
+
+    def proposed_fixes(self, batch_id: int, row_ids=None) -> dict[int, dict[str, str]]:
+        """The fixes the import proposed (a meter stored as a number that lost its leading 0),
+        of these rows or of the whole batch: row id -> the sheet values the fix sets."""
+        found = editing.grid_rows(self.store, batch_id, row_ids, states=EDITABLE)
+        return {r["id"]: fix for r in found if r["order_id"] is None
+                for fix in [{k: v for e in r["errors"] or () for k, v in (e.get("fix") or {}).items()}] if fix}
+
+    def accept_fixes(self, batch_id: int, row_ids=None) -> list[RowView]:
+        """The operator accepts the proposed fixes (of these rows, or of every row that has one):
+        one transaction, one undo step; never without being asked."""
+        fixes = self.proposed_fixes(batch_id, row_ids)
+        return self.edit_rows(batch_id, fixes, note="the fix proposed by the import accepted") if fixes else []
 
     def rename_batch(self, batch_id: int, name: str) -> None:
         with self._writing:

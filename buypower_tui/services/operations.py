@@ -34,6 +34,7 @@ from buypower_tui.core.store import Store, safe_url
 from buypower_tui.services.context import Context
 from buypower_tui.services.edits import Edits
 from buypower_tui.services.reads import Reads
+from buypower_tui.services.sheets import Sheets
 from buypower_tui.settings import ConfigError
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class Resolved:
 
 
 @dataclass
-class Services(Edits, Reads):
+class Services(Sheets, Edits, Reads):
     """`face`: who asks, so that a message names the way to fix it there (a command or a key)."""
 
     ctx: Context
@@ -229,17 +230,21 @@ class Services(Edits, Reads):
     # -- sheets -----------------------------------------------------------------------------------
 
     def import_sheet(self, path: Path, *, name: str | None = None, sheet: str | None = None,
-                     on_progress: Callable[[int], None] | None = None) -> ImportReport:
+                     fix_leading_zeros: bool = False, on_progress: Callable[[int], None] | None = None
+                     ) -> ImportReport:
         return import_file(path, self.store, self.limits, name=name, mode=self.mode, sheet=sheet,
-                           on_progress=on_progress)
+                           fix_leading_zeros=fix_leading_zeros, on_progress=on_progress)
 
     @contextlib.contextmanager
-    def check_sheet(self, path: Path, sheet: str | None = None) -> Iterator[SheetCheck]:
-        """The same pipeline as import, into a throw-away store: one set of rules, flat memory."""
+    def check_sheet(self, path: Path, sheet: str | None = None, *, numbered: bool = False,
+                    fix_leading_zeros: bool = False) -> Iterator[SheetCheck]:
+        """The same pipeline as import, into a throw-away store: one set of rules, flat memory.
+        `numbered`: rows keep the numbers of the sheet's "row" column (a corrected export)."""
         with tempfile.TemporaryDirectory(prefix="buypower-validate-") as tmp:
             store = Store.open(f"sqlite:///{Path(tmp) / 'validate.db'}")
             try:
-                yield SheetCheck(import_file(path, store, self.limits, sheet=sheet), store)
+                yield SheetCheck(import_file(path, store, self.limits, sheet=sheet, numbered=numbered,
+                                             fix_leading_zeros=fix_leading_zeros), store)
             finally:
                 store.close()
 

@@ -12,13 +12,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui.core.rules import escape_hidden, naira
+from buypower_tui import services as layer
+from buypower_tui.core.rules import naira
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.times import local_minute, offset_now
 from buypower_tui.core.values import RowState
 from buypower_tui.ui.modals.confirm import ConfirmModal
+from buypower_tui.ui.modals.import_summary import ImportSummaryModal, summary
 from buypower_tui.ui.modals.open_file import OpenFileModal
 from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.modals.report import ReportModal
 from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
@@ -27,9 +30,10 @@ from buypower_tui.ui.wording import plural
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
     from buypower_tui.core.importing import ImportReport
+    from buypower_tui.services import Merged
 
 S = RowState
-ACTIONS = frozenset({"new", "open", "rename", "delete", "review", "results"})  # they need the store
+ACTIONS = frozenset({"new", "merge", "open", "rename", "delete", "review", "results"})  # they need the store
 # The money and the mode first: at 80 columns the rest scrolls out of view, not those.
 COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", "Valid total", 14),
            ("rows", "Rows", 5), ("valid", "Valid", 5), ("invalid", "Invalid", 7), ("paid", "Paid", 5),
@@ -39,11 +43,14 @@ COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", 
 class BatchesScreen(Screen):
     TITLE = "Batches"
     HELP_TEXT = (
-        "Every batch in the store. n makes a new batch from a CSV or Excel sheet; Enter opens one "
-        "in the recipient editor, where its rows are checked and fixed. A batch with any row that "
-        "has an orderId (it may have moved money) cannot be deleted.")
+        "Every batch in the store. n makes a new batch from a CSV or Excel sheet (ctrl+t there writes a "
+        "template to fill in); Enter opens one in the recipient editor, where its rows are checked and "
+        "fixed. m merges the selected batch's invalid rows back from the file x wrote in the editor, once "
+        "fixed in a spreadsheet. A batch with any row that has an orderId (it may have moved money) "
+        "cannot be deleted.")
     BINDINGS = [
         Binding("n", "new", "New", id="batches.new"),
+        Binding("m", "merge", "Merge fixed rows", show=False, id="batches.merge"),
         Binding("enter", "open", "Open", id="batches.open"),
         Binding("r", "rename", "Rename", id="batches.rename"),
         Binding("d,delete", "delete", "Delete", id="batches.delete"),
@@ -137,14 +144,52 @@ class BatchesScreen(Screen):
     def on_job_done(self) -> None:
         self.load()
 
-    def action_new(self) -> None:
+    def action_new(self, merging: bool = False) -> None:
+        """`merging`: the dialog opens with "merge into the selected batch" ticked."""
+        batch_id = self.selected()
+        batch = self.app.services.batch(batch_id) if batch_id is not None else None
+        modal = OpenFileModal(self.app.last_folder, (batch.id, batch.name) if batch else None, merging)
+
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.app.last_folder = path.parent
+                if modal.merging:
+                    self.notify(f"Merging {path.name} into batch {batch_id}…", markup=False)
+                    self.merge_sheet(batch_id, path)
+                    return
                 self.notify(f"Importing {path.name}…", markup=False)
                 self.import_sheet(path)
 
-        self.app.push_screen(OpenFileModal(self.app.last_folder), chosen)
+        self.app.push_screen(modal, chosen)
+
+    def action_merge(self) -> None:
+        if self.selected() is None:
+            self.notify("Select the batch to merge a corrected file into first.", severity="warning")
+            return
+        self.action_new(merging=True)
+
+    @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
+    def merge_sheet(self, batch_id: int, path: Path) -> None:
+        try:
+            merged = self.app.services.merge_sheet(batch_id, path)
+        except (FileError, layer.StateConflict) as exc:
+            self.app.call_from_thread(self.app.show_error, f"Nothing was merged into batch {batch_id}", str(exc))
+            return
+        except OSError as exc:
+            self.app.call_from_thread(self.app.show_error, f"Nothing was merged into batch {batch_id}",
+                                      f"{path}: {exc.strerror or exc}")
+            return
+        self.app.call_from_thread(self.merged, merged)
+
+    def merged(self, merged: Merged) -> None:
+        """The editor of the batch, with the report on top (it stays until closed)."""
+        self.load()
+        lines = merged.lines()
+        if merged.still_invalid:
+            lines[-1] += " (the editor's x writes them to a file again)"
+        self.app.push_screen(EditorScreen(merged.batch_id))
+        self.app.push_screen(ReportModal(f"Merged {Path(merged.source).name} into batch {merged.batch_id}: "
+                                         f"{plural(len(merged.edits), 'row')} changed", "\n".join(lines)))
 
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
     def import_sheet(self, path: Path) -> None:
@@ -160,19 +205,12 @@ class BatchesScreen(Screen):
         self.app.call_from_thread(self.imported, report)
 
     def imported(self, report: ImportReport) -> None:
-
         self.load()
-        sheets = ""
-        if report.sheet is not None:  # a workbook: say which sheet, and which were left
-            others = [escape_hidden(repr(n)) + (" (hidden)" if n in report.hidden_sheets else "")
-                      for n in report.sheets if n != report.sheet]
-            sheets = f" Read sheet {escape_hidden(repr(report.sheet))}" + (
-                f"; not read: {', '.join(others)}." if others else ".")
-        hidden = f" {plural(report.hidden_rows, 'row')} hidden in the sheet." if report.hidden_rows else ""
-        self.notify(f"{plural(report.rows, 'row')}: {report.valid} valid, {report.invalid} invalid, "
-                    f"{plural(report.duplicates, 'duplicate')}.{hidden}{sheets}",
-                    title=f"Imported {Path(report.source).name}", markup=False)
         self.app.push_screen(EditorScreen(report.batch_id))
+        if report.notices:  # what the file as a whole says: kept on screen until read
+            self.app.push_screen(ImportSummaryModal(report))
+        else:
+            self.notify(summary(report), title=f"Imported {Path(report.source).name}", markup=False)
 
     def action_rename(self) -> None:
         batch_id = self.selected()

@@ -27,27 +27,33 @@ from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
 LABELS = {"all": "All rows", "invalid": "Invalid (errors to fix)", "warnings": "Warnings",
-          "duplicates": "Duplicate meters"}
+          "duplicates": "Duplicate meters", "name differs": "Name differs from BuyPower's"}
 FILTERS = [(key, LABELS.get(key) or f"State {key[6:]}") for key in row_view.FILTERS]  # the store's views, named
-CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates")
+CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates", "bulk_edit", "accept_fix")
 
 
 class EditorScreen(RowChanges, Screen):
     HELP_TEXT = (
         "The batch's rows as imported, with what is wrong with each. Fix a row with Enter or e: "
         "its fields are checked as you type, by the same rules as the import. Mark rows with space "
-        "to delete them or accept their duplicate warning together. l looks every valid meter up "
+        "(shift+↓/↑ marks a range) to delete them, accept their duplicate warning or set one value on "
+        "all of them (b, bulk edit) together. l looks every valid meter up "
         "at BuyPower (customer name, address, debt, min/max); nothing is paid on this screen.")
     BINDINGS = [
         Binding("e", "edit", "Edit", id="editor.edit"),
         Binding("a", "add", "Add row", show=False, id="editor.add"),
         Binding("c", "copy_row", "Copy row", show=False, id="editor.copy_row"),
         Binding("d,delete", "delete", "Delete", show=False, id="editor.delete"),
-        Binding("space", "mark", "Mark", show=False, id="editor.mark"),
+        Binding("space", "mark", "Mark", id="editor.mark"),
+        Binding("shift+down", "mark_range(1)", "Mark down", show=False, id="editor.mark_down"),
+        Binding("shift+up", "mark_range(-1)", "Mark up", show=False, id="editor.mark_up"),
+        Binding("b", "bulk_edit", "Bulk edit", id="editor.bulk_edit"),
         Binding("ctrl+z", "undo", "Undo", show=False, id="editor.undo"),
         Binding("f", "filter", "Filter", id="editor.filter"),
         Binding("slash", "search", "Search", id="editor.search"),
         Binding("o", "accept_duplicates", "Accept duplicate", show=False, id="editor.accept"),
+        Binding("z", "accept_fix", "Accept fix", show=False, id="editor.accept_fix"),
+        Binding("Z", "accept_fix(True)", "Accept all fixes", show=False, id="editor.accept_fixes"),
         Binding("x", "export_invalid", "Export invalid rows", show=False, id="editor.export_invalid"),
         Binding("l", "lookup", "Lookup", id="editor.lookup"),
         Binding("v", "pay", "Pay…", id="editor.pay"),
@@ -149,6 +155,8 @@ class EditorScreen(RowChanges, Screen):
         # escape_hidden: a right-to-left override or a zero-width space is shown as ⟨U+202E⟩
         parts: list[str | tuple[str, str]] = [(f"Row {row['row_number']} ({label}): ", "bold"),
                                               escape_hidden(message)]
+        if any(e.get("fix") for e in row["errors"] or ()):
+            parts.append(("  z accepts the fix (Z: every row that has one)", "bold"))
         if row["customer_name"]:
             address = escape_hidden(row["customer_address"] or "no address")
             parts += [" │ ", (escape_hidden(row["customer_name"]), "bold"), f", {address}"]
