@@ -8,47 +8,25 @@ with one message for the operator; a row problem becomes that row's error.
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from buypower_tui.core import sheet_quirks as quirks
+from buypower_tui.core.headers import Header, match_header, names_columns, normalise_header, read_header
 from buypower_tui.core.models import Recipient, RowState, from_kobo, to_kobo, utcnow
-from buypower_tui.core.rules import FIELDS, REQUIRED, Limits, _parse_amount, check_row, check_vend_type
+from buypower_tui.core.rules import FIELDS, Limits, check_row, check_vend_type, parse_amount
 from buypower_tui.core.sheet_quirks import Problem, TotalRow
-from buypower_tui.core.sheets import MAX_CELL_CHARS, FileError, RowNotes, Source, open_source
+from buypower_tui.core.sheets import MAX_CELL_CHARS, FileError, RowNotes, open_source
 from buypower_tui.core.store import Store
 
 __all__ = ["FileError", "ImportReport", "import_file", "match_header", "normalise_header"]
 
 CHUNK_ROWS = 5000
-
-_HEADER_NOISE = re.compile(r"[^0-9a-z]+")
-_HEADER_ALIASES: dict[str, str] = {
-    alias: name
-    for name, aliases in {
-        "meter": ("meter", "meternumber", "meterno", "meternum", "meterid", "accountnumber",
-                  "accountno", "account", "meteraccountnumber", "meteroraccount"),
-        "disco": ("disco", "discocode", "distributioncompany", "disconame", "distributor",
-                  "provider", "discoprovider"),
-        "amount": ("amount", "amountngn", "amountnaira", "naira", "ngn", "value", "amountn"),
-        "phone": ("phone", "phonenumber", "phoneno", "msisdn", "mobile", "mobilenumber",
-                  "telephone", "tel", "gsm", "customerphone"),
-        "vend_type": ("vendtype", "metertype", "type", "prepaidpostpaid", "category"),
-        "name": ("name", "customername", "fullname", "customer", "recipient", "recipientname"),
-        "email": ("email", "emailaddress", "mail", "customeremail"),
-    }.items()
-    for alias in aliases
-}
-# The sheet-row column of the invalid-rows export: read only when merging into a batch.
-_ROW_ALIASES = frozenset({"row", "sheetrow", "rownumber", "rowno"})
-_BATCH_ALIASES = frozenset({"batch", "batchid", "batchno"})  # ... and the batch it came from
 
 
 @dataclass
@@ -90,88 +68,9 @@ class ImportReport:
                                    zeros_fixed=self.zeros_fixed)
 
 
-def normalise_header(text: str) -> str:
-    return _HEADER_NOISE.sub("", text.lower())
-
-
-def match_header(text: str) -> str | None:
-    key = normalise_header(text)
-    if key in _HEADER_ALIASES:
-        return _HEADER_ALIASES[key]
-    return _HEADER_ALIASES.get(key.replace("naira", "").replace("ngn", "")) if key else None
-
-
 # -- the pipeline -----------------------------------------------------------------------------
 
-@dataclass
-class _Header:
-    columns: dict[str, int]  # field -> cell index
-    names: dict[str, str]    # field -> header as written
-    width: int
-    unknown: list[str]
-    strict_width: bool
-    cells: list[str]  # the header row as written
-    row_column: int | None = None  # the sheet-row column (merging only)
-    batch_column: int | None = None  # the column naming the batch the rows came from (merging only)
-
-    def __post_init__(self) -> None:
-        # Picks the mapped cells of a full-width row in one C call (always >= 3 of them,
-        # so itemgetter returns a tuple).
-        self.fields = tuple(self.columns)
-        self.pick = itemgetter(*self.columns.values())
-        self.field_at = {i: f for f, i in self.columns.items()}
-
-
-def _names_columns(cells: list[str]) -> bool:
-    """Whether a row names the meter, disco and amount columns (is the header)."""
-    found = {match_header(c.strip().lstrip("\ufeff")) for c in cells if c and not c.isspace()}
-    return all(n in found for n in REQUIRED)
-
-
-def _read_header(path: Path, cells: list[str], number: int, source: Source, numbered: bool = False) -> _Header:
-    columns: dict[str, int] = {}
-    names: dict[str, str] = {}
-    unknown: list[str] = []
-    row_column = batch_column = None
-    for i, cell in enumerate(cells):
-        text = cell.strip().lstrip("\ufeff")
-        if not text:
-            continue
-        name = match_header(text)
-        if numbered and row_column is None and normalise_header(text) in _ROW_ALIASES:
-            row_column = i
-        elif numbered and batch_column is None and normalise_header(text) in _BATCH_ALIASES:
-            batch_column = i
-        elif name is None:
-            unknown.append(text)
-        elif name in columns:
-            raise FileError(f"{path}: row {number} has two columns for {name} "
-                            f"('{names[name]}' and '{text}'); keep one of them.")
-        else:
-            columns[name], names[name] = i, text
-    missing = [n for n in REQUIRED if n not in columns]
-    if missing:
-        found = ", ".join(f"'{c.strip()}'" for c in cells if c.strip()) or "none"
-        where = f" of sheet '{source.sheet}'" if source.sheet else ""
-        others = [n for n in source.sheets if n != source.sheet]
-        choose = (f" The workbook also has {', '.join(repr(n) for n in others)}: choose the sheet with --sheet."
-                  if others else "")
-        raise FileError(
-            f"{path}: the header row{where} (row {number}) has no column for {', '.join(missing)}. "
-            f"Columns found: {found}. Name the columns meter, disco and amount "
-            f"(names like 'Meter Number', 'Amount (NGN)' or 'Disco Code' also work).{choose}"
-        )
-    if numbered and row_column is None:
-        raise FileError(f"{path}: the header row (row {number}) has no 'row' column. Merging into a batch matches "
-                        "each row by the sheet row number in the 'row' column of the invalid-rows export: keep "
-                        "that column, or import the file as a new batch.")
-    source.imported = frozenset(columns.values())
-    source.reach = max(columns[n] for n in REQUIRED)
-    source.header = cells
-    return _Header(columns, names, len(cells), unknown, source.strict_width, cells, row_column, batch_column)
-
-
-def _row_values(header: _Header, cells: list[str]) -> tuple[dict[str, str], list[Problem]]:
+def _row_values(header: Header, cells: list[str]) -> tuple[dict[str, str], list[Problem]]:
     n = len(cells)
     if n == header.width:  # the common case, kept short: it runs per row
         return dict(zip(header.fields, header.pick(cells), strict=True)), []
@@ -191,7 +90,7 @@ _HIDDEN_ROW = ("row", "hidden in the sheet (hidden by hand or filtered out); unh
                       "belongs in this batch, or delete it.")
 
 
-def _noted_problems(header: _Header, notes: RowNotes, values: dict[str, Any]) -> list[Problem]:
+def _noted_problems(header: Header, notes: RowNotes, values: dict[str, Any]) -> list[Problem]:
     """The errors for cells the reader cut short (no spreadsheet cell is that long): on the
     field whose cell it is (which then has no value), or on the row for a column not imported."""
     problems = []
@@ -280,7 +179,7 @@ class _Import:
             on_progress: Callable[[int], None] | None) -> ImportReport:
         path, store, limits, report = self.path, self.store, self.limits, self.report
         source = open_source(path, sheet)
-        header: _Header | None = None
+        header: Header | None = None
         first: tuple[int, list[str]] | None = None  # the first non-empty row: named if no header is found
         chunk: list[tuple[Any, ...]] = []
         now = store.db_value("created_at", utcnow())
@@ -295,12 +194,12 @@ class _Import:
                     continue
                 if first is None:
                     first = number, cells
-                if not _names_columns(cells):
+                if not names_columns(cells):
                     report.title_rows.append(number)
                     if len(report.title_rows) >= quirks.HEADER_SEARCH_ROWS:  # it says what the first row lacks
-                        _read_header(path, first[1], first[0], source)
+                        read_header(path, first[1], first[0], source)
                     continue
-                header = _read_header(path, cells, number, source, self.numbered)
+                header = read_header(path, cells, number, source, self.numbered)
                 report.columns, report.unknown_columns = header.names, header.unknown
                 report.batch_id = store.create_batch(name or path.stem, str(path.resolve()), mode).id
                 lost_naira = source.lost_naira
@@ -371,7 +270,7 @@ class _Import:
 
         if header is None:
             if first is not None:  # a few title lines and no header: what the first row lacks
-                _read_header(path, first[1], first[0], source)
+                read_header(path, first[1], first[0], source)
             raise FileError(f"{path}: the file is empty (no header row); the first row must name "
                             "the columns, e.g. meter,disco,amount,phone.")
         if not rows:
@@ -390,7 +289,7 @@ class _Import:
     # -- what offices do to sheets (sheet_quirks.py says each) ------------------------------------
 
     @staticmethod
-    def total_label(cells: list[str], header: _Header) -> str | None:
+    def total_label(cells: list[str], header: Header) -> str | None:
         """The label of a row that adds the rows above it up (a TOTAL row; its meter cell is
         empty, or holds the label itself), else None."""
         label = quirks.total_label(cells)
@@ -398,7 +297,7 @@ class _Import:
         meter = cells[meter_col].strip() if meter_col < len(cells) else ""
         return None if label is None or meter and quirks.total_label([meter]) is None else label
 
-    def total_row(self, number: int, cells: list[str], label: str, header: _Header, lost_naira: bool) -> None:
+    def total_row(self, number: int, cells: list[str], label: str, header: Header, lost_naira: bool) -> None:
         """Notes a TOTAL row with what the rows it covers add up to: all the rows above it, or
         for a SUBTOTAL those since the last one. Read back from the store: TOTAL rows are
         rare, and counting as rows go by cost every row of every import."""
@@ -406,7 +305,7 @@ class _Import:
         text = cells[amount_col].strip() if amount_col < len(cells) else ""
         if lost_naira:
             text = quirks.naira_for_qmark(text) or text
-        stated = _parse_amount(text)[0] if text else None
+        stated = parse_amount(text) if text else None
         subtotal = quirks.is_subtotal(label)
         t = Recipient.__table__
         query = (select(t.c.id, t.c.amount_kobo, t.c.amount_raw)
@@ -415,7 +314,7 @@ class _Import:
         with self.store.engine.connect() as conn:
             for row_id, kobo, raw in conn.execute(query):
                 # an amount out of range has no kobo stored, but the sheet's total counts it
-                amount = from_kobo(kobo) if kobo is not None else _parse_amount(raw)[0] if raw else None
+                amount = from_kobo(kobo) if kobo is not None else parse_amount(raw) if raw else None
                 last = max(last, row_id)
                 if amount is not None:
                     computed, covered = computed + amount, covered + 1
@@ -447,7 +346,7 @@ class _Import:
             self.report.zero_proposals += 1
         return error, problem
 
-    def row_number(self, number: int, cells: list[str], header: _Header) -> int:
+    def row_number(self, number: int, cells: list[str], header: Header) -> int:
         """The sheet row number the 'row' column gives (merging into a batch)."""
         col = header.row_column
         digits = text = cells[col].strip() if col is not None and col < len(cells) else ""

@@ -160,7 +160,8 @@ def check_amount(raw: str, limits: Limits) -> tuple[Decimal | None, str | None]:
 
 
 def parse_amount(raw: str) -> Decimal | None:
-    """The naira a cell says whatever the limits (None: not an amount); to split one over the maximum."""
+    """The naira a cell says whatever the limits (None: not an amount): to split one over the
+    maximum, or to add up the rows a TOTAL row covers."""
     return _parse_amount(raw)[0]
 
 
