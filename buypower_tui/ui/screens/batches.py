@@ -12,7 +12,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from buypower_tui import services as layer
 from buypower_tui.core.rules import naira
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.times import local_minute, offset_now
@@ -168,18 +167,22 @@ class BatchesScreen(Screen):
             return
         self.action_new(merging=True)
 
-    @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
     def merge_sheet(self, batch_id: int, path: Path) -> None:
-        try:
-            merged = self.app.services.merge_sheet(batch_id, path)
-        except (FileError, layer.StateConflict) as exc:
-            self.app.call_from_thread(self.app.show_error, f"Nothing was merged into batch {batch_id}", str(exc))
+        """A job like every change to rows (the top bar shows it; refused while the batch's meters
+        are looked up or it is being paid, as the editor's own changes are)."""
+        if self.app.lookup_running(batch_id) or self.app.run_active(batch_id) or self.app.busy("plan", batch_id):
+            self.notify(f"Batch {batch_id} is being looked up or paid; merge when that is done.", severity="warning")
             return
-        except OSError as exc:
-            self.app.call_from_thread(self.app.show_error, f"Nothing was merged into batch {batch_id}",
-                                      f"{path}: {exc.strerror or exc}")
-            return
-        self.app.call_from_thread(self.merged, merged)
+
+        def merge() -> Merged:
+            try:
+                return self.app.services.merge_sheet(batch_id, path)
+            except FileError as exc:  # shown as a refusal, like the rows' own
+                raise ValueError(str(exc)) from None
+            except OSError as exc:
+                raise ValueError(f"{path}: {exc.strerror or exc}") from None
+
+        self.app.change(batch_id, merge, self.merged, refused=f"Nothing was merged into batch {batch_id}")
 
     def merged(self, merged: Merged) -> None:
         """The editor of the batch, with the report on top (it stays until closed)."""
