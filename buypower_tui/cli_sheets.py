@@ -56,7 +56,7 @@ def add_into_option(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--into", type=cli_args.batch_id, metavar="N",
                    help="merge a corrected invalid-rows export (its 'row' column) into batch N: its rows are "
-                        "changed in place and re-checked, rows with an orderId are refused (one undo step)")
+                        "changed in place and re-checked; rows changed since the export or with an orderId are refused")
     p.set_defaults(func=import_or_merge)
 
 

@@ -247,3 +247,43 @@ def test_validate_json_gives_the_notices_first_on_stderr_and_rows_on_stdout(tmp_
     assert [json.loads(line)["row"] for line in result.stdout.splitlines()] == [3, 4, 5]
     plain = run_cli(tmp_path, "validate", str(path))
     assert plain.stdout.count('note: The file was saved as "CSV"') == 1
+
+
+def test_a_number_format_that_shows_leading_zeros_is_read_as_shown(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["meter", "disco", "amount", "phone"])
+    for meter, fmt in ((4271892301, "00000000000"), (12345678901, "0000000000000"), (4271892301, "General"),
+                       (-42718923011, "00000000000"), (1234567890123456, "0")):
+        ws.append([meter, "IKEJA", 1000, "08031234567"])
+        ws.cell(ws.max_row, 1).number_format = fmt
+    wb.save(tmp_path / "formats.xlsx")
+    report, rows = imported(tmp_path / "formats.xlsx")
+    assert (rows[2].meter, rows[3].meter) == ("04271892301", "0012345678901")  # as Excel shows them
+    assert all(r.warnings[0]["stored"] for r in (rows[2], rows[3]))
+    assert rows[4].state == RowState.INVALID and "fix" in rows[4].errors[0]  # General: the 0 is gone
+    assert "is negative" in rows[5].errors[0]["message"]
+    assert "more digits than Excel keeps" in rows[6].errors[0]["message"]
+
+
+def test_a_row_that_looks_like_a_recipient_above_the_header_refuses_the_file(tmp_path):
+    # sorted without "My data has headers": the header moved down among the rows
+    text = ("Adebayo,12345678901,IKEJA,5000,08031234567\r\n"
+            "name,meter,disco,amount,phone\r\n"
+            "Olu,12345678903,IKEJA,7000,08031234567\r\n")
+    with pytest.raises(FileError) as caught:
+        imported(write(tmp_path, text))
+    assert "row 1 is above the header row (row 2) but looks like a recipient" in str(caught.value)
+
+
+@pytest.mark.parametrize("header,warned", [("Amount (?)", False), ("Amount", True)])
+def test_a_question_mark_amount_is_certain_only_under_a_header_that_lost_its_naira_too(tmp_path, header, warned):
+    report, rows = imported(write(tmp_path, f"meter,disco,{header},phone\r\n04271892301,IKEJA,?500,08031234567\r\n"))
+    assert rows[2].amount == Decimal(500) and rows[2].state == RowState.VALID
+    assert bool(rows[2].warnings) == warned  # a minus sign or ≥ is written "?" too
+
+
+def test_the_header_decides_the_delimiter_not_a_title_with_other_separators(tmp_path):
+    report, rows = imported(write(tmp_path, "Sunrise Estate; Block A; March\r\nmeter,disco,amount,phone\r\n"
+                                            "04271892301,IKEJA,1000,08031234567\r\n"))
+    assert report.title_rows == [1] and rows[3].state == RowState.VALID

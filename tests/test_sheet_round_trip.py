@@ -68,10 +68,12 @@ def test_a_corrected_invalid_rows_export_merges_into_its_batch(tmp_path, capsys)
         s.exec(update(Recipient).where(Recipient.id == before[6].id).values(order_id="bp-6", state="APPROVED"))
         s.commit()
 
-    lines = list(csv.reader(fix.open(encoding="utf-8")))
+    lines = list(csv.reader(fix.open(encoding="utf-8-sig")))  # with a BOM, so Excel reads it as UTF-8
     assert [line[0] for line in lines] == ["row", "3", "4", "5", "6"]
+    assert lines[0][-2:] == ["batch", "version"]
     lines[1][3], lines[3][1], lines[4][3] = "2500", "04271892311", "4000"  # row 4 left as it was
-    lines.append(["99", "62010000003", "EKO", "1000", "", "", "", "", "", "1"])
+    lines[2][4] = lines[2][4].lstrip("0")  # Excel dropped the phone's leading 0: not a change
+    lines.append(["99", "62010000003", "EKO", "1000", "", "", "", "", "", "1", ""])
     with fix.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(lines)
 
@@ -89,6 +91,24 @@ def test_a_corrected_invalid_rows_export_merges_into_its_batch(tmp_path, capsys)
     assert (after[3].amount_raw, after[5].meter) == ("2500", "04271892311")
     assert (after[6].amount_raw, after[6].order_id) == ("40", "bp-6")
     assert run(capsys, "import", str(sheet), "--into", "1")[0] == 2  # no 'row' column: refused whole
+    # The same file again: the merged rows are as it says (unchanged), and the row changed by hand
+    # since the export is not put back as the file had it.
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    with store.session() as s:
+        s.exec(update(Recipient).where(Recipient.id == before[4].id).values(name_raw="Chidi"))
+        s.commit()
+    store.close()
+    lines[2][6] = "Chi (sister)"
+    with fix.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(lines)
+    code, out, _ = run(capsys, "import", str(fix), "--into", "1")
+    assert "row 4: refused, left as it was: changed since the file was exported" in out
+    assert "unchanged: rows 3, 5" in out
+    # A file without the export's version column cannot say which rows are as exported.
+    with fix.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([line[:-1] for line in lines])
+    code, _, err = run(capsys, "import", str(fix), "--into", "1")
+    assert code == 2 and "no 'version' column" in err
     # The export names its batch: the same sheet row numbers in another batch are other people.
     assert run(capsys, "import", str(sheet))[0] == 1  # batch 2
     code, _, err = run(capsys, "import", str(fix), "--into", "2")
@@ -136,3 +156,17 @@ async def test_in_the_tui_a_template_is_written_and_a_corrected_file_merged(tmp_
         await pilot.press("ctrl+z")  # one undo step puts the merge back
         await settle(pilot)
         assert row29()["state"] == "INVALID" and row29()["meter_raw"] == "4271892311"
+
+
+@pytest.mark.parametrize("field,old,new,same", [
+    ("meter", "04271892301", "4271892301", True),  # Excel dropped the 0 of a number-like cell
+    ("meter", "04271892301", "4271892302", False),
+    ("meter", "4271892301", "04271892301", False),  # the operator added the lost 0: a change
+    ("name", "Adẹbáyọ̀", "Ad?b\xe1y??", True),  # saved as plain "CSV": the letters it has not became "?"
+    ("name", "Ada", "Ad?", False),
+    ("amount", "=1+1", "'=1+1", True),  # our export's neutralised formula, read back
+])
+def test_what_a_spreadsheet_did_to_a_cell_is_not_a_change_to_merge(field, old, new, same):
+    from buypower_tui.core.merging import _same
+
+    assert _same(field, old, new) is same

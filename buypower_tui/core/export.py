@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from buypower_tui.core.editing import grid_rows, raw_values, row_status
 from buypower_tui.core.models import RowState
+from buypower_tui.core.row_view import row_version
 from buypower_tui.core.rules import FIELDS, escape_hidden
 from buypower_tui.core.store import Store
 from buypower_tui.core.times import local_iso
@@ -98,18 +99,21 @@ def export_to_file(store: Store, batch_id: int, path: Path) -> int:
 
 def export_invalid(store: Store, batch_id: int, path: Path) -> int:
     """The invalid rows as the sheet had them plus their messages, to fix in a spreadsheet
-    and import again."""
+    and merge back (`import --into`): each with its batch and its version (row_version), so
+    the merge changes only the rows as they were exported. UTF-8 with a BOM: Excel then reads
+    ₦ and every letter as written."""
 
     def write(fh: IO[str]) -> int:
+        fh.write("\ufeff")
         writer = CsvWriter(fh)
-        writer.writerow(["row", *FIELDS, "problems", "batch"])  # batch: merged back only into it
+        writer.writerow(["row", *FIELDS, "problems", "batch", "version"])
         n = 0
         for row in grid_rows(store, batch_id):
             if row["state"] not in (RowState.INVALID, RowState.LOOKUP_FAILED):
                 continue
             _kind, text = row_status(row, {})
             problems = "; ".join(e["message"] for e in row["errors"] or ()) or text
-            writer.writerow([row["row_number"], *raw_values(row).values(), problems, batch_id])
+            writer.writerow([row["row_number"], *raw_values(row).values(), problems, batch_id, row_version(row)])
             n += 1
         return n
 

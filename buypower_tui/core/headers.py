@@ -4,7 +4,7 @@ disco, the amount and the rest (names matched loosely: case, spaces and punctuat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
@@ -30,7 +30,8 @@ _HEADER_ALIASES: dict[str, str] = {
 }
 # The sheet-row column of the invalid-rows export: read only when merging into a batch.
 _ROW_ALIASES = frozenset({"row", "sheetrow", "rownumber", "rowno"})
-_BATCH_ALIASES = frozenset({"batch", "batchid", "batchno"})  # ... and the batch it came from
+# ... and what the export says of each row: the batch it came from, and its version then.
+_MARK_ALIASES = {"batch": "batch", "batchid": "batch", "batchno": "batch", "version": "version"}
 
 
 def normalise_header(text: str) -> str:
@@ -53,7 +54,7 @@ class Header:
     strict_width: bool
     cells: list[str]  # the header row as written
     row_column: int | None = None  # the sheet-row column (merging only)
-    batch_column: int | None = None  # the column naming the batch the rows came from (merging only)
+    marks: dict[str, int] = field(default_factory=dict)  # merging: "batch", "version" -> cell index
 
     def __post_init__(self) -> None:
         # Picks the mapped cells of a full-width row in one C call (always >= 3 of them,
@@ -73,7 +74,7 @@ def read_header(path: Path, cells: list[str], number: int, source: Source, numbe
     columns: dict[str, int] = {}
     names: dict[str, str] = {}
     unknown: list[str] = []
-    row_column = batch_column = None
+    row_column, marks = None, {}
     for i, cell in enumerate(cells):
         text = cell.strip().lstrip("\ufeff")
         if not text:
@@ -81,8 +82,8 @@ def read_header(path: Path, cells: list[str], number: int, source: Source, numbe
         name = match_header(text)
         if numbered and row_column is None and normalise_header(text) in _ROW_ALIASES:
             row_column = i
-        elif numbered and batch_column is None and normalise_header(text) in _BATCH_ALIASES:
-            batch_column = i
+        elif numbered and _MARK_ALIASES.get(normalise_header(text)) not in (None, *marks):
+            marks[_MARK_ALIASES[normalise_header(text)]] = i
         elif name is None:
             unknown.append(text)
         elif name in columns:
@@ -109,6 +110,6 @@ def read_header(path: Path, cells: list[str], number: int, source: Source, numbe
     source.imported = frozenset(columns.values())
     source.reach = max(columns[n] for n in REQUIRED)
     source.header = cells
-    return Header(columns, names, len(cells), unknown, source.strict_width, cells, row_column, batch_column)
+    return Header(columns, names, len(cells), unknown, source.strict_width, cells, row_column, marks)
 
 

@@ -53,7 +53,7 @@ class ImportReport:
     numeric_meters: int = 0  # meters stored as numbers, accepted with a warning
     zero_proposals: int = 0  # meters stored as numbers one digit short: an error with the fix
     zeros_fixed: int = 0  # ... with the fix applied (--fix-leading-zeros)
-    from_batches: set[str] = field(default_factory=set)  # merging: the batches the file's rows say they came from
+    marks: dict[int, dict[str, str]] = field(default_factory=dict)  # merging: sheet row -> its batch, version
 
     @property
     def warnings(self) -> int:
@@ -174,6 +174,7 @@ class _Import:
         self.fix_zeros, self.numbered = fix_zeros, numbered
         self.numbers_seen: set[int] = set()
         self.after_subtotal = 0  # the id of the last row a SUBTOTAL covered
+        self.naira_header = False  # the amount column's header has "?" for ₦
 
     def run(self, name: str | None, mode: str, sheet: str | None,
             on_progress: Callable[[int], None] | None) -> ImportReport:
@@ -186,6 +187,7 @@ class _Import:
         valid, invalid = RowState.VALID.value, RowState.INVALID.value
         rows = invalid_rows = flagged = hidden_rows = 0  # locals, not report attributes: this loop runs per row
         lost_naira = False
+        recipient_above: int | None = None  # a row above the header that looks like a recipient
 
         for number, cells, read_error, numbers, notes in source.records:
             blank = cells is not None and not "".join(cells).strip()
@@ -195,14 +197,21 @@ class _Import:
                 if first is None:
                     first = number, cells
                 if not names_columns(cells):
+                    if recipient_above is None and quirks.looks_like_a_recipient(cells):
+                        recipient_above = number
                     report.title_rows.append(number)
                     if len(report.title_rows) >= quirks.HEADER_SEARCH_ROWS:  # it says what the first row lacks
                         read_header(path, first[1], first[0], source)
                     continue
+                if recipient_above is not None:
+                    raise quirks.recipients_above_header(path, recipient_above, number)
                 header = read_header(path, cells, number, source, self.numbered)
                 report.columns, report.unknown_columns = header.names, header.unknown
                 report.batch_id = store.create_batch(name or path.stem, str(path.resolve()), mode).id
                 lost_naira = source.lost_naira
+                # "?" for ₦ is certain when the amount's header lost its ₦ too ("Amount (?)"); else each
+                # such amount is read as naira with a warning: a minus sign or ≥ is written "?" too
+                self.naira_header = "?" in header.names["amount"]
                 meter_col = header.columns["meter"]
                 continue
             if blank:
@@ -211,7 +220,7 @@ class _Import:
             if cells is None:  # unreadable: that is its only error, not "meter is empty" etc.
                 raw, errors, warnings, v = {}, [("row", read_error or "row cannot be read")], [], _NO_VALUES
             else:
-                if (cells[0][:1] in "TtSsGg" or not cells[0]) and (label := self.total_label(cells, header)):
+                if (cells[0][:1] in "TtSsGg \t" or not cells[0]) and (label := self.total_label(cells, header)):
                     store.insert_rows(_COLUMNS, chunk, durable=False)  # the rows it adds up, stored
                     chunk = []
                     self.total_row(number, cells, label, header, lost_naira)
@@ -221,7 +230,7 @@ class _Import:
                 raw, problems = _row_values(header, cells)
                 noticed = self.encoding_losses(raw) if lost_naira else None  # warnings of the import's own
                 fixed = numeric = False
-                if meter_col in numbers and raw["meter"].strip():
+                if meter_col in numbers and raw["meter"].strip():  # a number in an XLSX cell
                     numeric = True
                     fixed = self.fix_zeros and quirks.one_digit_short(
                         raw["meter"], check_vend_type(raw.get("vend_type", ""))[0], limits)
@@ -324,15 +333,17 @@ class _Import:
 
     def encoding_losses(self, raw: dict[str, str]) -> list[Problem]:
         """Excel's plain "CSV" wrote "?" for ₦ (read as naira) and for letters it has not."""
-        amount = raw.get("amount", "")
+        amount, found = raw.get("amount", ""), []
         if "?" in amount and (fixed := quirks.naira_for_qmark(amount)) is not None:
             raw["amount"] = fixed
             self.report.naira_fixed += 1
+            if not self.naira_header:
+                found.append(quirks.qmark_amount_warning(amount.strip(), fixed))
         name = raw.get("name", "")
         if quirks.lost_letters(name):
             self.report.names_lost += 1
-            return [quirks.lost_letter_warning("name", name.strip())]
-        return []
+            found.append(quirks.lost_letter_warning("name", name.strip()))
+        return found
 
     def numeric_meter(self, raw: dict[str, str], values: dict[str, Any], fixed: bool) -> tuple[bool, Problem]:
         """(is an error, the problem) for a meter the sheet stored as a number."""
@@ -357,7 +368,5 @@ class _Import:
             raise FileError(f"{self.path}: row {number}: sheet row {digits} appears twice in the 'row' column; keep "
                             "one of them; nothing was merged.")
         self.numbers_seen.add(int(digits))
-        col = header.batch_column
-        if col is not None and col < len(cells) and cells[col].strip():
-            self.report.from_batches.add(cells[col].strip())
+        self.report.marks[int(digits)] = {k: cells[i].strip() for k, i in header.marks.items() if i < len(cells)}
         return int(digits)

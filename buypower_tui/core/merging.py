@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from buypower_tui.core.export import safe_cell
-from buypower_tui.core.row_view import EDITABLE, raw_values
+from buypower_tui.core.row_view import EDITABLE, raw_values, row_version
 from buypower_tui.core.rules import FIELDS, Limits, check_row, escape_hidden
 
 
@@ -88,10 +88,23 @@ def _file_problems(row: dict[str, Any], limits: Limits) -> list[str]:
     return [e["message"] for e in row["errors"] or () if (e["field"], e["message"]) not in own]
 
 
+def _same(field: str, old: str, new: str) -> bool:
+    """Whether the file says what the batch says, as a spreadsheet program may have changed it
+    without the operator: a formula-like cell our export neutralised with a leading ', the
+    leading zeros Excel drops from a number-like meter or phone, the letters (and ₦) its plain
+    "CSV" writes as "?". Never a change to merge."""
+    if new == old or new == safe_cell(old):
+        return True
+    if field in ("meter", "phone") and old.startswith("0") and new and new == old.lstrip("0"):
+        return True
+    return "?" in new and new == old.encode("cp1252", "replace").decode("cp1252")
+
+
 def plan_merge(merged: Merged, sheet_rows: Iterable[dict[str, Any]], batch_rows: Iterable[dict[str, Any]],
-               columns: Iterable[str], limits: Limits) -> Merged:
+               columns: Iterable[str], limits: Limits, versions: dict[int, str]) -> Merged:
     """Fill `merged` with what the file's rows would change in the batch's rows. `columns`:
-    the fields the file has a column for."""
+    the fields the file has a column for; `versions`: each sheet row's version as exported
+    (row_version): a row changed since, or another row that took its number, is refused."""
     fields = [f for f in FIELDS if f in set(columns)]
     by_number = {r["row_number"]: r for r in batch_rows}
     for new in sheet_rows:
@@ -102,10 +115,7 @@ def plan_merge(merged: Merged, sheet_rows: Iterable[dict[str, Any]], batch_rows:
             merged.missing.append(number)
             continue
         before, after = raw_values(old), raw_values(new)
-        for f in fields:  # our export neutralises a formula-like cell with a leading ': not a change
-            if after[f] != before[f] and after[f] == safe_cell(before[f]):
-                after[f] = before[f]
-        changed = [FieldChange(number, f, before[f], after[f]) for f in fields if after[f] != before[f]]
+        changed = [FieldChange(number, f, before[f], after[f]) for f in fields if not _same(f, before[f], after[f])]
         if not changed:
             merged.unchanged.append(number)
         elif old["order_id"] is not None:
@@ -113,6 +123,12 @@ def plan_merge(merged: Merged, sheet_rows: Iterable[dict[str, Any]], batch_rows:
                                       "history and is not changed")
         elif old["state"] not in EDITABLE:
             merged.refused[number] = (f"is {old['state']}: only rows not yet approved for payment are changed")
+        elif not versions.get(number):
+            merged.refused[number] = ("has no version in the file: only rows the invalid-rows export wrote are "
+                                      "merged (a row added to the file is not); add it in the editor instead")
+        elif versions[number] != row_version(old):
+            merged.refused[number] = ("changed since the file was exported (edited, looked up, or deleted and its "
+                                      "number taken by another row): export the invalid rows again and fix that file")
         elif problems := _file_problems(new, limits):
             merged.refused[number] = "the file's row cannot be used: " + " ".join(problems)
         else:

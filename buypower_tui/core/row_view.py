@@ -4,6 +4,7 @@ screens use it without loading SQLAlchemy."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from buypower_tui.core.names import is_name_warning
@@ -79,3 +80,11 @@ def raw_values(row: dict[str, Any] | Recipient) -> dict[str, str]:
     return {f: get(f"{f}_raw") or "" for f in FIELDS}
 
 
+
+
+def row_version(row: dict[str, Any]) -> str:
+    """A short fingerprint of a row as the sheet says it now, with its id and place: the
+    invalid-rows export writes it, and a merge changes only rows that still have it (not a
+    row edited since, nor one deleted whose sheet row number another row took)."""
+    text = "\x1f".join([str(row["id"]), str(row["row_number"]), *raw_values(row).values()])
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]

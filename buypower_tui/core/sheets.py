@@ -121,10 +121,16 @@ _CODECS = {"utf-8-bom": "utf-8-sig", "utf-8": "utf-8-sig", "ascii": "utf-8-sig",
 
 
 def _sniff_delimiter(lines: list[str]) -> str:
-    # csv.Sniffer also guesses quoting and misfires on short samples; the header line
-    # holds at least meter, disco and amount, so the delimiter that splits it most wins.
-    # The first line that any delimiter splits decides: a title typed above the header
-    # in a text editor has no separator (Excel writes one per empty cell after it).
+    # csv.Sniffer also guesses quoting and misfires on short samples. The header decides: the
+    # delimiter that splits one of the first lines into cells naming the meter, disco and
+    # amount (a title above it may hold other separators: "Sunrise Estate; Block A"). Else
+    # the first line that any delimiter splits: the one that splits it most.
+    from buypower_tui.core.headers import names_columns  # it reads this module's types
+
+    for line in lines:
+        for delim in (",", ";", "\t"):
+            if names_columns(next(csv.reader([line], delimiter=delim), [])):
+                return delim
     for line in lines:
         best, best_n = ",", 1
         for delim in (",", ";", "\t"):

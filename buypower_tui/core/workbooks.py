@@ -292,6 +292,7 @@ def _sheet_rows(ws: Any) -> Iterator[tuple[int, list[Any], bool]]:
     from openpyxl.worksheet._reader import WorkSheetParser
 
     wb = ws.parent
+    widths: dict[Any, int] = {}  # style id -> the digits its number format shows (0: as the number is)
     with ws._get_source() as src:
         parser = WorkSheetParser(src, ws._shared_strings, data_only=wb.data_only, epoch=wb.epoch,
                                  date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
@@ -307,8 +308,50 @@ def _sheet_rows(ws: Any) -> Iterator[tuple[int, list[Any], bool]]:
             for cell in cells:
                 column = cell["column"]
                 if 1 <= column <= width:
-                    values[column - 1] = cell["value"]
+                    value = cell["value"]
+                    if cell["data_type"] == "n" and cell["style_id"] and value is not None:
+                        value = _as_shown(value, wb, cell["style_id"], widths)
+                    values[column - 1] = value
             yield row, values, hidden
+
+
+class ZeroPadded(int):
+    """A whole number whose cell format shows leading zeros ("00000000000"): Excel shows (and
+    the office checked) 04271892301 for the number 4271892301. Still a number: the import
+    says how the meter was stored."""
+
+    width: int
+
+    def __new__(cls, value: int, width: int) -> ZeroPadded:
+        number = super().__new__(cls, value)
+        number.width = width
+        return number
+
+    def __str__(self) -> str:
+        return str(int(self)).zfill(self.width)
+
+
+def _as_shown(value: Any, wb: Any, style_id: Any, widths: dict[Any, int]) -> Any:
+    """A non-negative whole number as its cell's number format shows it, if that format
+    pads it with zeros; any other value as it is."""
+    if style_id not in widths:
+        from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+
+        try:
+            fmt_id = wb._cell_styles[int(style_id)].numFmtId
+            fmt = (BUILTIN_FORMATS.get(fmt_id, "General") if fmt_id < BUILTIN_FORMATS_MAX_SIZE
+                   else wb._number_formats[fmt_id - BUILTIN_FORMATS_MAX_SIZE])
+        except (IndexError, ValueError, TypeError, AttributeError):  # a damaged style: as the number is
+            fmt = "General"
+        widths[style_id] = len(fmt) if len(fmt) > 1 and fmt == "0" * len(fmt) else 0
+    width = widths[style_id]
+    if not width or isinstance(value, bool) or value < 0:
+        return value
+    if isinstance(value, float):
+        if not value.is_integer():
+            return value
+        value = int(value)
+    return ZeroPadded(value, width) if isinstance(value, int) and len(str(value)) < width else value
 
 
 def _too_many_cells(path: Path, sheet: str, number: int, cells: int, text: int = 0) -> FileError:

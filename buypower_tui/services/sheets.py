@@ -13,7 +13,7 @@ from buypower_tui.core.values import RowState
 
 _NOT_PAYABLE = (RowState.INVALID, RowState.LOOKUP_FAILED)
 # Columns of our own export that are not fields: the sheet row's number and the messages.
-_OURS = frozenset({"row", "sheetrow", "rownumber", "rowno", "problems", "batch", "batchid", "batchno"})
+_OURS = frozenset({"row", "sheetrow", "rownumber", "rowno", "problems", "batch", "batchid", "batchno", "version"})
 
 
 class Sheets:
@@ -36,7 +36,7 @@ class Sheets:
         with self.check_sheet(path, sheet, numbered=True, fix_leading_zeros=fix_leading_zeros) as checked:
             report = checked.report
             sheet_rows = editing.grid_rows(checked.store, report.batch_id)
-        others = sorted(report.from_batches - {str(batch.id)})
+        others = sorted({m["batch"] for m in report.marks.values() if m.get("batch")} - {str(batch.id)})
         if others:  # the same sheet row numbers in another batch are other recipients
             raise FileError(f"{path}: its rows came from batch {', '.join(others)} (its 'batch' column), not batch "
                             f"{batch.id}; merge it into batch {others[0]}. To merge it here anyway, delete the "
@@ -44,7 +44,13 @@ class Sheets:
         merged = Merged(batch.id, report.source, notices=list(report.notices), ignored_columns=[
             c for c in report.unknown_columns if normalise_header(c) not in _OURS])
         rows = {r["row_number"]: r for r in self.grid_rows(batch.id)}
-        plan_merge(merged, sheet_rows, rows.values(), report.columns, self.limits)
+        if not any("version" in m for m in report.marks.values()):
+            raise FileError(f"{path}: has no 'version' column, so it cannot be told which rows are as they were "
+                            "exported. Merge takes back the file the invalid-rows export wrote (x in the editor, "
+                            "or export BATCH --invalid): export again, fix that file, and merge it. Nothing was "
+                            "merged.")
+        plan_merge(merged, sheet_rows, rows.values(), report.columns, self.limits,
+                   {n: m.get("version", "") for n, m in report.marks.items()})
         if merged.edits:
             self.edit_rows(batch.id, merged.edits, note=f"merged from {path.name}")
             for row in self.grid_rows(batch.id, merged.edits):
