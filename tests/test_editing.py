@@ -87,7 +87,7 @@ def test_add_delete_restore_keep_sheet_numbers_and_refuse_rows_with_an_order(sto
 def test_export_invalid_writes_what_the_sheet_said_and_why(store, batch, tmp_path):
     out = tmp_path / "fix.csv"
     assert export_invalid(store, batch, out) == 1
-    (line,) = csv.DictReader(out.open())
+    (line,) = csv.DictReader(out.open(encoding="utf-8-sig"))  # with a BOM, for Excel
     assert line["row"] == "3" and line["amount"] == "50" and "below the minimum" in line["problems"]
 
 

@@ -47,6 +47,14 @@ async def test_mark_three_rows_bulk_edit_them_and_undo_in_one_step(tmp_path, iso
         assert isinstance(app.screen, EditorScreen)
         after = rows(app)
         assert [r[2:] for r in after[:3]] == [("eko", "750", "EKO", 75000)] * 3 and after[3][2:] == before[3][2:]
+        # the rows changed are unmarked (the next d or b starts afresh); row 5, left out, stays marked
+        assert [r.row_number for r in app.services.rows(app.screen.batch_id) if r.id in app.screen.marked] == [5]
+        app.lookup_running = lambda batch_id=None: True  # a lookup of the batch: ctrl+z waits like e, d and b
+        assert app.screen.check_action("undo", ()) is None
+        await pilot.press("ctrl+z")
+        await settle(pilot)
+        assert rows(app) == after
+        del app.lookup_running
         await pilot.press("ctrl+z")
         await settle(pilot)
         assert rows(app)[:3] == before[:3] and not app.services.can_undo(app.screen.batch_id)

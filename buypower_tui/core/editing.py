@@ -103,13 +103,15 @@ def _checked_columns(raw: dict[str, str], limits: Limits) -> dict[str, Any]:
 
 
 def add_row(store: Store, batch_id: int, raw: dict[str, str], limits: Limits, *,
-            row_number: int | None = None, note: str = "added by the operator") -> int:
-    """A new row at the end of the sheet (or at `row_number`, to restore a deleted one)."""
+            row_number: int | None = None, note: str = "added by the operator", at: Any = None) -> int:
+    """A new row at the end of the sheet (or at `row_number`, to restore a deleted one); `at`:
+    its created_at and updated_at (a caller that keeps the stamp it wrote gives it)."""
     with store.session() as s:
         if row_number is None:
             last = s.exec(select(func.max(Recipient.row_number)).where(Recipient.batch_id == batch_id)).one()
             row_number = (last or 1) + 1
-        row = Recipient(batch_id=batch_id, row_number=row_number, **_checked_columns(raw, limits))
+        row = Recipient(batch_id=batch_id, row_number=row_number, **_checked_columns(raw, limits),
+                        **({"created_at": at, "updated_at": at} if at is not None else {}))
         s.add(row)
         s.flush()
         s.add(Event(recipient_id=row.id, batch_id=batch_id, operator=operator_name(), new_state=row.state,
@@ -147,15 +149,12 @@ def restore_rows(store: Store, kept: list[dict[str, Any]], limits: Limits) -> li
     return ids
 
 
-def accept_duplicates(store: Store, row_ids: Iterable[int], accepted: bool = True) -> int:
+def accept_duplicates(store: Store, row_ids: Iterable[int], accepted: bool = True) -> list[rows.RowView]:
     """The operator accepts (or, undoing, no longer accepts) that these rows pay a meter
-    that appears more than once."""
-    done = 0
-    for row_id in row_ids:
-        rows.transition(store, row_id, EDITABLE, lambda row: row.state, duplicate_accepted=accepted,
-                        note="duplicate accepted by the operator" if accepted else "duplicate acceptance undone")
-        done += 1
-    return done
+    that appears more than once. The rows as changed (their updated_at as written)."""
+    return [rows.transition(store, row_id, EDITABLE, lambda row: row.state, duplicate_accepted=accepted,
+                            note="duplicate accepted by the operator" if accepted else "duplicate acceptance undone")
+            for row_id in row_ids]
 
 
 def rename_batch(store: Store, batch_id: int, name: str) -> None:

@@ -126,12 +126,30 @@ async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, polic
     if changes:
         raise PlanChanged(changes, replace(plan, recovery=RecoveryReport(), lookup=None, balance=balance,
                                            preflight=now))
-    if plan.accepting:
-        accept_duplicates(store, plan.preflight)
+    # A row edited after the check (in another window, a merge) is asked about again, as if the
+    # check had seen it: PlanChanged, nothing approved. Acceptances recorded before it are the
+    # operator's answers to this plan (an edit of meter or amount takes them back), and the
+    # next plan shows them as accepted duplicates.
+    try:
+        if plan.accepting:
+            accept_duplicates(store, plan.preflight)
+    except rows.StateConflict as exc:
+        raise _changed_meanwhile(store, plan, policy, balance, exc) from None
     # only the retried rows this run sends: one left out (an unaccepted duplicate) stays FAILED
     retried = [retry_failed(store, row_id) for row_id in plan.retrying if row_id in plan.preflight.resend]
-    rows.approve(store, plan.preflight.send)
+    try:  # a plan either retries FAILED rows or approves new ones, never both (plan_run)
+        rows.approve(store, plan.preflight.send, every=True)
+    except rows.StateConflict as exc:
+        raise _changed_meanwhile(store, plan, policy, balance, exc) from None
     return retried, balance
+
+
+def _changed_meanwhile(store: Store, plan: RunPlan, policy: Policy, balance: Decimal, exc: Exception
+                       ) -> PlanChanged:
+    now = _preflight(store, plan.batch_id, balance, policy, plan.max_total, plan.accepting, plan.retrying,
+                     plan.not_retried)
+    return PlanChanged(differences(plan.preflight, now) or [str(exc)],
+                       replace(plan, recovery=RecoveryReport(), lookup=None, balance=balance, preflight=now))
 
 
 def differences(then: Preflight, now: Preflight) -> list[str]:

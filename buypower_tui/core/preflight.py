@@ -102,5 +102,10 @@ def accept_duplicates(store: Store, p: Preflight) -> None:
     """Record the operator's acceptance of the duplicates the run is about to send."""
     chosen = set(p.send) | set(p.resend)
     for row_id in sorted(set(p.batch_duplicates + p.recent_duplicates) & chosen):
-        rows.transition(store, row_id, (S.VERIFIED, S.FAILED, *rows.SENDABLE), lambda row: row.state,
-                        duplicate_accepted=True, note="duplicate accepted by the operator")
+        try:
+            rows.transition(store, row_id, (S.VERIFIED, S.FAILED, *rows.SENDABLE), lambda row: row.state,
+                            duplicate_accepted=True, note="duplicate accepted by the operator")
+        except rows.StateConflict:  # it says the row's id: the operator knows its sheet row
+            number = p.seen[row_id][0] if row_id in p.seen else row_id
+            raise rows.StateConflict(f"row {number} changed meanwhile (edited, deleted, or paid elsewhere); "
+                                     "nothing was approved") from None

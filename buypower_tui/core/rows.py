@@ -119,13 +119,14 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
 
 # -- before the money moves ------------------------------------------------------------------
 
-def approve(store: Store, row_ids: Iterable[int]) -> int:
-    """VERIFIED -> APPROVED with a new orderId, stored before it is ever used.
+def approve(store: Store, row_ids: Iterable[int], *, every: bool = False) -> int:
+    """VERIFIED -> APPROVED with a new orderId, stored before it is ever used (rows no longer
+    VERIFIED are left as they are; `every`: then StateConflict naming them, and none is approved).
 
     One transaction for the whole approval (each row's change with its own event): the
     operator approves a batch in one act, and 1,000 separate commits took a second.
     """
-    ids = list(row_ids)
+    ids = list(dict.fromkeys(row_ids))
     now = utcnow()
     approved = 0
     with store.engine.begin() as conn:
@@ -134,6 +135,8 @@ def approve(store: Store, row_ids: Iterable[int]) -> int:
             chunk = ids[start:start + 500]
             current = conn.execute(select(_TABLE.c.id, _TABLE.c.batch_id, _TABLE.c.state)
                                    .where(_TABLE.c.id.in_(chunk), _TABLE.c.state == S.VERIFIED)).mappings().all()
+            if every and len(current) != len(chunk):
+                _not_verified(conn, set(chunk) - {r["id"] for r in current})
             params = [{"_row_id": r["id"], "order_id": str(uuid.uuid4()), "state": S.APPROVED, "updated_at": now}
                       for r in current]
             if params:
@@ -143,6 +146,16 @@ def approve(store: Store, row_ids: Iterable[int]) -> int:
         if events:
             conn.execute(_EVENTS.insert(), events)
     return approved
+
+
+def _not_verified(conn: Any, ids: set[int]) -> None:
+    """StateConflict naming the sheet rows of `ids` (rolled back with the transaction)."""
+    found = conn.execute(select(_TABLE.c.row_number, _TABLE.c.state).where(_TABLE.c.id.in_(list(ids)))
+                         .order_by(_TABLE.c.row_number)).all()
+    said = [f"row {n} is {state}" for n, state in found[:10]] + (["…"] if len(found) > 10 else [])
+    if gone := len(ids) - len(found):
+        said.append(f"{gone} {'was' if gone == 1 else 'were'} deleted")
+    raise StateConflict(f"{', '.join(said)}: no longer VERIFIED (changed meanwhile); nothing was approved")
 
 
 def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> RowView:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from contextlib import closing
 from dataclasses import dataclass
 from functools import cache
@@ -74,6 +75,19 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+# Alembic's commands run env.py through module-global proxies (alembic.context, alembic.op):
+# two stores opened at once in one process (the TUI's import and merge workers each open a
+# throw-away store) would take each other's, so one command at a time.
+_ALEMBIC = threading.Lock()
+
+
+def _command(name: str, connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    with _ALEMBIC:
+        getattr(command, name)(_config(connection), revision)
+
+
 @cache
 def _script() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
@@ -130,10 +144,8 @@ def check_not_newer(where: str, revision: str | None) -> None:
 def create(connection: Connection) -> None:
     """A new store, at head: the tables as the models say, stamped (a test proves that the
     migrations from 0001 make the same schema)."""
-    from alembic import command
-
     SQLModel.metadata.create_all(connection)
-    command.stamp(_config(connection), head())
+    _command("stamp", connection, head())
 
 
 def bring_up_to_date(engine: Engine, where: str, sqlite_file: Path | None = None) -> Upgrade | None:
@@ -152,13 +164,11 @@ def bring_up_to_date(engine: Engine, where: str, sqlite_file: Path | None = None
         check_not_newer(where, revision)
         if revision == head():
             return None
-        from alembic import command
-
         # the copy reads the last commit from its own connection while this one holds the write lock
         backup = backup_sqlite(sqlite_file, revision) if sqlite_file is not None else None
         if not inspect(connection).has_table("alembic_version"):
-            command.stamp(_config(connection), FIRST)  # a 0.1.0 store: recognised, never made again
-        command.upgrade(_config(connection), "head")
+            _command("stamp", connection, FIRST)  # a 0.1.0 store: recognised, never made again
+        _command("upgrade", connection, "head")
     return Upgrade(revision, head(), backup)
 
 

@@ -52,7 +52,9 @@ class Sheets:
         plan_merge(merged, sheet_rows, rows.values(), report.columns, self.limits,
                    {n: m.get("version", "") for n, m in report.marks.items()})
         if merged.edits:
-            self.edit_rows(batch.id, merged.edits, note=f"merged from {path.name}")
+            # compare-and-set on the rows as compared: one changed meanwhile refuses the whole merge
+            seen = {r["id"]: r["updated_at"] for r in rows.values() if r["id"] in merged.edits}
+            self.edit_rows(batch.id, merged.edits, note=f"merged from {path.name}", seen=seen)
             for row in self.grid_rows(batch.id, merged.edits):
                 rows[row["row_number"]] = row
                 errors = row["errors"] or ()

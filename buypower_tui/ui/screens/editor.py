@@ -29,7 +29,7 @@ from buypower_tui.ui.wording import plural
 LABELS = {"all": "All rows", "invalid": "Invalid (errors to fix)", "warnings": "Warnings",
           "duplicates": "Duplicate meters", "name differs": "Name differs from BuyPower's"}
 FILTERS = [(key, LABELS.get(key) or f"State {key[6:]}") for key in row_view.FILTERS]  # the store's views, named
-CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates", "bulk_edit", "accept_fix")
+CHANGES = ("edit", "add", "copy_row", "delete", "accept_duplicates", "bulk_edit", "accept_fix", "undo")
 
 
 class EditorScreen(RowChanges, Screen):

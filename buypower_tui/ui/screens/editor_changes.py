@@ -62,9 +62,16 @@ class RowChanges:
         def split(parts) -> None:
             self.refresh_rows({p.id for p in parts})
             amounts = " + ".join(money_text(p.amount) for p in parts)
-            self.notify(f"Row {row['row_number']} split into {len(parts)} rows of meter {parts[0].meter_raw}: "
-                        f"{amounts} (rows {numbers_text([p.row_number for p in parts])}; their duplicate "
-                        "warning accepted). ctrl+z puts the one row back.", markup=False)
+            numbers = numbers_text([p.row_number for p in parts])
+            if parts[0].duplicate_accepted:
+                self.notify(f"Row {row['row_number']} split into {len(parts)} rows of meter {parts[0].meter_raw}: "
+                            f"{amounts} (rows {numbers}; their duplicate warning accepted). ctrl+z puts the one "
+                            "row back.", markup=False)
+            else:  # the meter is in other rows too: paying it again is the operator's call
+                self.notify(f"Row {row['row_number']} split into {len(parts)} rows of meter {parts[0].meter_raw}: "
+                            f"{amounts} (rows {numbers}). The meter is in other rows of this batch too, so their "
+                            "duplicate warning is NOT accepted: check them (o accepts). ctrl+z puts the one row "
+                            "back.", severity="warning", markup=False)
 
         def save(values: dict[str, str] | Split | None) -> None:
             if isinstance(values, Split):
@@ -170,6 +177,7 @@ class RowChanges:
         ids = {r["id"] for r in editable}
 
         def saved(changed) -> None:
+            self.marked.difference_update(r.id for r in changed)  # done with: the next d or b starts afresh
             self.refresh_rows(ids)
             invalid = sum(1 for r in changed if r.errors)
             same = len(ids) - len(changed)
