@@ -240,7 +240,7 @@ async def test_export_the_invalid_rows_with_their_messages(tmp_path):
         await settle(pilot)
         await pilot.press("x", "ctrl+a", "ctrl+k", *str(out), "enter")
         await pilot.pause()
-    lines = list(csv.DictReader(out.open()))
+    lines = list(csv.DictReader(out.open(encoding="utf-8-sig")))
     assert len(lines) == 7 and lines[0]["row"] == "29" and "leading 0" in lines[0]["problems"]
     assert {line["meter"] for line in lines} >= {"4271892311", "62010000101"}
 

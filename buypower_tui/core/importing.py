@@ -174,7 +174,6 @@ class _Import:
         self.fix_zeros, self.numbered = fix_zeros, numbered
         self.numbers_seen: set[int] = set()
         self.after_subtotal = 0  # the id of the last row a SUBTOTAL covered
-        self.naira_header = False  # the amount column's header has "?" for ₦
 
     def run(self, name: str | None, mode: str, sheet: str | None,
             on_progress: Callable[[int], None] | None) -> ImportReport:
@@ -209,9 +208,6 @@ class _Import:
                 report.columns, report.unknown_columns = header.names, header.unknown
                 report.batch_id = store.create_batch(name or path.stem, str(path.resolve()), mode).id
                 lost_naira = source.lost_naira
-                # "?" for ₦ is certain when the amount's header lost its ₦ too ("Amount (?)"); else each
-                # such amount is read as naira with a warning: a minus sign or ≥ is written "?" too
-                self.naira_header = "?" in header.names["amount"]
                 meter_col = header.columns["meter"]
                 continue
             if blank:
@@ -337,8 +333,7 @@ class _Import:
         if "?" in amount and (fixed := quirks.naira_for_qmark(amount)) is not None:
             raw["amount"] = fixed
             self.report.naira_fixed += 1
-            if not self.naira_header:
-                found.append(quirks.qmark_amount_warning(amount.strip(), fixed))
+            found.append(quirks.qmark_amount_warning(amount.strip(), fixed))  # a minus sign is "?" too
         name = raw.get("name", "")
         if quirks.lost_letters(name):
             self.report.names_lost += 1

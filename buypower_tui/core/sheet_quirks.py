@@ -163,7 +163,8 @@ def file_notices(*, encoding: str | None, naira_fixed: int, names_lost: int, tit
     notes = []
     if encoding == "cp1252" or naira_fixed or names_lost:
         lost = (f"{naira_fixed} amount{'s' if naira_fixed != 1 else ''} had \"?\" for ₦ and "
-                f"{'were' if naira_fixed != 1 else 'was'} read as naira; "
+                f"{'were' if naira_fixed != 1 else 'was'} read as naira (a warning on each: a minus sign is "
+                "written \"?\" too); "
                 f"{names_lost} name{'s' if names_lost != 1 else ''} lost letters (a \"?\" inside a word; "
                 "those rows have a warning)")
         notes.append('The file was saved as "CSV" rather than "CSV UTF-8" (Windows-1252, which has no ₦ and '
