@@ -12,7 +12,7 @@ from buypower_tui import cli_args
 from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core import tokens
 from buypower_tui.core.rules import naira
-from buypower_tui.core.values import RowState
+from buypower_tui.core.values import RowState, percent
 from buypower_tui.settings import ConfigError
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
@@ -86,7 +86,7 @@ def _print_health(h: Any) -> None:
     out(f"  discos       {len(h.discos_up)} up" + (f"; down: {', '.join(h.discos_down)}" if h.discos_down else ""))
     out(f"  wallet       {naira(h.wallet) if h.wallet is not None else 'unknown'}")
     out(f"  rows         {h.pending} pending, {h.needs_review} need review")
-    rate = f"{h.success_rate_24h:.0%}" if h.success_rate_24h is not None else "no vends"
+    rate = percent(h.success_rate_24h) if h.success_rate_24h is not None else "no vends"
     out(f"  last 24 h    {h.vends_24h} paid; success rate {rate}")
     out(f"  machine      {h.free_disk_mb:.0f} MB disk free; {h.memory_mb:.0f} MB memory")
     for problem in h.problems:

@@ -6,11 +6,12 @@ import csv
 from decimal import Decimal
 
 import pytest
+from sqlmodel import select
 
 from buypower_tui.core import editing, rows
 from buypower_tui.core.export import export_invalid
 from buypower_tui.core.importing import FileError, import_file
-from buypower_tui.core.models import RowState
+from buypower_tui.core.models import Event, RowState
 from buypower_tui.core.rules import Limits
 
 S = RowState
@@ -166,3 +167,16 @@ def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, t
     meter = grid[0]["meter_raw"]
     assert editing.view_ids(store, batch_id, "all", meter[2:8]) == [r["id"] for r in grid if meter[2:8] in
                                                                      (r["meter_raw"] or "")]
+
+
+def test_a_deleted_draft_leaves_its_history_and_no_orphan_for_recovery(store, batch):
+    from buypower_tui.core.recovery import needs_recovery
+
+    row = next(iter(store.rows(batch)))
+    rows.edit_row(store, row.id, {"name": "Ada"}, LIMITS)  # an event tied to the row
+    editing.delete_rows(store, [row.id])
+    assert not needs_recovery(store)  # "events belong to rows that no longer exist" was reported
+    with store.session() as s:
+        events = list(s.exec(select(Event).where(Event.batch_id == batch)))
+    assert any(e.note == f"row {row.row_number} deleted by the operator" for e in events)
+    assert any(e.note == "edited" and e.recipient_id is None for e in events)  # kept, untied from the row

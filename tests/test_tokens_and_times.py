@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from buypower_tui.core.models import Event
 from buypower_tui.core.times import local_iso, local_minute, local_second, offset_now
 from buypower_tui.core.tokens import copy_text, export_columns, extra_tokens, inline_text, tokens_in_order
@@ -96,3 +98,11 @@ def test_history_shows_local_time_with_its_offset(lagos):
     console = Console(width=120, record=True)
     console.print(history_table([event]))
     assert "2026-12-01 09:14:03 +01:00" in console.export_text()
+
+
+@pytest.mark.parametrize("rate,text", [(0.9965, "99.65%"), (1.0, "100%"), (0.99999, "99.99%"), (0.0, "0%"),
+                                       (0.00001, "0.01%"), (0.5, "50%"), (0.123, "12.3%")])
+def test_a_rate_is_never_rounded_to_all_or_nothing(rate, text):
+    from buypower_tui.core.values import percent
+
+    assert percent(rate) == text

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
-from buypower_tui.core.editing import _checked_columns
+from buypower_tui.core.editing import _checked_columns, forget_rows
 from buypower_tui.core.models import Event, Recipient, RowState, utcnow
 from buypower_tui.core.row_view import EDITABLE, raw_values
 from buypower_tui.core.rows import RowView, StateConflict
@@ -220,5 +220,6 @@ def unsplit(store: Store, row_id: int, before: Mapping[str, str], accepted: bool
                                "recipient_id": None, "details": {"raw": raw_values(r)}})
         if conn.execute(_T.delete().where(_T.c.id.in_(parts), _T.c.order_id.is_(None))).rowcount != len(parts):
             raise StateConflict("a part of that split changed meanwhile; nothing was undone")
+        forget_rows(conn, parts)
         _write(conn, [{"_row_id": row_id, "_was": row["state"], **values}], events)
     return now

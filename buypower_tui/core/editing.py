@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, false, func, not_, or_, true
+from sqlalchemy import Text, and_, cast, false, func, not_, or_, true, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
@@ -120,6 +120,13 @@ def add_row(store: Store, batch_id: int, raw: dict[str, str], limits: Limits, *,
         return row.id
 
 
+def forget_rows(conn: Any, ids: Iterable[int]) -> None:
+    """The events of rows deleted by the operator stay as the batch's history, no longer tied
+    to a row id (as a foreign key ON DELETE SET NULL would): recovery reports events whose row
+    vanished without a trace as orphans, and a deleted draft is not that."""
+    conn.execute(update(Event).where(col(Event.recipient_id).in_(list(ids))).values(recipient_id=None))
+
+
 def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
     """Delete rows that never got an orderId; returns what undo needs to put them back."""
     ids = list(row_ids)
@@ -136,6 +143,7 @@ def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
                         note=f"row {r.row_number} deleted by the operator",
                         details={"raw": raw_values(r)}))
             s.delete(r)
+        forget_rows(s, ids)
         s.commit()
     return kept
 

@@ -36,3 +36,14 @@ class RowState(enum.StrEnum):
     PENDING = "PENDING"
     NOT_SENT = "NOT_SENT"
     NEEDS_REVIEW = "NEEDS_REVIEW"
+
+
+def percent(rate: float) -> str:
+    """A rate for a person: 99.65 %, never "100%" for 0.9965 (which hides the failures) nor
+    "0%" for a few successes; whole numbers without decimals."""
+    text = f"{rate * 100:.2f}".rstrip("0").rstrip(".")
+    if text == "100" and rate < 1:
+        text = "99.99"
+    elif text == "0" and rate > 0:
+        text = "0.01"
+    return f"{text}%"

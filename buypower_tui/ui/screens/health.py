@@ -18,6 +18,7 @@ from textual.widgets import Footer, Label, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
 from buypower_tui.core.rules import naira
+from buypower_tui.core.values import percent
 from buypower_tui.ui.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
@@ -40,7 +41,7 @@ def facts(h: Health, breaker: str, latency: str) -> Table:
     t.add_row("Wallet", naira(h.wallet) if h.wallet is not None else "unknown")
     t.add_row("Rows", Text.assemble(f"{h.pending} pending, ",
                                     (f"{h.needs_review} need review", "bold magenta" if h.needs_review else "")))
-    rate = f"{h.success_rate_24h:.0%}" if h.success_rate_24h is not None else "no vends yet"
+    rate = percent(h.success_rate_24h) if h.success_rate_24h is not None else "no vends yet"
     t.add_row("Last 24 h", f"{h.vends_24h} paid; success rate {rate}")
     t.add_row("Machine", f"{h.free_disk_mb:,.0f} MB disk free; {h.memory_mb:.0f} MB memory")
     return t
