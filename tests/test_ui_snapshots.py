@@ -39,6 +39,17 @@ def test_row_editor_modal_shows_messages_as_you_type(snap_compare, tmp_path):
     assert snap_compare(demo_app(tmp_path), terminal_size=SIZE, run_before=run_before)
 
 
+def test_row_editor_messages_stand_out_with_no_color(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")  # red turns dark grey: the messages are bold instead
+
+    async def run_before(pilot):
+        await settle(pilot, quiet=True)
+        await pilot.press(*["down"] * 29, "e")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
 def test_editor_after_lookup(snap_compare, tmp_path):
     async def run_before(pilot):
         await pilot.press("l")
