@@ -530,3 +530,26 @@ async def test_before_the_store_opens_the_palette_waits_and_a_failure_after_it_s
     assert app.return_code == 1 and app.services is None
     assert "unexpected error; details are in" in app.start_error
     assert "malformed" in app.ctx.paths.log_file.read_text()
+
+
+async def test_a_batchs_screen_opened_again_is_the_one_already_open_not_one_more(tmp_path):
+    from buypower_tui.ui.screens.results import ResultsScreen
+    from buypower_tui.ui.screens.review import ReviewScreen
+
+    app = demo_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, quiet=True)
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        depth = len(app.screen_stack)
+        for _ in range(3):  # results, failed & pending, results, … as an operator goes round
+            await pilot.press("t")
+            await pilot.pause()
+            app.open_screen(ReviewScreen(editor.batch_id))
+            await pilot.pause()
+            app.open_screen(ResultsScreen(editor.batch_id))
+            await pilot.pause()
+        assert isinstance(app.screen, ResultsScreen) and len(app.screen_stack) == depth + 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is editor  # one Esc back, not nine

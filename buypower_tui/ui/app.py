@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from buypower_tui.logs import mask_message
 from buypower_tui.services.context import Context
@@ -71,7 +71,7 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
         for notice in self.ctx.loaded.notices:  # stderr is hidden under the full screen
             self.notify(notice, title="Setting no longer used", severity="warning", timeout=20, markup=False)
         if self.open_batch is not None:
-            self.push_screen(EditorScreen(self.open_batch))
+            self.open_screen(EditorScreen(self.open_batch))
         if self.recover_at_start and self.services.needs_recovery():
             self.push_screen(RecoveryModal())  # before the first screen takes a key
 
@@ -113,7 +113,21 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
         if self.current_mode != "main":
             self.switch_mode("main")
         if not isinstance(self.screen, RunScreen):
-            self.push_screen(RunScreen(self.run_control.batch_id))
+            self.open_screen(RunScreen(self.run_control.batch_id))
+
+    def open_screen(self, screen: Screen) -> None:
+        """Show a batch's screen: the one already open for that batch (the screens above it
+        closed), else this new one. Going editor → run → results → failed → results … piled
+        up screens that Esc then had to close one by one (9 presses back to the batches)."""
+        stack = self.screen_stack
+        for depth, open_ in enumerate(reversed(stack)):
+            if isinstance(open_, ModalScreen):
+                break  # never close a dialog that waits for an answer
+            if type(open_) is type(screen) and getattr(open_, "batch_id", None) == getattr(screen, "batch_id", None):
+                for _ in range(depth):
+                    self.pop_screen()
+                return
+        self.push_screen(screen)
 
     def show_error(self, title: str, text: str) -> None:
         self.push_screen(ErrorModal(title, text))

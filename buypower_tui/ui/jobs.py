@@ -197,7 +197,7 @@ class JobsMixin:
         waits = {} if self.wait_pending_s is None else {"wait_pending": self.wait_pending_s}
         self.run_control = layer.RunControl(self.services, plan, on_progress, **waits)
         self._job("run", plan.batch_id, self.run_control.run)
-        self.push_screen(RunScreen(plan.batch_id))
+        self.open_screen(RunScreen(plan.batch_id))
 
     def _ran(self, result: RunResult, batch_id: int) -> None:
         c = self.services.stats(batch_id).by_state  # the progress event may be a little behind

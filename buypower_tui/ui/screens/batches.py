@@ -128,17 +128,17 @@ class BatchesScreen(Screen):
 
         batch_id = self.selected()
         if batch_id is not None:
-            self.app.push_screen(EditorScreen(batch_id))
+            self.app.open_screen(EditorScreen(batch_id))
 
     def action_review(self) -> None:
 
         if (batch_id := self.selected()) is not None:
-            self.app.push_screen(ReviewScreen(batch_id))
+            self.app.open_screen(ReviewScreen(batch_id))
 
     def action_results(self) -> None:
 
         if (batch_id := self.selected()) is not None:
-            self.app.push_screen(ResultsScreen(batch_id))
+            self.app.open_screen(ResultsScreen(batch_id))
 
     def on_job_done(self) -> None:
         self.load()
@@ -190,7 +190,7 @@ class BatchesScreen(Screen):
         lines = merged.lines()
         if merged.still_invalid:
             lines[-1] += " (the editor's x writes them to a file again)"
-        self.app.push_screen(EditorScreen(merged.batch_id))
+        self.app.open_screen(EditorScreen(merged.batch_id))
         self.app.push_screen(ReportModal(f"Merged {Path(merged.source).name} into batch {merged.batch_id}: "
                                          f"{plural(len(merged.edits), 'row')} changed", "\n".join(lines)))
 
@@ -209,7 +209,7 @@ class BatchesScreen(Screen):
 
     def imported(self, report: ImportReport) -> None:
         self.load()
-        self.app.push_screen(EditorScreen(report.batch_id))
+        self.app.open_screen(EditorScreen(report.batch_id))
         if report.notices:  # what the file as a whole says: kept on screen until read
             self.app.push_screen(ImportSummaryModal(report))
         else:

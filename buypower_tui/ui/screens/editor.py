@@ -247,11 +247,11 @@ class EditorScreen(RowChanges, Screen):
 
     def action_review(self) -> None:
 
-        self.app.push_screen(ReviewScreen(self.batch_id))
+        self.app.open_screen(ReviewScreen(self.batch_id))
 
     def action_results(self) -> None:
 
-        self.app.push_screen(ResultsScreen(self.batch_id))
+        self.app.open_screen(ResultsScreen(self.batch_id))
 
     def on_job_done(self) -> None:
         if not self.app.lookup_running(self.batch_id):

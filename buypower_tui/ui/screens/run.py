@@ -156,11 +156,11 @@ class RunScreen(BatchRowsScreen):
 
     def action_review(self) -> None:
 
-        self.app.push_screen(ReviewScreen(self.batch_id))
+        self.app.open_screen(ReviewScreen(self.batch_id))
 
     def action_results(self) -> None:
 
-        self.app.push_screen(ResultsScreen(self.batch_id))
+        self.app.open_screen(ResultsScreen(self.batch_id))
 
     def action_back(self) -> None:
         self.dismiss()
