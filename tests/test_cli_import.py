@@ -133,12 +133,12 @@ def test_cp1252_export_is_read_and_junk_bytes_are_row_errors(tmp_path, capsys):
     assert json.loads(out)["values"]["name"] == "Adébáyọ́"
 
 
-def test_unknown_columns_are_reported_once(tmp_path, capsys):
+def test_unknown_columns_are_kept_and_reported_once(tmp_path, capsys):
     path = write(tmp_path, "meter,disco,amount,phone,Colour,Notes\n"
                  "04271892301,EKO,1000,08031234567,red,x\n04271892302,EKO,1000,08031234567,blue,y\n")
     code, out, _ = run(capsys, "validate", str(path))
     assert code == 0
-    assert out.count("ignored columns: Colour, Notes") == 1
+    assert out.count("kept columns: Colour, Notes") == 1
 
 
 def test_xlsx_with_sheet_choice_and_numeric_meter(tmp_path, capsys):
@@ -304,10 +304,10 @@ def test_an_unwritable_log_folder_is_one_message(isolated_home, capsys):
     assert "Traceback" not in err and "Logging error" not in err
 
 
-def test_json_mode_reports_ignored_columns_on_stderr(tmp_path, capsys):
+def test_json_mode_reports_kept_columns_on_stderr(tmp_path, capsys):
     path = write(tmp_path, "meter,disco,amount,phone,Notes\n04271892301,EKO,1000,08031234567,x\n")
     code, out, err = run(capsys, "validate", "--json", str(path))
-    assert "ignored columns: Notes" in err and "Notes" not in out
+    assert "kept columns: Notes" in err and "Notes" not in out
 
 
 def test_global_options_work_after_the_command_too(tmp_path, capsys):

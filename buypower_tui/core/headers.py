@@ -10,6 +10,7 @@ from pathlib import Path
 
 from buypower_tui.core.rules import REQUIRED
 from buypower_tui.core.sheets import FileError, Source
+from buypower_tui.logs import mask_keys
 
 _HEADER_NOISE = re.compile(r"[^0-9a-z]+")
 _HEADER_ALIASES: dict[str, str] = {
@@ -32,6 +33,15 @@ _HEADER_ALIASES: dict[str, str] = {
 _ROW_ALIASES = frozenset({"row", "sheetrow", "rownumber", "rowno"})
 # ... and what the export says of each row: the batch it came from, and its version then.
 _MARK_ALIASES = {"batch": "batch", "batchid": "batch", "batchno": "batch", "version": "version"}
+# Columns of the invalid-rows export that are the import's own, never a sheet's extra column
+# when merging: the sheet row, its problems, its batch and version.
+_OWN_COLUMNS = frozenset({*_ROW_ALIASES, *_MARK_ALIASES, "problems"})
+# The sheet's other columns are kept with every row under their header, so a sheet must not
+# make that cost more than its cells: at most this many columns, their names cut this short
+# (a tiny workbook of 16,384 columns with 32,767-character headers would otherwise store 512 MB
+# of names per row). Real sheets have a few such columns with short names.
+MAX_KEPT_COLUMNS = 50
+MAX_KEPT_NAME = 64
 
 
 def normalise_header(text: str) -> str:
@@ -55,6 +65,9 @@ class Header:
     cells: list[str]  # the header row as written
     row_column: int | None = None  # the sheet-row column (merging only)
     marks: dict[str, int] = field(default_factory=dict)  # merging: "batch", "version" -> cell index
+    # The sheet's other columns, kept: (cell index, header as written), in the sheet's order.
+    extras: tuple[tuple[int, str], ...] = ()
+    ignored: list[str] = field(default_factory=list)  # other columns past MAX_KEPT_COLUMNS: not kept
 
     def __post_init__(self) -> None:
         # Picks the mapped cells of a full-width row in one C call (always >= 3 of them,
@@ -75,6 +88,7 @@ def read_header(path: Path, cells: list[str], number: int, source: Source, numbe
     names: dict[str, str] = {}
     unknown: list[str] = []
     row_column, marks = None, {}
+    extras: list[tuple[int, str]] = []
     for i, cell in enumerate(cells):
         text = cell.strip().lstrip("\ufeff")
         if not text:
@@ -86,6 +100,8 @@ def read_header(path: Path, cells: list[str], number: int, source: Source, numbe
             marks[_MARK_ALIASES[normalise_header(text)]] = i
         elif name is None:
             unknown.append(text)
+            if not (numbered and normalise_header(text) in _OWN_COLUMNS):
+                extras.append((i, text))
         elif name in columns:
             raise FileError(f"{path}: row {number} has two columns for {name} "
                             f"('{names[name]}' and '{text}'); keep one of them.")
@@ -110,6 +126,25 @@ def read_header(path: Path, cells: list[str], number: int, source: Source, numbe
     source.imported = frozenset(columns.values())
     source.reach = max(columns[n] for n in REQUIRED)
     source.header = cells
-    return Header(columns, names, len(cells), unknown, source.strict_width, cells, row_column, marks)
+    return Header(columns, names, len(cells), unknown, source.strict_width, cells, row_column, marks,
+                  _unique_names(extras[:MAX_KEPT_COLUMNS]), [text for _, text in extras[MAX_KEPT_COLUMNS:]])
+
+
+def _unique_names(extras: list[tuple[int, str]]) -> tuple[tuple[int, str], ...]:
+    """Each extra column's header as written (an API key in it masked, cut at MAX_KEPT_NAME
+    characters with "…"); a header written twice keeps both columns, the later ones named
+    "Notes (2)", "Notes (3)"."""
+    seen: set[str] = set()
+    out = []
+    for i, written in extras:
+        written = mask_keys(written)  # stored with every row: never a key
+        text = written if len(written) <= MAX_KEPT_NAME else written[:MAX_KEPT_NAME - 1] + "…"
+        name, n = text, 1
+        while name in seen:
+            n += 1
+            name = f"{text} ({n})"
+        seen.add(name)
+        out.append((i, name))
+    return tuple(out)
 
 

@@ -8,6 +8,7 @@ with one message for the operator; a row problem becomes that row's error.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -23,6 +24,7 @@ from buypower_tui.core.rules import FIELDS, Limits, check_row, check_vend_type, 
 from buypower_tui.core.sheet_quirks import Problem, TotalRow
 from buypower_tui.core.sheets import MAX_CELL_CHARS, FileError, RowNotes, open_source
 from buypower_tui.core.store import Store
+from buypower_tui.logs import holds_key, mask_keys
 
 __all__ = ["FileError", "ImportReport", "import_file", "match_header", "normalise_header"]
 
@@ -41,6 +43,8 @@ class ImportReport:
     blank_rows: int = 0
     columns: dict[str, str] = field(default_factory=dict)  # field -> header as written
     unknown_columns: list[str] = field(default_factory=list)
+    kept_columns: list[str] = field(default_factory=list)  # the sheet's other columns, kept in `extras`
+    ignored_columns: list[str] = field(default_factory=list)  # ... past headers.MAX_KEPT_COLUMNS: not kept
     hidden_rows: int = 0  # XLSX: rows hidden in the sheet (each has a warning)
     sheet: str | None = None  # XLSX: the sheet read
     sheets: list[str] = field(default_factory=list)  # XLSX: every sheet of the workbook, in its order
@@ -92,7 +96,8 @@ _HIDDEN_ROW = ("row", "hidden in the sheet (hidden by hand or filtered out); unh
 
 def _noted_problems(header: Header, notes: RowNotes, values: dict[str, Any]) -> list[Problem]:
     """The errors for cells the reader cut short (no spreadsheet cell is that long): on the
-    field whose cell it is (which then has no value), or on the row for a column not imported."""
+    field whose cell it is (which then has no value), or on the row for another column (a kept
+    column keeps the cell's start)."""
     problems = []
     for i, length in notes.too_long.items():
         over = f"{length:,} characters, over the limit of {MAX_CELL_CHARS:,} (the most a spreadsheet cell holds)"
@@ -104,8 +109,8 @@ def _noted_problems(header: Header, notes: RowNotes, values: dict[str, Any]) -> 
         else:
             column = header.cells[i].strip() if i < len(header.cells) else ""
             column = f"'{column}' cell" if column else f"cell {i + 1}"
-            problems.append(("row", f"the row's {column} holds {over}; that column is not imported, but no "
-                                    "spreadsheet program writes such a cell: check the file."))
+            problems.append(("row", f"the row's {column} holds {over}; that column is none of the payment's, but "
+                                    "no spreadsheet program writes such a cell: check the file."))
     return problems
 
 
@@ -129,7 +134,35 @@ _NO_VALUES: dict[str, Any] = dict.fromkeys(FIELDS)
 
 # Columns written by an import, in this order.
 _COLUMNS = ("batch_id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIELDS[:2],
-            "amount_kobo", *FIELDS[3:], "errors", "warnings", "created_at", "updated_at")
+            "amount_kobo", *FIELDS[3:], "errors", "warnings", "created_at", "updated_at", "extras")
+
+
+def _extras_writer(store: Store, names: list[str]) -> Callable[[list[str]], Any]:
+    """The extras column's value of a row's extra cells (in the order of `names`; at least one
+    not empty) as `insert_rows` wants it: {name: text} of the cells that are not empty (an empty
+    cell costs nothing to store). On SQLite that is the JSON text, made here from the names
+    encoded once: it runs for every row, and json.dumps cost five times as much."""
+    if store.engine.dialect.name != "sqlite":
+        return lambda values: {name: text for name, text in zip(names, values, strict=True) if text}
+    encode = json.encoder.encode_basestring  # not ASCII-escaped: "ẹ" stays 3 bytes, not 6
+    keys = [f"{encode(name)}: " for name in names]
+    every = "{" + ", ".join(f"{key.replace('%', '%%')}%s" for key in keys) + "}"  # each cell filled: most rows
+
+    def write(values: list[str]) -> str:
+        if all(values):
+            return every % tuple(map(encode, values))
+        return "{" + ", ".join([key + encode(text) for key, text in zip(keys, values, strict=True) if text]) + "}"
+
+    return write
+
+
+def _masked_extras(names: list[str], values: list[str]) -> tuple[list[str], list[Problem]]:
+    """An API key pasted into a column kept as it is: masked, never stored, and a warning (the
+    column is not the payment's, so the row stays payable)."""
+    found = [name for name, text in zip(names, values, strict=True) if holds_key(text)]
+    return ([mask_keys(text) if holds_key(text) else text for text in values],
+            [("row", f"column '{name}' holds what looks like an API key; it was not kept. Remove it from the "
+                     "sheet (and if it is a real key, change it at BuyPower).") for name in found])
 
 
 def import_file(
@@ -206,6 +239,10 @@ class _Import:
                     raise quirks.recipients_above_header(path, recipient_above, number)
                 header = read_header(path, cells, number, source, self.numbered)
                 report.columns, report.unknown_columns = header.names, header.unknown
+                extra_columns = tuple(i for i, _ in header.extras)  # kept as they were (`extras`)
+                report.kept_columns = [name for _, name in header.extras]
+                report.ignored_columns = header.ignored
+                write_extras = _extras_writer(store, report.kept_columns)
                 report.batch_id = store.create_batch(name or path.stem, str(path.resolve()), mode).id
                 lost_naira = source.lost_naira
                 meter_col = header.columns["meter"]
@@ -213,6 +250,7 @@ class _Import:
             if blank:
                 report.blank_rows += 1
                 continue
+            extras = None
             if cells is None:  # unreadable: that is its only error, not "meter is empty" etc.
                 raw, errors, warnings, v = {}, [("row", read_error or "row cannot be read")], [], _NO_VALUES
             else:
@@ -248,6 +286,15 @@ class _Import:
                 if problems:
                     fields = {p[0] for p in problems}
                     errors = problems + [e for e in errors if e[0] not in fields]
+                if extra_columns:
+                    n = len(cells)
+                    extras = ([cells[i].strip() for i in extra_columns] if n >= header.width  # the common case
+                              else [cells[i].strip() if i < n else "" for i in extra_columns])
+                    if not any(extras):
+                        extras = None
+                    elif holds_key("\n".join(extras)):
+                        extras, masked = _masked_extras(report.kept_columns, extras)
+                        noticed = [*(noticed or ()), *masked]
                 if noticed:
                     warnings = [*warnings, *noticed]
             amount = v["amount"]
@@ -260,7 +307,7 @@ class _Import:
                 v["phone"], v["vend_type"], v["name"], v["email"],
                 store.db_value("errors", problems_json(errors)) if errors else None,
                 store.db_value("warnings", problems_json(warnings)) if warnings else None,
-                now, now,
+                now, now, write_extras(extras) if extras else None,
             ))
             rows += 1
             if errors:

@@ -104,6 +104,10 @@ class Recipient(SQLModel, table=True):
     vend_type_raw: str = ""
     name_raw: str = ""
     email_raw: str = ""
+    # The sheet's other columns, kept as they were: {header as written: cell text, stripped},
+    # in the sheet's order, empty cells left out; None when the row has none (migration 0005).
+    # headers.py bounds how many columns and how long a name.
+    extras: dict[str, str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
 
     # Normalised by the rules (None where the field is invalid). Money in kobo: exact.
     meter: str | None = None

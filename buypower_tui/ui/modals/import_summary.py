@@ -28,8 +28,12 @@ def summary(report: ImportReport) -> str:
                   for n in report.sheets if n != report.sheet]
         sheets = f" Read sheet {escape_hidden(repr(report.sheet))}" + (
             f"; not read: {', '.join(others)}." if others else ".")
+    # the sheet's other columns: kept with each row (shown in the editor's row detail)
+    kept = f" Kept columns: {escape_hidden(', '.join(report.kept_columns))}." if report.kept_columns else ""
+    if report.ignored_columns:  # past the most that are kept
+        kept += f" {plural(len(report.ignored_columns), 'more column')} not kept."
     return (f"{plural(report.rows, 'row')}: {report.valid} valid, {report.invalid} invalid, "
-            f"{plural(report.duplicates, 'duplicate')}.{hidden}{sheets}")
+            f"{plural(report.duplicates, 'duplicate')}.{hidden}{sheets}{kept}")
 
 
 class ImportSummaryModal(ModalScreen[None]):
