@@ -1,5 +1,6 @@
 """Failed and pending rows: what went wrong, what BuyPower last said, what happens next, and
-the operator's three ways to act: requery, retry (FAILED only), resolve (NEEDS_REVIEW only)."""
+the operator's ways to act: requery, retry (FAILED only), resolve (NEEDS_REVIEW only), and close
+what will not be paid (FAILED by BuyPower's word, LOOKUP_FAILED, INVALID) or reopen it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from textual.binding import Binding
 from textual.widgets import Footer, Static
 
 from buypower_tui.core import tokens
-from buypower_tui.core.row_view import is_operator_failed
+from buypower_tui.core.row_view import close_problem, is_operator_failed
 from buypower_tui.core.rules import escape_hidden
 from buypower_tui.core.times import local_minute
 from buypower_tui.core.values import RowState
 from buypower_tui.ui.messages import RowsChanged, RunProgress
 from buypower_tui.ui.modals.choose import ChooseModal
+from buypower_tui.ui.modals.close_rows import CloseRowsModal
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.prompt import PromptModal
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
@@ -23,7 +25,7 @@ from buypower_tui.ui.widgets.top_bar import TopBar
 from buypower_tui.ui.wording import plural
 
 S = RowState
-SHOWN = (S.FAILED, S.LOOKUP_FAILED, S.PENDING, S.SENDING, S.NEEDS_REVIEW)
+SHOWN = (S.FAILED, S.LOOKUP_FAILED, S.INVALID, S.PENDING, S.SENDING, S.NEEDS_REVIEW, S.CLOSED)
 
 
 class ReviewScreen(BatchRowsScreen):
@@ -34,13 +36,17 @@ class ReviewScreen(BatchRowsScreen):
         "When BuyPower said a FAILED row's order failed, t retries it under a new orderId after the usual "
         "confirmation. A NEEDS_REVIEW row ran out of requeries: check it with BuyPower, then m records "
         "what you found (paid or failed) with a note. A row you mark failed stays requeried until BuyPower "
-        "itself answers (its order may still succeed), and can be retried only then. LOOKUP_FAILED rows are "
-        "fixed in the editor.")
+        "itself answers (its order may still succeed), and can be retried only then. LOOKUP_FAILED and INVALID "
+        "rows are fixed in the editor. A row that will never be paid (a meter under maintenance) is closed "
+        "with k and a note: FAILED (once BuyPower said so), LOOKUP_FAILED and INVALID rows. A closed row is "
+        "never sent, retried or requeried and does not count as failed; k on it opens it again, as it was.")
     BINDINGS = [
         Binding("q", "requery", "Requery", id="review.requery"),
         Binding("Q", "requery_all", "Requery all", show=False, id="review.requery_all"),
         Binding("t", "retry", "Retry", id="review.retry", tooltip="retry FAILED rows under new orderIds"),
         Binding("m", "resolve", "Resolve", id="review.resolve"),
+        Binding("k", "close", "Close/reopen", id="review.close",
+                tooltip="close rows that will not be paid, with a note; k on closed rows reopens them"),
         Binding("space", "mark", "Mark", show=False, id="review.mark"),
         Binding("h", "history", "History", show=False, id="review.history"),
         Binding("escape", "back", "Back", id="review.back"),
@@ -191,3 +197,39 @@ class ReviewScreen(BatchRowsScreen):
         self.app.push_screen(ChooseModal("What did you find out?", [
             (S.SUCCESS, "It was paid (the customer has a token)"),
             (S.FAILED, "It failed (it stays requeried until BuyPower itself answers)")], S.SUCCESS), outcome)
+
+    def action_close(self) -> None:
+        """Close the marked (or selected) rows with a note, or reopen them when they are closed:
+        all or none, as `buypower-tui close` does."""
+        shown = self.table.ids
+        ids = ([i for i in shown if i in self.marked] or [self.table.current_id]) if shown else []
+        chosen = [row for i in ids if (row := self.row(i)) is not None]
+        if not chosen:
+            return
+        closed = [row for row in chosen if row["state"] == S.CLOSED]
+        if closed and len(closed) != len(chosen):
+            self.notify("k closes open rows or reopens closed ones, not both at once: mark only one kind.",
+                        severity="warning")
+            return
+        reopen = bool(closed)
+        problems = [] if reopen else [p for row in chosen if (p := close_problem(row))]
+        if problems:  # said now, before a note is asked for; nothing changes
+            self.app.show_error("Nothing was closed", "\n".join(problems))
+            return
+        row_ids = [row["id"] for row in chosen]
+
+        def changed(done) -> None:
+            self.notify(f"Reopened {plural(len(done), 'row')}: each is as it was before it was closed."
+                        if reopen else f"Closed {plural(len(done), 'row')}: they will not be paid.")
+            self.marked.clear()
+            self.load()
+
+        def noted(note: str | None) -> None:
+            if note:  # not while a run or a requery asks BuyPower about these rows (the money lock)
+                services = self.app.services
+                work = (lambda: services.reopen_rows(row_ids, note)) if reopen else \
+                    (lambda: services.close_rows(row_ids, note))
+                self.app.change(self.batch_id, work, changed,
+                                refused="Nothing was reopened" if reopen else "Nothing was closed")
+
+        self.app.push_screen(CloseRowsModal(chosen, reopen=reopen), noted)

@@ -23,7 +23,7 @@ from buypower_tui.ui.widgets.paged_table import PagedTable
 S = RowState
 STATE_STYLE = {S.SUCCESS: "bold green", S.FAILED: "bold red", S.LOOKUP_FAILED: "red", S.PENDING: "yellow",
                S.NEEDS_REVIEW: "bold magenta", S.SENDING: "cyan", S.NOT_SENT: "yellow", S.APPROVED: "",
-               S.INVALID: "red"}
+               S.INVALID: "red", S.CLOSED: "dim"}
 COLUMNS = {
     "row": ("Row", 5), "state": ("State", 13), "meter": ("Meter", 13), "amount": ("Amount", 12),
     "token": ("Token", 31), "units": ("Units", 8), "receipt": ("Receipt", 14), "next": ("Next requery", 12),
@@ -68,6 +68,8 @@ def cell(row: dict[str, Any], column: str) -> Text:
     if column == "next":
         return Text(_when(row["next_requery_at"]) if state == S.PENDING or is_operator_failed(row) else "")
     message = row["provider_message"] or "; ".join(e["message"] for e in row["errors"] or ())
+    if state == S.CLOSED:  # the operator's note, as the editor's status says it
+        message = f"closed: {message}"
     return Text(escape_hidden(message), no_wrap=True, overflow="ellipsis")  # BuyPower's text, shown safely
 
 
