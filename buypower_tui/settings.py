@@ -73,6 +73,9 @@ class Settings(BaseModel):
     lookup_cache_ttl: float = Field(600.0, ge=0, le=86400, description="seconds, from 0 to 86400")
     verify_signature: bool = Field(False, description="true or false")
     duplicate_window_days: int = Field(7, ge=0, le=365, description="days, from 0 to 365")
+    low_wallet_threshold: Decimal = Field(Decimal("10000"), ge=0, le=1_000_000_000, decimal_places=2,
+                                          description="naira, from 0 (never warn) to 1,000,000,000, at most 2 "
+                                                      "decimals")
     default_phone: str = Field(
         "", description="empty, or a Nigerian mobile number such as 08031234567"
     )

@@ -68,7 +68,9 @@ def test_accept_duplicates_on_the_cli_names_every_duplicate_it_will_pay(sandbox,
     assert other_process(sandbox, "run", "2", "--yes", "--wait-pending", "0").returncode == 0
     terminal = Terminal(sandbox, "run", "1", "--accept-duplicates", "--wait-pending", "0")
     terminal.wait_for("Type VEND to confirm")
-    assert f"row 4: meter {B} ₦2,000.00 — paid recently or still in flight elsewhere (accepted" in terminal.text
+    said = terminal.text.replace("\r\n", "\n")
+    assert f"row 4: meter {B} ₦2,000.00 — paid recently: ₦2,000.00 on " in said
+    assert "in batch 2 (row 2) (accepted: it will be paid)" in said
     terminal.type("no")
     assert terminal.finish() == 2 and paid_meters(sandbox)[B] == 1
 
@@ -88,7 +90,8 @@ def test_an_old_acceptance_does_not_cover_a_payment_made_elsewhere_since(sandbox
                         provider_code="422", provider_message="insufficient wallet balance.")
         assert cli(capsys, sandbox, "run", "2", "--yes", "--wait-pending", "0")[0] == 0
         code, _, err = cli(capsys, sandbox, "retry", "1", "--rows", "3", "--yes", "--wait-pending", "0")
-        assert code == 2 and "row 3: meter 62010000001 ₦2,000.00 — paid recently or still in flight" in err
+        assert code == 2 and ("row 3: meter 62010000001 ₦2,000.00 — twice in this batch: same meter as row 2; "
+                              "paid recently: ₦2,000.00 on ") in err
         assert rows.get(store, third).state == S.FAILED and rows.get(store, third).order_id == "failed-1"
     finally:
         store.close()

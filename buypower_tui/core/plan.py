@@ -14,14 +14,18 @@ from typing import TYPE_CHECKING
 from buypower_tui.core import rows
 from buypower_tui.core.lookup import LookupReport, lookup_batch
 from buypower_tui.core.manual import retry_failed, retry_problem
-from buypower_tui.core.preflight import Accepting, Preflight, accept_duplicates, preflight
+from buypower_tui.core.models import RowState, utcnow
+from buypower_tui.core.preflight import Accepting, Preflight, accept_duplicates, fit, preflight
 from buypower_tui.core.recovery import RecoveryReport, recover
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
+from buypower_tui.core.times import local_minute
 
 if TYPE_CHECKING:  # the client (httpx) loads when a command first talks to BuyPower
     from buypower_tui.core.client import BuyPowerClient
+
+S = RowState
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,11 @@ class Policy:
 
     requery: RequeryPolicy = RequeryPolicy()
     duplicate_window_days: int = 7
+    low_wallet_threshold: Decimal = Decimal(10_000)
 
     @classmethod
     def from_settings(cls, s) -> Policy:  # s: buypower_tui.settings.Settings
-        return cls(RequeryPolicy.from_settings(s), s.duplicate_window_days)
+        return cls(RequeryPolicy.from_settings(s), s.duplicate_window_days, s.low_wallet_threshold)
 
 
 @dataclass
@@ -48,6 +53,40 @@ class RunPlan:
     max_total: Decimal | None = None
     not_retried: list[str] = field(default_factory=list)  # rows chosen for a retry that may not be, and why
     retry_asked: tuple[int, ...] = ()  # the FAILED rows the operator chose to retry
+    low_wallet_threshold: Decimal | None = None  # warn when the run would leave less in the wallet
+    # The operator pays without the duplicates that wait for a decision (--skip-duplicates,
+    # SKIP): they are left as they are, and a VERIFIED one says why (`record_left_out`).
+    skipping: bool = False
+    fit_to_wallet: bool = False  # max_total is the wallet's balance: the TUI's "pay what fits"
+
+    @property
+    def low_wallet_after(self) -> Decimal | None:
+        """What the wallet would hold after this run, when that is below the low-wallet
+        threshold (a warning: the run is still paid)."""
+        p = self.preflight
+        if self.low_wallet_threshold is None or not p.count or p.shortfall:
+            return None
+        after = self.balance - p.total
+        return after if after < self.low_wallet_threshold else None
+
+    def fitted(self) -> RunPlan | None:
+        """"Pay what fits": this plan cut to the wallet's balance (rows kept in the plan's order,
+        each that would go over left out), as `max_total=balance` would plan it, so the check at
+        VEND finds the same plan. None when nothing is short or nothing fits. Duplicates that wait
+        for a decision are left unpaid (skipped)."""
+        p = self.preflight
+        if not p.shortfall or any(i not in p.seen for i in p.send + p.resend):
+            return None
+        cut = fit(p, self.balance)
+        if not cut.count:
+            return None
+        return replace(self, preflight=cut, max_total=self.balance, fit_to_wallet=True,
+                       skipping=self.skipping or bool(p.unaccepted))
+
+    @property
+    def skipped(self) -> list[int]:
+        """The duplicates this run leaves unpaid because the operator chose to skip them."""
+        return list(self.preflight.unaccepted) if self.skipping else []
 
     @property
     def accepted(self) -> list[int]:
@@ -100,7 +139,8 @@ async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: 
     lookup = None if retrying or not_retried else await lookup_batch(store, client, batch_id, on_row)
     balance = await client.wallet_balance()
     p = _preflight(store, batch_id, balance, policy, max_total, accepting, retrying, not_retried)
-    return RunPlan(batch_id, recovery, lookup, balance, p, retrying, accepting, max_total, not_retried, retry_asked)
+    return RunPlan(batch_id, recovery, lookup, balance, p, retrying, accepting, max_total, not_retried, retry_asked,
+                   low_wallet_threshold=policy.low_wallet_threshold)
 
 
 def _preflight(store: Store, batch_id: int, balance: Decimal, policy: Policy, max_total: Decimal | None,
@@ -141,7 +181,31 @@ async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, polic
         rows.approve(store, plan.preflight.send, every=True)
     except rows.StateConflict as exc:
         raise _changed_meanwhile(store, plan, policy, balance, exc) from None
+    record_left_out(store, plan)
     return retried, balance
+
+
+def left_out_reasons(plan: RunPlan) -> dict[int, str]:
+    """Why each row this run leaves unpaid by the operator's choice is left out: over the
+    limit (--max-total, or the wallet when paying what fits) or a skipped duplicate."""
+    p, today = plan.preflight, local_minute(utcnow())
+    reasons = {i: f"left out: {p.why.get(i, 'a duplicate')} (skipped on {today})" for i in plan.skipped}
+    if plan.max_total is not None:
+        over = (f"did not fit the wallet's {naira(plan.max_total)}" if plan.fit_to_wallet
+                else f"over --max-total {naira(plan.max_total)}")
+        reasons |= {i: f"left out: {over} on {today}" for i in p.left_out_by_max_total}
+    return reasons
+
+
+def record_left_out(store: Store, plan: RunPlan) -> None:
+    """After the approval: the VERIFIED rows the run leaves out say why (their status line in the
+    editor, the export's provider_message, an event in their history), so the batch does not look
+    as if nothing happened. They stay VERIFIED and are paid by a later run (approval clears it)."""
+    by_reason: dict[str, list[int]] = {}
+    for row_id, why in left_out_reasons(plan).items():
+        by_reason.setdefault(why[:500], []).append(row_id)
+    for why, ids in by_reason.items():
+        rows.note_rows(store, ids, (S.VERIFIED,), note=why, provider_message=why)
 
 
 def _changed_meanwhile(store: Store, plan: RunPlan, policy: Policy, balance: Decimal, exc: Exception

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -168,6 +168,10 @@ class JobsMixin:
         def answer(choice: str | None) -> None:
             if choice == "pay":
                 self.start_run(plan)
+            elif choice == "skip":  # the duplicates stay unpaid and say why (checked again like VEND)
+                self.start_run(replace(plan, skipping=True))
+            elif choice == "fit" and (fitted := plan.fitted()) is not None:  # as the dialog showed it
+                self.start_run(fitted)
             elif choice == "accept":
                 # exactly the duplicates the dialog showed (and those accepted before): one that
                 # turns up only now is shown and asked about again, never paid unseen
@@ -202,8 +206,11 @@ class JobsMixin:
     def _ran(self, result: RunResult, batch_id: int) -> None:
         c = self.services.stats(batch_id).by_state  # the progress event may be a little behind
         unsent = c.get("APPROVED", 0) + c.get("NOT_SENT", 0)
+        plan = self.run_control.plan if self.run_control is not None else None
+        left = len(plan.skipped) + len(plan.preflight.left_out_by_max_total) if plan is not None else 0
         self.notify(f"Batch {batch_id}: {c.get('SUCCESS', 0)} paid, {c.get('FAILED', 0)} failed, "
-                    f"{c.get('PENDING', 0)} pending" + (f", {unsent} not sent (v sends them)" if unsent else "") + ".",
+                    f"{c.get('PENDING', 0)} pending" + (f", {unsent} not sent (v sends them)" if unsent else "")
+                    + (f", {left} left out as you chose (the editor says why)" if left else "") + ".",
                     title="Run stopped" if unsent else "Run finished", markup=False)
         problems = [x for x in (result.error, result.reconciliation) if x]
         for problem in problems:

@@ -1,6 +1,7 @@
 """The last question before money moves: what, how much, from which wallet, in which mode.
 
-It takes a deliberate act: typing VEND. A stray Enter (or any other word) never confirms.
+It takes a deliberate act: typing VEND (SKIP: pay without the duplicates that wait for a
+decision; FIT: pay the rows the wallet holds). A stray Enter (or any other word) never confirms.
 """
 
 from __future__ import annotations
@@ -21,21 +22,28 @@ from buypower_tui.ui.wording import plural
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
     from buypower_tui.core.plan import RunPlan
 
-WORD = "VEND"
+WORD, SKIP, FIT = "VEND", "SKIP", "FIT"
+SHOWN_DUPLICATES = 5  # the duplicates named one by one in the dialog; the rest are counted
 
 
 class ConfirmRunModal(ModalScreen[str | None]):
-    """Dismisses with "pay", "accept" (plan again accepting the duplicates) or None."""
+    """Dismisses with "pay", "skip" (pay without the duplicates that wait for a decision), "fit"
+    (pay the rows the wallet holds: `plan.fitted()`), "accept" (plan again accepting the
+    duplicates) or None. Whatever is paid, the plan is checked again first (under the money lock)."""
 
     TITLE = "Confirm payment"
     HELP_TEXT = (f"Nothing has been paid or changed yet. Type {WORD} and press Enter to approve these rows "
-                 "and pay them; Esc cancels. When duplicates wait for your decision, typing ACCEPT includes "
-                 "them and runs the check again.")
+                 f"and pay them; Esc cancels. When duplicates wait for your decision, typing {SKIP} pays the "
+                 "other rows without them (they stay unpaid and say why), ACCEPT includes them and runs the "
+                 f"check again. When the wallet holds less than the total, typing {FIT} pays the rows that "
+                 "fit, in sheet order, and names those left out. The plan is checked again before anything "
+                 "is approved.")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="confirm_run.cancel")]
 
     def __init__(self, plan: RunPlan, mode: str, changes: list[str] | None = None) -> None:
         super().__init__()
         self.plan, self.mode, self.changes = plan, mode, changes or []
+        self.fits = plan.fitted()  # "pay what fits", when the wallet is short
 
     def compose(self) -> ComposeResult:
         p = self.plan.preflight
@@ -56,9 +64,22 @@ class ConfirmRunModal(ModalScreen[str | None]):
                 facts.add_row("BuyPower", self.app.services.settings.effective_base_url)
             if p.shortfall:
                 facts.add_row(Text("Shortfall", style="bold red"), Text(naira(p.shortfall), style="bold red"))
+            if self.fits is not None:
+                f = self.fits.preflight
+                facts.add_row(Text("Pay what fits", style="bold"), f"{plural(f.count, 'row')}, {naira(f.total)}")
+            for cut in (self.fits, self.plan):  # rows left out: of what fits, or of a plan already cut
+                if cut is not None and (left := cut.preflight.left_out_by_max_total):
+                    facts.add_row(Text("Left out", style="yellow"),
+                                  Text(f"{plural(len(left), 'row')}, {naira(cut.preflight.amount_of(left))}: "
+                                       + cut.preflight.sheet_rows(left, 8), style="yellow"))
+                    break
+            if (after := self.plan.low_wallet_after) is not None:
+                facts.add_row(Text("Wallet after", style="yellow"),
+                              Text(f"{naira(after)}, below the low-wallet threshold "
+                                   f"{naira(self.plan.low_wallet_threshold)}", style="yellow"))
             if p.unaccepted:
                 facts.add_row(Text("Duplicates to decide", style="yellow"),
-                              Text(f"{len(p.unaccepted)} (left out unless accepted)", style="yellow"))
+                              Text(f"{len(p.unaccepted)} (left unpaid unless accepted)", style="yellow"))
             if accepted := self.plan.accepted:  # paid although a duplicate: named, never a bare count
                 rows_ = ", ".join(str(p.seen[i][0]) for i in accepted[:8]) + (" …" if len(accepted) > 8 else "")
                 facts.add_row(Text("Duplicates accepted", style="yellow"),
@@ -75,10 +96,10 @@ class ConfirmRunModal(ModalScreen[str | None]):
                              id="plan-changed", classes="dialog-text")
             yield Static(facts)
             yield Static(self._notes(), classes="dialog-text", markup=False)
-            if (p.count and not p.shortfall) or p.unaccepted:
-                hint = f"type {WORD} to pay" + (", ACCEPT to include the duplicates" if p.unaccepted else "")
-                yield Input(placeholder=f"{hint}; Esc cancels", id="vend-word")
-            yield Static("", id="vend-message", classes="message", markup=False)
+            with Vertical(id="vend-answer"):  # docked: in a small terminal the plan scrolls above it
+                if choices := self._choices():
+                    yield Input(placeholder=f"type {', '.join(choices)}; Esc cancels", id="vend-word")
+                yield Static("", id="vend-message", classes="message", markup=False)
 
     def _notes(self) -> str:
         p, plan = self.plan.preflight, self.plan
@@ -93,20 +114,47 @@ class ConfirmRunModal(ModalScreen[str | None]):
             notes.append("Retrying is safe: BuyPower said each of these rows' earlier order failed, so it took "
                          "no money; the new order gets a new orderId, the old one stays in the history.")
         if p.unaccepted:
+            without = SKIP if not p.shortfall else FIT if self.fits is not None else None
             notes.append(f"{plural(len(p.unaccepted), 'row')} pay a meter that appears twice in the batch or was "
-                         "paid recently: type ACCEPT to include them (the check runs again), or VEND to pay "
-                         "without them.")
+                         "paid recently: type ACCEPT to include them (the check runs again)"
+                         + (f", or {without} to pay without them (they stay unpaid, and say why in the editor):"
+                            if without else ":"))
+            named = [i for i in p.unaccepted if i in p.seen]
+            notes += [f"- {self._duplicate(i)}" for i in named[:SHOWN_DUPLICATES]]
+            if len(named) > SHOWN_DUPLICATES:
+                notes.append(f"- … and {len(named) - SHOWN_DUPLICATES} more")
         if p.name_differs:
             notes.append("Names to check are paid as they are: BuyPower's customer for the meter shares no word "
                          "with the sheet's name. If a meter number may be wrong, press Esc and look at them in "
                          "the editor (f, \"Name differs\").")
-        if p.shortfall:
+        if p.shortfall and self.fits is not None:
+            notes.append(f"The wallet cannot pay for all these rows: type {FIT} to pay those that fit, in sheet "
+                         "order (the rows left out stay unpaid, say why, and are paid by a later run), or top "
+                         "it up and try again.")
+        elif p.shortfall:
             notes.append("The wallet cannot pay for all these rows: top it up, or take rows out, then try again.")
         elif not p.count and p.unaccepted:
             notes.append("Nothing to send without your decision: every row ready to pay is a duplicate.")
         elif not p.count:
             notes.append("Nothing to send: no row is verified and waiting.")
         return "\n".join(notes)
+
+    def _duplicate(self, row_id: int) -> str:
+        p = self.plan.preflight
+        number, meter = p.seen[row_id][:2]
+        return f"row {number}, meter {meter}: {p.why.get(row_id, 'a duplicate')}"
+
+    def _choices(self) -> list[str]:
+        """What may be typed now, each with what it does (the placeholder and the reminder say them)."""
+        p, n = self.plan.preflight, len(self.plan.preflight.unaccepted)
+        choices = []
+        if p.count and not p.shortfall:
+            choices.append(f"{SKIP} to pay without the {plural(n, 'duplicate')}" if n else f"{WORD} to pay")
+        if self.fits is not None:
+            choices.append(f"{FIT} to pay the {plural(self.fits.preflight.count, 'row')} that fit")
+        if n:
+            choices.append("ACCEPT to include the duplicates")
+        return choices
 
     def on_mount(self) -> None:
         box = self.query_one_optional("#vend-word", Input)
@@ -116,11 +164,13 @@ class ConfirmRunModal(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         word = event.value.strip()
         p = self.plan.preflight
-        if word == WORD and p.count and not p.shortfall:
-            self.dismiss("pay")
+        if word in (WORD, SKIP) and p.count and not p.shortfall and (word == WORD or p.unaccepted):
+            self.dismiss("skip" if p.unaccepted else "pay")  # VEND never pays a duplicate either
+        elif word == FIT and self.fits is not None:
+            self.dismiss("fit")
         elif word.upper() == "ACCEPT" and self.plan.preflight.unaccepted:
             self.dismiss("accept")
         else:
-            also = ", or ACCEPT to include the duplicates" if p.unaccepted else ""
-            self.query_one("#vend-message", Static).update(f"Type {WORD} exactly (capitals) to pay{also}; "
-                                                           "Esc cancels.")
+            choices = self._choices()
+            said = ("Type exactly: " + ", or ".join(choices)) if choices else "Nothing can be paid now"
+            self.query_one("#vend-message", Static).update(f"{said}; Esc cancels.")
