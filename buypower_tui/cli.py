@@ -22,7 +22,9 @@ from pydantic import SecretStr
 from buypower_tui import __version__, secrets
 from buypower_tui import services as layer
 from buypower_tui.cli_db import add_db_parser
+from buypower_tui.cli_history import add_history_parser
 from buypower_tui.cli_records import add_record_parsers
+from buypower_tui.cli_repeat import add_repeat_parser, negative_changes
 from buypower_tui.cli_sheets import add_into_option, add_template_parser
 from buypower_tui.cli_vending import add_vending_parsers
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
@@ -90,6 +92,17 @@ def other_sheets_line(report: ImportReport) -> str | None:
     return f"other sheets in the workbook, not read: {', '.join(others)}; read one with --sheet NAME"
 
 
+def column_lines(report: ImportReport) -> list[str]:
+    """The sheet's other columns: kept as they are with each row (for the export and reports);
+    past the most that are kept, ignored."""
+    lines = [f"kept columns: {', '.join(report.kept_columns)}"] if report.kept_columns else []
+    if ignored := report.ignored_columns:
+        more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+        lines.append(f"ignored columns (only the first {len(report.kept_columns)} other columns are kept): "
+                     f"{', '.join(ignored[:10])}{more}")
+    return lines
+
+
 def print_problems(report: ImportReport, rows: Callable[[bool], Iterable[Recipient]],
                    duplicates: dict[str, int]) -> None:
     """What the import found, after its summary line; `rows(only_invalid)` reads the batch."""
@@ -97,8 +110,8 @@ def print_problems(report: ImportReport, rows: Callable[[bool], Iterable[Recipie
         out(f"note: {notice}")
     if other := other_sheets_line(report):
         out(other)
-    if report.unknown_columns:
-        out(f"ignored columns: {', '.join(report.unknown_columns)}")
+    for line in column_lines(report):
+        out(line)
     if report.blank_rows:
         out(f"skipped {report.blank_rows} blank rows")
     for row in rows(True):
@@ -131,8 +144,8 @@ def cmd_validate(svc: Services, args: argparse.Namespace) -> int:
             err(summary_line(report))
             if other := other_sheets_line(report):
                 err(other)
-            if report.unknown_columns:
-                err(f"ignored columns: {', '.join(report.unknown_columns)}")
+            for line in column_lines(report):
+                err(line)
         else:
             out(summary_line(report))
             print_problems(report, checked.rows, checked.duplicates)
@@ -161,7 +174,7 @@ def cmd_batches(svc: Services, args: argparse.Namespace) -> int:
                             "created_at": local_iso(b.created_at), "import_complete": b.imported_at is not None,
                             "rows": st.rows,
                             "valid": st.valid, "invalid": st.invalid, "warnings": st.warnings,
-                            "by_state": st.by_state, "total_valid": f"{st.total_valid:.2f}"},
+                            "by_state": st.by_state, "total_valid": f"{st.total_valid:.2f}", "done": st.done},
                            ensure_ascii=False))
         return EXIT_OK
     if not batches:
@@ -173,6 +186,8 @@ def cmd_batches(svc: Services, args: argparse.Namespace) -> int:
     for b in batches:
         st = stats[b.id]
         states = ", ".join(f"{k} {v}" for k, v in sorted(st.by_state.items()))
+        if st.done:
+            states = "DONE (every row paid or closed); " + states
         if b.imported_at is None:
             states = "IMPORT INCOMPLETE (cut short: import the file again); " + states
         out(f"{b.id:>4}  {b.name[:24]:<24} {b.mode:<7} {local_minute(b.created_at, header_offset=offset):<16} "
@@ -300,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_key)
     add_vending_parsers(sub)
     add_record_parsers(sub)
+    add_repeat_parser(sub)
+    add_history_parser(sub)
     db_actions = add_db_parser(sub)
     add_sandbox_parser(sub)
     for name, command in sub.choices.items():  # `buypower-tui export 1 --sandbox URL` works too
@@ -342,7 +359,7 @@ def _sandbox_url(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(_sandbox_url(list(sys.argv[1:] if argv is None else argv)))
+    args, extra = parser.parse_known_args(negative_changes(_sandbox_url(list(sys.argv[1:] if argv is None else argv))))
     if extra and args.command == "key":  # never echo what may be a key typed on the command line
         err("key: unexpected arguments (not shown). The key is never taken from the command line: "
             "type it at the hidden prompt or pipe it on stdin.")

@@ -1,4 +1,4 @@
-"""The commands that settle rows by hand or report on them: resolve, export, health."""
+"""The commands that settle rows by hand or report on them: resolve, close, export, health."""
 
 from __future__ import annotations
 
@@ -45,6 +45,36 @@ def cmd_resolve(svc: Services, args: argparse.Namespace) -> int:
             f"marked failed by OPERATOR; its order {row.order_id} is still requeried until BuyPower "
             "answers, and it can be retried once BuyPower says that order failed"))
     return EXIT_USAGE if result.refused else EXIT_OK
+
+
+def cmd_close(svc: Services, args: argparse.Namespace) -> int:
+    """The CLI face of the failed/pending view's `k`: close rows that cannot be paid (or, with
+    --reopen, open them again), all or none: 0 done, 2 refused with nothing changed."""
+    from buypower_tui.services import StateConflict  # the application layer's refusal
+
+    name = "close --reopen" if args.reopen else "close"
+    batch = svc.existing_batch(args.batch)
+    by_number = {r.row_number: r for r in svc.rows(batch.id) if r.row_number in args.rows}
+    problems = [f"sheet row {n} is not in batch {batch.id}" for n in dict.fromkeys(args.rows) if n not in by_number]
+    if not args.note.strip():
+        problems.append("--note must say why (e.g. 'meter under maintenance; the tenant pays at the office')")
+    if problems or not args.rows:
+        err(f"{name}: " + ("; ".join(problems) or "no rows given") + "; nothing was changed")
+        return EXIT_USAGE
+    ids = [by_number[n].id for n in dict.fromkeys(args.rows)]
+    try:
+        done = svc.reopen_rows(ids, args.note) if args.reopen else svc.close_rows(ids, args.note)
+    except StateConflict as exc:
+        for problem in getattr(exc, "problems", None) or [str(exc)]:
+            err(f"{name}: {problem}")
+        err(f"{name}: nothing was changed (all the rows given, or none)")
+        return EXIT_USAGE
+    for row in done:
+        out(f"row {row.row_number}: " + (f"reopened as {row.state}" if args.reopen else
+                                          f"closed ({row.provider_message}); it will not be paid"))
+    if svc.stats(batch.id).done:
+        out(f"batch {batch.id} is done: every row is paid or closed")
+    return EXIT_OK
 
 
 def cmd_export(svc: Services, args: argparse.Namespace) -> int:
@@ -103,6 +133,15 @@ def add_record_parsers(sub: Any) -> None:
     p.add_argument("--note", required=True, help="how you know, kept in the row's history")
     p.add_argument("--token", help="the token BuyPower's support gave, for one row resolved as paid")
     p.set_defaults(func=cmd_resolve)
+
+    p = sub.add_parser("close", help="close FAILED, LOOKUP_FAILED or INVALID rows that will not be paid, with a note "
+                                     "(--reopen: open them again)")
+    p.add_argument("batch", type=cli_args.batch_id, metavar="BATCH")
+    p.add_argument("--rows", type=cli_args.row_list, required=True, metavar="3,7", help="sheet row numbers")
+    p.add_argument("--note", required=True, help="why, kept in the row's history")
+    p.add_argument("--reopen", action="store_true",
+                   help="open closed rows again: each goes back to the state it had before it was closed")
+    p.set_defaults(func=cmd_close)
 
     p = sub.add_parser("export", help="write a batch with its tokens as CSV")
     p.add_argument("batch", type=cli_args.batch_id, metavar="BATCH")

@@ -107,6 +107,11 @@ def _summary(svc: Services, batch_id: int, stopped: bool = False) -> int:
     out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(c.items())) + f"; paid {naira(paid)}")
     if stopped and any(c.get(k) for k in (S.APPROVED, S.NOT_SENT, S.PENDING, S.SENDING)):  # else: all was done
         out("stopped after the rows in flight; run the same command again to go on")
+    if st.done and st.closed:  # closed rows will not be paid: the batch is done all the same (exit 0)
+        out(f"batch {batch_id} is done: every row is paid or closed ({st.closed} closed)")
+    elif any(c.get(k) for k in (S.FAILED, S.LOOKUP_FAILED, S.INVALID)):
+        out(f"  a row that will never be paid can be closed with a note: `buypower-tui close {batch_id} "
+            "--rows N --note TEXT`")
     if c.get(S.FAILED) and (mine := svc.operators_failed(batch_id)):
         out(f"  of the FAILED rows, {len(mine)} were marked failed by OPERATOR: BuyPower has not said so yet, "
             "and they are still requeried (`buypower-tui requery`)")
@@ -125,14 +130,18 @@ def _confirm(svc: Services, count: int, total: Decimal, lock) -> bool:
     # asyncio's own Ctrl+C handler would only act once input() returns: while the question is
     # open, Ctrl+C interrupts it at once (exit 130, nothing paid).
     runner_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    question = f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: "
     try:
         with lock.released():  # others may work while a person reads; the plan is checked again after
-            answer = input(f"Pay {naira(total)} for {count} rows in {mode} mode? Type VEND to confirm: ")
+            # "vend" is a slip, not a no: say what is needed and ask again; any other answer is a no
+            while (answer := input(question).strip()) != "VEND" and answer.upper() == "VEND":
+                err(f"run: {answer!r} is not VEND. Type VEND in capitals to pay; anything else (or Enter, "
+                    "or Ctrl+C) pays nothing.")
     except EOFError:  # Ctrl+D
         answer = ""
     finally:
         signal.signal(signal.SIGINT, runner_handler)
-    if answer.strip() != "VEND":
+    if answer != "VEND":
         err("run: not confirmed; nothing was paid")
         return False
     return True
@@ -152,23 +161,35 @@ def _show_plan(svc: Services, plan: RunPlan) -> int | None:
     p, balance = plan.preflight, plan.balance
     err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
         + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
+    if plan.skipped:
+        err(f"  {len(plan.skipped)} duplicate row{'s' if len(plan.skipped) != 1 else ''} left unpaid "
+            f"(--skip-duplicates), {naira(p.amount_of(plan.skipped))}:")
     for row_id in p.unaccepted + plan.accepted:  # every duplicate is named, accepted or not
         row = svc.row(row_id)
-        why = "paid recently or still in flight elsewhere" if row_id in p.recent_duplicates else "twice in this batch"
+        why = p.why.get(row_id) or ("paid recently or still in flight elsewhere" if row_id in p.recent_duplicates
+                                    else "twice in this batch")
         err(f"  row {row.row_number}: meter {row.meter} {naira(row.amount)} — {why}"
-            + ("" if row_id in p.unaccepted else " (accepted: it will be paid)"))
+            + (" (left unpaid)" if plan.skipping and row_id in p.unaccepted
+               else "" if row_id in p.unaccepted else " (accepted: it will be paid)"))
     if p.name_differs:  # a warning only: they are paid
         n, s = len(p.name_differs), "s" if len(p.name_differs) != 1 else ""
         shown = ", ".join(str(p.seen[i][0]) for i in p.name_differs[:10]) + (" …" if n > 10 else "")
         err(f"  {n} row{s}: the name differs from BuyPower's (sheet row{s} {shown}); paid as they are")
-    if p.unaccepted:
-        err("run: duplicates must be accepted explicitly: pass --accept-duplicates")
+    if p.unaccepted and not plan.skipping:
+        err("run: duplicates must be decided explicitly: pass --skip-duplicates to pay every other row and "
+            "leave these unpaid, or --accept-duplicates to pay them too")
         return EXIT_USAGE
-    if p.left_out_by_max_total:
-        err(f"  {len(p.left_out_by_max_total)} rows left out to stay within --max-total")
+    if left := p.left_out_by_max_total:
+        err(f"  {len(left)} row{'s' if len(left) != 1 else ''} left out to stay within --max-total "
+            f"{naira(plan.max_total)}: {naira(p.amount_of(left))}, sheet {p.sheet_rows(left)} (they stay VERIFIED, "
+            "marked left out, and are paid by a later run)")
     if p.shortfall:
-        err("run: the wallet cannot pay for all rows; top it up, or limit the run with --max-total")
+        err("run: the wallet cannot pay for all rows; top it up, or pay the rows that fit with "
+            f"--max-total {p.balance:.2f}")
         return EXIT_USAGE
+    if (after := plan.low_wallet_after) is not None:
+        err(f"warning: after this run the wallet would hold {naira(after)}, below the low-wallet threshold "
+            f"{naira(plan.low_wallet_threshold)} (setting low_wallet_threshold); top it up soon")
     return None
 
 
@@ -187,23 +208,32 @@ def _run(svc: Services, args: argparse.Namespace, retrying: tuple[int, ...] = ()
 def _plan_and_pay(svc: Services, args: argparse.Namespace, lock, retrying: tuple[int, ...]) -> int:
     for _ in range(3):
         plan = svc.plan(args.batch, accepting=args.accept_duplicates, retrying=retrying, max_total=args.max_total)
+        plan.skipping = args.skip_duplicates
         refused = _show_plan(svc, plan)
         if refused is not None:
             return refused
         if not plan.preflight.count:
             if svc.pending(plan.batch_id):  # nothing new to pay: settle what is pending
                 err("run: nothing new to send; requerying the pending rows")
-                return _send(svc, plan, args.wait_pending, settle_only=True)
-            err("run: nothing to send")
-            return EXIT_USAGE if plan.not_retried else _summary(svc, plan.batch_id)
+                return _left(plan, _send(svc, plan, args.wait_pending, settle_only=True))
+            err("run: nothing to send" + (" but the duplicates left unpaid" if plan.skipped else ""))
+            return EXIT_USAGE if plan.not_retried else _left(plan, _summary(svc, plan.batch_id))
         if not args.yes and not _confirm(svc, plan.preflight.count, plan.preflight.total, lock):
             return EXIT_USAGE
         try:  # confirmed: now, and only now, record the choices, approve and pay
-            return _send(svc, plan, args.wait_pending)
+            return _left(plan, _send(svc, plan, args.wait_pending))
         except layer.PlanChanged as exc:
             err(f"nothing was paid: since the plan was shown, {'; '.join(exc.changes)}. Checking again…")
     err("run: the plan kept changing while it was checked; nothing was paid. Run the command again.")
     return EXIT_USAGE
+
+
+def _left(plan: RunPlan, code: int) -> int:
+    """A run that left rows unpaid on purpose (skipped duplicates, rows over --max-total) says so
+    with exit 3 at least (1, a row FAILED, and 130 outrank it)."""
+    if code == EXIT_OK and (plan.skipped or plan.preflight.left_out_by_max_total):
+        return EXIT_PENDING
+    return code
 
 
 def cmd_run(svc: Services, args: argparse.Namespace) -> int:
@@ -250,11 +280,20 @@ def cmd_recover(svc: Services, args: argparse.Namespace) -> int:
     return EXIT_OK if report.clean else EXIT_PROBLEMS
 
 
+def _duplicate_flags(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--accept-duplicates", action="store_true",
+                       help="pay rows flagged as duplicates too (also meters paid the same amount days ago)")
+    which.add_argument("--skip-duplicates", action="store_true",
+                       help="pay every other row and leave the duplicates unpaid, listed with why (exit 3); "
+                            "the choice for cron")
+
+
 def add_vending_parsers(sub: Any) -> None:
     p = sub.add_parser("run", help="look up, check and pay a batch (asks to confirm unless --yes)")
     p.add_argument("batch", type=cli_args.batch_id, metavar="BATCH")
     p.add_argument("--yes", action="store_true", help="pay without asking (scripts, cron)")
-    p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
+    _duplicate_flags(p)
     p.add_argument("--max-total", type=cli_args.naira_amount, metavar="NGN",
                    help="send only rows that fit in this total")
     p.add_argument("--wait-pending", type=cli_args.seconds, default=300.0, metavar="SECONDS",
@@ -267,7 +306,7 @@ def add_vending_parsers(sub: Any) -> None:
     which.add_argument("--rows", type=cli_args.row_list, metavar="3,7", help="sheet row numbers")
     which.add_argument("--failed", action="store_true", help="every FAILED row")
     p.add_argument("--yes", action="store_true", help="pay without asking")
-    p.add_argument("--accept-duplicates", action="store_true", help="pay rows flagged as duplicates too")
+    _duplicate_flags(p)
     p.add_argument("--wait-pending", type=cli_args.seconds, default=300.0, metavar="SECONDS")
     p.set_defaults(func=cmd_retry)
 

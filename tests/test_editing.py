@@ -139,6 +139,8 @@ def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, t
                                         {"field": "name", "message": "name differs: sheet Ada, BuyPower BOLA"}]))
         s.exec(update(Recipient).where(Recipient.id == valid[3]).values(customer_name="Zainab 100%_Bello"))
         s.exec(update(Recipient).where(Recipient.id == valid[4]).values(customer_name="ÉMILE ZOÉ, Straße 5"))
+        s.exec(update(Recipient).where(Recipient.id == valid[5]).values(  # issue 14: closed, its warning moot
+            state=S.CLOSED, provider_message="meter removed", warnings=[{"field": "name", "message": "odd name"}]))
         s.exec(update(Recipient).where(Recipient.id == dup_ids[0]).values(  # accepted: "ok", its warning or not
             warnings=[{"field": "name", "message": "odd name"}]))
         s.commit()
@@ -159,6 +161,9 @@ def test_each_views_store_query_shows_exactly_the_rows_row_status_would(store, t
     for view, ids in expected.items():
         assert editing.view_ids(store, batch_id, view) == ids, view
     assert len(expected["warnings"]) >= 3 and len(expected["invalid"]) >= 2 and expected["name differs"] == [valid[2]]
+    closed = next(r for r in grid if r["id"] == valid[5])
+    assert editing.row_status(closed, dups) == ("done", "closed: meter removed")
+    assert expected["state:CLOSED"] == [valid[5]]
     # search: any case, in what the sheet said or BuyPower's name; % and _ are plain characters
     assert editing.view_ids(store, batch_id, "all", "zainab 100%_b") == [valid[3]]
     assert editing.view_ids(store, batch_id, "all", "100%x") == []

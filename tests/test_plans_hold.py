@@ -152,7 +152,7 @@ def test_the_cli_checks_the_plan_again_after_vend_is_typed(sandbox, capsys, tmp_
     terminal.type("VEND")
     assert terminal.finish() == 2
     assert "nothing was paid: since the plan was shown" in terminal.text
-    assert "duplicates must be accepted explicitly" in terminal.text  # checked again, and said why not
+    assert "duplicates must be decided explicitly" in terminal.text  # checked again, and said why not
     assert set(paid_meters(sandbox).values()) == {1} and len(paid_meters(sandbox)) == 6
 
 
@@ -291,6 +291,18 @@ def test_ctrl_d_at_the_vend_prompt_is_not_confirmed(sandbox, capsys, tmp_path):
     assert terminal.finish() == 2
     assert "not confirmed; nothing was paid" in terminal.text and "unexpected" not in terminal.text
     assert sandbox.ledger.vends() == []
+
+
+def test_a_slip_at_the_vend_prompt_says_what_is_needed_and_asks_again(sandbox, capsys, tmp_path):
+    cli(capsys, sandbox, "import", str(write_batch(tmp_path / "b.csv", 1)))
+    terminal = Terminal(sandbox, "run", "1", "--wait-pending", "0")
+    terminal.wait_for("Type VEND to confirm")
+    os.write(terminal.master, b"vend\n")
+    terminal.wait_for("Type VEND in capitals to pay")
+    assert sandbox.ledger.vends() == []  # lower case pays nothing, and the question comes again
+    os.write(terminal.master, b"\n")
+    assert terminal.finish() == 2
+    assert "not confirmed; nothing was paid" in terminal.text and sandbox.ledger.vends() == []
 
 
 def test_resolving_never_replaces_the_token_buypower_sent(sandbox, capsys, tmp_path):

@@ -420,10 +420,10 @@ async def test_the_failed_pending_view_skips_a_row_deleted_elsewhere(tmp_path):
         app.push_screen(ReviewScreen(batch))
         await pilot.pause()
         view = app.screen
-        assert view.table.ids == ids
+        assert view.table.ids[:3] == ids  # then the demo's INVALID rows (issue 14: k closes them)
         Services(app.services.ctx).delete_rows(batch, [ids[0]])  # another window's editor
         view.table.forget()  # as when its page was dropped far from the screen
-        for key in ("home", "q", "Q", "t", "m", "h", "space", "q"):
+        for key in ("home", "q", "Q", "t", "m", "k", "h", "space", "q"):
             await pilot.press(key)
             await pilot.pause()
         assert app.screen is view and app.is_running

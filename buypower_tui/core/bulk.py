@@ -192,7 +192,8 @@ def split_row(store: Store, row_id: int, limits: Limits, raw: Mapping[str, str] 
         out = [RowView(row | first)]
         for n, part in enumerate(parts[1:], 1):
             new = {**_values(row, values | {"amount": amount_cell(part)}, limits, accepted, now),
-                   "batch_id": row["batch_id"], "row_number": last + n, "created_at": now}
+                   "batch_id": row["batch_id"], "row_number": last + n, "created_at": now,
+                   "extras": row["extras"]}  # the same recipient: the sheet's other columns too
             new_id = conn.execute(_T.insert().values(new)).inserted_primary_key[0]
             conn.execute(_E.insert(), [{**_event({**new, "id": new_id, "state": None}, new["state"], now,
                                                  f"split from row {row['row_number']}: part {n + 1} of {count}",

@@ -29,7 +29,8 @@ GRID_COLUMNS = ("id", "row_number", "state", *(f"{f}_raw" for f in FIELDS), *FIE
                 *FIELDS[3:], "errors", "warnings", "duplicate_accepted", "order_id", "customer_name",
                 "customer_address", "customer_debt", "debt_repayment", "min_vend", "max_vend", "provider_code",
                 "provider_message", "token", "parcels", "units", "amount_generated", "tax", "debt_amount",
-                "debt_remaining", "receipt_no", "paid_at", "next_requery_at", "requery_count", "updated_at")
+                "debt_remaining", "receipt_no", "paid_at", "next_requery_at", "requery_count", "updated_at",
+                "extras")
 _GRID_SELECT = core_select(*(_T.c[c] for c in GRID_COLUMNS))
 
 
@@ -54,6 +55,18 @@ def last_change(store: Store, batch_id: int) -> Any:
         return conn.execute(core_select(func.max(_T.c.updated_at)).where(_T.c.batch_id == batch_id)).scalar()
 
 
+def extra_columns(store: Store, batch_id: int) -> list[str]:
+    """The sheet's other columns kept with the batch's rows (`extras`), in the sheet's order
+    (a row added by hand has none; a column only some rows have comes after the others)."""
+    names: dict[str, None] = {}
+    with store.engine.connect() as conn:
+        # every row's (no DISTINCT: PostgreSQL's json has no equality, and the cells differ anyway)
+        for extras in conn.execute(core_select(_T.c.extras).where(_T.c.batch_id == batch_id,
+                                                                  _T.c.extras.is_not(None))).scalars():
+            names.update(dict.fromkeys(extras or ()))
+    return list(names)
+
+
 
 
 def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *,
@@ -76,7 +89,7 @@ def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *
         q = q.where(_T.c.state.in_(invalid))
     elif view == "warnings":
         duplicate = and_(_T.c.meter.in_(duplicated), _T.c.state.in_(EDITABLE))
-        q = q.where(_T.c.state.not_in(invalid),
+        q = q.where(_T.c.state.not_in((*invalid, S.CLOSED)),  # a closed row's status is its note
                     or_(and_(duplicate, _T.c.duplicate_accepted.is_(false())), _T.c.warnings.is_not(None)),
                     not_(and_(duplicate, _T.c.duplicate_accepted.is_(true()), _T.c.state.in_((S.VALID, S.VERIFIED)))))
     elif view == "name differs":  # the JSON text holds the message as a string: "name differs: …
@@ -103,14 +116,17 @@ def _checked_columns(raw: dict[str, str], limits: Limits) -> dict[str, Any]:
 
 
 def add_row(store: Store, batch_id: int, raw: dict[str, str], limits: Limits, *,
-            row_number: int | None = None, note: str = "added by the operator", at: Any = None) -> int:
+            row_number: int | None = None, note: str = "added by the operator", at: Any = None,
+            extras: dict[str, str] | None = None) -> int:
     """A new row at the end of the sheet (or at `row_number`, to restore a deleted one); `at`:
-    its created_at and updated_at (a caller that keeps the stamp it wrote gives it)."""
+    its created_at and updated_at (a caller that keeps the stamp it wrote gives it); `extras`:
+    the sheet's other columns (a copied or restored row keeps them)."""
     with store.session() as s:
         if row_number is None:
             last = s.exec(select(func.max(Recipient.row_number)).where(Recipient.batch_id == batch_id)).one()
             row_number = (last or 1) + 1
-        row = Recipient(batch_id=batch_id, row_number=row_number, **_checked_columns(raw, limits),
+        row = Recipient(batch_id=batch_id, row_number=row_number, extras=extras or None,
+                        **_checked_columns(raw, limits),
                         **({"created_at": at, "updated_at": at} if at is not None else {}))
         s.add(row)
         s.flush()
@@ -137,7 +153,7 @@ def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
             raise rows.StateConflict(f"rows {', '.join(map(str, sorted(locked)))} have an orderId; "
                                      "they may have moved money and cannot be deleted")
         kept = [{"id": r.id, "batch_id": r.batch_id, "row_number": r.row_number, "raw": raw_values(r),
-                 "duplicate_accepted": r.duplicate_accepted} for r in found]
+                 "duplicate_accepted": r.duplicate_accepted, "extras": r.extras} for r in found]
         for r in found:
             s.add(Event(batch_id=r.batch_id, operator=operator_name(), old_state=r.state,
                         note=f"row {r.row_number} deleted by the operator",
@@ -150,8 +166,8 @@ def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
 
 def restore_rows(store: Store, kept: list[dict[str, Any]], limits: Limits) -> list[int]:
     """Undo of `delete_rows`: the rows come back at their sheet row numbers, checked again."""
-    ids = [add_row(store, k["batch_id"], k["raw"], limits, row_number=k["row_number"], note="restored (undo)")
-           for k in kept]
+    ids = [add_row(store, k["batch_id"], k["raw"], limits, row_number=k["row_number"], note="restored (undo)",
+                   extras=k.get("extras")) for k in kept]
     accepted = [i for i, k in zip(ids, kept, strict=True) if k["duplicate_accepted"]]
     accept_duplicates(store, accepted)
     return ids

@@ -11,12 +11,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 
 from buypower_tui.core.breaker import BreakerOpen
 from buypower_tui.core.models import Event, Recipient, RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
+from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
 
 if TYPE_CHECKING:  # the client (httpx) loads when a command first talks to BuyPower
@@ -84,7 +85,9 @@ def store_facts(store: Store, h: Health) -> None:
             col(Recipient.state).in_([S.PENDING, S.NEEDS_REVIEW])).group_by(Recipient.state)).all())
         finals = dict(s.exec(select(Event.new_state, func.count()).where(
             col(Event.at) >= since, col(Event.new_state).in_([S.SUCCESS, S.FAILED]),
-            col(Event.recipient_id).is_not(None)).group_by(Event.new_state)).all())
+            col(Event.recipient_id).is_not(None),
+            # a closed row reopened as FAILED is no new failure: its vend failed once, counted then
+            or_(col(Event.old_state).is_(None), Event.old_state != S.CLOSED)).group_by(Event.new_state)).all())
     h.store_ok = True
     h.pending, h.needs_review = counts.get(S.PENDING, 0), counts.get(S.NEEDS_REVIEW, 0)
     h.vends_24h = finals.get(S.SUCCESS, 0)
@@ -105,7 +108,9 @@ def vends_by_hour(store: Store, since: datetime) -> list[int]:
 
 
 async def check_health(store: Store | None, client: BuyPowerClient | None, key_source: str,
-                       data_dir: Path, store_error: str | None = None) -> Health:
+                       data_dir: Path, store_error: str | None = None, *,
+                       low_wallet: Decimal | None = None) -> Health:
+    """`low_wallet`: a wallet below it is degraded (setting low_wallet_threshold; 0 or None: never)."""
     h = Health(key_source=key_source, memory_mb=round(process_memory_mb(), 1))
     if store is None:
         h.degrade(f"store: {store_error}", down=True)
@@ -133,6 +138,8 @@ async def check_health(store: Store | None, client: BuyPowerClient | None, key_s
             h.discos_up = sorted(k for k, v in discos.items() if v)
             h.discos_down = sorted(k for k, v in discos.items() if not v)
             h.wallet = await client.wallet_balance()
+            if low_wallet and h.wallet < low_wallet:
+                h.degrade(f"wallet {naira(h.wallet)} below the low-wallet threshold {naira(low_wallet)}")
     except ConfigurationError as exc:
         h.api_reachable = True
         h.degrade(str(exc), down=True)

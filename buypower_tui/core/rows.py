@@ -2,7 +2,8 @@
 
 States: IMPORTED -> VALID | INVALID -> VERIFIED | LOOKUP_FAILED -> APPROVED -> SENDING ->
 SUCCESS | FAILED | PENDING | NOT_SENT; PENDING -> (requery) SUCCESS | FAILED | NOT_SENT |
-NEEDS_REVIEW; NOT_SENT -> SENDING again with the same orderId.
+NEEDS_REVIEW; NOT_SENT -> SENDING again with the same orderId. FAILED (by BuyPower's word) |
+LOOKUP_FAILED | INVALID -> CLOSED by the operator, and back (closing.py).
 """
 
 from __future__ import annotations
@@ -137,15 +138,39 @@ def approve(store: Store, row_ids: Iterable[int], *, every: bool = False) -> int
                                    .where(_TABLE.c.id.in_(chunk), _TABLE.c.state == S.VERIFIED)).mappings().all()
             if every and len(current) != len(chunk):
                 _not_verified(conn, set(chunk) - {r["id"] for r in current})
-            params = [{"_row_id": r["id"], "order_id": str(uuid.uuid4()), "state": S.APPROVED, "updated_at": now}
-                      for r in current]
+            # provider_message: a VERIFIED row's says why an earlier run left it out; paid now, it no longer is
+            params = [{"_row_id": r["id"], "order_id": str(uuid.uuid4()), "state": S.APPROVED, "updated_at": now,
+                       "provider_message": None} for r in current]
             if params:
-                conn.execute(_update(("order_id", "state", "updated_at")), params)
+                conn.execute(_update(("order_id", "state", "updated_at", "provider_message")), params)
             events += [_event(r, S.APPROVED, now, None, {}, "approved", None) for r in current]
             approved += len(current)
         if events:
             conn.execute(_EVENTS.insert(), events)
     return approved
+
+
+def note_rows(store: Store, row_ids: Iterable[int], allowed: Iterable[str], *, note: str,
+              provider_message: str | None) -> int:
+    """Say something about rows without moving them (e.g. why a run left them out): those still
+    in one of `allowed` keep their state, get `provider_message` and an event with `note`; the
+    others are left as they are. One transaction. Returns how many rows were noted."""
+    ids, allowed, now = list(dict.fromkeys(row_ids)), list(allowed), utcnow()
+    noted = 0
+    with store.engine.begin() as conn:
+        for start in range(0, len(ids), 500):
+            chunk, in_state = ids[start:start + 500], _TABLE.c.state.in_(allowed)
+            # compare-and-set (the state is asked in the UPDATE itself), then the rows it wrote:
+            # they hold this transaction's stamp, and stay so until it commits
+            conn.execute(_TABLE.update().where(_TABLE.c.id.in_(chunk), in_state)
+                         .values(provider_message=provider_message, updated_at=now))
+            written = conn.execute(select(_TABLE.c.id, _TABLE.c.batch_id, _TABLE.c.state).where(
+                _TABLE.c.id.in_(chunk), in_state, _TABLE.c.updated_at == now)).mappings().all()
+            if written:
+                conn.execute(_EVENTS.insert(), [_event(r, r["state"], now, None, {"provider_message": provider_message},
+                                                       note, None) for r in written])
+            noted += len(written)
+    return noted
 
 
 def _not_verified(conn: Any, ids: set[int]) -> None:

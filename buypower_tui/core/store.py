@@ -333,7 +333,8 @@ class Store:
             for batch_id, n in s.exec(q2):
                 out[batch_id].duplicates = n
             q3 = (select(Recipient.batch_id, func.count())
-                  .where(col(Recipient.batch_id).in_(ids), col(Recipient.warnings).is_not(None))
+                  .where(col(Recipient.batch_id).in_(ids), col(Recipient.warnings).is_not(None),
+                         Recipient.state != RowState.CLOSED)  # closed: its warnings no longer matter
                   .group_by(Recipient.batch_id))
             for batch_id, n in s.exec(q3):
                 out[batch_id].other_warnings = n
@@ -369,5 +370,19 @@ class BatchStats:
         return self.duplicates + self.other_warnings
 
     @property
+    def closed(self) -> int:
+        """Rows the operator closed: they will not be paid, and do not count as failed."""
+        return self.by_state.get(RowState.CLOSED, 0)
+
+    @property
+    def done(self) -> bool:
+        """Every row is paid or closed: nothing is left to pay, fix or settle."""
+        return self.rows > 0 and self.by_state.get(RowState.SUCCESS, 0) + self.closed == self.rows
+
+    @property
     def total_valid(self) -> Decimal:
         return from_kobo(sum(self.kobo_by_state.get(s, 0) for s in PAYABLE))
+
+    @property
+    def total_paid(self) -> Decimal:
+        return from_kobo(self.kobo_by_state.get(RowState.SUCCESS, 0))

@@ -36,6 +36,9 @@ class RowState(enum.StrEnum):
     PENDING = "PENDING"
     NOT_SENT = "NOT_SENT"
     NEEDS_REVIEW = "NEEDS_REVIEW"
+    # Closed by the operator with a note: final, as SUCCESS is (core/closing.py). Never sent,
+    # retried or requeried, not counted as failed; reopening puts the row back as it was.
+    CLOSED = "CLOSED"
 
 
 def percent(rate: float) -> str:

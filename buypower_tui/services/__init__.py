@@ -21,11 +21,13 @@ _WHERE = {
     "Change": "buypower_tui.services.edits", "Undone": "buypower_tui.services.edits",
     "StateConflict": "buypower_tui.services.edits",
     "Merged": "buypower_tui.core.merging", "FieldChange": "buypower_tui.core.merging",
+    "Repeated": "buypower_tui.core.repeat", "AmountChange": "buypower_tui.core.repeat",
     "RunControl": "buypower_tui.services.running", "WAIT_PENDING_S": "buypower_tui.services.running",
     "RunCancelled": "buypower_tui.services.running",
     "PlanChanged": "buypower_tui.core.plan", "RunPlan": "buypower_tui.core.plan",
     "LookupReport": "buypower_tui.core.lookup", "RecoveryReport": "buypower_tui.core.recovery",
     "Progress": "buypower_tui.core.vending", "RunResult": "buypower_tui.core.vending",
+    "MeterHistory": "buypower_tui.core.meter_history", "MeterRow": "buypower_tui.core.meter_history",
     "BatchStats": "buypower_tui.core.store", "NotAStore": "buypower_tui.core.store",
     "is_store_file": "buypower_tui.core.store", "safe_url": "buypower_tui.core.store",
 }

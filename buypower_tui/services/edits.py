@@ -124,17 +124,19 @@ class Edits:
             self._done(Change("split", row.batch_id, step), {p.id: p.updated_at for p in parts})
             return parts
 
-    def add_row(self, batch_id: int, values: dict[str, str], note: str | None = None) -> Recipient:
+    def add_row(self, batch_id: int, values: dict[str, str], note: str | None = None,
+                extras: dict[str, str] | None = None) -> Recipient:
         with self._writing:
             at = utcnow()
-            row_id = editing.add_row(self.store, batch_id, values, self.limits, at=at,
+            row_id = editing.add_row(self.store, batch_id, values, self.limits, at=at, extras=extras,
                                      **({"note": note} if note else {}))
             self._done(Change("add", batch_id, [row_id]), {row_id: at})
             return rows.get(self.store, row_id)
 
     def copy_row(self, row_id: int) -> Recipient:
         row = rows.get(self.store, row_id)
-        return self.add_row(row.batch_id, raw_values(row), note=f"copied from row {row.row_number}")
+        return self.add_row(row.batch_id, raw_values(row), note=f"copied from row {row.row_number}",
+                            extras=row.extras)
 
     def delete_rows(self, batch_id: int, row_ids: list[int]) -> int:
         with self._writing:

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from pydantic import SecretStr
 
 from buypower_tui import secrets
-from buypower_tui.core import export, manual, rows
+from buypower_tui.core import closing, export, manual, rows
 from buypower_tui.core.health import Health, check_health
 from buypower_tui.core.importing import ImportReport, import_file
 from buypower_tui.core.lookup import LookupReport, lookup_batch
@@ -352,7 +352,8 @@ class Services(Sheets, Edits, Reads):
                 raise ConfigError(self.settings.key_destination_problem)
             client = self._new_client(store) if self.has_key() else None
             try:
-                return await check_health(store, client, self.key_source(), self.paths.data_dir, problem)
+                return await check_health(store, client, self.key_source(), self.paths.data_dir, problem,
+                                          low_wallet=self.settings.low_wallet_threshold)
             finally:
                 if client is not None:
                     await client.aclose()
@@ -373,6 +374,18 @@ class Services(Sheets, Edits, Reads):
                 except rows.StateConflict as exc:  # settled meanwhile, or a token is there already
                     result.refused[row_id] = str(exc)
         return result
+
+    def close_rows(self, row_ids: list[int], note: str) -> list[rows.RowView]:
+        """Close rows that cannot be paid (FAILED by BuyPower's word, LOOKUP_FAILED, INVALID) with
+        a note, all or none (closing.Refused names each row refused and why; ValueError: no
+        note). Under the money lock: never while a run or a requery asks BuyPower about them."""
+        with self.money():
+            return closing.close_rows(self.store, row_ids, note)
+
+    def reopen_rows(self, row_ids: list[int], note: str) -> list[rows.RowView]:
+        """Closed rows back to the state each had before, all or none."""
+        with self.money():
+            return closing.reopen_rows(self.store, row_ids, note)
 
     def close(self) -> None:
         if self.demo is not None:

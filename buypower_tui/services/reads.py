@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from buypower_tui.core import editing, rows
+from buypower_tui.core.meter_history import BadMeter, MeterHistory, meter_history, meters_for
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
 from buypower_tui.core.plan import batch_problem
 from buypower_tui.core.recovery import needs_recovery
@@ -60,6 +61,10 @@ class Reads:
     def last_change(self, batch_id: int):
         return editing.last_change(self.store, batch_id)
 
+    def extra_columns(self, batch_id: int) -> list[str]:
+        """The sheet's other columns kept with the batch's rows (each row's `extras`), in order."""
+        return editing.extra_columns(self.store, batch_id)
+
     def view_counts(self, batch_id: int) -> dict[str, int]:
         """How many rows each filter shows."""
         by_state = self.store.stats(batch_id).by_state
@@ -75,6 +80,16 @@ class Reads:
 
     def history(self, row_id: int) -> list[Event]:
         return rows.history(self.store, row_id)
+
+    def meter_history(self, text: str) -> MeterHistory:
+        """Every row ever made for the meter `text` (as the import reads it; one digit short of a
+        prepaid length, with its lost leading 0 too), in every batch, newest first. ConfigError
+        when `text` is not a meter number."""
+        try:
+            meters = meters_for(text, self.limits)
+        except BadMeter as exc:
+            raise ConfigError(f"history: {exc}") from None
+        return MeterHistory(text, meters, meter_history(self.store, meters))
 
     def rows_with_order(self, batch_id: int) -> int:
         return self.store.rows_with_order(batch_id)

@@ -1,5 +1,6 @@
-"""Sheets going out and coming back beyond a plain import: the template to fill in, and a
-corrected invalid-rows export merged into its batch. No textual here."""
+"""Sheets going out and coming back beyond a plain import: the template to fill in, a
+corrected invalid-rows export merged into its batch, and a batch made again from an old one
+(this month's from last month's). No textual here."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 from buypower_tui.core import editing, template
 from buypower_tui.core.importing import normalise_header
 from buypower_tui.core.merging import Merged, plan_merge
+from buypower_tui.core.repeat import Repeated, default_name, parse_amount_change, repeat_batch
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.values import RowState
+from buypower_tui.settings import ConfigError
 
 _NOT_PAYABLE = (RowState.INVALID, RowState.LOOKUP_FAILED)
 # Columns of our own export that are not fields: the sheet row's number and the messages.
@@ -17,8 +20,43 @@ _OURS = frozenset({"row", "sheetrow", "rownumber", "rowno", "problems", "batch",
 
 
 class Sheets:
-    """A mixin of Services (which gives `store`, `limits`, `check_sheet`, `grid_rows`,
-    `edit_rows` and `existing_batch`)."""
+    """A mixin of Services (which gives `store`, `limits`, `mode`, `check_sheet`, `grid_rows`,
+    `edit_rows`, `stats` and `existing_batch`)."""
+
+    def repeat_batch(self, batch_id: int, *, name: str | None = None, amount: str | None = None) -> Repeated:
+        """A new batch, in this mode, with batch `batch_id`'s recipients: what its sheet said and
+        its other columns, checked again by today's rules; no orderId, token, lookup, state or
+        duplicate acceptance carried (core/repeat.py). `name`: the new batch's (default: the
+        source's, "(from batch N)"); `amount`: "5000" for every row, or "+10%" / "-5%" of each
+        row's amount, rounded half-up to the naira. ConfigError: no such batch, one cut short
+        or empty, a blank name, or an amount change that cannot be used (nothing is made)."""
+        source = self.existing_batch(batch_id)
+        if source.imported_at is None:
+            raise ConfigError(f"batch {batch_id} was cut short while it was imported (IMPORT INCOMPLETE), so it does "
+                              "not hold the whole sheet; import the file again and repeat that batch.")
+        if not self.stats(batch_id).rows:
+            raise ConfigError(f"batch {batch_id} has no rows; there is nothing to repeat.")
+        if name is not None and not name.strip():
+            raise ConfigError("a batch needs a name; give one with --name, or leave --name out.")
+        problem = self.amount_change_problem(amount)
+        if problem:
+            raise ConfigError(problem)
+        change = parse_amount_change(amount, self.limits) if amount and amount.strip() else None
+        return repeat_batch(self.store, batch_id, self.limits, mode=self.mode, name=name, change=change)
+
+    def repeat_name(self, batch_id: int) -> str:
+        """The name a repeat of the batch gets unless one is given: "March (from batch 3)"."""
+        return default_name(self.existing_batch(batch_id).name, batch_id)
+
+    def amount_change_problem(self, amount: str | None) -> str | None:
+        """Why a repeat's amount change cannot be used (None: it can, or there is none)."""
+        if not amount or not amount.strip():
+            return None
+        try:
+            parse_amount_change(amount, self.limits)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def write_template(self, path: Path, *, force: bool = False) -> Path:
         """FileError says why not (a wrong suffix, a file already there without `force`)."""

@@ -16,12 +16,15 @@ from buypower_tui.core.rules import naira
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.times import local_minute, offset_now
 from buypower_tui.core.values import RowState
+from buypower_tui.settings import ConfigError
 from buypower_tui.ui.modals.confirm import ConfirmModal
 from buypower_tui.ui.modals.import_summary import ImportSummaryModal, summary
 from buypower_tui.ui.modals.open_file import OpenFileModal
 from buypower_tui.ui.modals.prompt import PromptModal
+from buypower_tui.ui.modals.repeat_batch import RepeatModal
 from buypower_tui.ui.modals.report import ReportModal
 from buypower_tui.ui.screens.editor import EditorScreen
+from buypower_tui.ui.screens.meter_history import MeterHistoryScreen
 from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.widgets.top_bar import TopBar
@@ -29,12 +32,13 @@ from buypower_tui.ui.wording import plural
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
     from buypower_tui.core.importing import ImportReport
-    from buypower_tui.services import Merged
+    from buypower_tui.services import Merged, Repeated
 
 S = RowState
-ACTIONS = frozenset({"new", "merge", "open", "rename", "delete", "review", "results"})  # they need the store
+ACTIONS = frozenset({"new", "merge", "open", "rename", "delete", "review", "results",  # they need the store
+                     "meter_history", "repeat"})
 # The money and the mode first: at 80 columns the rest scrolls out of view, not those.
-COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", "Valid total", 14),
+COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", "To pay/paid", 14),
            ("rows", "Rows", 5), ("valid", "Valid", 5), ("invalid", "Invalid", 7), ("paid", "Paid", 5),
            ("failed", "Failed", 6), ("pending", "Pending", 7), ("created", "Created", 16))
 
@@ -42,11 +46,15 @@ COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", 
 class BatchesScreen(Screen):
     TITLE = "Batches"
     HELP_TEXT = (
-        "Every batch in the store. n makes a new batch from a CSV or Excel sheet (ctrl+t there writes a "
+        "Every batch in the store; h finds every row ever made for a meter, across batches. "
+        "n makes a new batch from a CSV or Excel sheet (ctrl+t there writes a "
         "template to fill in); Enter opens one in the recipient editor, where its rows are checked and "
         "fixed. m merges the selected batch's invalid rows back from the file x wrote in the editor, once "
-        "fixed in a spreadsheet. A batch with any row that has an orderId (it may have moved money) "
-        "cannot be deleted.")
+        "fixed in a spreadsheet. R makes a new batch (next month's) with the selected batch's recipients, "
+        "checked again, and optionally every amount changed. A batch with any row that has an orderId "
+        "(it may have moved money) "
+        "cannot be deleted. ✓ before a name: the batch is done, every row paid or closed (rows that will "
+        "not be paid are closed with k in the failed & pending view, f).")
     BINDINGS = [
         Binding("n", "new", "New", id="batches.new"),
         Binding("m", "merge", "Merge fixed rows", show=False, id="batches.merge"),
@@ -56,6 +64,8 @@ class BatchesScreen(Screen):
         Binding("s", "app.settings", "Key", id="batches.settings"),
         Binding("f", "review", "Failed & pending", show=False, id="batches.review"),
         Binding("t", "results", "Tokens & results", show=False, id="batches.results"),
+        Binding("R", "repeat", "Repeat batch", show=False, id="batches.repeat"),
+        Binding("h", "meter_history", "Meter history", show=False, id="batches.meter_history"),
         Binding("f3", "app.health", "Health", id="batches.health"),
     ]
 
@@ -101,10 +111,13 @@ class BatchesScreen(Screen):
             incomplete = b.imported_at is None
             table.add_row(
                 Text(str(b.id), style="dim"),
-                Text(b.name + (" (IMPORT INCOMPLETE)" if incomplete else ""), style="red" if incomplete else "",
-                     no_wrap=True, overflow="ellipsis"),
+                Text.assemble(("✓ ", "bold green") if st.done else "",  # done: every row paid or closed
+                              b.name + (" (IMPORT INCOMPLETE)" if incomplete else ""),
+                              style="red" if incomplete else "", no_wrap=True, overflow="ellipsis"),
                 Text(b.mode, style="bold red" if b.mode == "live" else "green"),
-                Text(naira(st.total_valid), justify="right"),
+                # what is left to pay; once nothing is, what was paid (a paid batch read "₦0.00")
+                Text(naira(st.total_valid), justify="right") if st.valid or not count(S.SUCCESS)
+                else Text(naira(st.total_paid), justify="right", style="green"),
                 *(Text(str(n), justify="right") for n in (st.rows, st.valid)),
                 Text(str(st.invalid), justify="right", style="bold red" if st.invalid else ""),
                 Text(str(count(S.SUCCESS, 0)), justify="right", style="green" if count(S.SUCCESS) else ""),
@@ -116,6 +129,7 @@ class BatchesScreen(Screen):
             table.move_cursor(row=table.get_row_index(str(keep)))
         self.query_one("#batches-hint", Static).update(
             f"{len(batches)} batch(es). Enter opens one; n makes a new batch from a CSV or Excel sheet."
+            + (" ✓: done (every row paid or closed)." if any(st.done for st in stats.values()) else "")
             if batches else "No batches yet: press n to make one from a CSV or Excel sheet.")
 
     def selected(self) -> int | None:
@@ -139,6 +153,42 @@ class BatchesScreen(Screen):
 
         if (batch_id := self.selected()) is not None:
             self.app.open_screen(ResultsScreen(batch_id))
+
+    def action_meter_history(self) -> None:
+        """Every row ever made for one meter, across batches (`buypower-tui history METER`)."""
+        self.app.push_screen(MeterHistoryScreen())
+
+    def action_repeat(self) -> None:
+        """This month's batch from the selected one: a dialog for its name and an optional change
+        of every amount, then the new batch opens in the editor."""
+        batch_id = self.selected()
+        if batch_id is None:
+            self.notify("Select the batch to repeat first.", severity="warning")
+            return
+        services = self.app.services
+        batch = services.batch(batch_id)
+
+        def chosen(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            name, amount = answer
+
+            def repeat() -> Repeated:
+                try:
+                    return services.repeat_batch(batch_id, name=name, amount=amount or None)
+                except ConfigError as exc:  # cut short, empty: shown as a refusal
+                    raise ValueError(str(exc)) from None
+
+            self.app.change(batch_id, repeat, self.repeated, refused=f"No batch was made from batch {batch_id}")
+
+        self.app.push_screen(RepeatModal(batch_id, batch.name, services.stats(batch_id).rows,
+                                         services.repeat_name(batch_id), services.amount_change_problem), chosen)
+
+    def repeated(self, done: Repeated) -> None:
+        self.load()
+        self.app.push_screen(EditorScreen(done.batch_id))
+        self.notify(done.line() + (f"; {done.change.describe()}" if done.change else ""),
+                    title=f"New batch {done.batch_id}", markup=False)
 
     def on_job_done(self) -> None:
         self.load()

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 
 from buypower_tui.core import row_view
-from buypower_tui.core.row_view import row_status
+from buypower_tui.core.row_view import extras_text, row_status
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.core.values import RowState
 from buypower_tui.ui.messages import LookupFinished, LookupProgress, RowsChanged
@@ -166,6 +166,8 @@ class EditorScreen(RowChanges, Screen):
         if row["customer_debt"] or row["debt_repayment"]:  # BuyPower's check/meter: why few units may come
             parts.append(f" │ debt: {money_text(row['customer_debt']) or '?'} outstanding, "
                          f"repayment {number_text(row['debt_repayment']) or '?'}")
+        if extras := extras_text(row.get("extras")):
+            parts.append(f" │ {extras}")
         self.query_one("#detail", Static).update(Text.assemble(*parts))
 
     @on(PagedTable.RowHighlighted)

@@ -40,6 +40,11 @@ class RowChanges:
     def _editable(self, row: dict[str, Any]) -> bool:
         if row["order_id"] is None and row["state"] in EDITABLE:
             return True
+        if row["state"] == "CLOSED":  # closed by the operator: reopened first, then edited
+            self.app.show_error("This row cannot be edited",
+                                f"Row {row['row_number']} is CLOSED ({row['provider_message']}). Reopen it first "
+                                "(k in the failed & pending view, which r opens), then edit it.")
+            return False
         self.app.show_error("This row cannot be edited",
                             f"Row {row['row_number']} is {row['state']} and has orderId {row['order_id']}: "
                             "its order may exist at BuyPower, so its details are history, not a draft.")
