@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -62,3 +63,24 @@ def assert_ledger_matches_store(ledger: dict, store: Store, batch_id: int) -> No
 
 def unsettled(store: Store, batch_id: int) -> list[int]:
     return rows.ids_in(store, batch_id, (S.VERIFIED, S.APPROVED, S.SENDING, S.PENDING, S.NOT_SENT, S.VALID))
+
+
+@contextmanager
+def cli_sandbox(monkeypatch, **config):
+    """A sandbox BuyPower for CLI tests: its key in the environment, requeries without waits."""
+    from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig(**{"requery_cooldown_s": 0, "delay": (0,), **config})) as server:
+        monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", server.key)
+        monkeypatch.setenv("BUYPOWER_REQUERY_FIRST_WAIT", "0.1")
+        monkeypatch.setenv("BUYPOWER_REQUERY_MAX_WAIT", "1")
+        yield server
+
+
+def cli(capsys, sandbox, *argv: str) -> tuple[int, str, str]:
+    """The CLI against `sandbox`, in this process: (exit code, stdout, stderr)."""
+    from buypower_tui.cli import main
+
+    code = main(["--sandbox", sandbox.url, *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -18,7 +18,7 @@ from buypower_tui.core.models import Event, Recipient, RowState, utcnow
 from buypower_tui.core.preflight import preflight
 from buypower_tui.core.row_view import OPERATOR, row_status
 from buypower_tui.core.rules import Limits
-from tests.engine_helpers import write_batch
+from tests.engine_helpers import cli, cli_sandbox, write_batch
 
 S = RowState
 MAINTENANCE = "This account requires maintenance. Customer is advised to visit their service provider."
@@ -149,20 +149,8 @@ def test_a_batch_of_paid_and_closed_rows_is_done(store, tmp_path):
 
 @pytest.fixture
 def sandbox(monkeypatch):
-    from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
-
-    with SandboxServer(SandboxConfig(seed=31, requery_cooldown_s=0, delay=(0,))) as server:
-        monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", server.key)
-        monkeypatch.setenv("BUYPOWER_REQUERY_FIRST_WAIT", "0.1")
+    with cli_sandbox(monkeypatch, seed=31) as server:
         yield server
-
-
-def cli(capsys, sandbox, *argv):
-    from buypower_tui.cli import main
-
-    code = main(["--sandbox", sandbox.url, *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_close_and_reopen_at_the_cli_and_a_batch_of_paid_and_closed_rows_runs_to_exit_0(sandbox, capsys, tmp_path):

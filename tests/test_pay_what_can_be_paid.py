@@ -17,12 +17,12 @@ from buypower_tui.core.models import RowState
 from buypower_tui.core.plan import RunPlan
 from buypower_tui.core.preflight import Preflight
 from buypower_tui.core.recovery import RecoveryReport
-from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
 from buypower_tui.core.store import Store
 from buypower_tui.paths import AppPaths
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.screens.editor import EditorScreen
+from tests.engine_helpers import cli, cli_sandbox
 from tests.ui_support import SIZE, demo_app, screen_text, services, settle, steady_screen  # noqa: F401
 
 S = RowState
@@ -30,17 +30,9 @@ S = RowState
 
 @pytest.fixture
 def sandbox(monkeypatch):
-    with SandboxServer(SandboxConfig(seed=21, requery_cooldown_s=0, delay=(0,), pending_requeries=1)) as server:
-        monkeypatch.setenv("BUYPOWER_SANDBOX_API_KEY", server.key)
-        monkeypatch.setenv("BUYPOWER_REQUERY_FIRST_WAIT", "0.1")
-        monkeypatch.setenv("BUYPOWER_REQUERY_MAX_WAIT", "1")
+    with cli_sandbox(monkeypatch, seed=21, pending_requeries=1) as server:
         yield server
 
-
-def cli(capsys, sandbox, *argv):
-    code = main(["--sandbox", sandbox.url, *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def sheet(tmp_path, name: str, *recipients: tuple[str, int]) -> str:
