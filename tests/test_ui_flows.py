@@ -553,3 +553,15 @@ async def test_a_batchs_screen_opened_again_is_the_one_already_open_not_one_more
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is editor  # one Esc back, not nine
+
+
+@pytest.mark.parametrize("resend,retrying,text", [
+    ([], (), ""),
+    ([4, 5], (4, 5), " (2 retried under new orderIds)"),  # read "2 with an orderId already" on a retry
+    ([4, 9], (4,), " (1 retried under new orderIds; 1 under the orderId it has already)"),
+    ([7, 8], (), " (2 under the orderId they have already)"),
+])
+def test_the_confirm_dialog_says_which_rows_get_new_orderids(resend, retrying, text):
+    from buypower_tui.ui.modals.confirm_run import _resend_text
+
+    assert _resend_text(resend, retrying) == text

@@ -56,8 +56,7 @@ class ConfirmRunModal(ModalScreen[str | None]):
             facts = Table.grid(padding=(0, 2))
             facts.add_column(style="bold")
             facts.add_column(justify="right")
-            facts.add_row("Rows to send", str(p.count) + (f" ({len(p.resend)} with an orderId already)"
-                                                          if p.resend else ""))
+            facts.add_row("Rows to send", str(p.count) + _resend_text(p.resend, self.plan.retrying))
             facts.add_row("Total", naira(p.total))
             facts.add_row("Wallet balance", naira(self.plan.balance))
             if live:
@@ -174,3 +173,13 @@ class ConfirmRunModal(ModalScreen[str | None]):
             choices = self._choices()
             said = ("Type exactly: " + ", or ".join(choices)) if choices else "Nothing can be paid now"
             self.query_one("#vend-message", Static).update(f"{said}; Esc cancels.")
+
+
+def _resend_text(resend: list[int], retrying: tuple[int, ...]) -> str:
+    """Which rows are not new: a FAILED row retried gets a new orderId (BuyPower said its order
+    failed), a row stopped after approval is sent under the orderId it has."""
+    retried = len(set(resend) & set(retrying))
+    kept = len(resend) - retried
+    parts = ([f"{retried} retried under new orderIds"] if retried else []) + (
+        [f"{kept} under the orderId {'it has' if kept == 1 else 'they have'} already"] if kept else [])
+    return f" ({'; '.join(parts)})" if parts else ""
