@@ -188,3 +188,14 @@ def test_close_and_reopen_at_the_cli_and_a_batch_of_paid_and_closed_rows_runs_to
     code, _, err = cli(capsys, sandbox, "close", "1", "--rows", "2", "--reopen", "--note", "x")
     assert code == 2 and "row 2 is SUCCESS, not CLOSED" in err
     assert states()["by_state"] == {"SUCCESS": 1, "CLOSED": 2, "FAILED": 1} and not states()["done"]
+
+
+def test_a_closed_row_makes_no_twin_of_its_meter(store, tmp_path):
+    sheet = tmp_path / "twins.csv"
+    sheet.write_text("meter,disco,amount,phone\n45143922322,ABUJA,5000,08031234567\n"
+                     "45143922322,ABUJA,abc,08031234567\n")  # the same meter typed twice, once broken
+    batch_id = import_file(sheet, store, Limits()).batch_id
+    assert store.duplicate_meters(batch_id) == {"45143922322": 2}
+    closing.close_rows(store, ids(store, batch_id, 3), "typed twice")
+    assert store.duplicate_meters(batch_id) == {}  # row 2 is not held back as "the same meter as row 3"
+    assert editing.view_ids(store, batch_id, "duplicates") == []

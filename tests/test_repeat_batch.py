@@ -158,7 +158,7 @@ def test_repeat_with_an_amount_change(imported, db, capsys):
     assert rows(db, 3)[2].amount == Decimal("2228")  # 2,227.75
     run(capsys, *imported, "repeat", "1", "--amount", "5,000")
     assert {r.amount for r in rows(db, 4).values() if r.amount is not None} == {Decimal("5000")}
-    for bad in ("50", "-100%", "ten"):  # refused, nothing made
+    for bad in ("50", "-100%", "ten", "+100000000000000000000000000000%"):  # refused, nothing made
         code, _, err = run(capsys, *imported, "repeat", "1", "--amount", bad)
         assert code == 2 and err
     assert [b.id for b in Store.open(f"sqlite:///{db}").batches()] == [1, 2, 3, 4]
@@ -209,3 +209,17 @@ def test_snapshot_repeat_dialog_with_a_message(snap_compare, tmp_path, size):
         await pilot.press("R", "tab", *"+10")  # a percentage without its %: said under the field
 
     assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=size, run_before=run_before)
+
+
+def test_a_row_closed_last_month_is_left_out_of_the_repeat_and_named(imported, db, capsys):
+    from buypower_tui.core import closing
+
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        (row_5,) = [r.id for r in store.rows(1) if r.row_number == 5]  # INVALID (meter too short)
+        closing.close_rows(store, [row_5], "tenant moved out")
+    finally:
+        store.close()
+    code, out, _ = run(capsys, *imported, "repeat", "1")
+    assert "left out, closed in batch 1: row 5" in out
+    assert 5 not in rows(db, 2)  # a closed recipient is not paid again unasked

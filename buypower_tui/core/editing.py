@@ -75,7 +75,8 @@ def view_ids(store: Store, batch_id: int, view: str = "all", search: str = "", *
     sheet order: one indexed query, so a 100,000-row batch is filtered without reading its
     rows. `view` is one of FILTERS; its meaning is `row_status`'s, said in SQL (tests hold the
     two together)."""
-    duplicated = (core_select(_T.c.meter).where(_T.c.batch_id == batch_id, _T.c.meter.is_not(None))
+    duplicated = (core_select(_T.c.meter).where(_T.c.batch_id == batch_id, _T.c.meter.is_not(None),
+                                                _T.c.state != S.CLOSED)  # as store.duplicate_meters
                   .group_by(_T.c.meter).having(func.count() > 1))
     invalid = (S.INVALID, S.LOOKUP_FAILED)
     q = core_select(_T.c.id).where(_T.c.batch_id == batch_id)

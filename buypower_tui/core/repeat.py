@@ -22,7 +22,7 @@ The whole repeat is one transaction: a new batch with all its rows, or nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -75,6 +75,9 @@ def parse_amount_change(text: str, limits: Limits) -> AmountChange:
         percent = Decimal(match[2]) * (-1 if match[1] == "-" else 1)
         if percent <= -100:
             raise ValueError(f"an amount change of {text} leaves nothing to pay; give a percentage above -100%.")
+        if percent > 1000:  # ten times the amount is past any maximum; a huge one overflowed the rounding
+            raise ValueError(f"an amount change of {text} is more than ten times each amount; give a smaller "
+                             "percentage (e.g. +10%).")
         return AmountChange(percent=percent)
     amount, problem = check_amount(text, limits)
     if problem:
@@ -99,10 +102,14 @@ class Repeated:
     valid: int = 0
     invalid: int = 0
     change: AmountChange | None = None
+    closed: list[int] = field(default_factory=list)  # sheet rows closed in the source: left out
 
     def line(self) -> str:
+        left = (f"; left out, closed in batch {self.source_id}: row{'' if len(self.closed) == 1 else 's'} "
+                f"{', '.join(map(str, self.closed[:10]))}{' …' if len(self.closed) > 10 else ''} (add them by "
+                "hand if they are to be paid)" if self.closed else "")
         return (f"batch {self.batch_id} created from batch {self.source_id}: {self.rows} row"
-                f"{'' if self.rows == 1 else 's'} ({self.valid} valid, {self.invalid} invalid)")
+                f"{'' if self.rows == 1 else 's'} ({self.valid} valid, {self.invalid} invalid){left}")
 
 
 def _carried_errors(values: dict[str, Any], row: dict[str, Any], changed: set[str]) -> dict[str, Any]:
@@ -135,6 +142,9 @@ def repeat_batch(store: Store, source_id: int, limits: Limits, *, mode: str, nam
             last = page[-1]["row_number"]
             new = []
             for row in page:
+                if row["state"] == S.CLOSED:  # closed by the operator ("tenant moved out"): not paid again unasked
+                    done.closed.append(row["row_number"])
+                    continue
                 raw = {f: row[f"{f}_raw"] or "" for f in FIELDS}
                 if change is not None:
                     raw["amount"] = change.apply(raw["amount"], row["amount_kobo"])

@@ -297,10 +297,12 @@ class Store:
             last = page[-1].row_number
 
     def duplicate_meters(self, batch_id: int) -> dict[str, int]:
-        """Meters that appear more than once in the batch, with their counts."""
+        """Meters that appear more than once in the batch, with their counts (a row the operator
+        closed is no longer a recipient: it makes no twin)."""
         with self.session() as s:
             q = (select(Recipient.meter, func.count())
-                 .where(Recipient.batch_id == batch_id, col(Recipient.meter).is_not(None))
+                 .where(Recipient.batch_id == batch_id, col(Recipient.meter).is_not(None),
+                        Recipient.state != RowState.CLOSED)
                  .group_by(Recipient.meter).having(func.count() > 1))
             return {m: n for m, n in s.exec(q)}
 

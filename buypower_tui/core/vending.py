@@ -239,7 +239,10 @@ class Runner:
             if row_id in self._posted:  # paid by a POST of this run (not settled from an earlier one)
                 self._paid += row.amount
         elif row.state in (S.FAILED, S.NEEDS_REVIEW, S.PENDING):
-            self._last_error = f"row {row.row_number}: {row.state} — {row.provider_message or result.message}"
+            said = row.provider_message or result.message
+            # a 202's message can be "Successful transaction": PENDING — that read as paid
+            self._last_error = (f"row {row.row_number}: PENDING, not settled yet (BuyPower said: {said})"
+                                if row.state == S.PENDING else f"row {row.row_number}: {row.state} — {said}")
         return row.state
 
     def _confirmed(self, row_id: int) -> bool:

@@ -70,6 +70,8 @@ def cell(row: dict[str, Any], column: str) -> Text:
     message = row["provider_message"] or "; ".join(e["message"] for e in row["errors"] or ())
     if state == S.CLOSED:  # the operator's note, as the editor's status says it
         message = f"closed: {message}"
+    elif state == S.PENDING:  # BuyPower's words for a 202 ("Successful transaction") read as paid
+        message = f"unsettled; BuyPower: {message}" if message else "unsettled"
     return Text(escape_hidden(message), no_wrap=True, overflow="ellipsis")  # BuyPower's text, shown safely
 
 
