@@ -21,9 +21,8 @@ from buypower_tui.core.store import Store
 from buypower_tui.paths import AppPaths
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
-from buypower_tui.ui.screens.editor import EditorScreen
 from tests.engine_helpers import cli, cli_sandbox
-from tests.ui_support import SIZE, demo_app, screen_text, services, settle, steady_screen  # noqa: F401
+from tests.ui_support import SIZE, confirm_dialog, demo_app, screen_text, services, settle, steady_screen, until  # noqa: F401
 
 S = RowState
 
@@ -174,22 +173,6 @@ def tui(sandbox) -> BuyPowerApp:
     return app
 
 
-async def confirm_dialog(pilot, batch_id: int) -> ConfirmRunModal:
-    pilot.app.push_screen(EditorScreen(batch_id))
-    await settle(pilot)
-    await pilot.press("v")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, ConfirmRunModal)
-    return pilot.app.screen
-
-
-async def until(pilot, condition, timeout: float = 60.0) -> None:
-    waited = 0.0
-    while not condition():
-        assert waited < timeout, "timed out"
-        await pilot.pause(0.1)
-        waited += 0.1
-    await pilot.pause()
 
 
 @pytest.fixture

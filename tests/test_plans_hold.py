@@ -25,9 +25,8 @@ from buypower_tui.core.store import Store
 from buypower_tui.paths import AppPaths
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
-from buypower_tui.ui.screens.editor import EditorScreen
 from tests.engine_helpers import write_batch
-from tests.ui_support import SIZE, services, settle, steady_screen  # noqa: F401 - autouse fixture
+from tests.ui_support import SIZE, confirm_dialog, services, settle, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState
 
@@ -55,15 +54,6 @@ def other_process(sandbox, *argv) -> subprocess.CompletedProcess:
 def tui(sandbox) -> BuyPowerApp:
     return BuyPowerApp(services("--sandbox", "--base-url", sandbox.url), recover=False)
 
-
-async def confirm_dialog(pilot, batch_id: int = 1) -> ConfirmRunModal:
-    """The batch open in the editor, v pressed: the confirm dialog, with its plan."""
-    pilot.app.push_screen(EditorScreen(batch_id))
-    await settle(pilot)
-    await pilot.press("v")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, ConfirmRunModal)
-    return pilot.app.screen
 
 
 def paid_meters(sandbox) -> Counter:

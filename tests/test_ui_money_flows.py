@@ -18,18 +18,10 @@ from buypower_tui.ui.screens.results import ResultsScreen
 from buypower_tui.ui.screens.review import ReviewScreen
 from buypower_tui.ui.screens.run import RunScreen
 from tests.engine_helpers import assert_ledger_matches_store
-from tests.ui_support import SIZE, demo_app, services, steady_screen  # noqa: F401 - autouse fixture
+from tests.ui_support import SIZE, demo_app, services, steady_screen, until  # noqa: F401 - autouse fixture
 
 S = RowState
 
-
-async def until(pilot, condition, timeout: float = 60.0) -> None:
-    waited = 0.0
-    while not condition():
-        assert waited < timeout, "timed out"
-        await pilot.pause(0.1)
-        waited += 0.1
-    await pilot.pause()
 
 
 async def confirm(pilot, app, word: str = "VEND") -> None:

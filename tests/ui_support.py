@@ -91,3 +91,26 @@ async def settle(pilot, delay: float | None = None, *, quiet: bool = False) -> N
     if quiet:
         pilot.app.clear_notifications()
         await pilot.pause()
+
+
+async def until(pilot, condition, timeout: float = 60.0) -> None:
+    """Let the app run until `condition()` holds (a failed assertion after `timeout` seconds)."""
+    waited = 0.0
+    while not condition():
+        assert waited < timeout, "timed out"
+        await pilot.pause(0.1)
+        waited += 0.1
+    await pilot.pause()
+
+
+async def confirm_dialog(pilot, batch_id: int = 1):
+    """The batch open in the editor, v pressed: the confirm dialog, with its plan."""
+    from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
+    from buypower_tui.ui.screens.editor import EditorScreen
+
+    pilot.app.push_screen(EditorScreen(batch_id))
+    await settle(pilot)
+    await pilot.press("v")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, ConfirmRunModal)
+    return pilot.app.screen
