@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from buypower_tui.core.rules import Limits, check_field
-from buypower_tui.ui.modals.row_editor import HINTS, LABELS, FieldRule
+from buypower_tui.ui.modals.row_editor import HINTS, LABELS, FieldRule, show_message
 from buypower_tui.ui.wording import plural
 
 FIELDS = ("disco", "amount", "phone", "vend_type")  # what rows of many meters share; never the meter
@@ -77,14 +77,10 @@ class BulkEditModal(ModalScreen[dict[str, str] | None]):
         return check_field(field, value, self.limits, vend_type)
 
     def _show(self, field: str, problem: str | None) -> None:
-        message = self.query_one(f"#m-{field}", Static)
-        message.update(problem or "")
-        message.display = bool(problem)  # no empty lines: the dialog must fit 80x24
+        show_message(self.query_one(f"#m-{field}", Static), problem)
 
     def _show_problem(self, text: str) -> None:
-        box = self.query_one("#bulk-problem", Static)
-        box.update(text)
-        box.display = bool(text)
+        show_message(self.query_one("#bulk-problem", Static), text)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._show((event.input.id or "")[2:], self.problem((event.input.id or "")[2:], event.value))

@@ -21,6 +21,12 @@ HINTS = {"meter": "11 or 13 digits for a prepaid meter", "disco": "e.g. IKEJA, E
          "email": "optional"}
 
 
+def show_message(box: Static, text: str | None) -> None:
+    """A field's message, or none: no empty lines, so the dialog fits 80x24."""
+    box.update(text or "")
+    box.display = bool(text)
+
+
 class FieldRule(Validator):
     def __init__(self, modal: RowEditorModal, field: str) -> None:
         super().__init__()
@@ -91,9 +97,7 @@ class RowEditorModal(ModalScreen[dict[str, str] | Split | None]):
         return check_field(field, value, self.limits, vend_type)
 
     def _show(self, field: str, problem: str | None) -> None:
-        message = self.query_one(f"#m-{field}", Static)
-        message.update(problem or "")
-        message.display = bool(problem)  # no empty lines: the dialog must fit 80x24
+        show_message(self.query_one(f"#m-{field}", Static), problem)
 
     def _parts(self) -> int:
         return parts_count(self.query_one("#f-amount", Input).value, self.limits) if self.splittable else 0
