@@ -35,7 +35,7 @@ _ROW_ALIASES = frozenset({"row", "sheetrow", "rownumber", "rowno"})
 _MARK_ALIASES = {"batch": "batch", "batchid": "batch", "batchno": "batch", "version": "version"}
 # Columns of the invalid-rows export that are the import's own, never a sheet's extra column
 # when merging: the sheet row, its problems, its batch and version.
-_OWN_COLUMNS = frozenset({*_ROW_ALIASES, *_MARK_ALIASES, "problems"})
+OWN_COLUMNS = frozenset({*_ROW_ALIASES, *_MARK_ALIASES, "problems"})
 # The sheet's other columns are kept with every row under their header, so a sheet must not
 # make that cost more than its cells: at most this many columns, their names cut this short
 # (a tiny workbook of 16,384 columns with 32,767-character headers would otherwise store 512 MB
@@ -100,7 +100,7 @@ def read_header(path: Path, cells: list[str], number: int, source: Source, numbe
             marks[_MARK_ALIASES[normalise_header(text)]] = i
         elif name is None:
             unknown.append(text)
-            if not (numbered and normalise_header(text) in _OWN_COLUMNS):
+            if not (numbered and normalise_header(text) in OWN_COLUMNS):
                 extras.append((i, text))
         elif name in columns:
             raise FileError(f"{path}: row {number} has two columns for {name} "

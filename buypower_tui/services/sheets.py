@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from buypower_tui.core import editing, template
-from buypower_tui.core.importing import normalise_header
+from buypower_tui.core.headers import OWN_COLUMNS, normalise_header
 from buypower_tui.core.merging import Merged, plan_merge
 from buypower_tui.core.repeat import Repeated, default_name, parse_amount_change, repeat_batch
 from buypower_tui.core.sheets import FileError
@@ -15,8 +15,6 @@ from buypower_tui.core.values import RowState
 from buypower_tui.settings import ConfigError
 
 _NOT_PAYABLE = (RowState.INVALID, RowState.LOOKUP_FAILED)
-# Columns of our own export that are not fields: the sheet row's number and the messages.
-_OURS = frozenset({"row", "sheetrow", "rownumber", "rowno", "problems", "batch", "batchid", "batchno", "version"})
 
 
 class Sheets:
@@ -80,7 +78,7 @@ class Sheets:
                             f"{batch.id}; merge it into batch {others[0]}. To merge it here anyway, delete the "
                             "'batch' column. Nothing was merged.")
         merged = Merged(batch.id, report.source, notices=list(report.notices), ignored_columns=[
-            c for c in report.unknown_columns if normalise_header(c) not in _OURS])
+            c for c in report.unknown_columns if normalise_header(c) not in OWN_COLUMNS])
         rows = {r["row_number"]: r for r in self.grid_rows(batch.id)}
         if not any("version" in m for m in report.marks.values()):
             raise FileError(f"{path}: has no 'version' column, so it cannot be told which rows are as they were "
