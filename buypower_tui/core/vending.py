@@ -22,7 +22,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from buypower_tui.core import rows
+from buypower_tui.core import rows, run_log
 from buypower_tui.core.breaker import BreakerOpen, BreakerSnapshot, BreakerState
 from buypower_tui.core.client import BuyPowerClient, NotSent
 from buypower_tui.core.models import RowState
@@ -164,6 +164,11 @@ class Runner:
         except (ApiError, BreakerOpen, ConfigurationError, TimeoutError) as exc:
             log.warning("balance after the run unknown: %s", exc or "no answer in time")
         result.reconciliation = self._reconcile(result)
+        try:  # kept for the month's report; the run itself is over and recorded row by row
+            run_log.record_run(self.store, self.batch_id, result.balance_before, result.balance_after,
+                               self._paid, len(self._succeeded))
+        except Exception as exc:  # noqa: BLE001 - a report's figure is not worth failing a finished run
+            log.warning("the run's wallet figures were not kept for the report: %s", exc)
         result.progress = self._progress(True)
         self._emit(force=True, finished=True)
         return result

@@ -28,6 +28,7 @@ _WHERE = {
     "LookupReport": "buypower_tui.core.lookup", "RecoveryReport": "buypower_tui.core.recovery",
     "Progress": "buypower_tui.core.vending", "RunResult": "buypower_tui.core.vending",
     "MeterHistory": "buypower_tui.core.meter_history", "MeterRow": "buypower_tui.core.meter_history",
+    "MonthReport": "buypower_tui.core.report", "Line": "buypower_tui.core.report",
     "BatchStats": "buypower_tui.core.store", "NotAStore": "buypower_tui.core.store",
     "is_store_file": "buypower_tui.core.store", "safe_url": "buypower_tui.core.store",
 }

@@ -4,13 +4,15 @@ the store themselves; reading is allowed on the UI thread (writes go through a w
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from buypower_tui.core import editing, rows
+from buypower_tui.core import editing, report_file, rows
 from buypower_tui.core.meter_history import BadMeter, MeterHistory, meter_history, meters_for
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
 from buypower_tui.core.plan import batch_problem
 from buypower_tui.core.recovery import needs_recovery
+from buypower_tui.core.report import BadReport, MonthReport, month_report
 from buypower_tui.core.store import BatchStats
 from buypower_tui.settings import ConfigError
 
@@ -90,6 +92,19 @@ class Reads:
         except BadMeter as exc:
             raise ConfigError(f"history: {exc}") from None
         return MeterHistory(text, meters, meter_history(self.store, meters))
+
+    def month_report(self, month: str | None = None, by: str = "disco") -> MonthReport:
+        """The month (YYYY-MM, local time; None: this month) per disco, batch or kept sheet
+        column. ConfigError when the month cannot be read or no row has that column."""
+        try:
+            return month_report(self.store, month, by)
+        except BadReport as exc:
+            raise ConfigError(f"report: {exc}") from None
+
+    @staticmethod
+    def write_report(report: MonthReport, path: Path) -> None:
+        """As CSV or XLSX by the suffix, whole (a rename), 0600 like every file we write."""
+        report_file.write_report(report, path)
 
     def rows_with_order(self, batch_id: int) -> int:
         return self.store.rows_with_order(batch_id)
