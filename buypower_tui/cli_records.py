@@ -12,6 +12,7 @@ from buypower_tui import cli_args
 from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core import tokens
 from buypower_tui.core.rules import naira
+from buypower_tui.core.sheets import FileError
 from buypower_tui.core.values import RowState, percent
 from buypower_tui.settings import ConfigError
 
@@ -81,19 +82,34 @@ def cmd_export(svc: Services, args: argparse.Namespace) -> int:
     batch = svc.existing_batch(args.batch)
     if args.output is not None and not args.output.strip():  # an unset $OUT in a script: not "to the terminal"
         raise ConfigError("export: -o was given an empty file name; nothing was written (leave -o out to print)")
+    if args.invalid and args.layout != "full":
+        raise ConfigError("export: --invalid and --for landlord are two different exports; give one of them. "
+                          "Nothing was written.")
     if args.invalid and args.output is None:
         raise ConfigError("export --invalid writes a file to fix in a spreadsheet: give -o FILE.csv")
-    if args.output is not None:
-        write = svc.export_invalid if args.invalid else svc.export_to_file
-        try:
-            n = write(batch.id, Path(args.output))
-        except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
-            reason = f"{args.output}: {exc.strerror}" if exc.strerror else str(exc)
-            raise ConfigError(f"export: nothing was written: {reason}") from None
-        err(f"exported {n} {'invalid ' if args.invalid else ''}rows to {args.output}"
-            + (f"; fix them, then `buypower-tui import {args.output} --into {batch.id}`" if args.invalid else ""))
+    if args.output is None:
+        svc.export_to_terminal(batch.id, sys.stdout, args.layout)  # CSV
+        return EXIT_OK
+    path = Path(args.output)
+    try:
+        if args.invalid:
+            if path.suffix.lower() != ".csv" and not path.is_dir():
+                raise FileError(f"{path}: the rows to fix are written as CSV (merged back with `import FILE --into "
+                                f"{batch.id}`); name it e.g. {path.stem or 'to-fix'}.csv. Nothing was written.")
+            n = svc.export_invalid(batch.id, path)
+        else:
+            n = svc.export_to_file(batch.id, path, args.layout)
+    except FileError as exc:
+        raise ConfigError(f"export: {exc}") from None
+    except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
+        reason = f"{args.output}: {exc.strerror}" if exc.strerror else str(exc)
+        raise ConfigError(f"export: nothing was written: {reason}") from None
+    if args.invalid:
+        err(f"exported {n} invalid rows to {args.output}; fix them, then "
+            f"`buypower-tui import {args.output} --into {batch.id}`")
     else:
-        svc.export_to_terminal(batch.id, sys.stdout)
+        landlord = " for the landlord (every row of the sheet, with its status)" if args.layout == "landlord" else ""
+        err(f"exported {n} rows{landlord} to {args.output}")
     return EXIT_OK
 
 
@@ -143,9 +159,20 @@ def add_record_parsers(sub: Any) -> None:
                    help="open closed rows again: each goes back to the state it had before it was closed")
     p.set_defaults(func=cmd_close)
 
-    p = sub.add_parser("export", help="write a batch with its tokens as CSV")
+    p = sub.add_parser("export", help="write a batch with its tokens as CSV or XLSX (--for landlord: a sheet to hand "
+                                      "on to a landlord or the tenants)")
     p.add_argument("batch", type=cli_args.batch_id, metavar="BATCH")
-    p.add_argument("-o", "--output", metavar="FILE.csv", help="file to write (default: stdout)")
+    p.add_argument("-o", "--output", metavar="FILE.xlsx|FILE.csv",
+                   help="file to write, XLSX or CSV by its suffix (.xlsx keeps meters, tokens, receipts and phones as "
+                        "text, so a spreadsheet keeps their leading zeros); default: CSV to stdout")
+    p.add_argument("--for", dest="layout", choices=("full", "landlord"), default="full",
+                   help="landlord: what a landlord or the tenants need, nothing of ours: every row of the sheet, in "
+                        "sheet order, with the sheet's name and phone, every other column the import kept (e.g. Flat, "
+                        "Block), meter, amount, the tokens in the order they are typed (KCT1, KCT2, token, bonus), "
+                        "units, receipt, when it was paid (local time with its UTC offset) and a status; a row not "
+                        "paid is listed too, says so (failed, closed, not settled yet, not paid yet) and has no "
+                        "token. full (the default): every column we keep, with orderIds, the debt, BuyPower's times "
+                        "and messages")
     p.add_argument("--invalid", action="store_true",
                    help="only the invalid rows, as the sheet had them, with a 'row' column and their problems: "
                         "fix them in a spreadsheet and merge them back with `import FILE --into BATCH`")

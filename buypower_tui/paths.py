@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import platformdirs
 
@@ -136,9 +136,10 @@ def create_private_file(path: Path) -> Path:
     return path
 
 
-def replace_file(path: Path, write: Callable[[IO[str]], T]) -> T:
-    """Write a text file as a whole: `write(fh)` fills a new 0600 temporary file in the same
-    folder, which then takes the place of `path` by a rename.
+def replace_file(path: Path, write: Callable[[IO[Any]], T], *, binary: bool = False) -> T:
+    """Write a file as a whole: `write(fh)` fills a new 0600 temporary file in the same folder
+    (UTF-8 text, or bytes when `binary`: a workbook), which then takes the place of `path` by
+    a rename.
 
     So a reader never sees half a file, a link at `path` is never followed (and is refused up
     front, as is anything but a regular file or a new path), and an existing file is replaced,
@@ -148,7 +149,7 @@ def replace_file(path: Path, write: Callable[[IO[str]], T]) -> T:
     existing_file(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             result = write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 
 from buypower_tui import secrets
-from buypower_tui.core import closing, export, manual, rows
+from buypower_tui.core import closing, manual, rows
 from buypower_tui.core.health import Health, check_health
 from buypower_tui.core.importing import ImportReport, import_file
 from buypower_tui.core.lookup import LookupReport, lookup_batch
@@ -33,6 +33,7 @@ from buypower_tui.core.rules import Limits
 from buypower_tui.core.store import Store, safe_url
 from buypower_tui.services.context import Context
 from buypower_tui.services.edits import Edits
+from buypower_tui.services.exports import Exports
 from buypower_tui.services.reads import Reads
 from buypower_tui.services.sheets import Sheets
 from buypower_tui.settings import ConfigError
@@ -71,7 +72,7 @@ class Resolved:
 
 
 @dataclass
-class Services(Sheets, Edits, Reads):
+class Services(Sheets, Edits, Reads, Exports):
     """`face`: who asks, so that a message names the way to fix it there (a command or a key)."""
 
     ctx: Context
@@ -248,16 +249,6 @@ class Services(Sheets, Edits, Reads):
             finally:
                 store.close()
 
-    def export_to_file(self, batch_id: int, path: Path) -> int:
-        return export.export_to_file(self.store, batch_id, path)
-
-    def export_to_terminal(self, batch_id: int, out: IO[str]) -> int:
-        """Names come from a sheet and from BuyPower: no escape sequence reaches the terminal."""
-        return export.export_batch(self.store, batch_id, out, terminal=True)
-
-    def export_invalid(self, batch_id: int, path: Path) -> int:
-        return export.export_invalid(self.store, batch_id, path)
-
     # -- asking BuyPower ----------------------------------------------------------------------------
 
     def lookup(self, batch_id: int, on_row: Callable[[int, int, int], None]) -> LookupReport:
@@ -280,6 +271,15 @@ class Services(Sheets, Edits, Reads):
 
         with self.money():
             return asyncio.run(go())
+
+    def record_left_out(self, plan: RunPlan) -> int:
+        """A run that sends nothing (every row over --max-total, or a skipped duplicate): the rows
+        it leaves out say so all the same (a run that sends does it when it approves). Returns
+        how many rows were noted."""
+        from buypower_tui.core.plan import record_left_out
+
+        with self.money():
+            return record_left_out(self.store, plan)
 
     def recover(self) -> RecoveryReport:
         """Start-up recovery; without a key, everything but the requery."""

@@ -15,7 +15,7 @@ from buypower_tui.core.times import local_minute
 from buypower_tui.core.tokens import copy_text, inline_text, tokens_in_order
 from buypower_tui.core.values import from_kobo
 from buypower_tui.ui.messages import RowsChanged, RunProgress
-from buypower_tui.ui.modals.save_file import safe_name, save_csv
+from buypower_tui.ui.modals.save_file import Choice, safe_name, save_export
 from buypower_tui.ui.screens.batch_rows import BatchRowsScreen
 from buypower_tui.ui.widgets.paged_table import PagedTable
 from buypower_tui.ui.widgets.top_bar import TopBar
@@ -31,11 +31,13 @@ class ResultsScreen(BatchRowsScreen):
         "token, typed last. The line above the table gives the selected row's tokens in that order and "
         "what its money bought (energy, VAT, debt taken and left, kWh). c copies the row's tokens to the "
         "clipboard, one labelled line each when there are several (OSC 52, which works over SSH in most "
-        "terminals), x exports the batch to CSV (the same columns as `buypower-tui export`), h shows "
-        "the row's history. Times are local, with their UTC offset.")
+        "terminals), x exports the batch as .xlsx or .csv (by the file's suffix): the full export (the "
+        "same columns as `buypower-tui export`) or the one for the landlord or tenants (`export --for "
+        "landlord`: every row with its name, phone, the sheet's other columns, tokens in typing order and a "
+        "status); h shows the row's history. Times are local, with their UTC offset.")
     BINDINGS = [
         Binding("c", "copy_token", "Copy tokens", id="results.copy"),
-        Binding("x", "export", "Export CSV", id="results.export"),
+        Binding("x", "export", "Export", id="results.export"),
         Binding("h", "history", "History", id="results.history"),
         Binding("escape", "back", "Back", id="results.back"),
     ]
@@ -109,5 +111,10 @@ class ResultsScreen(BatchRowsScreen):
                     "the text with Shift+drag.", title="Copied", markup=False)
 
     def action_export(self) -> None:
-        save_csv(self.app, "Export the batch to CSV", Path(safe_name(f"{self.batch_name}-results.csv")),
-                 lambda path: self.app.services.export_to_file(self.batch_id, path), "row")
+        name = safe_name(self.batch_name)
+        choices = (Choice("full", "Full: every column (orderIds, debt, messages)",
+                          Path(f"{name}-results.csv")),
+                   Choice("landlord", "For the landlord or tenants: tokens and a status",
+                          Path(f"{name}-for-landlord.xlsx")))
+        save_export(self.app, "Export the batch", choices, (".xlsx", ".csv"),
+                    lambda path, layout: self.app.services.export_to_file(self.batch_id, path, layout), "row")
