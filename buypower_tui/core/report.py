@@ -24,6 +24,7 @@ from decimal import Decimal
 from sqlalchemy import and_, or_, select
 
 from buypower_tui.core.models import Batch, Recipient, RowState, from_kobo
+from buypower_tui.core.report_text import GROUPINGS
 from buypower_tui.core.run_log import runs_between
 from buypower_tui.core.store import Store
 from buypower_tui.core.times import local
@@ -32,7 +33,7 @@ S = RowState
 _R, _B = Recipient.__table__, Batch.__table__
 PENDING = (S.APPROVED, S.SENDING, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
 COUNTED = (S.SUCCESS, S.FAILED, S.CLOSED, *PENDING)
-BUILT_IN = ("disco", "batch")
+BUILT_IN = GROUPINGS  # then any column the month's rows kept
 NONE = "(none)"
 
 
@@ -95,6 +96,12 @@ class MonthReport:
     per_day: list[tuple[date, int]]  # kobo paid each day of the month, every day listed
     per_disco: list[tuple[str, int]]  # kobo paid per disco, most first
     wallet: Wallet = field(default_factory=Wallet)
+    columns: list[str] = field(default_factory=list)  # the kept sheet columns the month's rows have: `by` choices
+
+    @property
+    def groupings(self) -> list[str]:
+        """Every `by` this month can be reported by: disco, batch, then each kept column."""
+        return [*BUILT_IN, *self.columns]
 
     @property
     def paid(self) -> Decimal:
@@ -161,11 +168,11 @@ def month_report(store: Store, month: str | None = None, by: str = "disco") -> M
                 if f"{local(r.paid_at or r.updated_at):%Y-%m}" == label]
     wanted = by.strip()
     column = None
+    kept = _columns(rows)
     if wanted.casefold() in BUILT_IN:
         wanted = wanted.casefold()
     else:
         column = wanted.casefold()
-        kept = _columns(rows)
         if column not in {c.casefold() for c in kept}:
             choices = ", ".join([*BUILT_IN, *kept])
             raise BadReport(f"no row of {label} has a column '{by}'; group by one of: {choices}")
@@ -187,7 +194,7 @@ def month_report(store: Store, month: str | None = None, by: str = "disco") -> M
     ordered = sorted(groups.values(), key=lambda g: (-g.paid_kobo, g.group.casefold()))
     report = MonthReport(label, wanted, ordered, total,
                          [(date(year, mon, d + 1), k) for d, k in enumerate(per_day)],
-                         sorted(per_disco.items(), key=lambda kv: (-kv[1], kv[0])))
+                         sorted(per_disco.items(), key=lambda kv: (-kv[1], kv[0])), columns=kept)
     first = datetime(year, mon, 1).astimezone()
     last = (first + timedelta(days=days + 1)).replace(day=1).astimezone()  # the next month's first, local
     for run in runs_between(store, first.astimezone(UTC), last.astimezone(UTC)):

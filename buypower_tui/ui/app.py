@@ -28,6 +28,7 @@ from buypower_tui.ui.modals.recovery import RecoveryModal
 from buypower_tui.ui.screens.batches import BatchesScreen
 from buypower_tui.ui.screens.editor import EditorScreen
 from buypower_tui.ui.screens.health import HealthScreen
+from buypower_tui.ui.screens.report import ReportScreen
 from buypower_tui.ui.screens.run import RunScreen
 from buypower_tui.ui.screens.settings import SettingsScreen
 from buypower_tui.ui.start import StartMixin
@@ -50,6 +51,7 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
         Binding("f2", "settings", "Settings", show=False, id="app.settings"),
         Binding("f3", "health", "Health", show=False, id="app.health"),
         Binding("f4", "run_view", "Run view", show=False, id="app.run_view"),
+        Binding("f5", "report", "Report", show=False, id="app.report"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit"),
     ]
 
@@ -80,7 +82,7 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every key of the current screen is also a command, under its description."""
         yield from super().get_system_commands(screen)
-        seen = {"Help", "Settings", "Quit", "Health", "Run view"}
+        seen = {"Help", "Settings", "Quit", "Health", "Run view", "Report"}
         for active in screen.active_bindings.values():
             binding = active.binding
             if active.node is not screen or not binding.description or binding.description in seen:
@@ -92,6 +94,8 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
         yield SystemCommand("Settings", "the API key, mode and where files live (F2)", self.action_settings)
         yield SystemCommand("Health", "the health dashboard (F3)", self.action_health)
         yield SystemCommand("Run view", "the batch being paid (F4)", self.action_run_view)
+        yield SystemCommand("Report", "the month on one page: per disco, batch or column, with charts (F5)",
+                            self.action_report)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpModal):
@@ -114,6 +118,10 @@ class BuyPowerApp(StartMixin, JobsMixin, App[None]):
             self.switch_mode("main")
         if not isinstance(self.screen, RunScreen):
             self.open_screen(RunScreen(self.run_control.batch_id))
+
+    def action_report(self) -> None:
+        if not self.store_opening() and not isinstance(self.screen, ReportScreen):
+            self.open_screen(ReportScreen())
 
     def open_screen(self, screen: Screen) -> None:
         """Show a batch's screen: the one already open for that batch (the screens above it

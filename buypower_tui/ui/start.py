@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from buypower_tui.services import Context, Services
 
 log = logging.getLogger("buypower_tui.ui")
-NEED_THE_STORE = frozenset({"settings", "health", "run_view"})  # App actions that wait for it
+NEED_THE_STORE = frozenset({"settings", "health", "run_view", "report"})  # App actions that wait for it
 
 
 class StartMixin:
