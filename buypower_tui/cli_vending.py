@@ -20,6 +20,7 @@ from buypower_tui.core.rules import naira
 from buypower_tui.core.values import RowState
 
 if TYPE_CHECKING:
+    from buypower_tui.core.preflight import Preflight
     from buypower_tui.services import Progress, RecoveryReport, RunPlan, Services
 
 S = RowState
@@ -181,8 +182,8 @@ def _show_plan(svc: Services, plan: RunPlan) -> int | None:
         return EXIT_USAGE
     if left := p.left_out_by_max_total:
         err(f"  {len(left)} row{'s' if len(left) != 1 else ''} left out to stay within --max-total "
-            f"{naira(plan.max_total)}: {naira(p.amount_of(left))}, sheet {p.sheet_rows(left)} (they stay VERIFIED, "
-            "marked left out, and are paid by a later run)")
+            f"{naira(plan.max_total)}: {naira(p.amount_of(left))}, sheet {p.sheet_rows(left)} "
+            f"({_how_left_out_stay(p, left)})")
     if p.shortfall:
         err("run: the wallet cannot pay for all rows; top it up, or pay the rows that fit with "
             f"--max-total {p.balance:.2f}")
@@ -191,6 +192,40 @@ def _show_plan(svc: Services, plan: RunPlan) -> int | None:
         err(f"warning: after this run the wallet would hold {naira(after)}, below the low-wallet threshold "
             f"{naira(plan.low_wallet_threshold)} (setting low_wallet_threshold); top it up soon")
     return None
+
+
+def _how_left_out_stay(p: Preflight, left: list[int]) -> str:
+    """What becomes of the rows left out by --max-total, each named with its real state: a row
+    with an orderId from an earlier run (APPROVED, NOT_SENT) is not VERIFIED, and keeps it."""
+    with_order = p.left_out_with_order()
+    if not with_order:
+        return "they stay VERIFIED, marked left out, and are paid by a later run"
+    said = []
+    if verified := [i for i in left if i not in with_order]:
+        said.append(f"{p.sheet_rows(verified)} {'stays' if len(verified) == 1 else 'stay'} VERIFIED")
+    for state in dict.fromkeys(p.state[i] for i in with_order):
+        ids = [i for i in with_order if p.state[i] == state]
+        one = len(ids) == 1
+        said.append(f"{p.sheet_rows(ids)} {'stays' if one else 'stay'} {state} with the orderId "
+                    f"{'it has' if one else 'they have'}"
+                    + ("" if state == S.FAILED else
+                       f" (never sent: a later run sends {'it' if one else 'them'} under that same orderId)"))
+    return "; ".join(said) + "; all marked left out"
+
+
+def _nothing_sent(svc: Services, plan: RunPlan) -> None:
+    """A run that sends nothing still notes the rows it leaves out, and says so."""
+    p, why = plan.preflight, []
+    if plan.skipped:
+        why.append("the duplicates left unpaid")
+    if p.left_out_by_max_total:
+        why.append(f"the rows over --max-total {naira(plan.max_total)}")
+    if not why:
+        return
+    noted = svc.record_left_out(plan)  # not a FAILED row chosen for a retry: it keeps BuyPower's answer
+    err(f"run: nothing to send but {' and '.join(why)}"
+        + (f"; {noted} row{'s' if noted != 1 else ''} marked left out (their status, export and history say why)"
+           if noted else ""))
 
 
 def _run(svc: Services, args: argparse.Namespace, retrying: tuple[int, ...] = ()) -> int:
@@ -213,10 +248,12 @@ def _plan_and_pay(svc: Services, args: argparse.Namespace, lock, retrying: tuple
         if refused is not None:
             return refused
         if not plan.preflight.count:
+            _nothing_sent(svc, plan)  # the rows left out say so, as they do when a run sends
             if svc.pending(plan.batch_id):  # nothing new to pay: settle what is pending
                 err("run: nothing new to send; requerying the pending rows")
                 return _left(plan, _send(svc, plan, args.wait_pending, settle_only=True))
-            err("run: nothing to send" + (" but the duplicates left unpaid" if plan.skipped else ""))
+            if not (plan.skipped or plan.preflight.left_out_by_max_total):
+                err("run: nothing to send")
             return EXIT_USAGE if plan.not_retried else _left(plan, _summary(svc, plan.batch_id))
         if not args.yes and not _confirm(svc, plan.preflight.count, plan.preflight.total, lock):
             return EXIT_USAGE

@@ -148,6 +148,103 @@ def test_max_total_names_the_rows_left_out_and_they_say_so(sandbox, capsys, tmp_
     assert all(r.state == S.SUCCESS and not (r.provider_message or "").startswith("left out") for r in again.values())
 
 
+def test_a_run_that_sends_nothing_still_notes_the_rows_it_leaves_out(sandbox, capsys, tmp_path):
+    """Review of issue 14: every row over --max-total (or every row a skipped duplicate): the run
+    sends nothing, and the rows say so all the same (before, only a run that sent wrote it)."""
+    cli(capsys, sandbox, "import", sheet(tmp_path, "a.csv", ("45143922351", 1000), ("45143922352", 3000)))
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes", "--max-total", "500")
+    assert code == 3, err  # rows were left, none failed
+    assert "2 rows left out to stay within --max-total ₦500.00: ₦4,000.00, sheet rows 2, 3 (they stay VERIFIED" in err
+    assert ("run: nothing to send but the rows over --max-total ₦500.00; 2 rows marked left out (their status, "
+            "export and history say why)") in err
+    assert sandbox.ledger.vends() == []
+    for row in by_row(1).values():
+        assert row.state == S.VERIFIED and row.order_id is None
+        assert row.provider_message.startswith("left out: over --max-total ₦500.00 on ")
+        assert row.provider_message in history_notes(row.id)
+
+    cli(capsys, sandbox, "import", sheet(tmp_path, "b.csv", (TWICE, 1500), (TWICE, 1500)))
+    code, _, err = cli(capsys, sandbox, "run", "2", "--yes", "--skip-duplicates")
+    assert code == 3, err
+    assert "run: nothing to send but the duplicates left unpaid; 2 rows marked left out" in err
+    assert sandbox.ledger.vends() == []
+    for row in by_row(2).values():
+        assert row.state == S.VERIFIED and row.provider_message.startswith("left out: twice in this batch")
+        assert row.provider_message in history_notes(row.id)
+
+
+def test_max_total_names_rows_with_an_order_id_by_their_state_and_sends_them_later_under_it(
+        sandbox, capsys, tmp_path):
+    """Review of issue 14: --max-total plans rows with an orderId from an earlier run first
+    (APPROVED: approved, never sent; NOT_SENT: the request never left). Left out, they are not
+    VERIFIED: they keep their state and orderId, are named so and noted, and a later run sends
+    them under that same orderId."""
+    cli(capsys, sandbox, "import", sheet(tmp_path, "a.csv", ("45143922361", 1000), ("45143922362", 3000),
+                                         ("45143922363", 4000), ("45143922364", 1000)))
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    try:
+        ids = {r.row_number: r.id for r in store.rows(1)}
+        for n in (3, 4):  # as a run stopped before sending them would leave them
+            rows.transition(store, ids[n], (S.VALID,), S.VERIFIED)
+        rows.approve(store, [ids[3], ids[4]], every=True)
+        rows.transition(store, ids[4], (S.APPROVED,), S.NOT_SENT, note="not sent: connect error (test)")
+    finally:
+        store.close()
+    orders = {n: r.order_id for n, r in by_row(1).items()}
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes", "--max-total", "2500")
+    assert code == 3, err
+    assert ("2 rows left out to stay within --max-total ₦2,500.00: ₦7,000.00, sheet rows 3, 4 (row 3 stays "
+            "APPROVED with the orderId it has (never sent: a later run sends it under that same orderId); row 4 "
+            "stays NOT_SENT with the orderId it has (never sent: a later run sends it under that same orderId); "
+            "all marked left out)") in err
+    assert "stay VERIFIED" not in err
+    assert paid(sandbox) == Counter({"45143922361": 1, "45143922364": 1})
+    after = by_row(1)
+    assert (after[3].state, after[4].state) == (S.APPROVED, S.NOT_SENT)
+    for n in (3, 4):
+        assert after[n].order_id == orders[n]
+        assert after[n].provider_message.startswith("left out: over --max-total ₦2,500.00 on ")
+        assert after[n].provider_message in history_notes(after[n].id)
+
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes")  # the next run sends them, under the same orderIds
+    assert code == 0, err
+    sent = {v["meter"]: v["orderId"] for v in sandbox.ledger.vends()}
+    assert (sent["45143922362"], sent["45143922363"]) == (orders[3], orders[4])
+    again = by_row(1)
+    assert all(r.state == S.SUCCESS and not (r.provider_message or "").startswith("left out") for r in again.values())
+
+
+def test_an_edit_clears_the_left_out_note(sandbox, capsys, tmp_path):
+    """Review of issue 14: "left out of the run of …" was said of the row as it was; once the
+    operator edits it (one row, or with others), it no longer holds. Its history keeps it."""
+    from buypower_tui.core import bulk
+    from buypower_tui.core.row_view import row_status
+    from buypower_tui.core.rules import Limits
+
+    cli(capsys, sandbox, "import", sheet(tmp_path, "a.csv", ("45143922371", 3000), ("45143922372", 3000),
+                                         ("45143922373", 1000)))
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes", "--max-total", "1000")
+    assert code == 3, err
+    before = by_row(1)
+    assert all(before[n].provider_message.startswith("left out: ") for n in (2, 3))
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    try:
+        rows.edit_row(store, before[2].id, {"amount": "900"}, Limits())
+        bulk.edit_rows(store, {before[3].id: {"phone": "08031234568"}}, Limits())
+    finally:
+        store.close()
+    after = by_row(1)
+    for n in (2, 3):
+        assert after[n].state == S.VALID and after[n].provider_message is None
+        assert before[n].provider_message in history_notes(after[n].id)  # said once, kept in the history
+        grid_row = {c: getattr(after[n], c) for c in ("state", "meter", "warnings", "errors", "provider_message",
+                                                     "duplicate_accepted")}
+        assert row_status(grid_row, {}) == ("ok", "valid")
+    code, _, err = cli(capsys, sandbox, "run", "1", "--yes")  # looked up again and paid as edited
+    assert code == 0, err
+    assert Counter(v["amount"] for v in sandbox.ledger.vends()) == Counter({"1000.00": 1, "900.00": 1, "3000.00": 1})
+
+
 def test_low_wallet_degrades_health_and_warns_before_a_run(sandbox, capsys, tmp_path, monkeypatch):
     sandbox.update_config(wallet=Decimal(9000))
     code, out, _ = cli(capsys, sandbox, "health")

@@ -26,9 +26,11 @@ from buypower_tui.core.store import Store, operator_name
 S = RowState
 _T, _E = Recipient.__table__, Event.__table__
 _CHUNK = 500  # ids per IN (...): well under every driver's limit on bound values
-# What a lookup said about a row: it said it about the old values, so an edit clears it.
+# What a lookup said about a row: it said it about the old values, so an edit clears it; so
+# does what else was said of them (provider_message: a run left the row out, its disco was down
+# at the lookup, its meter was not found). The history keeps it.
 _NO_LOOKUP = dict(customer_name=None, customer_address=None, customer_debt=None, debt_repayment=None,
-                  min_vend=None, max_vend=None)
+                  min_vend=None, max_vend=None, provider_message=None)
 _SET = (*(f"{f}_raw" for f in FIELDS), *FIELDS[:2], "amount_kobo", *FIELDS[3:], "state", "errors", "warnings",
         "duplicate_accepted", "updated_at", *_NO_LOOKUP)
 _NONE: dict[str, list[dict]] = {"errors": [], "warnings": []}

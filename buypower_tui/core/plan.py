@@ -197,15 +197,23 @@ def left_out_reasons(plan: RunPlan) -> dict[int, str]:
     return reasons
 
 
-def record_left_out(store: Store, plan: RunPlan) -> None:
-    """After the approval: the VERIFIED rows the run leaves out say why (their status line in the
-    editor, the export's provider_message, an event in their history), so the batch does not look
-    as if nothing happened. They stay VERIFIED and are paid by a later run (approval clears it)."""
+# The states a row left out is noted in: not yet sent under this plan. A FAILED row chosen for
+# a retry and left out keeps BuyPower's answer (an operator's "marked failed" is read from it).
+NOTED_WHEN_LEFT_OUT = (S.VERIFIED, *rows.SENDABLE)
+
+
+def record_left_out(store: Store, plan: RunPlan) -> int:
+    """After the approval, or when the run sends nothing at all: the rows the run leaves out
+    say why (their status line in the editor, the export's provider_message, an event in their
+    history), so the batch does not look as if nothing happened. They keep their state: a
+    VERIFIED one is paid by a later run (approval clears the note), an APPROVED or NOT_SENT one
+    (an orderId from an earlier run) is sent by a later run under that same orderId (its answer
+    replaces the note). Returns how many rows were noted."""
     by_reason: dict[str, list[int]] = {}
     for row_id, why in left_out_reasons(plan).items():
         by_reason.setdefault(why[:500], []).append(row_id)
-    for why, ids in by_reason.items():
-        rows.note_rows(store, ids, (S.VERIFIED,), note=why, provider_message=why)
+    return sum(rows.note_rows(store, ids, NOTED_WHEN_LEFT_OUT, note=why, provider_message=why)
+               for why, ids in by_reason.items())
 
 
 def _changed_meanwhile(store: Store, plan: RunPlan, policy: Policy, balance: Decimal, exc: Exception

@@ -41,6 +41,10 @@ class Preflight:
     # was made (ids are reused after a delete). A change between the question and VEND means
     # the operator did not see what would be paid.
     seen: dict[int, tuple] = field(default_factory=dict)
+    # Each planned row's state when planned: a row left out is named with it (one with an
+    # orderId stays APPROVED or NOT_SENT, not VERIFIED). Not in `seen`: the check at VEND asks
+    # about what would be paid, and a planned row's state only changes when it is paid.
+    state: dict[int, str] = field(default_factory=dict)
 
     @property
     def shortfall(self) -> Decimal:
@@ -53,6 +57,12 @@ class Preflight:
     def amount_of(self, ids: list[int]) -> Decimal:
         """The sum of these rows' amounts, as the plan saw them."""
         return Decimal(sum(self.seen[i][4] or 0 for i in ids if i in self.seen)) / 100
+
+    def left_out_with_order(self) -> list[int]:
+        """The rows left out by the limit that already have an orderId: they keep their state
+        and orderId (an APPROVED or NOT_SENT one is sent by a later run under that same orderId,
+        never a new one; a FAILED one chosen for a retry stays FAILED)."""
+        return [i for i in self.left_out_by_max_total if self.state.get(i, S.VERIFIED) != S.VERIFIED]
 
     def sheet_rows(self, ids: list[int], most: int = 10) -> str:
         """"row 3" / "rows 3, 7, 9 …": the sheet rows of `ids`, the first `most` of them."""
@@ -112,6 +122,7 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
                 p.unaccepted.append(row.id)
     p.seen = {row.id: (row.row_number, row.meter, row.disco, row.vend_type, row.amount_kobo, row.phone,
                        row.created_at) for row in candidates}
+    p.state = {row.id: row.state for row in candidates}
     running = Decimal(0)
     with_order = [r for r in candidates if r.state in rows.SENDABLE or r.id in retrying]
     verified = [r for r in candidates if r.state == S.VERIFIED and r.id not in retrying]

@@ -207,7 +207,10 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
                       errors=[{"field": f, "message": m} for f, m in checked.errors] or None,
                       warnings=[{"field": f, "message": m} for f, m in checked.warnings] or None,
                       customer_name=None, customer_address=None, customer_debt=None, debt_repayment=None,
-                      min_vend=None, max_vend=None)
+                      min_vend=None, max_vend=None,
+                      # what was said of the old values (a run left it out, its disco was down, its
+                      # meter was not found) no longer holds: the history keeps it
+                      provider_message=None)
 
 
 # -- sending and its results ------------------------------------------------------------------

@@ -41,6 +41,23 @@ ACTIONS = frozenset({"new", "merge", "open", "rename", "delete", "review", "resu
 COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", "To pay/paid", 14),
            ("rows", "Rows", 5), ("valid", "Valid", 5), ("invalid", "Invalid", 7), ("paid", "Paid", 5),
            ("failed", "Failed", 6), ("pending", "Pending", 7), ("created", "Created", 16))
+NAME_WIDTHS = range(16, 41)  # the name takes the slack, so that the screen's edge falls between columns
+
+
+def name_width(room: int) -> int:
+    """The name column's width in a table `room` cells wide: the nearest to its own at which the
+    right edge of the first screen cuts no other column (a count 1500 cut to "1" looks whole)."""
+    def cuts(name: int) -> bool:
+        x = 0
+        for key, _, width in COLUMNS:
+            width = name if key == "name" else width
+            if key != "name" and x + 1 < room < x + 1 + width:  # its text starts after a cell of padding
+                return True
+            x += width + 2
+        return False
+
+    default = dict((k, w) for k, _, w in COLUMNS)["name"]
+    return min((n for n in NAME_WIDTHS if not cuts(n)), key=lambda n: (abs(n - default), -n), default=default)
 
 
 class BatchesScreen(Screen):
@@ -74,10 +91,30 @@ class BatchesScreen(Screen):
         yield Static("", id="batches-hint", markup=False)
         table = DataTable(id="batches", cursor_type="row", zebra_stripes=True)
         self.utc_offset = offset_now()  # local time: the header names the offset
-        for key, label, width in COLUMNS:
-            table.add_column(f"{label} ({self.utc_offset})" if key == "created" else label, width=width, key=key)
+        self.add_columns(table, name_width(0))
         yield table
         yield Footer()
+
+    def add_columns(self, table: DataTable, name: int) -> None:
+        self.name_width = name
+        for key, label, width in COLUMNS:
+            table.add_column(f"{label} ({self.utc_offset})" if key == "created" else label,
+                             width=name if key == "name" else width, key=key)
+
+    def fit_columns(self) -> None:
+        """The name's width for the table's width now (see `name_width`): the columns again, and
+        the rows, when it changes."""
+        table = self.table
+        room = table.scrollable_content_region.width
+        if room <= 0 or name_width(room) == self.name_width:
+            return
+        keep = self.selected()
+        table.clear(columns=True)
+        self.add_columns(table, name_width(room))
+        self.load(keep)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_columns)
 
     @property
     def table(self) -> DataTable:
@@ -95,7 +132,8 @@ class BatchesScreen(Screen):
             return None  # shown, disabled
         return True
 
-    def load(self) -> None:
+    def load(self, keep: int | None = None) -> None:
+        """The batches as the store has them now; the cursor stays on its batch (or on `keep`)."""
         services = self.app.services
         if services is None:  # the App opens the store now; it tells this screen when it is open
             self.query_one("#batches-hint", Static).update("Opening the store…")
@@ -103,7 +141,7 @@ class BatchesScreen(Screen):
         batches = services.batches()
         stats = services.stats_for(b.id for b in batches)
         table = self.table
-        keep = self.selected()
+        keep = self.selected() if keep is None else keep
         table.clear()
         for b in batches:
             st = stats[b.id]
@@ -127,10 +165,18 @@ class BatchesScreen(Screen):
                 key=str(b.id))
         if keep is not None and str(keep) in table.rows:  # the cursor stays on its batch
             table.move_cursor(row=table.get_row_index(str(keep)))
-        self.query_one("#batches-hint", Static).update(
-            f"{len(batches)} batch(es). Enter opens one; n makes a new batch from a CSV or Excel sheet."
-            + (" ✓: done (every row paid or closed)." if any(st.done for st in stats.values()) else "")
-            if batches else "No batches yet: press n to make one from a CSV or Excel sheet.")
+        self.query_one("#batches-hint", Static).update(self.hint(len(batches), any(st.done for st in stats.values())))
+        self.call_after_refresh(self.fit_columns)  # with a vertical scrollbar now, or none
+
+    @staticmethod
+    def hint(count: int, any_done: bool) -> Text:
+        """The keys of the monthly routine the footer has no room for at 80 columns (R, h), in one
+        line there; what ✓ means after them (a second line at 80 columns)."""
+        if not count:
+            return Text("No batches yet: press n to make one from a CSV or Excel sheet.")
+        return Text.assemble(f"{count} batch(es). ", ("Enter", "bold"), " opens one · ", ("R", "bold"),
+                             " repeats it for a new month · ", ("h", "bold"), " meter history",
+                             ". ✓: done (every row paid or closed)." if any_done else "")
 
     def selected(self) -> int | None:
         if not self.table.row_count:

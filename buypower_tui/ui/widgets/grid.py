@@ -18,11 +18,15 @@ from buypower_tui.core.row_view import row_status, shown_value
 from buypower_tui.core.rules import escape_hidden, naira
 from buypower_tui.ui.widgets.paged_table import PagedTable
 
-# (key, label, width): fixed widths, so the table never measures its rows.
+# (key, label, width[, least]): fixed widths, so the table never measures its rows. Meter
+# (13 digits at most when valid), phone (11 digits, +234 and 10 as the sheet may say it) and
+# amount are read whole: on a narrow screen (80 columns) the status gives up width so they fit,
+# and the screen's edge never cuts one silently (PagedTable). The text columns (a `least`)
+# may be cut: the line above the grid says the status in full, the row editor (e) every field.
 COLUMNS = (
-    ("row", "Row", 5), ("status", "Status", 20), ("meter", "Meter", 13), ("disco", "DISCO", 7),
-    ("vend_type", "Type", 4), ("amount", "Amount", 12), ("phone", "Phone", 11), ("name", "Name", 15),
-    ("customer", "Customer", 16), ("address", "Address", 24), ("debt", "Outstanding", 11),
+    ("row", "Row", 5), ("status", "Status", 20, 8), ("meter", "Meter", 13), ("disco", "DISCO", 6),
+    ("vend_type", "Type", 4), ("amount", "Amount", 12), ("phone", "Phone", 14), ("name", "Name", 15, 8),
+    ("customer", "Customer", 16, 8), ("address", "Address", 24, 8), ("debt", "Outstanding", 11),
     ("repayment", "Repayment", 9),
 )
 STATUS_STYLE = {"invalid": "bold red", "warning": "yellow", "ok": "green", "done": "cyan"}

@@ -27,13 +27,54 @@ from textual.strip import Strip
 
 PAGE = 100  # rows read from the store at once
 MARGIN_PAGES = 1  # pages kept on either side of the screen
+CUT = "…"  # where the screen's edge cuts a cell that must be read whole
 
 Row = dict[str, Any]
+# (key, label, width) or (key, label, width, least): a column with a `least` width is text,
+# which gives up width down to `least` when the screen is narrow (see `fitted_widths`) and may
+# be cut by the screen's edge like any text. A column without one (a meter, a phone, an amount,
+# a token) is never narrowed, and where the screen's edge cuts it its cut side says so (CUT):
+# 0803123456 cut from 08031234567 would look like a whole (wrong) number.
+Column = tuple[str, str, int] | tuple[str, str, int, int]
+
+
+def _least(column: Column) -> int:
+    return column[3] if len(column) > 3 else column[2]
+
+
+def fitted_widths(columns: Sequence[Column], room: int, fixed: int = 0) -> list[int]:
+    """The columns' widths on a screen `room` cells wide: as given, unless a column that must be
+    read whole, in the run of them that opens the first screen (up to the first text column
+    after the `fixed` ones), would be cut by its right edge; then the text columns before it
+    give it room (the nearest first, each down to its `least`), when together they can. What
+    follows is reached by scrolling."""
+    widths = [c[2] for c in columns]
+    least = [_least(c) for c in columns]
+    end = 0
+    for i in range(len(columns)):
+        if i >= fixed and least[i] < widths[i]:
+            break  # text: from here on the screen may cut what it must
+        end += widths[i] + 2  # a cell's padding: one space either side
+        need = end - 1 - room  # the right padding may go
+        if need <= 0:
+            continue
+        slack = [(j, widths[j] - least[j]) for j in reversed(range(i)) if widths[j] > least[j]]
+        if sum(give for _, give in slack) < need:
+            break  # it cannot be made to fit: cut, and marked so
+        for j, give in slack:
+            take = min(give, need)
+            widths[j] -= take
+            end -= take
+            need -= take
+            if not need:
+                break
+    return widths
 
 
 class PagedTable(ScrollView, can_focus=True):
-    """`columns`: (key, label, width); `fetch(ids)`: those rows from the store; `cells(row)`:
-    one Text per column; `fixed`: how many first columns stay when scrolling right."""
+    """`columns`: (key, label, width[, least]) (see Column); `fetch(ids)`: those rows from the
+    store; `cells(row)`: one Text per column; `fixed`: how many first columns stay when
+    scrolling right. `columns` holds the widths fitted to the screen now."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "cursor_up", "Up", show=False),
@@ -87,17 +128,43 @@ class PagedTable(ScrollView, can_focus=True):
     class RowSelected(RowHighlighted):
         pass
 
-    def __init__(self, columns: Sequence[tuple[str, str, int]], fetch: Callable[[list[int]], list[Row]],
+    def __init__(self, columns: Sequence[Column], fetch: Callable[[list[int]], list[Row]],
                  cells: Callable[[Row], list[Text]], *, fixed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.columns = list(columns)
+        self.spec = list(columns)
         self.fetch, self.cells, self.fixed = fetch, cells, fixed
         self.ids: list[int] = []
         self._index: dict[int, int] | None = None  # row id -> position, built when first asked
         self._pages: dict[int, dict[int, Row]] = {}
         self._lines: dict[int, list[Segment]] = {}  # row id -> its line, unstyled by cursor or stripe
-        self._fixed_width = sum(w + 2 for _, _, w in self.columns[:fixed])
+        self._fitted_to: int | None = None
+        self._set_widths([c[2] for c in self.spec])
+
+    def _set_widths(self, widths: list[int]) -> None:
+        self.columns = [(c[0], c[1], w) for c, w in zip(self.spec, widths, strict=True)]
+        self._fixed_width = sum(w + 2 for _, _, w in self.columns[:self.fixed])
         self._width = sum(w + 2 for _, _, w in self.columns)
+        # where each scrolled column that must be read whole lies in a line (its padding included)
+        self._whole: list[tuple[int, int]] = []
+        x = 0
+        for n, (c, w) in enumerate(zip(self.spec, widths, strict=True)):
+            if n >= self.fixed and _least(c) == c[2]:
+                self._whole.append((x, x + w + 2))
+            x += w + 2
+
+    def _fit(self) -> None:
+        """The columns fitted to the width now (see `fitted_widths`); lines drawn for other
+        widths are dropped."""
+        room = self.scrollable_content_region.width  # less the vertical scrollbar, when there is one
+        if room <= 0 or room == self._fitted_to:
+            return
+        self._fitted_to = room
+        widths = fitted_widths(self.spec, room, self.fixed)
+        if widths != [w for _, _, w in self.columns]:
+            self._set_widths(widths)
+            self._lines.clear()
+            self.virtual_size = Size(self._width, len(self.ids) + 1)
+            self.refresh()
 
     # -- what is shown ---------------------------------------------------------------------------
 
@@ -185,6 +252,7 @@ class PagedTable(ScrollView, can_focus=True):
             self.scroll_to(y=row - visible + 1, animate=False, immediate=True)
 
     def on_resize(self) -> None:
+        self._fit()
         self.call_after_refresh(self._show_cursor)
 
     def action_cursor_up(self) -> None:
@@ -221,6 +289,8 @@ class PagedTable(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
+        if self.scrollable_content_region.width != self._fitted_to:  # a scrollbar came or went
+            self._fit()
         if y == 0:
             header = Text.assemble(*(self._pad(Text(label), w) for _, label, w in self.columns))
             style = self.get_component_rich_style("paged-table--header")
@@ -256,12 +326,27 @@ class PagedTable(ScrollView, can_focus=True):
 
     def _scrolled(self, segments: list[Segment], width: int, style: Style, cursor: bool = False) -> Strip:
         """The fixed columns, then the rest from the horizontal scroll on, in the line's style
-        (the cursor's colours win over the cells' own)."""
+        (the cursor's colours win over the cells' own). A cell to be read whole that an edge
+        of the screen cuts says so on that side (CUT)."""
         strip = Strip(segments)
         fixed = strip.crop(0, self._fixed_width)
-        x = int(self.scroll_offset.x)
-        rest = strip.crop(self._fixed_width + x, self._fixed_width + x + width)
+        left = self._fixed_width + int(self.scroll_offset.x)
+        right = left + max(self.scrollable_content_region.width - self._fixed_width, 0)  # the scrollbar's cells after
+        rest = strip.crop(left, right)
+        for start, end in self._whole:  # a cell wholly out of view is not misread: only one cut in two
+            if start < right < end and rest.cell_length == right - left and strip.crop(right, end).text.strip() \
+                    and strip.crop(max(start, left), right).text.strip():
+                rest = Strip.join([rest.crop(0, rest.cell_length - 1), self._cut_at(rest, rest.cell_length - 1)])
+            if start < left < end and rest.cell_length and strip.crop(start, left).text.strip() \
+                    and strip.crop(left, min(end, right)).text.strip():
+                rest = Strip.join([self._cut_at(rest, 0), rest.crop(1)])
         joined = Strip.join([fixed, rest]).extend_cell_length(width).crop(0, width)
         if cursor:
             return Strip([Segment(t, s + style if s else style, c) for t, s, c in joined])
         return Strip([Segment(t, style + s if s else style, c) for t, s, c in joined])
+
+    @staticmethod
+    def _cut_at(strip: Strip, x: int) -> Strip:
+        """CUT in the style of the cell at `x`."""
+        cell = list(strip.crop(x, x + 1))
+        return Strip([Segment(CUT, cell[0].style if cell else None)])

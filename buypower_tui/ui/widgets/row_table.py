@@ -24,10 +24,12 @@ S = RowState
 STATE_STYLE = {S.SUCCESS: "bold green", S.FAILED: "bold red", S.LOOKUP_FAILED: "red", S.PENDING: "yellow",
                S.NEEDS_REVIEW: "bold magenta", S.SENDING: "cyan", S.NOT_SENT: "yellow", S.APPROVED: "",
                S.INVALID: "red", S.CLOSED: "dim"}
+# (label, width[, least]): meter, amount, token, units and receipt are read whole (the screen's
+# edge never cuts one silently: PagedTable); the provider's text may be cut, as text is.
 COLUMNS = {
     "row": ("Row", 5), "state": ("State", 13), "meter": ("Meter", 13), "amount": ("Amount", 12),
     "token": ("Token", 31), "units": ("Units", 8), "receipt": ("Receipt", 14), "next": ("Next requery", 12),
-    "message": ("Provider / reason", 40),
+    "message": ("Provider / reason", 40, 20),
 }
 
 
