@@ -17,15 +17,17 @@ import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from sqlmodel import col, select
+
 from buypower_tui.core import rows, run_log
 from buypower_tui.core.breaker import BreakerOpen, BreakerSnapshot, BreakerState
 from buypower_tui.core.client import BuyPowerClient, NotSent
-from buypower_tui.core.models import RowState
+from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.store import Store
@@ -34,15 +36,28 @@ from buypower_tui.core.times import clock_time
 log = logging.getLogger(__name__)
 S = RowState
 EMIT_EVERY_S = 0.2
+PENDING_SHOWN = 50  # the pending rows a Progress names during the wait (the soonest requeried first)
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """A PENDING row during the wait for pending rows: when the run asks BuyPower about it next."""
+
+    row_number: int
+    meter: str
+    next_requery_at: datetime | None  # UTC
 
 
 @dataclass(frozen=True)
 class Progress:
-    """One snapshot of a run, for the CLI's progress line and the TUI's run view."""
+    """One snapshot of a run, for the CLI's progress line and the TUI's run view.
+
+    `to_send` and `sent` count rows, each at most once: a row sent again under its orderId
+    (BuyPower never received it: NOT_SENT) counts in `resent`, not again in `sent`."""
 
     counts: dict[str, int]
-    to_send: int  # rows this run set out to send
-    sent: int  # of those, how many got an answer (any outcome)
+    to_send: int  # rows this run sends (those it set out to send, and rows a requery found never received)
+    sent: int  # of those, the rows whose POST got an answer (BuyPower has or may have the order)
     vends_per_s: float
     eta_s: float | None
     breaker: BreakerSnapshot
@@ -50,6 +65,10 @@ class Progress:
     last_error: str | None
     paused: bool
     finished: bool
+    resent: int = 0  # POSTs of rows sent before in this run (the earlier request never reached BuyPower)
+    # Sending is done: the pending rows are requeried until then (UTC), and no longer (None: not waiting)
+    wait_ends_at: datetime | None = None
+    pending: tuple[PendingRow, ...] = ()  # during that wait: pending rows, soonest requery first (at most 50)
 
 
 @dataclass
@@ -66,7 +85,9 @@ class RunResult:
 class RunOptions:
     concurrency: int = 4
     requery: RequeryPolicy = field(default_factory=RequeryPolicy)
-    wait_pending: float = 0.0  # after sending, keep requerying PENDING rows this long (seconds)
+    # Once every row has been sent, requery PENDING rows this long (seconds), and no longer:
+    # see Runner._requery_loop.
+    wait_pending: float = 0.0
 
 
 class Runner:
@@ -86,7 +107,13 @@ class Runner:
         self._stopping = False
         self._probe_lock = asyncio.Lock()
         self._started = time.monotonic()
-        self._to_send = self._sent = 0
+        self._to_send: set[int] = set()  # rows this run sends
+        self._answered: set[int] = set()  # of those, rows whose POST got an answer (`sent`)
+        self._tried: set[int] = set()  # rows POSTed by this run, whatever the answer
+        self._resent = 0  # POSTs of a row already POSTed by this run
+        self._wait_ends: float | None = None  # monotonic: when the wait for pending rows ends
+        self._wait_ends_at: datetime | None = None  # the same, on the wall clock (for the screens)
+        self._wait_over = False  # the wait ended: nothing more is requeried or queued again
         self._waiting: str | None = None
         self._last_error: str | None = None
         self._fatal: str | None = None
@@ -139,7 +166,7 @@ class Runner:
             if row.state in rows.SENDABLE and self._confirmed(row.id):
                 self._meter_of[row.id] = row.meter or ""
                 self._queue.put_nowait(row.id)
-        self._to_send = self._queue.qsize()
+        self._to_send = set(self._meter_of)
         # Two workers more than the client's request cap: while some wait for BuyPower, the
         # extra ones do the row's database work, so the cap stays full. Requests in flight
         # are still capped by the client at `concurrency`.
@@ -184,7 +211,8 @@ class Runner:
             self._in_flight += 1
             try:
                 if not await self._breaker_closed():
-                    self._queue.put_nowait(row_id)
+                    if not self._wait_over:  # stopping: it stays in the queue, unsent
+                        self._queue.put_nowait(row_id)
                     continue
                 lock = self._meter_locks.setdefault(self._meter_of[row_id], asyncio.Lock())
                 async with lock:  # at most one vend in flight per meter
@@ -199,6 +227,8 @@ class Runner:
             self._posted.add(row_id)
         except rows.StateConflict as exc:  # another process moved it: not ours to send
             log.info("skipped: %s", exc)
+            if row_id not in self._answered:
+                self._to_send.discard(row_id)
             return
         try:
             result = await self.client.vend(row.order_id, row.meter, row.disco, row.amount, row.phone,
@@ -210,7 +240,8 @@ class Runner:
             return
         except BreakerOpen as exc:  # refused before anything was sent
             await self._write(rows.unsend, self.store, row_id, str(exc))
-            self._queue.put_nowait(row_id)
+            if not self._wait_over:
+                self._queue.put_nowait(row_id)
             return
         except ConfigurationError as exc:  # a 401: BuyPower did not process it
             await self._write(rows.unsend, self.store, row_id, str(exc))
@@ -220,10 +251,13 @@ class Runner:
             log.exception("vend of row %s", row_id)
             self._fail_run(f"unexpected error while sending row {row.row_number}: {exc}")
             return
+        if row_id in self._tried:
+            self._resent += 1
+        self._tried.add(row_id)
         state = await self._store_result(row_id, result, requery=False)
-        self._sent += 1
-        if state == S.NOT_SENT and not self._stopping:
-            self._to_send += 1
+        if state != S.NOT_SENT:
+            self._answered.add(row_id)
+        elif not self._stopping and not self._wait_over:
             self._queue.put_nowait(row_id)  # the request never left: again, same orderId
         self._emit()
 
@@ -258,8 +292,9 @@ class Runner:
         self.stop()
 
     async def _breaker_closed(self) -> bool:
-        """Wait while the breaker is open; probe it (a read) when half-open."""
-        while not self._stopping:
+        """Wait while the breaker is open; probe it (a read) when half-open. Not past the end
+        of the wait for pending rows: a row sent again then stays NOT_SENT (v sends it)."""
+        while not self._stopping and not self._wait_over:
             snap = self.client.breaker.snapshot()
             if snap.state is BreakerState.CLOSED:
                 self._set_waiting(None)
@@ -281,34 +316,58 @@ class Runner:
             self._emit(force=True)
 
     async def _requery_loop(self) -> None:
-        """Requery due PENDING rows while sending goes on; once nothing is left to send, go
-        on for `wait_pending` seconds while rows are PENDING, then end the run."""
-        deadline: float | None = None
+        """Requery due PENDING rows while sending goes on. Once every row has been sent (nothing
+        queued, nothing in flight), the wait for pending rows starts, once, and lasts
+        `wait_pending` seconds: due rows are requeried, and a row a requery finds BuyPower never
+        received is sent again under its orderId, which does not start the wait again. It ends
+        sooner when no row is pending, or when every pending row's next requery falls after it.
+        A requery in flight when it ends is given up (a read: the row stays PENDING and due, for
+        the failed/pending view or the next start); a POST in flight ends with its answer."""
         while not self._stopping:
             await self._resume.wait()
             for row_id in rows.due_requeries(self.store, self.batch_id):
-                if self._stopping:
-                    return
+                if self._stopping or self._wait_passed():
+                    break
                 await self._requery_one(row_id)
-            if self._queue.empty() and self._in_flight == 0:
-                deadline = deadline or time.monotonic() + self.opt.wait_pending
-                if not rows.ids_in(self.store, self.batch_id, (S.PENDING,)) or time.monotonic() >= deadline:
-                    return
-            else:
-                deadline = None
-            nxt = rows.next_due(self.store, self.batch_id)
+            if self._stopping:
+                return
+            idle = self._queue.empty() and self._in_flight == 0
+            starts = idle and self._wait_ends is None
+            if starts:
+                self._wait_ends = time.monotonic() + self.opt.wait_pending
+                self._wait_ends_at = datetime.now(UTC) + timedelta(seconds=self.opt.wait_pending)
+            nxt = rows.next_due(self.store, self.batch_id)  # None: no row is pending
+            if nxt is not None and nxt.tzinfo is None:
+                nxt = nxt.replace(tzinfo=UTC)  # SQLite hands UTC back without its zone
+            if self._wait_passed() or (idle and self._wait_ends_at is not None
+                                       and (nxt is None or nxt > self._wait_ends_at)):
+                self._wait_over = True  # rows queued again are still sent; none is queued after this
+                self._emit(force=True)
+                return
+            if starts:
+                self._emit(force=True)
             wait = 0.2 if nxt is None else (nxt - datetime.now(UTC)).total_seconds()
+            if self._wait_ends is not None:
+                wait = min(wait, self._wait_ends - time.monotonic())
             self._changed.clear()
             with contextlib.suppress(TimeoutError):  # until a row is done or a requery is due
                 await asyncio.wait_for(self._changed.wait(), min(max(wait, 0.02), 0.2))
+
+    def _wait_passed(self) -> bool:
+        return self._wait_ends is not None and time.monotonic() >= self._wait_ends
 
     async def _requery_one(self, row_id: int) -> None:
         row = rows.get(self.store, row_id)
         if row.state not in rows.REQUERYABLE and not rows.is_operator_failed(row):
             return
+        left = None if self._wait_ends is None else max(self._wait_ends - time.monotonic(), 0.0)
         try:
-            result = await self.client.requery(row.order_id, vend_type=row.vend_type or "PREPAID",
-                                               sent_at=row.sent_at)
+            async with asyncio.timeout(left):  # the wait's end: a read, given up
+                result = await self.client.requery(row.order_id, vend_type=row.vend_type or "PREPAID",
+                                                   sent_at=row.sent_at)
+        except TimeoutError:
+            log.info("requery of row %s given up: the wait for pending rows ended", row.row_number)
+            return
         except BreakerOpen:
             return  # try again on a later pass
         except ConfigurationError as exc:
@@ -316,7 +375,7 @@ class Runner:
             return
         state = await self._store_result(row_id, result, requery=True)
         if state == S.NOT_SENT and not self._stopping and self._confirmed(row_id):
-            self._to_send += 1  # it never reached BuyPower: send it again, same orderId
+            self._to_send.add(row_id)  # it never reached BuyPower: send it again, same orderId
             self._meter_of[row_id] = row.meter or ""
             self._queue.put_nowait(row_id)
         self._emit()
@@ -325,13 +384,27 @@ class Runner:
 
     def _progress(self, finished: bool) -> Progress:
         elapsed = max(time.monotonic() - self._started, 1e-6)
-        rate = self._sent / elapsed
-        left = max(self._to_send - self._sent, 0)
+        sent = len(self._answered & self._to_send)
+        rate = sent / elapsed
+        left = max(len(self._to_send) - sent, 0)
+        waiting = self._wait_ends_at is not None and not finished and not self._wait_over
         return Progress(
-            counts=dict(self.store.stats(self.batch_id).by_state), to_send=self._to_send, sent=self._sent,
+            counts=dict(self.store.stats(self.batch_id).by_state), to_send=len(self._to_send), sent=sent,
             vends_per_s=rate, eta_s=(left / rate) if rate > 0 else None,
             breaker=self.client.breaker.snapshot(), waiting=self._waiting, last_error=self._last_error,
-            paused=not self._resume.is_set(), finished=finished)
+            paused=not self._resume.is_set(), finished=finished, resent=self._resent,
+            wait_ends_at=self._wait_ends_at if waiting else None,
+            pending=self._pending_rows() if waiting else ())
+
+    def _pending_rows(self) -> tuple[PendingRow, ...]:
+        """The batch's PENDING rows and their next requery, soonest first (one small query)."""
+        with self.store.session() as s:
+            found = s.exec(select(Recipient.row_number, Recipient.meter, Recipient.next_requery_at)
+                           .where(Recipient.batch_id == self.batch_id, Recipient.state == S.PENDING)
+                           .order_by(col(Recipient.next_requery_at), col(Recipient.row_number))
+                           .limit(PENDING_SHOWN)).all()
+        return tuple(PendingRow(n, meter or "", at if at is None or at.tzinfo else at.replace(tzinfo=UTC))
+                     for n, meter, at in found)
 
     def _emit(self, force: bool = False, finished: bool = False) -> None:
         """At most five reports a second; one held back is sent when the 0.2 s are up, so the

@@ -18,8 +18,12 @@ from buypower_tui.services.operations import Services
 if TYPE_CHECKING:
     from buypower_tui.core.vending import Progress, Runner, RunResult
 
-# After the last POST, pending rows are requeried this long before the run reports; the
-# failed/pending view (and start-up recovery) carry on from there.
+# Once every row of a run has been sent, its pending rows are requeried this long, and no
+# longer: a row sent again meanwhile (BuyPower never received it) does not start the wait
+# again, a requery in flight at its end is given up, and it ends sooner when no pending row is
+# due before then (vending.Runner._requery_loop). Only a POST in flight then still ends with
+# its answer. The failed/pending view (and start-up recovery) carry on from there. The TUI's
+# wait; the CLI's `run --wait-pending` has its own default.
 WAIT_PENDING_S = 120.0
 
 

@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from buypower_tui import services as layer
 from buypower_tui.core.money_lock import MoneyLockError
+from buypower_tui.core.times import clock_time
 from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress, RowsChanged, RunProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
 from buypower_tui.ui.screens.run import RunScreen
@@ -27,6 +28,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("buypower_tui.ui")
 T = TypeVar("T")
+END_TOAST_S = 4.0  # the one toast at the end of a run: the run view keeps what it says
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """What a run's end says, kept for the run view (F4) instead of toasts over other screens."""
+
+    title: str  # "Run finished" or "Run stopped"
+    facts: str  # counts by state, rows not sent, rows left out (the toast's text)
+    left: int = 0  # rows the operator chose to leave out (duplicates skipped, over --max-total or the wallet)
+    warning: str | None = None  # the wallet check, when pending rows may explain it
 
 
 class LookupStopped(Exception):
@@ -52,6 +64,7 @@ class JobsMixin:
     def init_jobs(self) -> None:
         self.lookup_done: tuple[int, int] = (0, 0)
         self.run_errors: deque[str] = deque(maxlen=5)
+        self.run_ends: dict[int, RunEnd] = {}  # batch id -> how its last run in this session ended
         self.jobs: dict[Worker, Job] = {}
 
     def busy(self, kind: JobKind, batch_id: int | None = None) -> bool:
@@ -71,6 +84,9 @@ class JobsMixin:
             if p is None:
                 return f"paying batch {b}"
             state = " paused" if p.paused else " stopping" if self.run_control.stopping else ""
+            if p.wait_ends_at is not None and not state:  # the run view counts down; the bar has no clock
+                return (f"paying batch {b}: {p.sent}/{p.to_send} sent, requerying "
+                        f"{p.counts.get('PENDING', 0)} pending until {clock_time(p.wait_ends_at.timestamp())}")
             return f"paying batch {b}: {p.sent}/{p.to_send}{state}"
         if self.busy("plan"):
             return "checking before paying (recovery, lookup, wallet)"
@@ -192,6 +208,7 @@ class JobsMixin:
     def start_run(self, plan: RunPlan) -> None:
 
         self.run_errors.clear()
+        self.run_ends.pop(plan.batch_id, None)
 
         def on_progress(p: Progress) -> None:  # the run's thread: plain assignments and a message
             if p.last_error and (not self.run_errors or self.run_errors[-1] != p.last_error):
@@ -204,14 +221,16 @@ class JobsMixin:
         self.open_screen(RunScreen(plan.batch_id))
 
     def _ran(self, result: RunResult, batch_id: int) -> None:
+        """The run's end goes into the run view (F4), not into toasts: at most one short toast,
+        and none while the run view of the batch is on screen (it says the same). An error, or
+        a wallet difference no pending row explains, opens the error modal (it stays)."""
         c = self.services.stats(batch_id).by_state  # the progress event may be a little behind
         unsent = c.get("APPROVED", 0) + c.get("NOT_SENT", 0)
         plan = self.run_control.plan if self.run_control is not None else None
         left = len(plan.skipped) + len(plan.preflight.left_out_by_max_total) if plan is not None else 0
-        self.notify(f"Batch {batch_id}: {c.get('SUCCESS', 0)} paid, {c.get('FAILED', 0)} failed, "
-                    f"{c.get('PENDING', 0)} pending" + (f", {unsent} not sent (v sends them)" if unsent else "")
-                    + (f", {left} left out as you chose (the editor says why)" if left else "") + ".",
-                    title="Run stopped" if unsent else "Run finished", markup=False)
+        facts = (f"Batch {batch_id}: {c.get('SUCCESS', 0)} paid, {c.get('FAILED', 0)} failed, "
+                 f"{c.get('PENDING', 0)} pending" + (f", {unsent} not sent (v sends them)" if unsent else "")
+                 + (f", {left} left out as you chose (the editor says why)" if left else "") + ".")
         problems = [x for x in (result.error, result.reconciliation) if x]
         for problem in problems:
             log.warning("run of batch %s: %s", batch_id, problem)
@@ -219,11 +238,17 @@ class JobsMixin:
             self.exit()
             return
         unsettled = sum(c.get(s, 0) for s in ("PENDING", "SENDING", "NEEDS_REVIEW"))
+        warning = None
+        if result.reconciliation and unsettled and not result.error:  # pending rows may explain it
+            warning = result.reconciliation + ". Requery the pending rows (r) and look again."
+        end = RunEnd("Run stopped" if unsent else "Run finished", facts, left, warning)
+        self.run_ends[batch_id] = end
         if result.error or (result.reconciliation and not unsettled):
             self.show_error("The run needs your attention", "\n\n".join(problems))
-        elif result.reconciliation:  # pending rows may explain it: check again once they settle
-            self.notify(result.reconciliation + ". Requery the pending rows (r) and look again.",
-                        title="Wallet check", severity="warning", timeout=15, markup=False)
+        elif not (isinstance(self.screen, RunScreen) and self.screen.batch_id == batch_id):
+            self.notify(facts + (" Wallet check: see the run view (F4)." if warning else " F4 shows the run."),
+                        title=end.title, severity="warning" if warning else "information",
+                        timeout=END_TOAST_S, markup=False)
 
     # -- requery -----------------------------------------------------------------------------
 
