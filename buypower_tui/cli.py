@@ -23,9 +23,9 @@ from buypower_tui import __version__, secrets
 from buypower_tui import services as layer
 from buypower_tui.cli_db import add_db_parser
 from buypower_tui.cli_history import add_history_parser
-from buypower_tui.cli_report import add_report_parser
 from buypower_tui.cli_records import add_record_parsers
 from buypower_tui.cli_repeat import add_repeat_parser, negative_changes
+from buypower_tui.cli_report import add_report_parser
 from buypower_tui.cli_sheets import add_into_option, add_template_parser
 from buypower_tui.cli_vending import add_vending_parsers
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
