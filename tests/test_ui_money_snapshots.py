@@ -16,7 +16,7 @@ from buypower_tui.core.models import Recipient, RowState, utcnow
 from buypower_tui.core.plan import RunPlan
 from buypower_tui.core.preflight import Preflight
 from buypower_tui.core.recovery import RecoveryReport
-from buypower_tui.core.vending import Progress
+from buypower_tui.core.run_progress import Progress
 from buypower_tui.services import RunControl, Services
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
@@ -25,11 +24,11 @@ from typing import Any
 from sqlmodel import col, select
 
 from buypower_tui.core import rows, run_log
-from buypower_tui.core.breaker import BreakerOpen, BreakerSnapshot, BreakerState
+from buypower_tui.core.breaker import BreakerOpen, BreakerState
 from buypower_tui.core.client import BuyPowerClient, NotSent
 from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
-from buypower_tui.core.requery_policy import RequeryPolicy
+from buypower_tui.core.run_progress import PendingRow, Progress, RunOptions, RunResult
 from buypower_tui.core.store import Store
 from buypower_tui.core.times import clock_time
 
@@ -37,57 +36,6 @@ log = logging.getLogger(__name__)
 S = RowState
 EMIT_EVERY_S = 0.2
 PENDING_SHOWN = 50  # the pending rows a Progress names during the wait (the soonest requeried first)
-
-
-@dataclass(frozen=True)
-class PendingRow:
-    """A PENDING row during the wait for pending rows: when the run asks BuyPower about it next."""
-
-    row_number: int
-    meter: str
-    next_requery_at: datetime | None  # UTC
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One snapshot of a run, for the CLI's progress line and the TUI's run view.
-
-    `to_send` and `sent` count rows, each at most once: a row sent again under its orderId
-    (BuyPower never received it: NOT_SENT) counts in `resent`, not again in `sent`."""
-
-    counts: dict[str, int]
-    to_send: int  # rows this run sends (those it set out to send, and rows a requery found never received)
-    sent: int  # of those, the rows whose POST got an answer (BuyPower has or may have the order)
-    vends_per_s: float
-    eta_s: float | None
-    breaker: BreakerSnapshot
-    waiting: str | None  # why nothing is being sent right now, if so
-    last_error: str | None
-    paused: bool
-    finished: bool
-    resent: int = 0  # POSTs of rows sent before in this run (the earlier request never reached BuyPower)
-    # Sending is done: the pending rows are requeried until then (UTC), and no longer (None: not waiting)
-    wait_ends_at: datetime | None = None
-    pending: tuple[PendingRow, ...] = ()  # during that wait: pending rows, soonest requery first (at most 50)
-
-
-@dataclass
-class RunResult:
-    progress: Progress
-    succeeded: list[int] = field(default_factory=list)
-    balance_before: Decimal | None = None
-    balance_after: Decimal | None = None
-    reconciliation: str | None = None  # a warning when the wallet moved by other than the successes
-    error: str | None = None  # what stopped the run early (a refused key, a bug)
-
-
-@dataclass
-class RunOptions:
-    concurrency: int = 4
-    requery: RequeryPolicy = field(default_factory=RequeryPolicy)
-    # Once every row has been sent, requery PENDING rows this long (seconds), and no longer:
-    # see Runner._requery_loop.
-    wait_pending: float = 0.0
 
 
 class Runner:

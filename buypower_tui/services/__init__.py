@@ -26,7 +26,7 @@ _WHERE = {
     "RunCancelled": "buypower_tui.services.running",
     "PlanChanged": "buypower_tui.core.plan", "RunPlan": "buypower_tui.core.plan",
     "LookupReport": "buypower_tui.core.lookup", "RecoveryReport": "buypower_tui.core.recovery",
-    "Progress": "buypower_tui.core.vending", "RunResult": "buypower_tui.core.vending",
+    "Progress": "buypower_tui.core.run_progress", "RunResult": "buypower_tui.core.run_progress",
     "MeterHistory": "buypower_tui.core.meter_history", "MeterRow": "buypower_tui.core.meter_history",
     "MonthReport": "buypower_tui.core.report", "Line": "buypower_tui.core.report",
     "BatchStats": "buypower_tui.core.store", "NotAStore": "buypower_tui.core.store",
