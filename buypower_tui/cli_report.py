@@ -38,7 +38,7 @@ def report_lines(report: MonthReport) -> list[str]:
     lines = [heading(report)]
     if not report.total.rows:
         return [*lines, nothing_in(report)]
-    width = max(12, *(min(28, len(g.group)) for g in report.groups))
+    width = max(12, *(min(28, len(group_text(g.group))) for g in report.groups))  # as shown: escapes are longer
     lines.append(f"{group_text(report.by)[:width]:<{width}} " + " ".join(f"{n:{a}{w}}" for n, w, a in COLUMNS))
     for line in [*report.groups, report.total]:
         name = group_text(line.group)

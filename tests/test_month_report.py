@@ -81,8 +81,8 @@ def test_each_row_counts_in_the_month_it_was_paid_per_day_too(paid_month):
             s.exec(update(Recipient).where(Recipient.row_number == 2).values(
                 paid_at=datetime(2026, 2, 28, 12, tzinfo=UTC)))
             s.commit()
-        now = month_report(db)
-        february = month_report(db, "2026-02", by="batch")
+        now = month_report(db, mode="sandbox")
+        february = month_report(db, "2026-02", by="batch", mode="sandbox")
     finally:
         db.close()
     assert (now.total.paid, now.total.paid_kobo) == (1, 250_000)
@@ -139,3 +139,79 @@ def test_an_empty_month_says_so_and_exits_0(sandbox, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["report", "--by"])
     assert usage.value.code == 2
+
+
+def test_a_live_report_leaves_sandbox_money_out(paid_month, capsys):
+    """One store holds both modes' batches; each report is one wallet's."""
+    assert main(["--live", "report"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing was paid, failed, pending or closed" in out and "₦3,500.00" not in out
+    assert "went down" not in out  # the sandbox wallet's run is not the live wallet's
+    code, out, _ = cli(capsys, paid_month, "report")
+    assert "sandbox batches only" in out.splitlines()[0] and "₦3,500.00" in out
+
+
+def test_rows_still_pending_when_the_run_ended_explain_the_wallet_difference(monkeypatch, capsys, tmp_path):
+    """Both rows pending at the run's end: the wallet went down by both, the run paid nothing;
+    BuyPower settles them later (one paid, one failed and refunded), outside any run."""
+    with cli_sandbox(monkeypatch, seed=21) as sandbox:
+        sheet = tmp_path / "p.csv"
+        sheet.write_text("meter,disco,amount,phone\n55500000001,ABUJA,1100,08031234567\n"
+                         "55500000002,ABUJA,1200,08031234567\n")
+        assert cli(capsys, sandbox, "import", str(sheet))[0] == 0
+        assert cli(capsys, sandbox, "run", "1", "--yes", "--wait-pending", "0")[0] == 3
+        code, out, _ = cli(capsys, sandbox, "report")
+    assert code == 0
+    assert "it went down by ₦2,300.00, and their rows paid ₦0.00" in out, out
+    assert ("₦2,300.00 more left the wallet than those rows paid; the rows those runs sent that were still pending "
+            "when they ended come to ₦2,300.00") in out
+    assert "check BuyPower's transaction history" not in out
+
+
+def _run_ended_at(store: Store, at: datetime) -> None:
+    """A sandbox batch and its run's event, as Runner leaves them."""
+    from buypower_tui.core.models import Batch, Event
+    from buypower_tui.core.run_log import NOTE
+
+    with store.session() as s:
+        batch = Batch(name="b", mode="sandbox", created_at=at, imported_at=at)
+        s.add(batch)
+        s.commit()
+        s.add(Event(batch_id=batch.id, operator="x", at=at, note=NOTE,
+                    details={"run": {"balance_before": "10000", "balance_after": "9000", "paid": "1000"}}))
+        s.commit()
+
+
+@pytest.mark.parametrize(("utc", "month", "other"), [
+    (datetime(2026, 12, 1, 7, 30, tzinfo=UTC), "2026-11", "2026-12"),  # 30 Nov 23:30 PST
+    (datetime(2026, 4, 1, 7, 30, tzinfo=UTC), "2026-04", "2026-03"),  # 1 Apr 00:30 PDT
+])
+def test_a_run_counts_in_its_local_month_across_a_clock_change(store, monkeypatch, utc, month, other):
+    import time
+
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    try:
+        _run_ended_at(store, utc)
+        assert month_report(store, month, mode="sandbox").wallet.runs == 1
+        assert month_report(store, other, mode="sandbox").wallet.runs == 0
+        assert month_report(store, "2026-03", mode="sandbox").utc_offset == "-08:00/-07:00"  # DST began 8 March
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_kept_column_named_like_a_built_in_grouping_can_be_chosen(paid_month, capsys):
+    db = store()
+    try:
+        with db.session() as s:
+            s.exec(update(Recipient).values(extras={"Batch": "North"}))
+            s.commit()
+        report = month_report(db, mode="sandbox")
+        by_column = month_report(db, by="column:batch", mode="sandbox")
+    finally:
+        db.close()
+    assert report.groupings == ["disco", "batch", "column:Batch"]
+    assert [g.group for g in by_column.groups] == ["North"] and by_column.by == "column:Batch"
+    code, out, _ = cli(capsys, paid_month, "report", "--by", "batch")
+    assert code == 0 and any(line.startswith("1 march") for line in out.splitlines())

@@ -58,8 +58,8 @@ def february(tmp_path):
             session.exec(update(Recipient).where(Recipient.batch_id == batch_id, Recipient.row_number == row)
                          .values(state=state, paid_at=paid_at, updated_at=updated_at, order_id=f"order-{row}"))
         session.commit()
-    record_run(s.store, batch_id, Decimal("100000"), Decimal("85000"), Decimal("15000"), 3)
-    record_run(s.store, batch_id, None, None, Decimal("0"), 0)
+    record_run(s.store, batch_id, Decimal("100000"), Decimal("85000"), Decimal("15000"), 3, set())
+    record_run(s.store, batch_id, None, None, Decimal("0"), 0, set())
     with s.store.session() as session:
         session.exec(update(Event).where(Event.note == NOTE).values(at=at(14, 16)))
         session.commit()
@@ -136,7 +136,8 @@ async def test_f5_shows_the_month_as_the_cli_does_with_charts_groupings_months_a
         shown = screen_text(app)
         abuja = next(line for line in shown.splitlines() if line.strip().startswith("ABUJA") and "₦1,200" in line)
         assert abuja.split() == ["ABUJA", "2", "₦3,500.00", "1", "₦1,200.00", "0", "—", "1"], abuja
-        assert f"{month} (local time, +00:00), by disco: a paid row counts in the month it was paid" in shown
+        assert (f"{month} (local time, +00:00, sandbox batches only), by disco: a paid row counts in the month "
+                "it was paid") in shown
         assert (f"wallet: 1 run in {month}; 1 read the balance before and after: it went down by ₦3,500.00, "
                 "and their rows paid ₦3,500.00") in " ".join(shown.split())
         assert f"Naira paid per disco, {month}" in shown

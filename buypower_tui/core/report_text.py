@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from buypower_tui.core.rules import escape_hidden, naira
-from buypower_tui.core.times import offset_now
 from buypower_tui.core.values import from_kobo
 
 if TYPE_CHECKING:
@@ -36,8 +35,9 @@ def cells(line: Line) -> list[str]:
 
 
 def heading(report: MonthReport) -> str:
-    return (f"{report.month} (local time, {offset_now()}), by {group_text(report.by)}: a paid row counts in the "
-            "month it was paid, any other in the month its state last changed")
+    sandbox = ", sandbox batches only" if report.mode == "sandbox" else ""
+    return (f"{report.month} (local time, {report.utc_offset}{sandbox}), by {group_text(report.by)}: a paid row "
+            "counts in the month it was paid, any other in the month its state last changed")
 
 
 def nothing_in(report: MonthReport) -> str:
@@ -52,10 +52,16 @@ def wallet_lines(report: MonthReport) -> list[str]:
                 f"rows paid: {naira(paid)}"]
     lines = [f"wallet: {w.runs} run{'s' * (w.runs != 1)} in {report.month}; {w.reconciled} read the balance before "
              f"and after: it went down by {naira(w.moved)}, and their rows paid {naira(w.paid_by_runs)}"]
-    if w.difference:
+    if 0 < w.difference <= w.unsettled:
+        lines.append(f"wallet: {naira(w.difference)} more left the wallet than those rows paid; the rows those runs "
+                     f"sent that were still pending when they ended come to {naira(w.unsettled)}: BuyPower settled "
+                     "them after the run (paid, or failed and refunded), which explains it")
+    elif w.difference:
         lines.append(f"wallet: {naira(abs(w.difference))} {'more' if w.difference > 0 else 'less'} left the wallet "
-                     "than those rows paid: rows settled by a later requery, a top-up or a payment outside "
-                     "buypower-tui during a run; check BuyPower's transaction history")
+                     "than those rows paid"
+                     + (f" (rows still pending at the runs' end: {naira(w.unsettled)})" if w.unsettled else "")
+                     + ": a top-up or a payment outside buypower-tui during a run; check BuyPower's transaction "
+                     "history")
     if w.reconciled < w.runs:
         lines.append(f"wallet: {w.runs - w.reconciled} run(s) could not read the balance and are not counted")
     lines.append(f"rows paid in {report.month} (SUCCESS, by their payment time): {naira(paid)}")

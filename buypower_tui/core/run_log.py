@@ -16,10 +16,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from buypower_tui.core.models import Event
+from buypower_tui.core.models import Event, Recipient, RowState, from_kobo
 from buypower_tui.core.store import Store, operator_name
 
-_E = Event.__table__
+_E, _R = Event.__table__, Recipient.__table__
+UNSETTLED = (RowState.SENDING, RowState.PENDING, RowState.NEEDS_REVIEW)
 NOTE = "run finished"
 
 
@@ -31,6 +32,7 @@ class RunRecord:
     balance_after: Decimal | None
     paid: Decimal  # the rows this run paid (SUCCESS), as the run counted them
     succeeded: int
+    unsettled: Decimal = Decimal(0)  # what its rows still pending at its end came to (settled after it)
 
     @property
     def moved(self) -> Decimal | None:
@@ -45,12 +47,21 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def record_run(store: Store, batch_id: int, balance_before: Decimal | None, balance_after: Decimal | None,
-               paid: Decimal, succeeded: int) -> None:
+               paid: Decimal, succeeded: int, posted: set[int]) -> None:
+    """`posted`: the rows this run sent; those still unsettled now are summed, because what
+    BuyPower does with them later (pays, or fails and refunds) moves the wallet outside any run."""
     values = {"balance_before": _text(balance_before), "balance_after": _text(balance_after),
-              "paid": _text(paid), "succeeded": succeeded}
+              "paid": _text(paid), "succeeded": succeeded, "unsettled": _text(_unsettled(store, batch_id, posted))}
     with store.session() as s:
         s.add(Event(batch_id=batch_id, operator=operator_name(), note=NOTE, details={"run": values}))
         s.commit()
+
+
+def _unsettled(store: Store, batch_id: int, posted: set[int]) -> Decimal:
+    q = select(_R.c.id, _R.c.amount_kobo).where(_R.c.batch_id == batch_id, _R.c.state.in_(UNSETTLED))
+    with store.engine.connect() as conn:
+        kobo = sum(amount or 0 for row_id, amount in conn.execute(q) if row_id in posted)
+    return from_kobo(kobo) or Decimal(0)
 
 
 def _decimal(value: object) -> Decimal | None:
@@ -72,4 +83,5 @@ def runs_between(store: Store, start: datetime, end: datetime) -> Iterator[RunRe
         if not isinstance(run, dict):
             continue
         yield RunRecord(batch_id, at, _decimal(run.get("balance_before")), _decimal(run.get("balance_after")),
-                        _decimal(run.get("paid")) or Decimal(0), int(run.get("succeeded") or 0))
+                        _decimal(run.get("paid")) or Decimal(0), int(run.get("succeeded") or 0),
+                        _decimal(run.get("unsettled")) or Decimal(0))

@@ -141,7 +141,7 @@ class Runner:
         result.reconciliation = self._reconcile(result)
         try:  # kept for the month's report; the run itself is over and recorded row by row
             run_log.record_run(self.store, self.batch_id, result.balance_before, result.balance_after,
-                               self._paid, len(self._succeeded))
+                               self._paid, len(self._succeeded), self._posted)
         except Exception as exc:  # noqa: BLE001 - a report's figure is not worth failing a finished run
             log.warning("the run's wallet figures were not kept for the report: %s", exc)
         result.progress = self._progress(True)

@@ -97,13 +97,14 @@ class Reads:
         """The month (YYYY-MM, local time; None: this month) per disco, batch or kept sheet
         column. ConfigError when the month cannot be read or no row has that column."""
         try:
-            return month_report(self.store, month, by)
+            return month_report(self.store, month, by, self.mode)
         except BadReport as exc:
             raise ConfigError(f"report: {exc}") from None
 
     @staticmethod
     def write_report(report: MonthReport, path: Path) -> None:
-        """As CSV or XLSX by the suffix, whole (a rename), 0600 like every file we write."""
+        """As CSV or XLSX by the suffix, whole (a rename), 0600 like every file we write. A folder
+        that is not there is not made (paths.NoFolder, an OSError: nothing is written)."""
         report_file.write_report(report, path)
 
     def rows_with_order(self, batch_id: int) -> int:
