@@ -130,10 +130,40 @@ async def test_h_on_the_batches_screen_finds_the_meter_and_enter_opens_the_row_i
         assert type(app.screen).__name__ == "BatchesScreen"
 
 
-def test_meter_history_screen(snap_compare, svc):
+async def test_at_80_columns_every_number_is_whole_on_screen_and_a_resize_keeps_the_row(svc):
+    with svc.store.session() as session:  # March's row has the meter as a spreadsheet left it: a Meter too
+        session.exec(update(Recipient).where(Recipient.batch_id == 2, Recipient.meter == METER).values(meter=METER[1:]))
+        session.commit()
+    app = BuyPowerApp(svc, recover=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, quiet=True)
+        await pilot.press("h", *METER[1:], "enter", "down")  # the cursor on February's paid row
+        await pilot.pause()
+        screen = app.screen
+        for size in ((80, 24), (120, 36), (80, 24), (64, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            shown = screen_text(app)
+            assert max(map(len, shown.splitlines())) <= size[0]
+            for label, token in (("KCT1 ", KCT1), ("KCT2 ", KCT2), ("Token", TOKEN)):
+                assert f"{label} {grouped(token)}" in shown, size
+            for number in ("₦5,000.00", "₦5,500.00", "RCPT-0001", "31.4", f" {METER} ", f" {METER[1:]} "):
+                assert number in shown, (size, number)
+            assert not screen.cramped and screen.table.cursor_row == 1, size
+            layout = [fields for fields, _ in screen.shown]
+            if size[0] == 120:  # a column each
+                assert all(len(fields) == 1 for fields in layout) and screen.table.header_height == 1
+            else:  # the amount under the date, the receipt and the units under the state
+                assert ("state", "receipt", "units") in layout and ("tokens",) in layout
+        assert screen.table.get_row_height(screen.current()) == 4  # batch, meter, date, amount
+
+
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["120x36", "80x24"])
+def test_meter_history_screen(snap_compare, svc, size):
     async def run_before(pilot):
         await settle(pilot, quiet=True)
         await pilot.press("h", *METER[1:], "enter")  # 10 digits: the 11-digit meter is found too
         await pilot.pause()
 
-    assert snap_compare(BuyPowerApp(svc, recover=False), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(BuyPowerApp(svc, recover=False), terminal_size=size, run_before=run_before)

@@ -168,7 +168,8 @@ def test_health_dashboard(snap_compare, tmp_path, monkeypatch):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_save_dialog(snap_compare, tmp_path, monkeypatch):
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["120x36", "80x24"])
+def test_save_dialog(snap_compare, tmp_path, monkeypatch, size):
     exports = tmp_path / "exports"
     for folder in ("april", "march"):
         (exports / folder).mkdir(parents=True)
@@ -183,7 +184,7 @@ def test_save_dialog(snap_compare, tmp_path, monkeypatch):
         await pilot.press("x")
         await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 def test_confirm_payment_in_live_mode_shows_red_and_the_server(snap_compare):

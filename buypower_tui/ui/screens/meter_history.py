@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -26,11 +27,24 @@ from buypower_tui.ui.wording import plural
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
     from buypower_tui.services import MeterHistory, MeterRow
 
-# Tokens get one line each, in typing order ("KCT1  5120-…"): a row past the key change is three lines tall.
-# 118 columns in all: a 120-column terminal shows every one.
-COLUMNS = (("batch", "Batch", 16), ("date", "Date", 16), ("amount", "Amount", 11), ("state", "State", 12),
-           ("tokens", "Tokens (typing order)", 30), ("units", "Units", 7), ("receipt", "Receipt", 12))
-METER_COLUMN = ("meter", "Meter", 11)  # only when a 10-digit meter found rows of its 11-digit form too
+# The fields shown, with their labels. A column is as wide as its longest value or label: a date
+# at another offset (summer time), a big amount, a long receipt widen it, so no number is cut.
+# Only the batch (text) gives up width, down to BATCH_LEAST, and ends in "…" where it is cut.
+LABELS = {"batch": "Batch", "meter": "Meter", "date": "Date", "amount": "Amount", "state": "State",
+          "tokens": "Tokens (typing order)", "units": "Units", "receipt": "Receipt"}
+RIGHT = {"amount", "units"}  # right-aligned, in a column of their own or in a stack
+BATCH_LEAST = 10
+# Layouts, widest first: the first whose columns all fit the terminal is shown. A column is a stack
+# of fields, one under the other (tokens take a line each, in typing order: "KCT1  5120-…").
+# The meter is shown only when a 10-digit meter found rows of its 11-digit form too.
+WIDE = (("batch",), ("meter",), ("date",), ("amount",), ("state",), ("tokens",), ("units",), ("receipt",))
+LAYOUTS = (
+    WIDE,  # about 105 columns, 118 with the meter
+    (("batch", "meter"),) + WIDE[2:],  # the meter under the batch: about 105
+    (("batch", "meter"), ("date", "amount"), ("state", "receipt", "units"), ("tokens",)),  # about 75
+    (("batch", "meter", "date", "amount"), ("state", "receipt", "units"), ("tokens",)),  # about 63
+)
+Layout = list[tuple[tuple[str, ...], int]]  # (the fields of a column, its width)
 
 
 class MeterHistoryScreen(Screen):
@@ -38,12 +52,15 @@ class MeterHistoryScreen(Screen):
     HELP_TEXT = (
         "Every row ever made for one meter, in every batch, newest first. Type the meter number (spaces "
         "and dashes are ignored; 10 digits also finds the 11-digit meter whose leading 0 a spreadsheet "
-        "dropped) and press Enter. The date is when the row was paid; for a row not paid (dimmed), when "
-        "its batch was made; times are local with their UTC offset. Tokens are listed in the order the "
-        "customer types them: KCT1 and KCT2 (a meter past the key change) before the credit token, a "
-        "bonus token last. Enter on a row opens it in its batch: the results for a row that was sent, the "
-        "editor for one that was not. / searches again, Esc goes back; → and ← scroll a narrow terminal's "
-        "columns. `buypower-tui history METER` prints the same.")
+        "dropped, and then each row shows its meter) and press Enter. The date is when the row was paid; "
+        "for a row not paid (dimmed), when its batch was made; times are local with their UTC offset. "
+        "Tokens are listed in the order the customer types them: KCT1 and KCT2 (a meter past the key "
+        "change) before the credit token, a bonus token last. Under about 105 columns the amount goes under "
+        "the date and the receipt and the units under the state; under about 75 the batch and the date go "
+        "over the amount too; a meter with no room for a column of its own goes under the batch. The "
+        "batch's name may be cut (…); numbers are shown whole (→ and ← scroll when even that does not fit). "
+        "Enter on a row opens it in its batch: the results for a row that was sent, the editor for one "
+        "that was not. / searches again, Esc goes back. `buypower-tui history METER` prints the same.")
     BINDINGS = [
         Binding("slash", "search", "New search", id="meter_history.search"),
         Binding("escape", "back", "Back", id="meter_history.back"),
@@ -52,7 +69,10 @@ class MeterHistoryScreen(Screen):
     def __init__(self, meter: str = "") -> None:
         super().__init__()
         self.meter = meter
+        self.history: MeterHistory | None = None
         self.found: dict[str, MeterRow] = {}
+        self.shown: Layout = []
+        self.cramped = False  # no layout fits: the table scrolls sideways
 
     def compose(self) -> ComposeResult:
         yield TopBar("Meter history")
@@ -64,12 +84,6 @@ class MeterHistoryScreen(Screen):
         yield DataTable(id="history-rows", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
-    def columns(self, with_meter: bool) -> None:
-        table = self.table
-        table.clear(columns=True)
-        for key, label, width in (COLUMNS[:1] + (METER_COLUMN,) + COLUMNS[1:]) if with_meter else COLUMNS:
-            table.add_column(f"{label} ({self.utc_offset})" if key == "date" else label, width=width, key=key)
-
     @property
     def table(self) -> DataTable:
         return self.query_one("#history-rows", DataTable)
@@ -79,10 +93,10 @@ class MeterHistoryScreen(Screen):
         return self.query_one("#history-meter", Input)
 
     def on_mount(self) -> None:
-        self.columns(False)
         if self.meter:
             self.search(self.meter)
         else:
+            self.show()
             self.hint("Type a meter number and press Enter: every row ever made for it, in every batch.")
             self.box.focus()
 
@@ -93,40 +107,82 @@ class MeterHistoryScreen(Screen):
     def _submitted(self, event: Input.Submitted) -> None:
         self.search(event.value)
 
+    def current(self) -> str | None:
+        """The key of the row the cursor is on."""
+        table = self.table
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
+
     def on_screen_resume(self) -> None:
         """Back from a batch, where rows may have changed (paid, edited): read them again."""
         if self.found:
-            table = self.table
-            self.search(self.meter, keep=table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+            self.search(self.meter, keep=self.current())
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refit)
+
+    def refit(self) -> None:
+        """The layout for the terminal's width now: the rows again, when it changes."""
+        if self.fit(self.history.rows if self.history else [])[0] != self.shown:
+            self.show(keep=self.current())
 
     def search(self, text: str, keep: str | None = None) -> None:
         """A read of a few index probes (bench/history_bench.py): done here, not in a worker.
         `keep`: the row the cursor stays on, when it is still there."""
         self.meter = text
-        self.found = {}
         try:
-            history = self.app.services.meter_history(text)
+            self.history = self.app.services.meter_history(text)
         except ConfigError as exc:  # not a meter number: say why, and let it be typed again
-            self.columns(False)
+            self.history = None
+            self.show()
             why = str(exc).removeprefix("history: ")
             self.hint(why[:1].upper() + why[1:] + ".", "bold red")
             self.box.focus()
             return
-        with_meter = len({r.meter for r in history.rows}) > 1
-        self.columns(with_meter)
-        table = self.table
-        for row in history.rows:
-            self.found[str(row.row_id)] = row
-            cells = self.cells(row)
-            if with_meter:
-                cells.insert(1, Text(row.meter))
-            table.add_row(*cells, key=str(row.row_id), height=max(1, len(row.tokens)))
-        self.hint(self.summary(history))
-        if history.rows:
-            table.move_cursor(row=table.get_row_index(keep) if keep in self.found else 0)
-            table.focus()
+        self.show(keep)
+        if self.history.rows:
+            self.table.focus()
         else:
             self.box.focus()
+
+    def fit(self, rows: list[MeterRow]) -> tuple[Layout, bool]:
+        """The first layout whose columns fit the terminal, and whether none did (then the last,
+        its batch at its least: → scrolls)."""
+        texts = [self.texts(row) for row in rows]
+        need = {field: max([cell_len(self.label(field))] + [max(map(cell_len, t[field].plain.split("\n")))
+                                                          for t in texts]) for field in LABELS}
+        # room kept for the vertical scrollbar, which comes with more rows than the screen holds
+        room = (self.size.width or self.app.size.width) - self.table.styles.scrollbar_size_vertical
+        with_meter = len({r.meter for r in rows}) > 1
+        for layout in LAYOUTS:
+            columns = [col for col in (tuple(f for f in c if with_meter or f != "meter") for c in layout) if col]
+            rest = [max(need[f] for f in col) for col in columns[1:]]
+            least = max([BATCH_LEAST] + [need[f] for f in columns[0][1:]])  # what goes under it is whole
+            left = room - sum(width + 2 for width in rest) - 2  # a cell's padding: one space either side
+            widths = [min(max(need[f] for f in columns[0]), max(least, left)), *rest]
+            if sum(width + 2 for width in widths) <= room:
+                break
+        return list(zip(columns, widths, strict=True)), sum(width + 2 for width in widths) > room
+
+    def show(self, keep: str | None = None) -> None:
+        """The rows in the layout that fits the terminal now; the cursor on `keep`, when it is there."""
+        rows = self.history.rows if self.history else []
+        self.shown, self.cramped = self.fit(rows)
+        table = self.table
+        table.clear(columns=True)
+        table.header_height = max(len(fields) for fields, _ in self.shown)
+        for fields, width in self.shown:
+            table.add_column(self.stack([Text(self.label(f)) for f in fields], fields, width), width=width,
+                             key=fields[0])
+        self.found = {}
+        for row in rows:
+            self.found[str(row.row_id)] = row
+            texts = self.texts(row)
+            cells = [self.stack([texts[f] for f in fields], fields, width) for fields, width in self.shown]
+            table.add_row(*cells, key=str(row.row_id), height=max(c.plain.count("\n") + 1 for c in cells))
+        if self.history:
+            self.hint(self.summary(self.history))
+        if rows:
+            table.move_cursor(row=table.get_row_index(keep) if keep in self.found else 0)
 
     def summary(self, history: MeterHistory) -> str:
         meters = " or ".join(history.meters)
@@ -134,20 +190,35 @@ class MeterHistoryScreen(Screen):
             return f"No rows for meter {meters} in any batch."
         also = " (with the leading 0 a spreadsheet drops)" if len(history.meters) > 1 else ""
         batches = f"{history.batches} batch" + ("" if history.batches == 1 else "es")
+        cramped = " The terminal is too narrow for every column: → and ← scroll." if self.cramped else ""
         return (f"{plural(len(history.rows), 'row')} for meter {meters}{also} in {batches}, newest first. "
-                "Enter opens a row in its batch; / searches again.")
+                f"Enter opens a row in its batch; / searches again.{cramped}")
 
-    def cells(self, row: MeterRow) -> list[Text]:
-        tokens = Text("\n".join(escape_hidden(f"{t.label:<5} {t.grouped}") for t in row.tokens))
-        return [
-            Text(f"{row.batch_id} {escape_hidden(row.batch_name)}", no_wrap=True, overflow="ellipsis"),
-            Text(local_minute(row.at, header_offset=self.utc_offset), style="" if row.paid else "dim"),
-            Text("" if row.amount is None else naira(row.amount), justify="right"),
-            Text(row.state, style=STATE_STYLE.get(row.state, "")),
-            tokens,
-            Text("" if row.units is None else f"{row.units:f}", justify="right"),
-            Text(escape_hidden(row.receipt or "")),
-        ]
+    def label(self, field: str) -> str:
+        return f"{LABELS[field]} ({self.utc_offset})" if field == "date" else LABELS[field]
+
+    @staticmethod
+    def stack(parts: list[Text], fields: tuple[str, ...], width: int) -> Text:
+        """The fields of a column, one under the other (empty ones at the end left out)."""
+        lines = [part.copy() for part in parts]
+        for field, line in zip(fields, lines, strict=True):
+            if field in RIGHT:
+                line.align("right", width)
+        while len(lines) > 1 and not lines[-1].plain.strip():
+            lines.pop()
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
+
+    def texts(self, row: MeterRow) -> dict[str, Text]:
+        return {
+            "batch": Text(f"{row.batch_id} {escape_hidden(row.batch_name)}"),
+            "meter": Text(row.meter),
+            "date": Text(local_minute(row.at, header_offset=self.utc_offset), style="" if row.paid else "dim"),
+            "amount": Text("" if row.amount is None else naira(row.amount)),
+            "state": Text(row.state, style=STATE_STYLE.get(row.state, "")),
+            "tokens": Text("\n".join(escape_hidden(f"{t.label:<5} {t.grouped}") for t in row.tokens)),
+            "units": Text("" if row.units is None else f"{row.units:f}"),
+            "receipt": Text(escape_hidden(row.receipt or "")),
+        }
 
     @on(DataTable.RowSelected, "#history-rows")
     async def open_row(self, event: DataTable.RowSelected) -> None:
