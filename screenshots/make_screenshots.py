@@ -87,6 +87,9 @@ async def main() -> None:
             await pilot.press("f3")
             await pilot.pause(1)
             await shot("health")
+            await pilot.press("f5")
+            await until(lambda: type(app.screen).__name__ == "ReportScreen" and app.screen.report is not None)
+            await shot("report")
         services.close()
 
 

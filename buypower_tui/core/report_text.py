@@ -54,7 +54,7 @@ def wallet_lines(report: MonthReport) -> list[str]:
              f"and after: it went down by {naira(w.moved)}, and their rows paid {naira(w.paid_by_runs)}"]
     if 0 < w.difference <= w.unsettled:
         lines.append(f"wallet: {naira(w.difference)} more left the wallet than those rows paid; the rows those runs "
-                     f"sent that were still pending when they ended come to {naira(w.unsettled)}: BuyPower settled "
+                     f"sent that were still pending when they ended come to {naira(w.unsettled)}: BuyPower settles "
                      "them after the run (paid, or failed and refunded), which explains it")
     elif w.difference:
         lines.append(f"wallet: {naira(abs(w.difference))} {'more' if w.difference > 0 else 'less'} left the wallet "
