@@ -35,6 +35,7 @@ from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import FIELDS, duplicate_warning, escape_hidden, naira
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.times import local_iso, local_minute, offset_now
+from buypower_tui.core.values import RowState
 from buypower_tui.logs import disk_problem, log_record_written, setup_logging
 from buypower_tui.paths import AppPaths
 from buypower_tui.sandbox_cli import add_sandbox_parser
@@ -52,7 +53,7 @@ from buypower_tui.settings import (
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
     from buypower_tui.core.importing import ImportReport
     from buypower_tui.core.models import Recipient
-    from buypower_tui.services import Services
+    from buypower_tui.services import BatchStats, Services
 
 log = logging.getLogger("buypower_tui.cli")
 
@@ -175,7 +176,8 @@ def cmd_batches(svc: Services, args: argparse.Namespace) -> int:
                             "created_at": local_iso(b.created_at), "import_complete": b.imported_at is not None,
                             "rows": st.rows,
                             "valid": st.valid, "invalid": st.invalid, "warnings": st.warnings,
-                            "by_state": st.by_state, "total_valid": f"{st.total_valid:.2f}", "done": st.done},
+                            "by_state": st.by_state, "total_valid": f"{st.total_valid:.2f}", "done": st.done,
+                            "paid": f"{st.total_paid:.2f}"},
                            ensure_ascii=False))
         return EXIT_OK
     if not batches:
@@ -183,7 +185,7 @@ def cmd_batches(svc: Services, args: argparse.Namespace) -> int:
         return EXIT_OK
     offset = offset_now()  # local time, the offset named once in the header
     out(f"{'id':>4}  {'name':<24} {'mode':<7} {f'created ({offset})':<16} {'rows':>6} {'valid':>6} "
-        f"{'invalid':>7} {'total (valid)':>16}  states")
+        f"{'invalid':>7} {'to pay / paid':>23}  states")
     for b in batches:
         st = stats[b.id]
         states = ", ".join(f"{k} {v}" for k, v in sorted(st.by_state.items()))
@@ -193,8 +195,16 @@ def cmd_batches(svc: Services, args: argparse.Namespace) -> int:
             states = "IMPORT INCOMPLETE (cut short: import the file again); " + states
         out(f"{b.id:>4}  {b.name[:24]:<24} {b.mode:<7} {local_minute(b.created_at, header_offset=offset):<16} "
             f"{st.rows:>6} "
-            f"{st.valid:>6} {st.invalid:>7} {naira(st.total_valid):>16}  {states}")
+            f"{st.valid:>6} {st.invalid:>7} {to_pay_or_paid(st):>23}  {states}")
     return EXIT_OK
+
+
+def to_pay_or_paid(st: BatchStats) -> str:
+    """What is left to pay; once nothing is, what was paid (the batches screen's "To pay/paid"):
+    a paid batch read "₦0.00" as if it had cost nothing."""
+    if st.valid or not st.by_state.get(RowState.SUCCESS):
+        return f"{naira(st.total_valid)} to pay"
+    return f"{naira(st.total_paid)} paid  "
 
 
 # -- config / key ----------------------------------------------------------------------------

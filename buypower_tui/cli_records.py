@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 from buypower_tui import cli_args
 from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core import tokens
+from buypower_tui.core.money_lock import MoneyLockBusy
 from buypower_tui.core.rules import naira
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.values import RowState, percent
+from buypower_tui.paths import NoFolder
 from buypower_tui.settings import ConfigError
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
@@ -37,7 +39,11 @@ def cmd_resolve(svc: Services, args: argparse.Namespace) -> int:
         err("resolve: " + ("; ".join(problems) or "no rows given"))
         return EXIT_USAGE
     state = S.SUCCESS if args.as_ == "paid" else S.FAILED
-    result = svc.resolve([r.id for r in by_number.values()], args.note, state, args.token)
+    try:
+        result = svc.resolve([r.id for r in by_number.values()], args.note, state, args.token)
+    except MoneyLockBusy as exc:  # a run or a requery asks BuyPower about rows of this store
+        err(f"resolve: {exc}; nothing was resolved")
+        return EXIT_USAGE
     numbers = {r.id: r.row_number for r in by_number.values()}
     for row_id, problem in result.refused.items():  # settled meanwhile, or a token is there already
         err(f"resolve: row {numbers[row_id]} not changed: {problem}")
@@ -70,6 +76,9 @@ def cmd_close(svc: Services, args: argparse.Namespace) -> int:
             err(f"{name}: {problem}")
         err(f"{name}: nothing was changed (all the rows given, or none)")
         return EXIT_USAGE
+    except MoneyLockBusy as exc:  # a run or a requery asks BuyPower about rows of this store
+        err(f"{name}: {exc}; nothing was {'reopened' if args.reopen else 'closed'}")
+        return EXIT_USAGE
     for row in done:
         out(f"row {row.row_number}: " + (f"reopened as {row.state}" if args.reopen else
                                           f"closed ({row.provider_message}); it will not be paid"))
@@ -99,7 +108,7 @@ def cmd_export(svc: Services, args: argparse.Namespace) -> int:
             n = svc.export_invalid(batch.id, path)
         else:
             n = svc.export_to_file(batch.id, path, args.layout)
-    except FileError as exc:
+    except (FileError, NoFolder) as exc:  # NoFolder: "there is no folder X; nothing was written"
         raise ConfigError(f"export: {exc}") from None
     except OSError as exc:  # a folder, a link, a device, no room, no permission: nothing was written
         reason = f"{args.output}: {exc.strerror}" if exc.strerror else str(exc)

@@ -22,6 +22,8 @@ def cmd_repeat(svc: Services, args: argparse.Namespace) -> int:
         out(f"amounts: {done.change.describe()}")
     for row in svc.rows(done.batch_id, only_invalid=True) if done.invalid else ():
         out(f"row {row.row_number}: " + "; ".join(e["message"] for e in row.errors or ()))
+    if done.recent is not None:  # the run asks only about the same meter AND amount: said here
+        out("warning: " + done.recent.warning())
     duplicates = svc.duplicate_meters(done.batch_id)
     for meter, count in sorted(duplicates.items()):  # accepted last month, asked again now
         out("warning: " + duplicate_warning(meter, count)[1])

@@ -73,6 +73,20 @@ class NotARegularFile(OSError):
         return f"{self.filename}: {self.strerror}"
 
 
+class NoFolder(FileNotFoundError):
+    """The folder a file was to be written in is not there (or is not a folder): a file the
+    operator named (an export, a report) is never written by making folders they did not ask
+    for, from a typo. `strerror` says which; str() adds that nothing was written."""
+
+    def __init__(self, path: Path) -> None:
+        folder = path.parent
+        why = f"{folder} is not a folder" if folder.exists() else f"there is no folder {folder}"
+        super().__init__(errno.ENOENT, why, str(path))
+
+    def __str__(self) -> str:
+        return f"{self.strerror}; nothing was written"
+
+
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
 
@@ -136,16 +150,21 @@ def create_private_file(path: Path) -> Path:
     return path
 
 
-def replace_file(path: Path, write: Callable[[IO[Any]], T], *, binary: bool = False) -> T:
+def replace_file(path: Path, write: Callable[[IO[Any]], T], *, binary: bool = False,
+                 make_folders: bool = True) -> T:
     """Write a file as a whole: `write(fh)` fills a new 0600 temporary file in the same folder
     (UTF-8 text, or bytes when `binary`: a workbook), which then takes the place of `path` by
     a rename.
 
     So a reader never sees half a file, a link at `path` is never followed (and is refused up
     front, as is anything but a regular file or a new path), and an existing file is replaced,
-    not chmodded. Returns what `write` returns.
+    not chmodded. Returns what `write` returns. A missing folder is made (owner-only), unless
+    `make_folders` is False: then NoFolder, and nothing is written (a file the operator named).
     """
-    ensure_dir(path.parent)
+    if make_folders:
+        ensure_dir(path.parent)
+    elif not path.parent.is_dir():
+        raise NoFolder(path)
     existing_file(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

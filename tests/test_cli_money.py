@@ -238,6 +238,11 @@ def test_one_process_at_a_time_pays_from_a_store(sandbox, capsys):
         for argv in (("run", "1", "--yes"), ("requery",), ("recover",)):
             code, _, err = cli(capsys, sandbox, *argv)
             assert code == 2 and "is paying or requerying from this store" in err
+        for argv, said in ((("close", "1", "--rows", "2", "--note", "x"), "nothing was closed"),
+                           (("close", "1", "--rows", "2", "--reopen", "--note", "x"), "nothing was reopened")):
+            code, _, err = cli(capsys, sandbox, *argv)  # closing waits for a run too: said as what it is
+            assert code == 2 and err.startswith(f"{argv[0]}{' --reopen' if '--reopen' in argv else ''}: ")
+            assert "is paying or requerying from this store" in err and said in err, err
     assert sandbox.ledger.vends() == []
 
 

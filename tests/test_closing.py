@@ -179,6 +179,11 @@ def test_close_and_reopen_at_the_cli_and_a_batch_of_paid_and_closed_rows_runs_to
     assert code == 0 and "row 3: closed (meter under maintenance)" in out and "batch 1 is done" in out
     after = states()
     assert after["by_state"] == {"SUCCESS": 1, "CLOSED": 3} and after["done"] is True
+    assert (after["total_valid"], after["paid"]) == ("0.00", "1000.00")  # a field added; none renamed
+    code, out, _ = cli(capsys, sandbox, "batches")  # says what was paid, not "₦0.00" as if it cost nothing
+    header, line = out.splitlines()[:2]
+    assert "to pay / paid" in header and "total (valid)" not in header
+    assert "₦1,000.00 paid" in line and "₦0.00" not in line and "DONE" in line
     code, out, err = cli(capsys, sandbox, "run", "1", "--yes", "--wait-pending", "0")
     assert code == 0, out + err  # closed rows do not make the run fail
     assert "every row is paid or closed (3 closed)" in out

@@ -102,9 +102,12 @@ def test_export_replaces_a_regular_file_whole_and_private(tmp_path, capsys, batc
     assert code == 0, err
     assert mode_of(target) == 0o600 and target.read_text().startswith("sheet_row,meter,")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["estate.csv", "home", "tokens.csv"]  # no temp file left
-    new = tmp_path / "new" / "tokens.csv"  # a new path in a new folder: both private
-    assert run(capsys, "export", batch, "-o", str(new))[0] == 0
-    assert mode_of(new) == 0o600 and mode_of(new.parent) == 0o700
+    new = tmp_path / "new" / "tokens.csv"  # a folder that is not there is not made (a typo, say)
+    code, _, err = run(capsys, "export", batch, "-o", str(new))
+    assert code == 2 and f"there is no folder {new.parent}; nothing was written" in err and not new.parent.exists()
+    new.parent.mkdir()
+    assert run(capsys, "export", batch, "-o", str(new))[0] == 0  # a new file: private
+    assert mode_of(new) == 0o600
 
 
 def test_devices_are_neither_written_nor_chmodded(tmp_path, capsys, batch):

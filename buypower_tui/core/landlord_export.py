@@ -5,7 +5,10 @@ the sheet in sheet order with the sheet's name and phone, every other column the
 (Flat, Block...), the meter, the amount, every token in the order it is typed (KCT1, KCT2, the
 credit token, bonus), the units, the receipt, when it was paid (local time with its UTC
 offset) and a plain status, so a row that was not paid is there and says so rather than
-missing. The full layout is `export.COLUMNS`.
+missing. Tokens, units, receipt and paid time are shown for a paid (SUCCESS) row only: a row
+parked for review may hold a token BuyPower sent that looks wrong, and a landlord must never
+hand that on. A sandbox batch's paid rows say they are a test: its tokens load no meter. The
+full layout is `export.COLUMNS`.
 
 A file is CSV or XLSX by its suffix, and nothing else: a `.txt` is refused before anything
 is written, naming the fix. The landlord's CSV carries a UTF-8 BOM (Excel then reads ₦ and
@@ -39,6 +42,7 @@ SUFFIXES = (".csv", ".xlsx")
 STATUS = {S.SUCCESS: "paid", S.FAILED: "not paid (failed)", S.CLOSED: "not paid (closed)",
           S.PENDING: "not settled yet", S.SENDING: "not settled yet", S.NEEDS_REVIEW: "not settled yet"}
 NOT_PAID_YET = "not paid yet"
+SANDBOX_PAID = "paid (sandbox test: not a real token)"
 HEAD = ["Sheet row", "Name", "Phone"]
 TAIL = ["Meter", "Amount (NGN)", "KCT1", "KCT2", "Token", "Bonus token"]
 END = ["Units (kWh)", "Receipt", "Paid at", "Status"]
@@ -50,7 +54,8 @@ WIDTHS = {"Sheet row": 9, "Name": 28, "Phone": 14, "Meter": 15, "Amount (NGN)": 
 def _other_tokens(store: Store, batch_id: int) -> bool:
     """Has any row a token of a type we do not know? (Never seen; then a column holds them.)"""
     with store.engine.connect() as conn:
-        q = core_select(_T.c.token, _T.c.parcels).where(_T.c.batch_id == batch_id, _T.c.parcels.is_not(None))
+        q = core_select(_T.c.token, _T.c.parcels).where(_T.c.batch_id == batch_id, _T.c.parcels.is_not(None),
+                                                        _T.c.state == S.SUCCESS)
         return any(export_columns(token, parcels)["other_tokens"] for token, parcels in conn.execute(q))
 
 
@@ -64,14 +69,20 @@ def landlord_table(store: Store, batch_id: int) -> Table:
     other = _other_tokens(store, batch_id)
     ours = {h.casefold() for h in (*HEAD, *TAIL, "Other tokens", *END)}
     header = [*HEAD, *(_extra_header(e, ours) for e in extras), *TAIL, *(["Other tokens"] if other else []), *END]
-    widths = [WIDTHS.get(h, max(10, min(len(h) + 2, 30))) for h in header]
-    return Table("for the landlord", header, _landlord_rows(store, batch_id, extras, other), widths,
+    batch = store.batch(batch_id)
+    sandbox = batch is not None and batch.mode == "sandbox"
+    width = {**WIDTHS, "Status": len(SANDBOX_PAID) + 2} if sandbox else WIDTHS
+    widths = [width.get(h, max(10, min(len(h) + 2, 30))) for h in header]
+    return Table("for the landlord", header, _landlord_rows(store, batch_id, extras, other, sandbox), widths,
                  frozenset({header.index("Amount (NGN)")}))
 
 
-def _landlord_rows(store: Store, batch_id: int, extras: list[str], other: bool) -> Iterator[list[Any]]:
+def _landlord_rows(store: Store, batch_id: int, extras: list[str], other: bool,
+                   sandbox: bool) -> Iterator[list[Any]]:
+    paid_status = SANDBOX_PAID if sandbox else STATUS[S.SUCCESS]
     for row in store.rows(batch_id):
-        tokens = export_columns(row.token, row.parcels)
+        paid = row.state == S.SUCCESS  # a token of any other row is not handed on (one parked may look wrong)
+        tokens = export_columns(row.token, row.parcels) if paid else export_columns(None, None)
         kept = row.extras or {}
         yield [
             row.row_number, row.name or row.name_raw or "",
@@ -81,8 +92,8 @@ def _landlord_rows(store: Store, batch_id: int, extras: list[str], other: bool) 
             row.meter or row.meter_raw, None if row.amount is None else row.amount.quantize(CENT),
             tokens["kct1"], tokens["kct2"], tokens["token"], tokens["bonus_token"],
             *([tokens["other_tokens"]] if other else []),
-            row.units if row.state == S.SUCCESS else None, row.receipt_no or "", local_iso(row.paid_at),
-            STATUS.get(row.state, NOT_PAID_YET),
+            row.units if paid else None, (row.receipt_no or "") if paid else "",
+            local_iso(row.paid_at) if paid else "", paid_status if paid else STATUS.get(row.state, NOT_PAID_YET),
         ]
 
 
@@ -100,7 +111,8 @@ def export_problem(path: Path) -> str | None:
 def write_export(store: Store, batch_id: int, path: Path, layout: Layout = "full") -> int:
     """Write batch `batch_id` in `layout` as `path` (CSV or XLSX by its suffix), whole and
     0600; how many rows. OSError: something other than a file is there (a folder, a link, a
-    device), or the disk refused; FileError: the suffix is neither (nothing is written)."""
+    device), its folder is not there (paths.NoFolder: never made for it), or the disk refused;
+    FileError: the suffix is neither (nothing is written)."""
     if layout not in LAYOUTS:
         raise ValueError(f"no export layout {layout!r}")
     existing_file(path)  # a folder or a link is named as such before its name is looked at
@@ -109,8 +121,8 @@ def write_export(store: Store, batch_id: int, path: Path, layout: Layout = "full
         raise FileError(problem)
     table = landlord_table(store, batch_id) if layout == "landlord" else full_table(store, batch_id)
     if path.suffix.lower() == ".xlsx":
-        return replace_file(path, lambda fh: write_xlsx(fh, table), binary=True)
-    return replace_file(path, lambda fh: write_csv(fh, table, bom=layout == "landlord"))
+        return replace_file(path, lambda fh: write_xlsx(fh, table), binary=True, make_folders=False)
+    return replace_file(path, lambda fh: write_csv(fh, table, bom=layout == "landlord"), make_folders=False)
 
 
 def export_to_terminal(store: Store, batch_id: int, out: IO[str], layout: Layout = "full") -> int:

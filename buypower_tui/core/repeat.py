@@ -17,22 +17,30 @@ receipts count in naira, and a row moves by at most 50 kobo). The new amounts ar
 the rules like any other: a row pushed over the maximum is INVALID and says so.
 
 The whole repeat is one transaction: a new batch with all its rows, or nothing.
+
+A repeat made soon after its source was paid is said to be (`recently_paid`): the run's
+duplicate guard asks about a meter paid within the window only when the amount is the same
+too, so `repeat 1 --amount +10%` minutes after batch 1 was paid would pay every meter again
+unasked. The guard's rule stays; the repeat names the meters paid within the window, before
+the operator confirms in the TUI and as a warning at the CLI.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import distinct, func, select
 
 from buypower_tui.core.bulk import _values as checked_again  # an edit's own checking: one set of rules
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
 from buypower_tui.core.rules import FIELDS, Limits, check_amount, naira, parse_amount
 from buypower_tui.core.splitting import amount_cell
 from buypower_tui.core.store import Store, operator_name
+from buypower_tui.core.times import local_minute
 
 S = RowState
 _T, _B, _E = Recipient.__table__, Batch.__table__, Event.__table__
@@ -103,6 +111,7 @@ class Repeated:
     invalid: int = 0
     change: AmountChange | None = None
     closed: list[int] = field(default_factory=list)  # sheet rows closed in the source: left out
+    recent: RecentlyPaid | None = None  # its meters paid within the duplicate window (set by the caller)
 
     def line(self) -> str:
         left = (f"; left out, closed in batch {self.source_id}: row{'' if len(self.closed) == 1 else 's'} "
@@ -110,6 +119,55 @@ class Repeated:
                 "hand if they are to be paid)" if self.closed else "")
         return (f"batch {self.batch_id} created from batch {self.source_id}: {self.rows} row"
                 f"{'' if self.rows == 1 else 's'} ({self.valid} valid, {self.invalid} invalid){left}")
+
+
+@dataclass(frozen=True)
+class RecentlyPaid:
+    """Meters of a batch to repeat that were paid (SUCCESS, in any batch) within the duplicate
+    window: how many, and the latest few as (meter, batch, when)."""
+
+    days: int
+    count: int
+    first: list[tuple[str, int, datetime | None]]
+
+    def _said(self, first: list[tuple[str, int, datetime | None]]) -> str:
+        window = "24 hours" if self.days == 1 else f"{self.days} days"
+        these = "1 of these meters was" if self.count == 1 else f"{self.count} of these meters were"
+        some = ", ".join(f"{meter} (batch {batch}, {local_minute(at)})" for meter, batch, at in first)
+        more = f", and {self.count - len(first)} more" if self.count > len(first) else ""
+        return f"{these} paid in the last {window}: {some}{more}"
+
+    def warning(self) -> str:
+        """What the CLI prints after "warning: "."""
+        return (f"{self._said(self.first)}; within the duplicate window, a run asks again only about the same "
+                "meter and amount: check they are due before you pay.")
+
+    def short(self) -> str:
+        """The same in the TUI's dialog, before Enter: one meter named, so that it fits 80x24."""
+        return f"{self._said(self.first[:1])}. A run asks again only about the same meter and amount."
+
+
+def recently_paid(store: Store, source_id: int, window_days: int, most: int = 3) -> RecentlyPaid | None:
+    """The meters of batch `source_id`'s rows a repeat carries (all but the closed ones) paid
+    within the last `window_days` (the duplicate guard's window and test: SUCCESS, updated
+    since), in any batch; None when there is none."""
+    if window_days <= 0:
+        return None
+    since = datetime.now(UTC) - timedelta(days=window_days)
+    carried = select(_T.c.meter).where(_T.c.batch_id == source_id, _T.c.state != S.CLOSED, _T.c.meter.is_not(None))
+    paid = (_T.c.state == S.SUCCESS) & (_T.c.updated_at >= since) & _T.c.meter.in_(carried)
+    with store.engine.connect() as conn:
+        count = conn.execute(select(func.count(distinct(_T.c.meter))).where(paid)).scalar_one()
+        if not count:
+            return None
+        first: dict[str, tuple[str, int, datetime | None]] = {}
+        latest = select(_T.c.meter, _T.c.batch_id, func.coalesce(_T.c.paid_at, _T.c.updated_at).label("at")) \
+            .where(paid).order_by(_T.c.updated_at.desc(), _T.c.id.desc())
+        for meter, batch_id, at in conn.execute(latest.limit(most * 8)):  # a meter paid twice counts once
+            first.setdefault(meter, (meter, batch_id, at))
+            if len(first) == most:
+                break
+    return RecentlyPaid(window_days, count, list(first.values()))
 
 
 def _carried_errors(values: dict[str, Any], row: dict[str, Any], changed: set[str]) -> dict[str, Any]:

@@ -53,6 +53,6 @@ def write_report(report: MonthReport, path: Path) -> None:
     if path.suffix.lower() == ".xlsx":
         sheets = tables(report)
         sheets[0].title = "".join(c for c in sheets[0].title if c not in "[]:*?/\\")[:31] or "report"
-        replace_file(path, lambda fh: write_xlsx(fh, *sheets), binary=True)
+        replace_file(path, lambda fh: write_xlsx(fh, *sheets), binary=True, make_folders=False)
     else:
-        replace_file(path, lambda fh: write_csv(fh, groups_table(report), bom=True))
+        replace_file(path, lambda fh: write_csv(fh, groups_table(report), bom=True), make_folders=False)

@@ -22,6 +22,7 @@ _WHERE = {
     "StateConflict": "buypower_tui.services.edits",
     "Merged": "buypower_tui.core.merging", "FieldChange": "buypower_tui.core.merging",
     "Repeated": "buypower_tui.core.repeat", "AmountChange": "buypower_tui.core.repeat",
+    "RecentlyPaid": "buypower_tui.core.repeat",
     "RunControl": "buypower_tui.services.running", "WAIT_PENDING_S": "buypower_tui.services.running",
     "RunCancelled": "buypower_tui.services.running",
     "PlanChanged": "buypower_tui.core.plan", "RunPlan": "buypower_tui.core.plan",

@@ -16,7 +16,8 @@ class Exports:
     def export_to_file(self, batch_id: int, path: Path, layout: Layout = "full") -> int:
         """The batch in `layout` ("full": every column we keep; "landlord": what a landlord or
         the tenants need, every row with a status) as CSV or XLSX by the suffix of `path`.
-        FileError: another suffix (nothing written); OSError: a folder, a link, the disk."""
+        FileError: another suffix (nothing written); OSError: a folder, a link, the disk, or a
+        folder that is not there (paths.NoFolder: it is not made; nothing written)."""
         return landlord_export.write_export(self.store, batch_id, path, layout)
 
     def export_to_terminal(self, batch_id: int, out: IO[str], layout: Layout = "full") -> int:

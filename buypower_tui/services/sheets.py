@@ -9,7 +9,14 @@ from pathlib import Path
 from buypower_tui.core import editing, template
 from buypower_tui.core.headers import OWN_COLUMNS, normalise_header
 from buypower_tui.core.merging import Merged, plan_merge
-from buypower_tui.core.repeat import Repeated, default_name, parse_amount_change, repeat_batch
+from buypower_tui.core.repeat import (
+    RecentlyPaid,
+    Repeated,
+    default_name,
+    parse_amount_change,
+    recently_paid,
+    repeat_batch,
+)
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.values import RowState
 from buypower_tui.settings import ConfigError
@@ -18,8 +25,8 @@ _NOT_PAYABLE = (RowState.INVALID, RowState.LOOKUP_FAILED)
 
 
 class Sheets:
-    """A mixin of Services (which gives `store`, `limits`, `mode`, `check_sheet`, `grid_rows`,
-    `edit_rows`, `stats` and `existing_batch`)."""
+    """A mixin of Services (which gives `store`, `limits`, `policy`, `mode`, `check_sheet`,
+    `grid_rows`, `edit_rows`, `stats` and `existing_batch`)."""
 
     def repeat_batch(self, batch_id: int, *, name: str | None = None, amount: str | None = None) -> Repeated:
         """A new batch, in this mode, with batch `batch_id`'s recipients: what its sheet said and
@@ -27,7 +34,8 @@ class Sheets:
         duplicate acceptance carried (core/repeat.py). `name`: the new batch's (default: the
         source's, "(from batch N)"); `amount`: "5000" for every row, or "+10%" / "-5%" of each
         row's amount, rounded half-up to the naira. ConfigError: no such batch, one cut short
-        or empty, a blank name, or an amount change that cannot be used (nothing is made)."""
+        or empty, a blank name, or an amount change that cannot be used (nothing is made).
+        The result's `recent` names the meters paid within the duplicate window (a warning)."""
         source = self.existing_batch(batch_id)
         if source.imported_at is None:
             raise ConfigError(f"batch {batch_id} was cut short while it was imported (IMPORT INCOMPLETE), so it does "
@@ -40,7 +48,16 @@ class Sheets:
         if problem:
             raise ConfigError(problem)
         change = parse_amount_change(amount, self.limits) if amount and amount.strip() else None
-        return repeat_batch(self.store, batch_id, self.limits, mode=self.mode, name=name, change=change)
+        recent = self.recently_paid(batch_id)
+        done = repeat_batch(self.store, batch_id, self.limits, mode=self.mode, name=name, change=change)
+        done.recent = recent
+        return done
+
+    def recently_paid(self, batch_id: int) -> RecentlyPaid | None:
+        """The meters a repeat of batch `batch_id` carries that were paid within the duplicate
+        window (`duplicate_window_days`), in any batch: the run's guard asks about them only
+        when the amount is the same too, so a repeat says so before it is made (None: none)."""
+        return recently_paid(self.store, batch_id, self.policy.duplicate_window_days)
 
     def repeat_name(self, batch_id: int) -> str:
         """The name a repeat of the batch gets unless one is given: "March (from batch 3)"."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -22,21 +23,30 @@ class RepeatModal(ModalScreen[tuple[str, str] | None]):
         "email) and its other columns, checked again by today's rules. Nothing of the payments is carried: no "
         "orderId, token, lookup or state, and duplicates are asked about again. Amount: empty keeps each row's, "
         "5000 pays that to every row, +10% or -5% changes each row's amount (rounded half-up to the naira). "
-        "Enter makes the batch, Esc cancels.")
+        "Rows closed in the old batch are left out. \"Paid recently\" names its meters paid within the duplicate "
+        "window (duplicate_window_days): a run asks again only about the same meter and amount, so a new amount "
+        "would pay them again unasked. Enter makes the batch, Esc cancels.")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="repeat.cancel")]
 
     def __init__(self, batch_id: int, name: str, rows: int, new_name: str,
-                 check: Callable[[str], str | None]) -> None:
+                 check: Callable[[str], str | None], *, closed: int = 0, recent: str | None = None) -> None:
+        """`rows`: the rows the new batch gets; `closed`: the source's closed rows, left out;
+        `recent`: a warning that some of its meters were paid within the duplicate window."""
         super().__init__()
         self.batch_id, self.source_name, self.rows, self.new_name, self.check = batch_id, name, rows, new_name, check
+        self.closed, self.recent = closed, recent
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"New batch from batch {self.batch_id} · Enter makes it · Esc cancels", id="dialog-title",
                         markup=False)
-            yield Static(f"The {plural(self.rows, 'row')} of “{self.source_name}”, checked again by today's rules; "
-                         "no orderId, token, lookup or state is carried, and duplicates are asked again.",
+            left_out = f" ({plural(self.closed, 'closed row')} left out)" if self.closed else ""
+            yield Static(f"The {plural(self.rows, 'row')} of “{self.source_name}”{left_out}, checked again by today's "
+                         "rules; no orderId, token, lookup or state is carried, and duplicates are asked again.",
                          classes="dialog-text", markup=False)
+            if self.recent:  # the run asks only about the same meter AND amount: said before Enter
+                yield Static(Text.assemble(("Paid recently: ", "bold yellow"), (self.recent, "yellow")),
+                             id="repeat-recent", classes="dialog-text")
             with Grid(id="fields"):
                 yield Label("Name", classes="field-label")
                 with Vertical(classes="field"):

@@ -227,8 +227,10 @@ class BatchesScreen(Screen):
 
             self.app.change(batch_id, repeat, self.repeated, refused=f"No batch was made from batch {batch_id}")
 
-        self.app.push_screen(RepeatModal(batch_id, batch.name, services.stats(batch_id).rows,
-                                         services.repeat_name(batch_id), services.amount_change_problem), chosen)
+        st, recent = services.stats(batch_id), services.recently_paid(batch_id)
+        self.app.push_screen(RepeatModal(batch_id, batch.name, st.rows - st.closed, services.repeat_name(batch_id),
+                                         services.amount_change_problem, closed=st.closed,
+                                         recent=recent.short() if recent else None), chosen)
 
     def repeated(self, done: Repeated) -> None:
         self.load()
