@@ -14,8 +14,8 @@ from buypower_tui.core.models import Recipient
 from buypower_tui.core.plan import RunPlan
 from buypower_tui.core.preflight import Preflight
 from buypower_tui.core.recovery import RecoveryReport
-from buypower_tui.core.values import RowState
 from buypower_tui.core.run_progress import PendingRow, Progress
+from buypower_tui.core.values import RowState
 from buypower_tui.services.running import RunControl
 from buypower_tui.ui import jobs
 from buypower_tui.ui.app import BuyPowerApp
