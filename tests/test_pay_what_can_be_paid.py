@@ -361,3 +361,22 @@ def test_confirm_dialog_skip_and_pay_what_fits(snap_compare, tmp_path, wallet, s
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_a_repeat_with_a_new_amount_while_last_months_rows_are_pending_pays_none_of_them_again(monkeypatch, capsys,
+                                                                                             tmp_path):
+    """BuyPower has (or may have) taken the money of a PENDING row: another batch's row for the
+    same meter is asked about whatever its amount, and the repeat warns before that."""
+    with cli_sandbox(monkeypatch, seed=21, pending_rate=1.0, pending_requeries=50) as sandbox:
+        meters = ("45143922361", "45143922362")
+        cli(capsys, sandbox, "import", sheet(tmp_path, "a.csv", *((m, 1000) for m in meters)))
+        assert cli(capsys, sandbox, "run", "1", "--yes", "--wait-pending", "0")[0] == 3
+        code, out, _ = cli(capsys, sandbox, "repeat", "1", "--amount", "+10%")
+        assert code == 0 and "warning: 2 of these meters were paid in the last 7 days or are being paid: " in out
+        assert "(batch 1, PENDING, not settled)" in out
+        before = paid(sandbox)
+        code, _, err = cli(capsys, sandbox, "run", "2", "--yes", "--skip-duplicates", "--wait-pending", "0")
+        assert code == 3, err
+        assert f"row 2: meter {meters[0]} ₦1,100.00 — still in flight elsewhere: ₦1,000.00 in batch 1 (row 2), " \
+               "PENDING" in err
+        assert paid(sandbox) == before, "nothing was sent for batch 2"

@@ -128,3 +128,43 @@ def test_the_wait_names_each_pending_row_and_its_next_requery(store, tmp_path):
             assert [r.next_requery_at for r in p.pending] == sorted(r.next_requery_at for r in p.pending)
         assert took < 2.5 + 3.0
         assert store.stats(batch).by_state == {S.PENDING: 4}  # left for the failed/pending view
+
+
+async def _requeries_hang(request: httpx.Request) -> httpx.Response:
+    """Vends are accepted as pending (202); a requery gets no answer for a minute."""
+    if request.url.path.endswith("/wallet/balance"):
+        return httpx.Response(200, json={"balance": 1_000_000})
+    if request.url.path.endswith("/vend"):
+        return httpx.Response(202, json={"status": True, "message": "Transaction is still processing", "delay": [0]})
+    if "/transaction/" in request.url.path:
+        await asyncio.sleep(60)
+    return httpx.Response(200, json={})
+
+
+def test_a_stop_during_the_wait_gives_up_a_requery_waiting_for_buypower_at_once(store, tmp_path):
+    """`s` (or Ctrl+C) ends the wait at once: a requery is a read, given up; its row stays PENDING."""
+    stamina.set_testing(True, attempts=1)
+    try:
+        with SandboxServer(SandboxConfig(seed=4, requery_cooldown_s=0)) as sandbox:
+            async def go():
+                async with client(sandbox) as c:
+                    batch = await prepare(store, c, write_batch(tmp_path / "b.csv", 3))
+                async with BuyPowerClient("http://127.0.0.1:9", SecretStr("k" * 64), rate_limit=0, read_timeout=90,
+                                          breaker=CircuitBreaker(threshold=10_000),
+                                          transport=httpx.MockTransport(_requeries_hang)) as fake:
+                    runner = Runner(store, fake, batch, RunOptions(concurrency=2, wait_pending=60, requery=QUICK),
+                                    on_progress=lambda p: None)
+                    task = asyncio.ensure_future(runner.run())
+                    async with asyncio.timeout(10):
+                        while runner._reading is None:  # a requery is waiting for BuyPower
+                            await asyncio.sleep(0.05)
+                    stopped = time.monotonic()
+                    runner.stop()
+                    async with asyncio.timeout(10):  # before: the requery's minute, then the run's end
+                        await task
+                    return batch, time.monotonic() - stopped
+            batch, took = asyncio.run(go())
+            assert took < 3, took
+            assert set(store.stats(batch).by_state) == {S.PENDING}
+    finally:
+        stamina.set_testing(False)

@@ -148,3 +148,13 @@ def test_run_view_waiting_for_pending_rows(snap_compare, tmp_path, monkeypatch):
         assert "in 0:02" in shown and "in 0:14" in shown and "after the wait" in shown
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_a_long_run_status_never_pushes_the_mode_badge_off_the_top_bar(tmp_path):
+    app = demo_app(tmp_path, recover=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, 0.4, quiet=True)
+        app.activity_text = "paying batch 123: 3999/4000 sent, requerying 5000 pending until 16:51:10 +00:00"
+        await pilot.pause(0.3)
+        top = screen_text(app).splitlines()[0].rstrip()
+        assert top.endswith("SANDBOX DEMO") and "⟳ paying batch 123: 3999/4000 sent" in top and "…" in top, top

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlmodel import col, select
 
 from buypower_tui.core import rows
@@ -30,7 +30,8 @@ class Preflight:
     total: Decimal = Decimal(0)
     balance: Decimal | None = None
     batch_duplicates: list[int] = field(default_factory=list)  # same meter twice in the batch
-    recent_duplicates: list[int] = field(default_factory=list)  # same meter+amount paid or in flight elsewhere
+    # same meter and amount paid or in flight; same meter in flight in another batch
+    recent_duplicates: list[int] = field(default_factory=list)
     unaccepted: list[int] = field(default_factory=list)
     left_out_by_max_total: list[int] = field(default_factory=list)
     name_differs: list[int] = field(default_factory=list)  # rows to send whose name is not BuyPower's (a warning)
@@ -100,10 +101,14 @@ def preflight(store: Store, batch_id: int, balance: Decimal | None, window_days:
                     .order_by(col(Recipient.row_number))):
                 twins.setdefault(meter, []).append((row_id, number))
         for row in candidates:
+            unsettled = or_(col(Recipient.state).in_(IN_FLIGHT), rows.operator_failed())
             elsewhere = s.exec(select(Recipient).where(
-                Recipient.meter == row.meter, Recipient.amount_kobo == row.amount_kobo, Recipient.id != row.id,
-                or_(col(Recipient.state).in_(IN_FLIGHT), rows.operator_failed(),
-                    (Recipient.state == S.SUCCESS) & (col(Recipient.updated_at) >= since)))
+                Recipient.meter == row.meter, Recipient.id != row.id,
+                or_(and_(Recipient.amount_kobo == row.amount_kobo,
+                         or_(unsettled, (Recipient.state == S.SUCCESS) & (col(Recipient.updated_at) >= since))),
+                    # an order of another batch still unsettled, whatever its amount: BuyPower may
+                    # have taken its money already (a repeat with a new amount made while it is pending)
+                    and_(Recipient.batch_id != batch_id, unsettled)))
                 .order_by(col(Recipient.updated_at).desc()).limit(1)).first()
             reasons = []
             if row.meter in dup_meters:

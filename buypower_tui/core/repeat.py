@@ -21,8 +21,9 @@ The whole repeat is one transaction: a new batch with all its rows, or nothing.
 A repeat made soon after its source was paid is said to be (`recently_paid`): the run's
 duplicate guard asks about a meter paid within the window only when the amount is the same
 too, so `repeat 1 --amount +10%` minutes after batch 1 was paid would pay every meter again
-unasked. The guard's rule stays; the repeat names the meters paid within the window, before
-the operator confirms in the TUI and as a warning at the CLI.
+unasked. The guard's rule stays; the repeat names the meters paid within the window, or with
+an order still in flight (which the guard asks about whatever the amount), before the operator
+confirms in the TUI and as a warning at the CLI.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from sqlalchemy import distinct, func, select
 
 from buypower_tui.core.bulk import _values as checked_again  # an edit's own checking: one set of rules
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
+from buypower_tui.core.preflight import IN_FLIGHT
 from buypower_tui.core.rules import FIELDS, Limits, check_amount, naira, parse_amount
 from buypower_tui.core.splitting import amount_cell
 from buypower_tui.core.store import Store, operator_name
@@ -128,23 +130,25 @@ class RecentlyPaid:
 
     days: int
     count: int
-    first: list[tuple[str, int, datetime | None]]
+    first: list[tuple[str, int, datetime | None, str]]  # (meter, batch, when, state)
 
-    def _said(self, first: list[tuple[str, int, datetime | None]]) -> str:
+    def _said(self, first: list[tuple[str, int, datetime | None, str]]) -> str:
         window = "24 hours" if self.days == 1 else f"{self.days} days"
         these = "1 of these meters was" if self.count == 1 else f"{self.count} of these meters were"
-        some = ", ".join(f"{meter} (batch {batch}, {local_minute(at)})" for meter, batch, at in first)
+        some = ", ".join(f"{meter} (batch {batch}, "
+                         + (local_minute(at) if state == S.SUCCESS else f"{state}, not settled") + ")"
+                         for meter, batch, at, state in first)
         more = f", and {self.count - len(first)} more" if self.count > len(first) else ""
-        return f"{these} paid in the last {window}: {some}{more}"
+        return f"{these} paid in the last {window} or {'is' if self.count == 1 else 'are'} being paid: {some}{more}"
 
     def warning(self) -> str:
         """What the CLI prints after "warning: "."""
-        return (f"{self._said(self.first)}; within the duplicate window, a run asks again only about the same "
-                "meter and amount: check they are due before you pay.")
+        return (f"{self._said(self.first)}; a run asks again about a meter paid within the duplicate window only "
+                "when the amount is the same: check they are due before you pay.")
 
     def short(self) -> str:
         """The same in the TUI's dialog, before Enter: one meter named, so that it fits 80x24."""
-        return f"{self._said(self.first[:1])}. A run asks again only about the same meter and amount."
+        return f"{self._said(self.first[:1])}. A run asks again about a paid meter only for the same amount."
 
 
 def recently_paid(store: Store, source_id: int, window_days: int, most: int = 3) -> RecentlyPaid | None:
@@ -155,16 +159,17 @@ def recently_paid(store: Store, source_id: int, window_days: int, most: int = 3)
         return None
     since = datetime.now(UTC) - timedelta(days=window_days)
     carried = select(_T.c.meter).where(_T.c.batch_id == source_id, _T.c.state != S.CLOSED, _T.c.meter.is_not(None))
-    paid = (_T.c.state == S.SUCCESS) & (_T.c.updated_at >= since) & _T.c.meter.in_(carried)
+    paid = (((_T.c.state == S.SUCCESS) & (_T.c.updated_at >= since)) | _T.c.state.in_(IN_FLIGHT)) \
+        & _T.c.meter.in_(carried)
     with store.engine.connect() as conn:
         count = conn.execute(select(func.count(distinct(_T.c.meter))).where(paid)).scalar_one()
         if not count:
             return None
-        first: dict[str, tuple[str, int, datetime | None]] = {}
-        latest = select(_T.c.meter, _T.c.batch_id, func.coalesce(_T.c.paid_at, _T.c.updated_at).label("at")) \
-            .where(paid).order_by(_T.c.updated_at.desc(), _T.c.id.desc())
-        for meter, batch_id, at in conn.execute(latest.limit(most * 8)):  # a meter paid twice counts once
-            first.setdefault(meter, (meter, batch_id, at))
+        first: dict[str, tuple[str, int, datetime | None, str]] = {}
+        latest = select(_T.c.meter, _T.c.batch_id, func.coalesce(_T.c.paid_at, _T.c.updated_at).label("at"),
+                        _T.c.state).where(paid).order_by(_T.c.updated_at.desc(), _T.c.id.desc())
+        for meter, batch_id, at, state in conn.execute(latest.limit(most * 8)):  # a meter paid twice counts once
+            first.setdefault(meter, (meter, batch_id, at, state))
             if len(first) == most:
                 break
     return RecentlyPaid(window_days, count, list(first.values()))

@@ -52,16 +52,15 @@ def wallet_lines(report: MonthReport) -> list[str]:
                 f"rows paid: {naira(paid)}"]
     lines = [f"wallet: {w.runs} run{'s' * (w.runs != 1)} in {report.month}; {w.reconciled} read the balance before "
              f"and after: it went down by {naira(w.moved)}, and their rows paid {naira(w.paid_by_runs)}"]
-    if 0 < w.difference <= w.unsettled:
-        lines.append(f"wallet: {naira(w.difference)} more left the wallet than those rows paid; the rows those runs "
-                     f"sent that were still pending when they ended come to {naira(w.unsettled)}: BuyPower settles "
-                     "them after the run (paid, or failed and refunded), which explains it")
-    elif w.difference:
+    if w.difference:
+        # "may": a row still pending at its run's end may also have been sent again and paid by a
+        # later run (its first request never reached BuyPower), so the sum cannot prove the gap
+        pending = (f"; rows still pending when those runs ended came to {naira(w.unsettled)}: BuyPower settles "
+                   "such rows after the run (pays them, or fails and refunds them), which may account for it"
+                   if w.difference > 0 and w.unsettled else "")
         lines.append(f"wallet: {naira(abs(w.difference))} {'more' if w.difference > 0 else 'less'} left the wallet "
-                     "than those rows paid"
-                     + (f" (rows still pending at the runs' end: {naira(w.unsettled)})" if w.unsettled else "")
-                     + ": a top-up or a payment outside buypower-tui during a run; check BuyPower's transaction "
-                     "history")
+                     f"than those rows paid{pending}; else a top-up or a payment outside buypower-tui during a "
+                     "run: check BuyPower's transaction history")
     if w.reconciled < w.runs:
         lines.append(f"wallet: {w.runs - w.reconciled} run(s) could not read the balance and are not counted")
     lines.append(f"rows paid in {report.month} (SUCCESS, by their payment time): {naira(paid)}")

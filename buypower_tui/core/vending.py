@@ -53,6 +53,7 @@ class Runner:
         self._resume = asyncio.Event()
         self._resume.set()
         self._stopping = False
+        self._reading: asyncio.Future | None = None  # the requery waiting for BuyPower, if one is
         self._probe_lock = asyncio.Lock()
         self._started = time.monotonic()
         self._to_send: set[int] = set()  # rows this run sends
@@ -86,9 +87,12 @@ class Runner:
         self._emit(force=True)
 
     def stop(self) -> None:
-        """Stop after the rows in flight: nothing new is sent or requeried."""
+        """Stop after the rows in flight: nothing new is sent or requeried. A requery waiting for
+        BuyPower is given up now (a read: the row stays PENDING); a POST ends with its answer."""
         self._stopping = True
         self._resume.set()
+        if self._reading is not None:
+            self._reading.cancel()
 
     def cut(self) -> None:
         """Stop now: end the requests in flight at once. Their rows become PENDING (each request
@@ -309,18 +313,26 @@ class Runner:
         if row.state not in rows.REQUERYABLE and not rows.is_operator_failed(row):
             return
         left = None if self._wait_ends is None else max(self._wait_ends - time.monotonic(), 0.0)
+        self._reading = reading = asyncio.ensure_future(
+            self.client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at))
         try:
             async with asyncio.timeout(left):  # the wait's end: a read, given up
-                result = await self.client.requery(row.order_id, vend_type=row.vend_type or "PREPAID",
-                                                   sent_at=row.sent_at)
+                result = await reading
         except TimeoutError:
             log.info("requery of row %s given up: the wait for pending rows ended", row.row_number)
             return
+        except asyncio.CancelledError:
+            if reading.cancelled() and self._stopping and not asyncio.current_task().cancelling():
+                log.info("requery of row %s given up: the run was stopped", row.row_number)
+                return  # stop() cancelled the read alone
+            raise
         except BreakerOpen:
             return  # try again on a later pass
         except ConfigurationError as exc:
             self._fail_run(str(exc))
             return
+        finally:
+            self._reading = None
         state = await self._store_result(row_id, result, requery=True)
         if state == S.NOT_SENT and not self._stopping and self._confirmed(row_id):
             self._to_send.add(row_id)  # it never reached BuyPower: send it again, same orderId
