@@ -2,9 +2,11 @@
 
 It belongs to the database, not to a home folder: two homes (or two operators) that open
 the same `--db` must share it, or each would take the other's rows in flight for a
-crash's leftovers. For a SQLite file it is a lock file beside the database; for any other
-URL it is a file per URL in the data folder, which serialises the processes of one
-machine only (PostgreSQL's advisory locks come with team mode).
+crash's leftovers. For a SQLite file it is a lock file beside the database; for PostgreSQL
+it is an advisory lock of the server (PgMoneyLock), which every machine that shares the
+database sees and which the server lets go when the holder's connection ends, a crash or a
+SIGKILL included; for any other URL it is a file per URL in the data folder, which
+serialises the processes of one machine only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from buypower_tui.paths import create_private_file
@@ -102,3 +104,62 @@ class MoneyLock:
                 self.acquire()
             raise
         self.acquire()
+
+
+# The advisory lock's key, as PostgreSQL's two-int form (classid, objid): ours, and "the store".
+_KEY = (0x42505455, 1)  # "BPTU"
+
+
+class PgMoneyLock(MoneyLock):
+    """A session-level advisory lock held on a connection of its own for as long as the lock
+    is. Who holds it is said through that connection's application_name, which
+    pg_stat_activity shows to every other session (no table to clean up after a crash)."""
+
+    def __init__(self, engine: Any, holder: str) -> None:
+        super().__init__(Path("."), holder)
+        self.engine = engine
+        self._conn: Any = None
+
+    def acquire(self) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            conn = self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise MoneyLockError(f"cannot take the money lock: the database did not answer ({exc.__class__.__name__}); "
+                                 "nothing was paid") from None
+        try:
+            since = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+            name = f"buypower-tui money lock: {self.holder}, pid {os.getpid()}, since {since}"[:63]
+            conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": name})
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": _KEY[0], "b": _KEY[1]}).scalar()
+            conn.commit()
+            if not got:
+                who = conn.execute(text(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.classid = :a AND l.objid = :b AND l.granted"),
+                    {"a": _KEY[0], "b": _KEY[1]}).scalar()
+                conn.close()
+                who = (who or "").removeprefix("buypower-tui money lock: ") or "another process"
+                raise MoneyLockBusy(f"another buypower-tui ({who}) is paying or requerying from this store; wait "
+                                    "for it to finish, or stop it (Ctrl+C stops after the rows in flight)")
+        except SQLAlchemyError as exc:
+            conn.close()
+            raise MoneyLockError(f"cannot take the money lock: {exc.__class__.__name__}; nothing was paid") from None
+        self._conn = conn
+
+    def release(self) -> None:
+        if self._conn is None:
+            return
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        conn, self._conn = self._conn, None
+        with suppress(SQLAlchemyError):  # a lost connection has let go of the lock already
+            conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": _KEY[0], "b": _KEY[1]})
+            conn.execute(text("SELECT set_config('application_name', '', false)"))
+            conn.commit()
+        with suppress(SQLAlchemyError):
+            conn.invalidate()  # never back to the pool with a session-level lock or our name on it
+            conn.close()

@@ -26,7 +26,7 @@ from sqlmodel import Session, col, create_engine, select
 
 from buypower_tui.core import schema
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
-from buypower_tui.core.money_lock import MoneyLock, lock_path, sqlite_file
+from buypower_tui.core.money_lock import MoneyLock, PgMoneyLock, lock_path, sqlite_file
 from buypower_tui.paths import create_private_file, ensure_dir, existing_file
 
 
@@ -187,6 +187,8 @@ class Store:
 
     def money_lock(self, data_dir: Path) -> MoneyLock:
         """The lock a process holds while it pays or requeries from this database."""
+        if self.engine.dialect.name == "postgresql":
+            return PgMoneyLock(self.engine, operator_name())
         return MoneyLock(lock_path(self.engine.url, data_dir), operator_name())
 
     # -- batches -------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""Several operators on one PostgreSQL store (issue 15, first step): the money lock is the
+server's advisory lock, so a second "workstation" (another home: no shared lock file) is
+refused while the first pays, told who holds it, and the lock is let go when its holder is
+SIGKILLed. Against a real PostgreSQL server and the sandbox; the ledger is the proof."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from buypower_tui.core.store import Store
+from tests import postgres
+from tests.engine_helpers import assert_ledger_matches_store, cli, cli_sandbox, write_batch
+
+pytestmark = pytest.mark.skipif(not postgres.available(),
+                                reason="PostgreSQL's initdb is not installed (.ci/run installs it)")
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    with postgres.server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg(pg_server):
+    """A database of its own on the module's server."""
+    name = f"team{next(_names)}"
+    engine = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return pg_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def sandbox(monkeypatch):
+    with cli_sandbox(monkeypatch, seed=5) as server:
+        yield server
+
+
+def workstation(sandbox, db: str, home, *argv: str) -> subprocess.Popen:
+    """`buypower-tui` in a process of its own, with a home of its own: another machine."""
+    env = dict(os.environ, BUYPOWER_SANDBOX_API_KEY=sandbox.key, BUYPOWER_TUI_HOME=str(home),
+               BUYPOWER_CONCURRENCY="1", BUYPOWER_RATE_LIMIT="0")
+    return subprocess.Popen([sys.executable, "-m", "buypower_tui", "--sandbox", sandbox.url, "--db", db, *argv],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def until_paying(sandbox, process) -> None:
+    for _ in range(400):
+        if sandbox.ledger.vends():
+            return
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.05)
+    raise AssertionError("the first workstation never started paying")
+
+
+def test_a_second_workstation_is_refused_while_the_first_pays_and_told_who(sandbox, pg, capsys, tmp_path,
+                                                                           monkeypatch):
+    sandbox.update_config(latency_ms=150)
+    assert cli(capsys, sandbox, "--db", pg, "import", str(write_batch(tmp_path / "b.csv", 12)))[0] == 0
+    first = workstation(sandbox, pg, tmp_path / "first-home", "run", "1", "--yes", "--wait-pending", "0")
+    try:
+        until_paying(sandbox, first)
+        monkeypatch.setenv("BUYPOWER_TUI_HOME", str(tmp_path / "second-home"))
+        for argv in (("run", "1", "--yes"), ("requery",), ("recover",)):
+            code, _, err = cli(capsys, sandbox, "--db", pg, *argv)
+            assert code == 2 and "is paying or requerying from this store" in err, err
+            assert f"pid {first.pid}, since " in err  # who holds it, from the server
+    finally:
+        assert first.wait(timeout=90) == 0, first.stderr.read().decode()
+    assert cli(capsys, sandbox, "--db", pg, "recover")[0] == 0  # free again once the first is done
+    store = Store.open(pg)
+    try:
+        assert_ledger_matches_store(sandbox.ledger.snapshot(), store, 1)
+        assert {r.state for r in store.rows(1)} == {"SUCCESS"}
+    finally:
+        store.close()
+
+
+def test_a_sigkilled_holder_lets_go_and_the_other_workstation_recovers_its_rows(sandbox, pg, capsys, tmp_path,
+                                                                                monkeypatch):
+    sandbox.update_config(latency_ms=150)
+    assert cli(capsys, sandbox, "--db", pg, "import", str(write_batch(tmp_path / "b.csv", 20)))[0] == 0
+    first = workstation(sandbox, pg, tmp_path / "first-home", "run", "1", "--yes", "--wait-pending", "0")
+    until_paying(sandbox, first)
+    time.sleep(0.4)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    monkeypatch.setenv("BUYPOWER_TUI_HOME", str(tmp_path / "second-home"))
+    for _ in range(50):  # the server ends the dead session's locks once it sees the socket closed
+        code, out, err = cli(capsys, sandbox, "--db", pg, "recover")
+        if "is paying or requerying" not in err:
+            break
+        time.sleep(0.1)
+    assert code in (0, 1), out + err
+    code, _, err = cli(capsys, sandbox, "--db", pg, "run", "1", "--yes", "--wait-pending", "5")
+    assert code == 0, err
+    store = Store.open(pg)
+    try:
+        assert {r.state for r in store.rows(1)} == {"SUCCESS"}
+        assert_ledger_matches_store(sandbox.ledger.snapshot(), store, 1)  # each meter once, every token kept
+    finally:
+        store.close()
