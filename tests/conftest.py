@@ -66,3 +66,39 @@ def lagos(monkeypatch: pytest.MonkeyPatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throw-away PostgreSQL server (tests/postgres.py), started when a test first asks."""
+    from tests import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL's initdb is not installed (.ci/run installs it)")
+    with postgres.server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL of an empty database of its own on that server."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    engine = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return pg_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """A store's URL on each engine: the money tests run on both."""
+    if request.param == "sqlite":
+        from buypower_tui.paths import AppPaths
+
+        return f"sqlite:///{AppPaths.resolve().db_file}"
+    return request.getfixturevalue("pg_url")

@@ -72,10 +72,10 @@ def client_env(home: Path, **more: str) -> dict[str, str]:
                 BUYPOWER_RATE_LIMIT="0", BUYPOWER_READ_TIMEOUT="3", BUYPOWER_REQUERY_BUDGET="50", **more)
 
 
-def prove(base: str) -> dict:
+def prove(base: str, url: str | None = None) -> dict:
     """Every row final, and the ledger agrees with the store: nothing paid twice, no token lost."""
     ledger = book(base)
-    store = Store.open(f"sqlite:///{AppPaths.resolve().db_file}")
+    store = Store.open(url or f"sqlite:///{AppPaths.resolve().db_file}")
     try:
         assert unsettled(store, 1) == []
         assert_ledger_matches_store(ledger, store, 1)
@@ -92,9 +92,12 @@ def sandbox_process():
     stop(proc)
 
 
-def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_token(sandbox_process, tmp_path, isolated_home):
+def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_token(sandbox_process, tmp_path, isolated_home,
+                                                                      db_url):
+    """On SQLite and on PostgreSQL (where a killed process's transaction and locks end with its
+    connection, on the server's side)."""
     env = client_env(isolated_home)
-    cli = [sys.executable, "-m", "buypower_tui", "--sandbox", sandbox_process]
+    cli = [sys.executable, "-m", "buypower_tui", "--sandbox", sandbox_process, "--db", db_url]
     sheet = write_batch(tmp_path / "batch.csv", 300, seed=SEED)
     subprocess.run([*cli, "import", str(sheet)], env=env, check=True, capture_output=True, timeout=60)
     run = [*cli, "run", "1", "--yes", "--wait-pending", "30"]
@@ -121,7 +124,7 @@ def test_sigkill_at_random_moments_never_pays_twice_nor_loses_a_token(sandbox_pr
                 break
     assert finished and kills >= 20, (finished, kills)
 
-    ledger = prove(sandbox_process.replace("/v2", ""))
+    ledger = prove(sandbox_process.replace("/v2", ""), db_url)
     assert sum(v["status"] == "SUCCESS" for v in ledger["vends"]) > 250
 
 

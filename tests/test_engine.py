@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 import stamina
 from pydantic import SecretStr
 
@@ -19,6 +20,7 @@ from buypower_tui.core.recovery import recover
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import Limits
 from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
+from buypower_tui.core.store import Store
 from buypower_tui.core.vending import Runner, RunOptions
 from tests.engine_helpers import assert_ledger_matches_store, unsettled, write_batch
 
@@ -40,7 +42,16 @@ async def prepare(store, c, path) -> int:
     return report.batch_id
 
 
-def test_fault_mix_1000_rows_all_final_and_the_ledger_agrees(store, tmp_path):
+@pytest.fixture
+def any_store(db_url):
+    s = Store.open(db_url)
+    yield s
+    s.close()
+
+
+def test_fault_mix_1000_rows_all_final_and_the_ledger_agrees(any_store, tmp_path):
+    """On SQLite and on PostgreSQL."""
+    store = any_store
     stamina.set_testing(True, attempts=2)
     cfg = SandboxConfig(seed=11, requery_cooldown_s=0, fail_rate=0.05, pending_rate=0.05, drop_rate=0.02,
                         timeout_rate=0.02, hold_s=0.5, delay=(0,), pending_requeries=1, wallet=Decimal(10**8))

@@ -5,7 +5,6 @@ SIGKILLed. Against a real PostgreSQL server and the sandbox; the ledger is the p
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -13,32 +12,9 @@ import sys
 import time
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from buypower_tui.core.store import Store
-from tests import postgres
 from tests.engine_helpers import assert_ledger_matches_store, cli, cli_sandbox, write_batch
-
-pytestmark = pytest.mark.skipif(not postgres.available(),
-                                reason="PostgreSQL's initdb is not installed (.ci/run installs it)")
-_names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    with postgres.server() as url:
-        yield url
-
-
-@pytest.fixture
-def pg(pg_server):
-    """A database of its own on the module's server."""
-    name = f"team{next(_names)}"
-    engine = create_engine(pg_server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return pg_server.rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture
@@ -64,22 +40,22 @@ def until_paying(sandbox, process) -> None:
     raise AssertionError("the first workstation never started paying")
 
 
-def test_a_second_workstation_is_refused_while_the_first_pays_and_told_who(sandbox, pg, capsys, tmp_path,
+def test_a_second_workstation_is_refused_while_the_first_pays_and_told_who(sandbox, pg_url, capsys, tmp_path,
                                                                            monkeypatch):
     sandbox.update_config(latency_ms=150)
-    assert cli(capsys, sandbox, "--db", pg, "import", str(write_batch(tmp_path / "b.csv", 12)))[0] == 0
-    first = workstation(sandbox, pg, tmp_path / "first-home", "run", "1", "--yes", "--wait-pending", "0")
+    assert cli(capsys, sandbox, "--db", pg_url, "import", str(write_batch(tmp_path / "b.csv", 12)))[0] == 0
+    first = workstation(sandbox, pg_url, tmp_path / "first-home", "run", "1", "--yes", "--wait-pending", "0")
     try:
         until_paying(sandbox, first)
         monkeypatch.setenv("BUYPOWER_TUI_HOME", str(tmp_path / "second-home"))
         for argv in (("run", "1", "--yes"), ("requery",), ("recover",)):
-            code, _, err = cli(capsys, sandbox, "--db", pg, *argv)
+            code, _, err = cli(capsys, sandbox, "--db", pg_url, *argv)
             assert code == 2 and "is paying or requerying from this store" in err, err
             assert f"pid {first.pid}, since " in err  # who holds it, from the server
     finally:
         assert first.wait(timeout=90) == 0, first.stderr.read().decode()
-    assert cli(capsys, sandbox, "--db", pg, "recover")[0] == 0  # free again once the first is done
-    store = Store.open(pg)
+    assert cli(capsys, sandbox, "--db", pg_url, "recover")[0] == 0  # free again once the first is done
+    store = Store.open(pg_url)
     try:
         assert_ledger_matches_store(sandbox.ledger.snapshot(), store, 1)
         assert {r.state for r in store.rows(1)} == {"SUCCESS"}
@@ -87,25 +63,25 @@ def test_a_second_workstation_is_refused_while_the_first_pays_and_told_who(sandb
         store.close()
 
 
-def test_a_sigkilled_holder_lets_go_and_the_other_workstation_recovers_its_rows(sandbox, pg, capsys, tmp_path,
+def test_a_sigkilled_holder_lets_go_and_the_other_workstation_recovers_its_rows(sandbox, pg_url, capsys, tmp_path,
                                                                                 monkeypatch):
     sandbox.update_config(latency_ms=150)
-    assert cli(capsys, sandbox, "--db", pg, "import", str(write_batch(tmp_path / "b.csv", 20)))[0] == 0
-    first = workstation(sandbox, pg, tmp_path / "first-home", "run", "1", "--yes", "--wait-pending", "0")
+    assert cli(capsys, sandbox, "--db", pg_url, "import", str(write_batch(tmp_path / "b.csv", 20)))[0] == 0
+    first = workstation(sandbox, pg_url, tmp_path / "first-home", "run", "1", "--yes", "--wait-pending", "0")
     until_paying(sandbox, first)
     time.sleep(0.4)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     monkeypatch.setenv("BUYPOWER_TUI_HOME", str(tmp_path / "second-home"))
     for _ in range(50):  # the server ends the dead session's locks once it sees the socket closed
-        code, out, err = cli(capsys, sandbox, "--db", pg, "recover")
+        code, out, err = cli(capsys, sandbox, "--db", pg_url, "recover")
         if "is paying or requerying" not in err:
             break
         time.sleep(0.1)
     assert code in (0, 1), out + err
-    code, _, err = cli(capsys, sandbox, "--db", pg, "run", "1", "--yes", "--wait-pending", "5")
+    code, _, err = cli(capsys, sandbox, "--db", pg_url, "run", "1", "--yes", "--wait-pending", "5")
     assert code == 0, err
-    store = Store.open(pg)
+    store = Store.open(pg_url)
     try:
         assert {r.state for r in store.rows(1)} == {"SUCCESS"}
         assert_ledger_matches_store(sandbox.ledger.snapshot(), store, 1)  # each meter once, every token kept
