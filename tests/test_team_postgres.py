@@ -87,3 +87,42 @@ def test_a_sigkilled_holder_lets_go_and_the_other_workstation_recovers_its_rows(
         assert_ledger_matches_store(sandbox.ledger.snapshot(), store, 1)  # each meter once, every token kept
     finally:
         store.close()
+
+
+def test_each_event_names_the_database_role_that_did_it(pg_server, sandbox, capsys, tmp_path):
+    """Each operator logs in as their own role: the history names the person, not the OS user."""
+    import socket
+
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for role in ("ada", "bola"):
+            conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text("CREATE DATABASE estate OWNER ada"))
+    admin.dispose()
+    server = pg_server.rsplit("@", 1)[1].rsplit("/", 1)[0]
+    as_ada, as_bola = (f"postgresql+psycopg://{role}@{server}/estate" for role in ("ada", "bola"))
+    assert cli(capsys, sandbox, "--db", as_ada, "import", str(write_batch(tmp_path / "b.csv", 3)))[0] == 0
+    owner = create_engine(as_ada, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:  # what README's "Team mode" has the owner grant each operator
+        conn.execute(text("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO bola"))
+        conn.execute(text("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO bola"))
+    owner.dispose()
+    code, _, err = cli(capsys, sandbox, "--db", as_bola, "run", "1", "--yes", "--wait-pending", "0")
+    assert code == 0, err
+    store = Store.open(as_ada)
+    try:
+        from sqlmodel import select
+
+        from buypower_tui.core.models import Event
+
+        host = socket.gethostname()
+        with store.session() as session:
+            events = list(session.exec(select(Event).where(Event.batch_id == 1)))
+        created = [e.operator for e in events if (e.note or "").startswith("batch created")]
+        assert created == [f"ada@{host}"]
+        paid = {e.operator for e in events if e.new_state in ("APPROVED", "SENDING", "SUCCESS")}
+        assert paid == {f"bola@{host}"}
+    finally:
+        store.close()

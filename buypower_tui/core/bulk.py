@@ -21,7 +21,7 @@ from buypower_tui.core.row_view import EDITABLE, raw_values
 from buypower_tui.core.rows import RowView, StateConflict
 from buypower_tui.core.rules import FIELDS, Limits
 from buypower_tui.core.splitting import amount_cell, split_amount
-from buypower_tui.core.store import Store, operator_name
+from buypower_tui.core.store import Store
 
 S = RowState
 _T, _E = Recipient.__table__, Event.__table__
@@ -137,7 +137,7 @@ def edit_rows(store: Store, changes: Mapping[int, Mapping[str, str]], limits: Li
     unknown = sorted({f for raw in changes.values() for f in raw} - set(FIELDS))
     if unknown:
         raise ValueError(f"no such field: {', '.join(unknown)}")
-    now, operator, out = utcnow(), operator_name(), []
+    now, operator, out = utcnow(), store.operator, []
     with store.engine.begin() as conn:
         updates, events = [], []
         for row in _locked(conn, list(changes), seen, batch_id):
@@ -174,7 +174,7 @@ def split_row(store: Store, row_id: int, limits: Limits, raw: Mapping[str, str] 
     before; "accepted": its duplicate acceptance before; "stored": its problems of how the
     sheet stored a cell before; "others": how many other rows of the batch have its meter}.
     """
-    now, operator = utcnow(), operator_name()
+    now, operator = utcnow(), store.operator
     with store.engine.begin() as conn:
         (row,) = _locked(conn, [row_id], None)
         values = raw_values(row) | dict(raw or {})
@@ -211,7 +211,7 @@ def unsplit(store: Store, row_id: int, before: Mapping[str, str], accepted: bool
     problems of how the sheet stored a cell, as split_row said them), in one transaction;
     StateConflict (nothing done) when any of them changed since (`seen`) or is gone. Returns
     the row's updated_at as written here."""
-    now, operator, parts = utcnow(), operator_name(), list(parts)
+    now, operator, parts = utcnow(), store.operator, list(parts)
     with store.engine.begin() as conn:
         found = _locked(conn, [row_id, *parts], seen)
         row = next(r for r in found if r["id"] == row_id)

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from buypower_tui.core.models import Event, Recipient, RowState, utcnow
 from buypower_tui.core.row_view import CLOSABLE, close_problem
 from buypower_tui.core.rows import RowView, StateConflict
-from buypower_tui.core.store import Store, operator_name
+from buypower_tui.core.store import Store
 
 S = RowState
 _T, _E = Recipient.__table__, Event.__table__
@@ -93,7 +93,7 @@ def _change(store: Store, row_ids: Iterable[int], problem: Callable[[dict[str, A
     ids = list(dict.fromkeys(row_ids))
     if not ids:
         raise ValueError(f"no rows given: nothing was {what}")
-    now, operator = utcnow(), operator_name()
+    now, operator = utcnow(), store.operator
     done: list[RowView] = []
     with store.engine.begin() as conn:  # BEGIN IMMEDIATE (SQLite), FOR UPDATE (PostgreSQL): read locked
         found: list[dict[str, Any]] = []

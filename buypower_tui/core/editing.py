@@ -19,7 +19,7 @@ from buypower_tui.core.models import Batch, Event, Recipient, RowState, to_kobo,
 from buypower_tui.core.names import PREFIX as NAME_DIFFERS
 from buypower_tui.core.row_view import EDITABLE, FILTERS, name_differs, raw_values, row_status, shown_value  # noqa: F401 - named here too
 from buypower_tui.core.rules import FIELDS, Limits, check_row
-from buypower_tui.core.store import Store, operator_name
+from buypower_tui.core.store import Store
 
 S = RowState
 _T = Recipient.__table__
@@ -131,7 +131,7 @@ def add_row(store: Store, batch_id: int, raw: dict[str, str], limits: Limits, *,
                         **({"created_at": at, "updated_at": at} if at is not None else {}))
         s.add(row)
         s.flush()
-        s.add(Event(recipient_id=row.id, batch_id=batch_id, operator=operator_name(), new_state=row.state,
+        s.add(Event(recipient_id=row.id, batch_id=batch_id, operator=store.operator, new_state=row.state,
                     note=note))
         s.commit()
         return row.id
@@ -156,7 +156,7 @@ def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
         kept = [{"id": r.id, "batch_id": r.batch_id, "row_number": r.row_number, "raw": raw_values(r),
                  "duplicate_accepted": r.duplicate_accepted, "extras": r.extras} for r in found]
         for r in found:
-            s.add(Event(batch_id=r.batch_id, operator=operator_name(), old_state=r.state,
+            s.add(Event(batch_id=r.batch_id, operator=store.operator, old_state=r.state,
                         note=f"row {r.row_number} deleted by the operator",
                         details={"raw": raw_values(r)}))
             s.delete(r)
@@ -190,7 +190,7 @@ def rename_batch(store: Store, batch_id: int, name: str) -> None:
         batch = s.get(Batch, batch_id)
         old, batch.name = batch.name, name
         s.add(batch)
-        s.add(Event(batch_id=batch_id, operator=operator_name(), note=f"renamed from {old!r} to {name!r}",
+        s.add(Event(batch_id=batch_id, operator=store.operator, note=f"renamed from {old!r} to {name!r}",
                     at=utcnow()))
         s.commit()
 

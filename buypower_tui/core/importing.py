@@ -274,8 +274,9 @@ class _Import:
                 errors, warnings, v, raw = checked.errors, checked.warnings, checked.values, checked.raw
                 if numeric:
                     error, problem = self.numeric_meter(raw, v, fixed)
-                    if error:
+                    if error:  # the meter field is invalid: no normalised meter (a duplicate of nothing)
                         problems.append(problem)
+                        v = {**v, "meter": None}
                     else:
                         noticed = [*(noticed or ()), problem]
                 if notes is not None:  # rare: a cell cut short, a row hidden in the sheet

@@ -41,7 +41,7 @@ from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kob
 from buypower_tui.core.preflight import IN_FLIGHT
 from buypower_tui.core.rules import FIELDS, Limits, check_amount, naira, parse_amount
 from buypower_tui.core.splitting import amount_cell
-from buypower_tui.core.store import Store, operator_name
+from buypower_tui.core.store import Store
 from buypower_tui.core.times import local_minute
 
 S = RowState
@@ -191,7 +191,7 @@ def repeat_batch(store: Store, source_id: int, limits: Limits, *, mode: str, nam
     in one transaction. The caller has checked that the source exists and was imported whole."""
     source = store.batch(source_id)
     name = " ".join((name or "").split()) or default_name(source.name, source_id)
-    now, operator = utcnow(), operator_name()
+    now, operator = utcnow(), store.operator
     with store.engine.begin() as conn:
         batch_id = conn.execute(_B.insert().values(name=name, source_file=None, mode=mode, created_at=now,
                                                    imported_at=now)).inserted_primary_key[0]

@@ -24,7 +24,7 @@ from buypower_tui.core.outcomes import Outcome, VendResult
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.row_view import _OLD_OPERATOR_NOTE, OPERATOR, is_operator_failed  # noqa: F401
 from buypower_tui.core.rules import FIELDS, Limits, check_row
-from buypower_tui.core.store import Store, operator_name
+from buypower_tui.core.store import Store
 
 S = RowState
 SENDABLE = (S.APPROVED, S.NOT_SENT)
@@ -64,11 +64,6 @@ class StateConflict(Exception):
     """The row is not in a state this transition starts from (another process moved it)."""
 
 
-@cache
-def _operator() -> str:
-    return operator_name()
-
-
 _TABLE, _EVENTS = Recipient.__table__, Event.__table__
 _SELECT = select(_TABLE).where(_TABLE.c.id == bindparam("_row_id"))
 _UPDATES: dict[tuple[str, ...], Any] = {}  # one compiled UPDATE per set of columns
@@ -83,8 +78,8 @@ def _update(columns: Iterable[str]) -> Any:
 
 
 def _event(current: Any, new_state: str, at: datetime, http_status: int | None, values: dict[str, Any],
-           note: str | None, details: dict[str, Any] | None) -> dict[str, Any]:
-    return dict(recipient_id=current["id"], batch_id=current["batch_id"], operator=_operator(), at=at,
+           note: str | None, details: dict[str, Any] | None, operator: str) -> dict[str, Any]:
+    return dict(recipient_id=current["id"], batch_id=current["batch_id"], operator=operator, at=at,
                 old_state=current["state"], new_state=new_state, http_status=http_status,
                 provider_code=values.get("provider_code"), provider_message=values.get("provider_message"),
                 note=note, details=details)
@@ -114,7 +109,7 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
         conn.execute(_update(values), {"_row_id": row_id, **values})
         conn.execute(_EVENTS.insert(), _event(current, new_state, values["updated_at"], http_status, values,
                                               note(before) if callable(note) else note,
-                                              details(before) if callable(details) else details))
+                                              details(before) if callable(details) else details, store.operator))
     return RowView(dict(current) | values)
 
 
@@ -143,7 +138,7 @@ def approve(store: Store, row_ids: Iterable[int], *, every: bool = False) -> int
                        "provider_message": None} for r in current]
             if params:
                 conn.execute(_update(("order_id", "state", "updated_at", "provider_message")), params)
-            events += [_event(r, S.APPROVED, now, None, {}, "approved", None) for r in current]
+            events += [_event(r, S.APPROVED, now, None, {}, "approved", None, store.operator) for r in current]
             approved += len(current)
         if events:
             conn.execute(_EVENTS.insert(), events)
@@ -168,7 +163,7 @@ def note_rows(store: Store, row_ids: Iterable[int], allowed: Iterable[str], *, n
                 _TABLE.c.id.in_(chunk), in_state, _TABLE.c.updated_at == now)).mappings().all()
             if written:
                 conn.execute(_EVENTS.insert(), [_event(r, r["state"], now, None, {"provider_message": provider_message},
-                                                       note, None) for r in written])
+                                                       note, None, store.operator) for r in written])
             noted += len(written)
     return noted
 

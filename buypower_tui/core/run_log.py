@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from buypower_tui.core.models import Event, Recipient, RowState, from_kobo
-from buypower_tui.core.store import Store, operator_name
+from buypower_tui.core.store import Store
 
 _E, _R = Event.__table__, Recipient.__table__
 UNSETTLED = (RowState.SENDING, RowState.PENDING, RowState.NEEDS_REVIEW)
@@ -53,7 +53,7 @@ def record_run(store: Store, batch_id: int, balance_before: Decimal | None, bala
     values = {"balance_before": _text(balance_before), "balance_after": _text(balance_after),
               "paid": _text(paid), "succeeded": succeeded, "unsettled": _text(_unsettled(store, batch_id, posted))}
     with store.session() as s:
-        s.add(Event(batch_id=batch_id, operator=operator_name(), note=NOTE, details={"run": values}))
+        s.add(Event(batch_id=batch_id, operator=store.operator, note=NOTE, details={"run": values}))
         s.commit()
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +186,22 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    @cached_property
+    def operator(self) -> str:
+        """Who does what this process does, for every event and the money lock: on PostgreSQL
+        the database role it logs in as (each operator has their own login, so the history names
+        the person, whoever the OS user is), else the OS user; @ this machine."""
+        if self.engine.dialect.name != "postgresql":
+            return operator_name()
+        with self.engine.connect() as conn:
+            role = conn.exec_driver_sql("SELECT current_user").scalar()
+        return f"{role}@{socket.gethostname()}"
+
     def money_lock(self, data_dir: Path) -> MoneyLock:
         """The lock a process holds while it pays or requeries from this database."""
         if self.engine.dialect.name == "postgresql":
-            return PgMoneyLock(self.engine, operator_name())
-        return MoneyLock(lock_path(self.engine.url, data_dir), operator_name())
+            return PgMoneyLock(self.engine, self.operator)
+        return MoneyLock(lock_path(self.engine.url, data_dir), self.operator)
 
     # -- batches -------------------------------------------------------------------
 
@@ -198,7 +210,7 @@ class Store:
             batch = Batch(name=name, source_file=source_file, mode=mode)
             s.add(batch)
             s.flush()
-            s.add(Event(batch_id=batch.id, operator=operator_name(),
+            s.add(Event(batch_id=batch.id, operator=self.operator,
                         note=f"batch created from {source_file or 'nothing'}"))
             s.commit()
             return batch
@@ -271,7 +283,7 @@ class Store:
             batch = s.get(Batch, batch_id)
             batch.imported_at = utcnow()
             s.add(batch)
-            s.add(Event(batch_id=batch_id, operator=operator_name(), new_state="IMPORTED", note=note))
+            s.add(Event(batch_id=batch_id, operator=self.operator, new_state="IMPORTED", note=note))
             s.commit()
 
     def batches(self) -> list[Batch]:
