@@ -39,7 +39,8 @@ def ledger(app):
     return app.services.demo.sandbox.ledger.snapshot()
 
 
-async def test_demo_to_exported_tokens(tmp_path):
+async def test_demo_to_exported_tokens(tmp_path, monkeypatch):
+    monkeypatch.setenv("BUYPOWER_RATE_LIMIT", "0")  # the flow, not the pace: lookups and vends unthrottled
     app = demo_app(tmp_path)
     app.wait_pending_s = 0  # end the run with rows still pending: the review view settles them
     out = tmp_path / "tokens.csv"

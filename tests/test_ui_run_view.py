@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from sqlmodel import select
 
 from buypower_tui.core.breaker import BreakerSnapshot, BreakerState
@@ -26,6 +27,13 @@ from buypower_tui.ui.screens.run import RunScreen, span, summary
 from tests.ui_support import SIZE, demo_app, screen_text, settle, steady_screen, until  # noqa: F401
 
 S = RowState
+
+
+@pytest.fixture
+def no_rate_limit(monkeypatch):
+    """For flows about what the run says, not its pace: the demo's lookups and vends
+    unthrottled (a run of its 48 rows takes 2 s instead of 17)."""
+    monkeypatch.setenv("BUYPOWER_RATE_LIMIT", "0")
 
 
 async def vend(pilot, app) -> None:
@@ -71,7 +79,7 @@ async def test_the_end_of_a_run_is_one_short_toast_and_stays_in_the_run_view(tmp
     app.services.close()
 
 
-async def test_no_toast_at_all_when_the_run_view_is_on_screen(tmp_path):
+async def test_no_toast_at_all_when_the_run_view_is_on_screen(tmp_path, no_rate_limit):
     app = demo_app(tmp_path)
     app.wait_pending_s = 0
     async with app.run_test(size=SIZE) as pilot:
@@ -84,7 +92,7 @@ async def test_no_toast_at_all_when_the_run_view_is_on_screen(tmp_path):
     app.services.close()
 
 
-async def test_the_wait_for_pending_rows_shows_each_row_counting_down(tmp_path):
+async def test_the_wait_for_pending_rows_shows_each_row_counting_down(tmp_path, no_rate_limit):
     app = demo_app(tmp_path)
     app.wait_pending_s = 60
     app.services.demo.sandbox.update_config(pending_rate=1.0, pending_requeries=1000)  # they stay pending
