@@ -67,7 +67,10 @@ def make_engine(url: str) -> tuple[Engine, schema.Upgrade | None]:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if (path := sqlite_file(parsed)) is not None:  # a plain path or a file: URI alike
         _prepare_sqlite_file(path)
-    engine = create_engine(url)
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":  # a server over a network: never wait without end
+        options = {"pool_pre_ping": True, "pool_timeout": 10, "connect_args": {"connect_timeout": 10}}
+    engine = create_engine(url, **options)
     if is_sqlite:
         _sqlite_pragmas(engine)
     try:
