@@ -34,7 +34,6 @@ S = RowState
 _R, _B = Recipient.__table__, Batch.__table__
 PENDING = (S.APPROVED, S.SENDING, S.PENDING, S.NOT_SENT, S.NEEDS_REVIEW)
 COUNTED = (S.SUCCESS, S.FAILED, S.CLOSED, *PENDING)
-BUILT_IN = GROUPINGS  # then any column the month's rows kept
 NONE = "(none)"
 
 
@@ -107,17 +106,17 @@ class MonthReport:
     @property
     def groupings(self) -> list[str]:
         """Every `by` this month can be reported by: disco, batch, then each kept column."""
-        return [*BUILT_IN, *self.columns]
+        return [*GROUPINGS, *self.columns]
 
     @property
     def paid(self) -> Decimal:
         return from_kobo(self.total.paid_kobo) or Decimal(0)
 
 
-def parse_month(text: str | None, today: date | None = None) -> tuple[int, int]:
+def parse_month(text: str | None) -> tuple[int, int]:
     """"2026-12" -> (2026, 12); None: this month, local time."""
     if text is None:
-        now = today or datetime.now().astimezone().date()
+        now = datetime.now().astimezone().date()
         return now.year, now.month
     try:
         year, month = (int(part) for part in text.strip().split("-"))
@@ -155,7 +154,7 @@ def _columns(rows: Iterable) -> list[str]:
     for row in rows:
         for name in row.extras or ():
             seen.setdefault(name.strip().casefold(), name.strip())
-    return [f"{COLUMN}{name}" if key in BUILT_IN else name for key, name in seen.items()]
+    return [f"{COLUMN}{name}" if key in GROUPINGS else name for key, name in seen.items()]
 
 
 COLUMN = "column:"
@@ -187,13 +186,13 @@ def month_report(store: Store, month: str | None = None, by: str = "disco", mode
     wanted = by.strip()
     column = None
     kept = _columns(rows)
-    if wanted.casefold() in BUILT_IN:
+    if wanted.casefold() in GROUPINGS:
         wanted = wanted.casefold()
     else:
         named = {c.removeprefix(COLUMN).casefold(): c for c in kept}
         column = wanted.removeprefix(COLUMN).casefold()
         if column not in named:
-            choices = ", ".join([*BUILT_IN, *kept])
+            choices = ", ".join([*GROUPINGS, *kept])
             raise BadReport(f"no row of {label} has a column '{by}'; group by one of: {choices}")
         wanted = named[column]
     groups: dict[str, Line] = {}

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from buypower_tui.core.export import Table, write_csv, write_xlsx
+from buypower_tui.core.export import CENT, Table, write_csv, write_xlsx
 from buypower_tui.core.report import Line, MonthReport
 from buypower_tui.core.values import from_kobo
 from buypower_tui.paths import replace_file
@@ -21,7 +21,7 @@ _MONEY = frozenset({2, 4, 6})
 
 
 def _money(kobo: int) -> Decimal:
-    return (from_kobo(kobo) or Decimal(0)).quantize(Decimal("0.01"))
+    return (from_kobo(kobo) or Decimal(0)).quantize(CENT)
 
 
 def _cells(line: Line) -> list[Any]:

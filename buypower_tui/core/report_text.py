@@ -12,7 +12,7 @@ from buypower_tui.core.values import from_kobo
 if TYPE_CHECKING:
     from buypower_tui.core.report import Line, MonthReport
 
-GROUPINGS = ("disco", "batch")  # core.report.BUILT_IN; then the columns the month's rows kept
+GROUPINGS = ("disco", "batch")  # built in; then the columns the month's rows kept
 # (heading, width in the CLI's fixed layout, alignment), after the group's own column
 COLUMNS: list[tuple[str, int, str]] = [("paid", 6, ">"), ("paid ₦", 15, ">"), ("failed", 6, ">"),
                                        ("failed ₦", 13, ">"), ("pending", 7, ">"), ("pending ₦", 13, ">"),

@@ -393,7 +393,7 @@ class Runner:
         delta = result.balance_before - result.balance_after
         if delta == paid:
             return None
-        unsettled = set(rows.ids_in(self.store, self.batch_id, (S.PENDING, S.NEEDS_REVIEW, S.SENDING)))
+        unsettled = set(rows.ids_in(self.store, self.batch_id, run_log.UNSETTLED))
         pending = len(unsettled & self._posted)
         why = f" ({pending} rows sent by this run are still pending and may account for it)" if pending else ""
         return (f"wallet moved by ₦{delta:,.2f} but the rows this run paid total ₦{paid:,.2f}{why}; "
