@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,25 +36,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Server:
+    """A running throw-away server: its URL, and a way to stop and start it again (a restart
+    drops every connection, as a crash or a network cut would)."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root, self.port, self.data = root, port, root / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        self._run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _ctl(self, *argv: str, check: bool = True) -> None:
+        subprocess.run([*self._run_as, _bin("pg_ctl"), "-D", str(self.data), *argv], check=check,
+                       capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._ctl("-o", options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self, check: bool = True) -> None:
+        """At once (`-m immediate`): every backend is killed, nothing is waited for."""
+        self._ctl("-m", "immediate", "-w", "stop", check=check)
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop at once, stay down `down_for` seconds (connections are refused meanwhile), start."""
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+
+@contextmanager
+def running_server() -> Iterator[Server]:
+    """A server of its own, stopped and removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="buypower-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    handle = Server(root, _free_port())
+    try:
+        subprocess.run([*handle._run_as, _bin("initdb"), "-D", str(handle.data), "-A", "trust", "-U", "postgres",
+                        "--no-sync"], check=True, capture_output=True, timeout=120)
+        handle.start()
+        try:
+            yield handle
+        finally:
+            handle.stop(check=False)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @contextmanager
 def server() -> Iterator[str]:
     """Yields a SQLAlchemy URL of an empty database on a server of its own."""
-    root = Path(tempfile.mkdtemp(prefix="buypower-pg-"))
-    as_root = os.geteuid() == 0
-    run_as = ["runuser", "-u", "postgres", "--"] if as_root else []
-    data, port = root / "data", _free_port()
-    if as_root:
-        shutil.chown(root, "postgres")
-    try:
-        subprocess.run([*run_as, _bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                       check=True, capture_output=True, timeout=120)
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run([*run_as, _bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w",
-                        "start"], check=True, capture_output=True, timeout=120)
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-        finally:
-            subprocess.run([*run_as, _bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                           capture_output=True, timeout=60)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with running_server() as handle:
+        yield handle.url

@@ -41,6 +41,8 @@ class Progress:
     # Sending is done: the pending rows are requeried until then (UTC), and no longer (None: not waiting)
     wait_ends_at: datetime | None = None
     pending: tuple[PendingRow, ...] = ()  # during that wait: pending rows, soonest requery first (at most 50)
+    # The run stopped sending by itself, and why (the store stopped answering: StoreUnavailable)
+    halted: str | None = None
 
 
 @dataclass
@@ -51,6 +53,18 @@ class RunResult:
     balance_after: Decimal | None = None
     reconciliation: str | None = None  # a warning when the wallet moved by other than the successes
     error: str | None = None  # what stopped the run early (a refused key, a bug)
+
+
+class StoreUnavailable(Exception):
+    """The store stopped answering during a run (a server restarted or gone, a network cut, a
+    write refused), so the run stopped sending at once and ended after the requests in flight;
+    the rows whose answers could not be stored stay as the store has them (SENDING) and are
+    requeried, never sent again, once it answers. str(): what happened and what to do.
+    `result`: the run as far as it went (its counts are the last the store gave)."""
+
+    def __init__(self, message: str, result: RunResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass

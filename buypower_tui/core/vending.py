@@ -6,6 +6,13 @@ under a new orderId; NOT_SENT is sent again under the same orderId; at most one 
 meter is in flight; the breaker only pauses sending and never decides a row's fate. Stop
 means "after the rows in flight": a request ends with its answer or at its deadline (the
 client's), never half-way; only `cut()` (a second Ctrl+C) ends them at once, as PENDING.
+
+A store that stops answering (a write or a read fails: a server restarted, killed or cut off,
+which also drops PostgreSQL's money lock) stops the run at once: no row is POSTed unless its
+SENDING was committed, the POSTs in flight end, and their answers are stored if the store
+answers again by then; what could not be stored stays as the store has it (SENDING) for
+recovery to requery. Nothing is guessed. `run()` then raises StoreUnavailable. So does a
+money lock found lost (`lock_held`) before a row's SENDING: another process may pay now.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from buypower_tui.core import rows, run_log
@@ -28,24 +36,31 @@ from buypower_tui.core.breaker import BreakerOpen, BreakerState
 from buypower_tui.core.client import BuyPowerClient, NotSent
 from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
-from buypower_tui.core.run_progress import PendingRow, Progress, RunOptions, RunResult
+from buypower_tui.core.run_progress import PendingRow, Progress, RunOptions, RunResult, StoreUnavailable
 from buypower_tui.core.store import Store
 from buypower_tui.core.times import clock_time
 
 log = logging.getLogger(__name__)
 S = RowState
+STORE_LOST = "the database stopped answering during the run"
+LOCK_LOST = "the money lock was lost during the run"
 EMIT_EVERY_S = 0.2
 PENDING_SHOWN = 50  # the pending rows a Progress names during the wait (the soonest requeried first)
 
 
 class Runner:
     def __init__(self, store: Store, client: BuyPowerClient, batch_id: int, options: RunOptions,
-                 on_progress: Callable[[Progress], None] | None = None, only: Collection[int] | None = None
-                 ) -> None:
+                 on_progress: Callable[[Progress], None] | None = None, only: Collection[int] | None = None,
+                 lock_held: Callable[[], bool] | None = None) -> None:
         """`only`: the rows the operator confirmed (RunPlan.to_send); no other row of the batch is
         sent, even one with an orderId (an unaccepted duplicate waits for its own decision).
-        None sends every APPROVED / NOT_SENT row of the batch (tests, benches)."""
+        None sends every APPROVED / NOT_SENT row of the batch (tests, benches).
+        `lock_held`: asked on the store's thread right before each row's SENDING is committed;
+        False (or an error) means the money lock is gone (on PostgreSQL its session ended: a
+        restart, a network cut, pg_terminate_backend, while the store itself may answer again
+        at once): the run stops as when the store stops answering. Keep it cheap."""
         self.store, self.client, self.batch_id, self.opt = store, client, batch_id, options
+        self.lock_held = lock_held
         self.only = None if only is None else frozenset(only)
         self.on_progress = on_progress
         self._queue: asyncio.Queue[int | None] = asyncio.Queue()
@@ -75,6 +90,11 @@ class Runner:
         self._meter_of: dict[int, str] = {}  # row id -> meter, for the per-meter locks
         self._changed = asyncio.Event()  # a row finished: the requery loop looks again
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._halted_by: str | None = None  # STORE_LOST or LOCK_LOST: sending stopped
+        self._store_error: str | None = None  # and what the store (or the lock) said
+        self._unstored: set[int] = set()  # rows POSTed whose answer could not be stored: still SENDING there
+        self._over = False  # the last report (finished) was made
+        self._counts: dict[str, int] = {}  # the last counts the store gave (for reports once it is gone)
 
     # -- control (from the UI, signal handlers) -----------------------------------------------------
 
@@ -114,10 +134,14 @@ class Runner:
                 result.balance_before = await self.client.wallet_balance()
             except (ApiError, BreakerOpen, ConfigurationError) as exc:
                 log.warning("balance before the run unknown: %s", exc)
-        for row in self.store.rows(self.batch_id):
-            if row.state in rows.SENDABLE and self._confirmed(row.id):
-                self._meter_of[row.id] = row.meter or ""
-                self._queue.put_nowait(row.id)
+        try:
+            for row in self.store.rows(self.batch_id):
+                if row.state in rows.SENDABLE and self._confirmed(row.id):
+                    self._meter_of[row.id] = row.meter or ""
+                    self._queue.put_nowait(row.id)
+        except SQLAlchemyError as exc:
+            self._meter_of.clear()
+            self._lose_store(exc)
         self._to_send = set(self._meter_of)
         # Two workers more than the client's request cap: while some wait for BuyPower, the
         # extra ones do the row's database work, so the cap stays full. Requests in flight
@@ -142,14 +166,22 @@ class Runner:
                 result.balance_after = await self.client.wallet_balance()
         except (ApiError, BreakerOpen, ConfigurationError, TimeoutError) as exc:
             log.warning("balance after the run unknown: %s", exc or "no answer in time")
-        result.reconciliation = self._reconcile(result)
+        try:
+            result.reconciliation = self._reconcile(result)
+        except SQLAlchemyError as exc:
+            self._lose_store(exc)
+            result.reconciliation = None
         try:  # kept for the month's report; the run itself is over and recorded row by row
             run_log.record_run(self.store, self.batch_id, result.balance_before, result.balance_after,
                                self._paid, len(self._succeeded), self._posted)
         except Exception as exc:  # noqa: BLE001 - a report's figure is not worth failing a finished run
             log.warning("the run's wallet figures were not kept for the report: %s", exc)
         result.progress = self._progress(True)
+        self._over = True
         self._emit(force=True, finished=True)
+        if self._halted_by is not None:
+            result.error = self._store_message()
+            raise StoreUnavailable(result.error, result)
         return result
 
     async def _worker(self) -> None:
@@ -174,29 +206,36 @@ class Runner:
                 self._changed.set()
 
     async def _send_one(self, row_id: int) -> None:
+        if self._halted_by is not None:  # the store stopped answering: nothing more is sent
+            return
         try:
-            row = await self._write(rows.mark_sending, self.store, row_id)
+            row = await self._write(self._mark_sending, row_id)
             self._posted.add(row_id)
         except rows.StateConflict as exc:  # another process moved it: not ours to send
             log.info("skipped: %s", exc)
             if row_id not in self._answered:
                 self._to_send.discard(row_id)
             return
+        except SQLAlchemyError as exc:  # SENDING not known to be committed: it is never POSTed
+            self._lose_store(exc)
+            return
+        except _LockLost as exc:  # not marked: it stays as it was
+            self._halt(LOCK_LOST, str(exc))
+            return
         try:
             result = await self.client.vend(row.order_id, row.meter, row.disco, row.amount, row.phone,
                                             vend_type=row.vend_type or "PREPAID", name=row.name, email=row.email,
                                             go_ahead=lambda: not self._stopping)
         except NotSent as exc:  # stop was pressed while it queued behind the cap: it stays approved
-            await self._write(rows.unsend, self.store, row_id, str(exc))
             self._posted.discard(row_id)
+            await self._unsend(row_id, str(exc))
             return
         except BreakerOpen as exc:  # refused before anything was sent
-            await self._write(rows.unsend, self.store, row_id, str(exc))
-            if not self._wait_over:
+            if await self._unsend(row_id, str(exc)) and not self._wait_over:
                 self._queue.put_nowait(row_id)
             return
         except ConfigurationError as exc:  # a 401: BuyPower did not process it
-            await self._write(rows.unsend, self.store, row_id, str(exc))
+            await self._unsend(row_id, str(exc))
             self._fail_run(str(exc))
             return
         except Exception as exc:  # a bug: leave the row SENDING for recovery to requery
@@ -218,13 +257,85 @@ class Runner:
         GIL there, so other rows' requests go on meanwhile; one thread keeps writes in order."""
         return await asyncio.get_running_loop().run_in_executor(self._db, partial(fn, *args, **kwargs))
 
+    def _mark_sending(self, row_id: int) -> rows.RowView:
+        """On the store's thread: the lock is asked, then the row is committed SENDING."""
+        if self.lock_held is not None:
+            try:
+                held = self.lock_held()
+            except Exception as exc:  # noqa: BLE001 - a lock that cannot say it is held is not held
+                raise _LockLost(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+                                ) from exc
+            if not held:
+                raise _LockLost("its database session ended")
+        return rows.mark_sending(self.store, row_id)
+
+    async def _unsend(self, row_id: int, reason: str) -> bool:
+        """SENDING -> APPROVED / NOT_SENT: the POST never left. False when the store did not
+        answer: the row stays SENDING there, and recovery finds BuyPower never received it."""
+        try:
+            await self._write(rows.unsend, self.store, row_id, reason)
+        except SQLAlchemyError as exc:
+            self._lose_store(exc)
+            return False
+        return True
+
+    def _lose_store(self, exc: SQLAlchemyError) -> None:
+        """The store stopped answering: stop sending now (the POSTs in flight end with their
+        answers, stored if it answers again by then). On PostgreSQL a lost server has also let
+        go of the money lock, so another process may start paying: nothing more goes out."""
+        said = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        self._halt(STORE_LOST, f"{type(getattr(exc, 'orig', None) or exc).__name__}: {said[0] if said else ''}")
+
+    def _halt(self, what: str, detail: str) -> None:
+        if self._halted_by is not None:
+            return
+        self._halted_by, self._store_error = what, detail[:200]
+        log.error("%s (batch %s): %s; sending stopped", what, self.batch_id, self._store_error)
+        self._last_error = self._halted(False)
+        self.stop()
+        with contextlib.suppress(RuntimeError):  # told at once (not from inside a report being made)
+            asyncio.get_running_loop().call_soon(self._emit, True)
+
+    def _halted(self, finished: bool) -> str | None:
+        if self._halted_by is None:
+            return None
+        if finished:
+            return self._store_message()
+        return f"{self._why()}: sending stopped; the rows in flight end"
+
+    def _why(self) -> str:
+        said = f"{self._halted_by} ({self._store_error})"
+        return said + (", so another process may pay this batch now" if self._halted_by == LOCK_LOST else "")
+
+    def _store_message(self) -> str:
+        sent, left = len(self._tried), len(self._unstored)
+        rows_ = "row" if sent == 1 else "rows"
+        said = (f"the answers of {left} of them could not be stored: those rows stay SENDING (in flight) and "
+                "will be requeried, their tokens stored, never sent again" if left
+                else "the answers that came back were stored")
+        when = "When the database answers again, run" if self._halted_by == STORE_LOST else "Run"
+        return (f"{self._why()}: sending stopped after {sent} {rows_}; {said}. Nothing was guessed. {when} "
+                "`buypower-tui recover` (the TUI recovers when it starts) to requery the rows in flight, "
+                "then run the batch again to pay the rows not sent")
+
     async def _store_result(self, row_id: int, result: VendResult, *, requery: bool) -> str:
         try:
             row = await self._write(rows.record_result, self.store, row_id, result, requery=requery,
                                     policy=self.opt.requery)
         except rows.StateConflict as exc:  # settled meanwhile by someone else: theirs stands
             log.warning("result of row %s not stored: %s", row_id, exc)
-            return rows.get(self.store, row_id).state
+            try:
+                return rows.get(self.store, row_id).state
+            except SQLAlchemyError as lost:
+                self._lose_store(lost)
+                return S.SENDING
+        except SQLAlchemyError as exc:  # not stored: the row stays as the store has it, for recovery
+            self._lose_store(exc)
+            log.warning("the answer for row %s was not stored (%s): %s; recovery requeries it", row_id,
+                        result.outcome.value, result.message[:200])
+            if not requery:
+                self._unstored.add(row_id)
+            return S.SENDING if not requery else S.PENDING
         if row.state == S.SUCCESS:
             self._succeeded.append(row_id)
             if row_id in self._posted:  # paid by a POST of this run (not settled from an earlier one)
@@ -268,6 +379,12 @@ class Runner:
             self._emit(force=True)
 
     async def _requery_loop(self) -> None:
+        try:
+            await self._requery_passes()
+        except SQLAlchemyError as exc:  # the store stopped answering: the run ends
+            self._lose_store(exc)
+
+    async def _requery_passes(self) -> None:
         """Requery due PENDING rows while sending goes on. Once every row has been sent (nothing
         queued, nothing in flight), the wait for pending rows starts, once, and lasts
         `wait_pending` seconds: due rows are requeried, and a row a requery finds BuyPower never
@@ -348,13 +465,20 @@ class Runner:
         rate = sent / elapsed
         left = max(len(self._to_send) - sent, 0)
         waiting = self._wait_ends_at is not None and not finished and not self._wait_over
+        pending: tuple[PendingRow, ...] = ()
+        if self._halted_by != STORE_LOST:
+            try:
+                self._counts = dict(self.store.stats(self.batch_id).by_state)
+                pending = self._pending_rows() if waiting else ()
+            except SQLAlchemyError as exc:
+                self._lose_store(exc)
         return Progress(
-            counts=dict(self.store.stats(self.batch_id).by_state), to_send=len(self._to_send), sent=sent,
+            counts=dict(self._counts), to_send=len(self._to_send), sent=sent,
             vends_per_s=rate, eta_s=(left / rate) if rate > 0 else None,
             breaker=self.client.breaker.snapshot(), waiting=self._waiting, last_error=self._last_error,
             paused=not self._resume.is_set(), finished=finished, resent=self._resent,
-            wait_ends_at=self._wait_ends_at if waiting else None,
-            pending=self._pending_rows() if waiting else ())
+            wait_ends_at=self._wait_ends_at if waiting else None, pending=pending,
+            halted=self._halted(finished))
 
     def _pending_rows(self) -> tuple[PendingRow, ...]:
         """The batch's PENDING rows and their next requery, soonest first (one small query)."""
@@ -369,7 +493,7 @@ class Runner:
     def _emit(self, force: bool = False, finished: bool = False) -> None:
         """At most five reports a second; one held back is sent when the 0.2 s are up, so the
         last change before a quiet spell is never left unreported (screens only listen)."""
-        if self.on_progress is None:
+        if self.on_progress is None or (self._over and not finished):  # nothing after the last report
             return
         wait = self._last_emit + EMIT_EVERY_S - time.monotonic()
         if not force and wait > 0:
@@ -398,3 +522,7 @@ class Runner:
         why = f" ({pending} rows sent by this run are still pending and may account for it)" if pending else ""
         return (f"wallet moved by ₦{delta:,.2f} but the rows this run paid total ₦{paid:,.2f}{why}; "
                 "check BuyPower's transaction history")
+
+
+class _LockLost(Exception):
+    """`lock_held` said no (or could not say): the row is not marked, nothing more is sent."""

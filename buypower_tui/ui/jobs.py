@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from buypower_tui import services as layer
 from buypower_tui.core.money_lock import MoneyLockError
+from buypower_tui.core.run_progress import StoreUnavailable
 from buypower_tui.core.times import clock_time
 from buypower_tui.ui.messages import JobDone, LookupFinished, LookupProgress, RowsChanged, RunProgress
 from buypower_tui.ui.modals.confirm_run import ConfirmRunModal
@@ -294,7 +295,13 @@ class JobsMixin:
                         title="Requery", markup=False)
         if job.kind == "lookup":
             self._to_editors(LookupFinished(batch_id, worker.result if event.state == WorkerState.SUCCESS else None))
-        if job.kind != "change":  # a change's `done` shows its own rows: no screen reads every row again
+        if event.state == WorkerState.ERROR and isinstance(worker.error, StoreUnavailable):
+            # the database stopped answering: the run view keeps the run's last word; the other
+            # screens are not told to read again now (from a store that does not answer)
+            for screen in self.screen_stack:
+                if isinstance(screen, RunScreen):
+                    screen.post_message(JobDone(job.kind, batch_id))
+        elif job.kind != "change":  # a change's `done` shows its own rows: no screen reads every row again
             self.refresh_screens(JobDone(job.kind, batch_id))
 
     def refresh_screens(self, done: JobDone | None = None) -> None:

@@ -3,6 +3,7 @@ view, or opening any other, never stops it."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +72,13 @@ def wait_text(p: Progress | None, at: datetime) -> Text | None:
     return Text.assemble(*parts)
 
 
+def store_errors() -> type[Exception]:
+    """What a store that stopped answering raises (SQLAlchemy loads with the store, not before)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return SQLAlchemyError
+
+
 def summary(p: Progress | None, c: dict[str, int], stopping: bool, ended: bool = False,
             end: RunEnd | None = None) -> Text:
     """`c`: counts by state read from the store just now (progress events are throttled);
@@ -93,8 +101,11 @@ def summary(p: Progress | None, c: dict[str, int], stopping: bool, ended: bool =
         f"{p.vends_per_s:.1f} vends/s", " │ ", eta, " │ breaker ", (b, "green" if b == "closed" else "bold red")]
     unsent = c.get(S.APPROVED, 0) + c.get(S.NOT_SENT, 0)
     if p.finished:
-        parts += ["\n", ("Stopped. " if stopping else "Finished. ", "bold")]
-        if unsent:
+        parts += ["\n", ("Stopped. " if stopping or p.halted else "Finished. ", "bold")]
+        if p.halted:  # the store stopped answering: the counts above are the last it gave
+            parts += [(p.halted[:1].upper() + p.halted[1:] + ".", "bold red"),
+                      " (The counts above are the last the store gave.) "]
+        elif unsent:
             parts += [(f"{unsent} rows were not sent", "bold yellow"), " (approved: v pays them, no new orderId). "]
         if end is not None and end.left:
             parts.append(f"{end.left} rows left out as you chose (the editor says why). ")
@@ -174,7 +185,12 @@ class RunScreen(BatchRowsScreen):
         control = self.app.run_control
         p = self.progress or (control.progress if control is not None and control.batch_id == self.batch_id
                               else None)
-        counts = self.app.services.stats(self.batch_id).by_state
+        try:
+            counts = self.app.services.stats(self.batch_id).by_state
+        except store_errors():  # the database stopped answering: the run's last word, not a crash
+            counts, store_down = dict(p.counts) if p is not None else {}, True
+        else:
+            store_down = False
         ended = not self.app.run_active(self.batch_id)
         end = self.app.run_ends.get(self.batch_id) if ended else None
         self.query_one("#run-summary", Static).update(
@@ -186,7 +202,8 @@ class RunScreen(BatchRowsScreen):
         errors = list(self.app.run_errors)[-3:]
         self.query_one("#run-errors", Static).update(Text("\n".join(errors), style="red") if errors else "")
         self.count_down()
-        self.show_run()
+        if not store_down:
+            self.show_run()
 
     def count_down(self) -> None:
         """The wait for pending rows: time left, each row's next requery and its countdown. A
@@ -217,7 +234,8 @@ class RunScreen(BatchRowsScreen):
             self.table.move_cursor(row=self._auto_row)
 
     def on_job_done(self) -> None:
-        self.show_all(SHOWN)  # the run ended: every row once more, as the store has it
+        with contextlib.suppress(store_errors()):  # a store that stopped answering: the rows as last shown
+            self.show_all(SHOWN)  # the run ended: every row once more, as the store has it
         self.tick()
 
     def action_follow(self) -> None:
