@@ -81,13 +81,17 @@ def _print_table(found: MeterHistory) -> None:
                                            ("receipt", 16, "<")]
     if several:
         columns.insert(1, ("meter", 13, "<"))
+    if approvers := [escape_hidden(r.approved_by) for r in found.rows if r.approved_by]:  # who approved its order
+        width = max(map(len, [*approvers, "approved by"]))
+        columns.insert(columns.index(("state", 13, "<")) + 1, ("approved by", width, "<"))
     out(_line([(name, width, align) for name, width, align in columns]) + "  tokens")
     for r in found.rows:
         cells: dict[str, Any] = {
             "batch": f"{r.batch_id} {escape_hidden(r.batch_name)}", "meter": r.meter, "row": str(r.row_number),
             f"date ({offset})": local_minute(r.at, header_offset=offset),
             "amount": "" if r.amount is None else naira(r.amount), "state": r.state,
-            "units": "" if r.units is None else f"{r.units:f}", "receipt": escape_hidden(r.receipt or "")}
+            "units": "" if r.units is None else f"{r.units:f}", "receipt": escape_hidden(r.receipt or ""),
+            "approved by": escape_hidden(r.approved_by or "")}
         line = _line([(cells[name], width, align) for name, width, align in columns])
         _print((line, f"  {inline_text(_whole(r.tokens))}") if r.tokens else (line.rstrip(), ""))
 

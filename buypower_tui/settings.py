@@ -76,6 +76,10 @@ class Settings(BaseModel):
     low_wallet_threshold: Decimal = Field(Decimal("10000"), ge=0, le=1_000_000_000, decimal_places=2,
                                           description="naira, from 0 (never warn) to 1,000,000,000, at most 2 "
                                                       "decimals")
+    approval: Literal["single", "two-person"] = Field(
+        "single", description='"single" (whoever prepared a batch may pay it) or "two-person" (the operator who '
+                              'imported or last edited a batch cannot confirm it; another operator must)'
+    )
     default_phone: str = Field(
         "", description="empty, or a Nigerian mobile number such as 08031234567"
     )
@@ -119,7 +123,7 @@ class Settings(BaseModel):
     def _upper(cls, v: Any) -> Any:
         return v.upper() if isinstance(v, str) else v
 
-    @field_validator("mode", mode="before")
+    @field_validator("mode", "approval", mode="before")
     @classmethod
     def _lower(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v

@@ -86,7 +86,8 @@ def test_the_command_prints_the_rows_and_says_with_its_exit_code_whether_any_wer
                        "date": "2026-02-02T09:30:00+00:00", "date_is": "paid", "amount": "5000.00",
                        "state": "SUCCESS", "tokens": [{"kind": "KCT1", "token": KCT1}, {"kind": "KCT2", "token": KCT2},
                                                       {"kind": "TOKEN", "token": TOKEN}],
-                       "units": "31.4", "receipt": "RCPT-0001", "order_id": "order-1"}
+                       "units": "31.4", "receipt": "RCPT-0001", "order_id": "order-1",
+                       "approved_by": None}  # set in the store directly: no approval event
 
     assert main(["history", "99999999999", "--json"]) == 1
     out = capsys.readouterr()

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
+from buypower_tui.core.approval import mark_prepared
 from buypower_tui.core.editing import _checked_columns, forget_rows
 from buypower_tui.core.models import Event, Recipient, RowState, utcnow
 from buypower_tui.core.row_view import EDITABLE, raw_values
@@ -155,6 +156,8 @@ def edit_rows(store: Store, changes: Mapping[int, Mapping[str, str]], limits: Li
             out.append({"row": RowView(row | values), "before": before, "accepted": row["duplicate_accepted"],
                         "stored": stored_problems(row)})
         _write(conn, updates, events)
+        if events:  # a change to what the batch pays: its operator prepared it (core/approval.py)
+            mark_prepared(conn, {e["batch_id"] for e in events}, operator, now)
     return out
 
 
@@ -201,6 +204,7 @@ def split_row(store: Store, row_id: int, limits: Limits, raw: Mapping[str, str] 
                                                  f"split from row {row['row_number']}: part {n + 1} of {count}",
                                                  operator)}])
             out.append(RowView({**dict.fromkeys(_T.c.keys()), **new, "id": new_id}))
+        mark_prepared(conn, [row["batch_id"]], operator, now)  # last: core/approval.py
     return {"rows": out, "before": raw_values(row), "accepted": row["duplicate_accepted"],
             "stored": stored_problems(row), "others": others}
 
@@ -225,4 +229,5 @@ def unsplit(store: Store, row_id: int, before: Mapping[str, str], accepted: bool
             raise StateConflict("a part of that split changed meanwhile; nothing was undone")
         forget_rows(conn, parts)
         _write(conn, [{"_row_id": row_id, "_was": row["state"], **values}], events)
+        mark_prepared(conn, [row["batch_id"]], operator, now)  # last: core/approval.py
     return now

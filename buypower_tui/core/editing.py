@@ -15,6 +15,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from buypower_tui.core import rows
+from buypower_tui.core.approval import mark_prepared
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, to_kobo, utcnow
 from buypower_tui.core.names import PREFIX as NAME_DIFFERS
 from buypower_tui.core.row_view import EDITABLE, FILTERS, name_differs, raw_values, row_status, shown_value  # noqa: F401 - named here too
@@ -133,6 +134,7 @@ def add_row(store: Store, batch_id: int, raw: dict[str, str], limits: Limits, *,
         s.flush()
         s.add(Event(recipient_id=row.id, batch_id=batch_id, operator=store.operator, new_state=row.state,
                     note=note))
+        mark_prepared(s, [batch_id], store.operator, utcnow())
         s.commit()
         return row.id
 
@@ -161,6 +163,7 @@ def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
                         details={"raw": raw_values(r)}))
             s.delete(r)
         forget_rows(s, ids)
+        mark_prepared(s, [r.batch_id for r in found], store.operator, utcnow())
         s.commit()
     return kept
 
@@ -178,6 +181,7 @@ def accept_duplicates(store: Store, row_ids: Iterable[int], accepted: bool = Tru
     """The operator accepts (or, undoing, no longer accepts) that these rows pay a meter
     that appears more than once. The rows as changed (their updated_at as written)."""
     return [rows.transition(store, row_id, EDITABLE, lambda row: row.state, duplicate_accepted=accepted,
+                            prepares=True,
                             note="duplicate accepted by the operator" if accepted else "duplicate acceptance undone")
             for row_id in row_ids]
 

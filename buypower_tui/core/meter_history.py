@@ -13,7 +13,7 @@ every row: see bench/history_bench.py for what it costs on 100,000 rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from buypower_tui.core.export import decimal_text
-from buypower_tui.core.models import Batch, Recipient, from_kobo
+from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo
 from buypower_tui.core.rules import Limits
 from buypower_tui.core.store import Store
 from buypower_tui.core.times import local_iso
@@ -29,6 +29,7 @@ from buypower_tui.core.tokens import LabelledToken, tokens_in_order
 
 _R = Recipient.__table__
 _B = Batch.__table__
+_E = Event.__table__
 
 
 class BadMeter(ValueError):
@@ -71,6 +72,9 @@ class MeterRow:
     units: Decimal | None
     receipt: str | None
     order_id: str | None
+    # Who approved its order (gave it the orderId it has: an approval, or a retry under a new
+    # one): the operator of its last APPROVED event; None for a row never approved.
+    approved_by: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """Times local with their offset; tokens as 20 digits, in typing order, each with its kind."""
@@ -78,7 +82,8 @@ class MeterRow:
                 "row": self.row_number, "date": local_iso(self.at), "date_is": "paid" if self.paid else "batch created",
                 "amount": "" if self.amount is None else f"{self.amount:.2f}", "state": self.state,
                 "tokens": [{"kind": t.kind, "token": t.content} for t in self.tokens],
-                "units": decimal_text(self.units) or None, "receipt": self.receipt, "order_id": self.order_id}
+                "units": decimal_text(self.units) or None, "receipt": self.receipt, "order_id": self.order_id,
+                "approved_by": self.approved_by}
 
 
 @dataclass
@@ -106,5 +111,19 @@ def meter_history(store: Store, meters: tuple[str, ...]) -> list[MeterRow]:
                           r.paid_at is not None, from_kobo(r.amount_kobo),
                           tuple(tokens_in_order(r.token, r.parcels)), r.units, r.receipt_no, r.order_id)
                  for r in conn.execute(q)]
+        approvers = _approvers(conn, [r.row_id for r in found if r.order_id])
+    found = [replace(r, approved_by=approvers.get(r.row_id)) for r in found]
     found.sort(key=lambda r: (r.at, r.batch_id, -r.row_number), reverse=True)
+    return found
+
+
+def _approvers(conn: Any, row_ids: list[int]) -> dict[int, str]:
+    """Row id -> the operator of its last APPROVED event (ix_event_recipient_id; a row retried
+    under a new orderId was approved again, by whoever retried it)."""
+    found: dict[int, str] = {}
+    for start in range(0, len(row_ids), 500):
+        q = (select(_E.c.recipient_id, _E.c.operator)
+             .where(_E.c.recipient_id.in_(row_ids[start:start + 500]), _E.c.new_state == RowState.APPROVED)
+             .order_by(_E.c.id))
+        found.update((r.recipient_id, r.operator) for r in conn.execute(q))  # the last one stays
     return found

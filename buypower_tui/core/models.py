@@ -76,6 +76,11 @@ class Batch(SQLModel, table=True):
     # Set when the import read the whole file; None means it was cut short (killed) and
     # the batch must not be paid as if it held the whole sheet.
     imported_at: datetime | None = time_field(default=None)
+    # Who prepared the batch, for two-person approval (core/approval.py; migration 0006): the
+    # operator of the last change that decided what it pays (its import, an edit of its rows),
+    # written in that change's own transaction, and when.
+    prepared_by: str | None = None
+    prepared_at: datetime | None = time_field(default=None)
 
 
 class Recipient(SQLModel, table=True):

@@ -194,7 +194,8 @@ def repeat_batch(store: Store, source_id: int, limits: Limits, *, mode: str, nam
     now, operator = utcnow(), store.operator
     with store.engine.begin() as conn:
         batch_id = conn.execute(_B.insert().values(name=name, source_file=None, mode=mode, created_at=now,
-                                                   imported_at=now)).inserted_primary_key[0]
+                                                   imported_at=now, prepared_by=operator, prepared_at=now)
+                                ).inserted_primary_key[0]
         done = Repeated(batch_id, source_id, name, change=change)
         last = 0
         while True:

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, or_
 from sqlmodel import col, select
 
 from buypower_tui.core import plausibility
+from buypower_tui.core.approval import mark_prepared
 from buypower_tui.core.models import Event, Recipient, RowState, from_kobo, to_kobo, utcnow
 from buypower_tui.core.outcomes import Outcome, VendResult
 from buypower_tui.core.requery_policy import RequeryPolicy
@@ -88,12 +89,14 @@ def _event(current: Any, new_state: str, at: datetime, http_status: int | None, 
 def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Callable[[RowView], str], *,
                note: str | Callable[[RowView], str] | None = None, http_status: int | None = None,
                details: dict[str, Any] | Callable[[RowView], dict[str, Any]] | None = None,
-               compute: Callable[[RowView], dict[str, Any]] | None = None, **fields: Any) -> RowView:
+               compute: Callable[[RowView], dict[str, Any]] | None = None, prepares: bool = False,
+               **fields: Any) -> RowView:
     """Move one row to `to` (from one of `allowed`), set `fields` (plus what `compute` derives
     from the row as it is now), append the event, commit: one transaction, one row read.
 
     Prepared Core statements rather than the ORM: this runs twice per vend, and the ORM
-    (or statements rebuilt each time) tripled its cost.
+    (or statements rebuilt each time) tripled its cost. `prepares`: the change decides what the
+    batch pays (an edit, an accepted duplicate): its operator is now who prepared the batch.
     """
     with store.engine.begin() as conn:  # BEGIN IMMEDIATE: no one else moves the row meanwhile
         current = conn.execute(_SELECT, {"_row_id": row_id}).mappings().first()
@@ -110,6 +113,8 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
         conn.execute(_EVENTS.insert(), _event(current, new_state, values["updated_at"], http_status, values,
                                               note(before) if callable(note) else note,
                                               details(before) if callable(details) else details, store.operator))
+        if prepares:
+            mark_prepared(conn, [current["batch_id"]], store.operator, values["updated_at"])
     return RowView(dict(current) | values)
 
 
@@ -194,7 +199,7 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
     amount = values.pop("amount")
     to = S.INVALID if checked.errors else S.VALID
     return transition(store, row_id, (S.IMPORTED, S.VALID, S.INVALID, S.VERIFIED, S.LOOKUP_FAILED), to,
-                      note="edited", **{f"{f}_raw": v for f, v in checked.raw.items()}, **values,
+                      note="edited", prepares=True, **{f"{f}_raw": v for f, v in checked.raw.items()}, **values,
                       amount_kobo=to_kobo(amount),
                       # an accepted duplicate was accepted for that meter and amount, not for new ones
                       **({} if (values["meter"], to_kobo(amount)) == (old_meter, old_amount)

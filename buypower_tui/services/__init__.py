@@ -26,6 +26,7 @@ _WHERE = {
     "RunControl": "buypower_tui.services.running", "WAIT_PENDING_S": "buypower_tui.services.running",
     "RunCancelled": "buypower_tui.services.running",
     "PlanChanged": "buypower_tui.core.plan", "RunPlan": "buypower_tui.core.plan",
+    "ApprovalRefused": "buypower_tui.core.approval", "Preparer": "buypower_tui.core.approval",
     "LookupReport": "buypower_tui.core.lookup", "RecoveryReport": "buypower_tui.core.recovery",
     "Progress": "buypower_tui.core.run_progress", "RunResult": "buypower_tui.core.run_progress",
     "MeterHistory": "buypower_tui.core.meter_history", "MeterRow": "buypower_tui.core.meter_history",

@@ -37,17 +37,22 @@ class ConfirmRunModal(ModalScreen[str | None]):
                  "other rows without them (they stay unpaid and say why), ACCEPT includes them and runs the "
                  f"check again. When the wallet holds less than the total, typing {FIT} pays the rows that "
                  "fit, in sheet order, and names those left out. The plan is checked again before anything "
-                 "is approved.")
+                 "is approved. With the setting approval = \"two-person\" the dialog says who prepared the batch "
+                 "(imported or last edited it): that operator cannot confirm it; another operator must.")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="confirm_run.cancel")]
 
     def __init__(self, plan: RunPlan, mode: str, changes: list[str] | None = None) -> None:
         super().__init__()
         self.plan, self.mode, self.changes = plan, mode, changes or []
         self.fits = plan.fitted()  # "pay what fits", when the wallet is short
+        self.refusal: str | None = None  # two-person approval: why this operator may not confirm it
 
     def compose(self) -> ComposeResult:
         p = self.plan.preflight
         live = self.mode == "live"
+        services = self.app.services
+        if services.two_person:  # a read of one row: on the UI thread, as every read
+            self.refusal = services.approval_problem(self.plan)
         with Vertical(id="dialog", classes="confirm-run live" if live else "confirm-run"):
             yield Label(Text.assemble(("Pay in ", "bold"), (f" {self.mode.upper()} ", "bold reverse red" if live
                                                                else "bold reverse green"),
@@ -60,7 +65,11 @@ class ConfirmRunModal(ModalScreen[str | None]):
             facts.add_row("Total", naira(p.total))
             facts.add_row("Wallet balance", naira(self.plan.balance))
             if live:
-                facts.add_row("BuyPower", self.app.services.settings.effective_base_url)
+                facts.add_row("BuyPower", services.settings.effective_base_url)
+            if services.two_person:
+                who = services.preparer(self.plan.batch_id)
+                facts.add_row("Prepared by", Text(who.describe() if who else "nobody recorded",
+                                                  style="bold red" if self.refusal else ""))
             if p.shortfall:
                 facts.add_row(Text("Shortfall", style="bold red"), Text(naira(p.shortfall), style="bold red"))
             if self.fits is not None:
@@ -94,6 +103,9 @@ class ConfirmRunModal(ModalScreen[str | None]):
                                   + ". Here is the plan as it stands now.", style="bold yellow"),
                              id="plan-changed", classes="dialog-text")
             yield Static(facts)
+            if self.refusal:  # no word is asked for: this operator cannot pay it
+                yield Static(Text(f"You cannot confirm this: {self.refusal}.", style="bold red"),
+                             id="approval-refused", classes="dialog-text")
             yield Static(self._notes(), classes="dialog-text", markup=False)
             with Vertical(id="vend-answer"):  # docked: in a small terminal the plan scrolls above it
                 if choices := self._choices():
@@ -147,6 +159,8 @@ class ConfirmRunModal(ModalScreen[str | None]):
         """What may be typed now, each with what it does (the placeholder and the reminder say them)."""
         p, n = self.plan.preflight, len(self.plan.preflight.unaccepted)
         choices = []
+        if self.refusal:  # two-person approval: another operator must confirm it
+            return choices
         if p.count and not p.shortfall:
             choices.append(f"{SKIP} to pay without the {plural(n, 'duplicate')}" if n else f"{WORD} to pay")
         if self.fits is not None:
@@ -163,6 +177,8 @@ class ConfirmRunModal(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         word = event.value.strip()
         p = self.plan.preflight
+        if self.refusal:
+            return
         if word in (WORD, SKIP) and p.count and not p.shortfall and (word == WORD or p.unaccepted):
             self.dismiss("skip" if p.unaccepted else "pay")  # VEND never pays a duplicate either
         elif word == FIT and self.fits is not None:

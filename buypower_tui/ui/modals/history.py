@@ -1,4 +1,5 @@
-"""A row's history: every event, oldest first, with who, when (local time and its UTC offset) and why."""
+"""A row's history: every event, oldest first, with who, when (local time and its UTC offset) and why
+(who last: "approved; by bola@ws2" names who approved its payment)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def history_table(events: list[Event]) -> Table:
     table.add_column("What", ratio=1, min_width=24)
     for e in events:
         what = "; ".join(x for x in (e.note, e.provider_message, e.provider_code and f"code {e.provider_code}",
-                                     (e.details or {}).get("order_id") and f"orderId {e.details['order_id']}")
+                                     (e.details or {}).get("order_id") and f"orderId {e.details['order_id']}",
+                                     e.operator and f"by {e.operator}")  # who: the approver of an "approved"
                          if x)
         table.add_row(Text(local_second(e.at)), Text(e.old_state or ""), Text(e.new_state or ""),
                       Text(str(e.http_status or "")), Text(what), )
@@ -34,7 +36,8 @@ def history_table(events: list[Event]) -> Table:
 
 class HistoryModal(ModalScreen[None]):
     TITLE = "Row history"
-    HELP_TEXT = "Every change of this row, oldest first, with the operator's notes. Esc closes."
+    HELP_TEXT = ("Every change of this row, oldest first, with the operator's notes and who made it (\"approved; by "
+                 "…\" names who approved its payment). Esc closes.")
     BINDINGS = [Binding("escape,h,q", "dismiss", "Close", id="history.close")]
 
     def __init__(self, title: str, events: list[Event]) -> None:

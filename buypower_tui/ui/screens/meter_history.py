@@ -31,18 +31,19 @@ if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first
 # at another offset (summer time), a big amount, a long receipt widen it, so no number is cut.
 # Only the batch (text) gives up width, down to BATCH_LEAST, and ends in "…" where it is cut.
 LABELS = {"batch": "Batch", "meter": "Meter", "date": "Date", "amount": "Amount", "state": "State",
-          "tokens": "Tokens (typing order)", "units": "Units", "receipt": "Receipt"}
+          "approved": "Approved by", "tokens": "Tokens (typing order)", "units": "Units", "receipt": "Receipt"}
 RIGHT = {"amount", "units"}  # right-aligned, in a column of their own or in a stack
 BATCH_LEAST = 10
 # Layouts, widest first: the first whose columns all fit the terminal is shown. A column is a stack
 # of fields, one under the other (tokens take a line each, in typing order: "KCT1  5120-…").
-# The meter is shown only when a 10-digit meter found rows of its 11-digit form too.
-WIDE = (("batch",), ("meter",), ("date",), ("amount",), ("state",), ("tokens",), ("units",), ("receipt",))
+# The meter is shown only when a 10-digit meter found rows of its 11-digit form too; who approved
+# a row's order (under its state) only when a row found has one.
+WIDE = (("batch",), ("meter",), ("date",), ("amount",), ("state", "approved"), ("tokens",), ("units",), ("receipt",))
 LAYOUTS = (
     WIDE,  # about 105 columns, 118 with the meter
     (("batch", "meter"),) + WIDE[2:],  # the meter under the batch: about 105
-    (("batch", "meter"), ("date", "amount"), ("state", "receipt", "units"), ("tokens",)),  # about 75
-    (("batch", "meter", "date", "amount"), ("state", "receipt", "units"), ("tokens",)),  # about 63
+    (("batch", "meter"), ("date", "amount"), ("state", "approved", "receipt", "units"), ("tokens",)),  # about 75
+    (("batch", "meter", "date", "amount"), ("state", "approved", "receipt", "units"), ("tokens",)),  # about 63
 )
 Layout = list[tuple[tuple[str, ...], int]]  # (the fields of a column, its width)
 
@@ -55,7 +56,9 @@ class MeterHistoryScreen(Screen):
         "dropped, and then each row shows its meter) and press Enter. The date is when the row was paid; "
         "for a row not paid (dimmed), when its batch was made; times are local with their UTC offset. "
         "Tokens are listed in the order the customer types them: KCT1 and KCT2 (a meter past the key "
-        "change) before the credit token, a bonus token last. Under about 105 columns the amount goes under "
+        "change) before the credit token, a bonus token last. Under the state, who approved the row's order "
+        "(the operator who confirmed its payment), when a row found was approved. Under about 105 columns "
+        "the amount goes under "
         "the date and the receipt and the units under the state; under about 75 the batch and the date go "
         "over the amount too; a meter with no room for a column of its own goes under the batch. The "
         "batch's name may be cut (…); numbers are shown whole (→ and ← scroll when even that does not fit). "
@@ -152,9 +155,11 @@ class MeterHistoryScreen(Screen):
                                                           for t in texts]) for field in LABELS}
         # room kept for the vertical scrollbar, which comes with more rows than the screen holds
         room = (self.size.width or self.app.size.width) - self.table.styles.scrollbar_size_vertical
-        with_meter = len({r.meter for r in rows}) > 1
+        hidden = {"meter"} if len({r.meter for r in rows}) <= 1 else set()
+        if not any(r.approved_by for r in rows):
+            hidden.add("approved")
         for layout in LAYOUTS:
-            columns = [col for col in (tuple(f for f in c if with_meter or f != "meter") for c in layout) if col]
+            columns = [col for col in (tuple(f for f in c if f not in hidden) for c in layout) if col]
             rest = [max(need[f] for f in col) for col in columns[1:]]
             least = max([BATCH_LEAST] + [need[f] for f in columns[0][1:]])  # what goes under it is whole
             left = room - sum(width + 2 for width in rest) - 2  # a cell's padding: one space either side
@@ -215,6 +220,7 @@ class MeterHistoryScreen(Screen):
             "date": Text(local_minute(row.at, header_offset=self.utc_offset), style="" if row.paid else "dim"),
             "amount": Text("" if row.amount is None else naira(row.amount)),
             "state": Text(row.state, style=STATE_STYLE.get(row.state, "")),
+            "approved": Text(escape_hidden(row.approved_by or "")),
             "tokens": Text("\n".join(escape_hidden(f"{t.label:<5} {t.grouped}") for t in row.tokens)),
             "units": Text("" if row.units is None else f"{row.units:f}"),
             "receipt": Text(escape_hidden(row.receipt or "")),

@@ -1,0 +1,142 @@
+"""Two-person approval (setting `approval`): who prepared a batch, and whether this operator may
+confirm paying it.
+
+With approval = "two-person" the operator who prepared a batch (imported it, or last changed
+what it pays) cannot confirm a run that approves its rows; another operator must type VEND.
+"single" (the default) lets whoever prepared it pay it, as before.
+
+**Who prepared it is a column of the batch** (`prepared_by`, `prepared_at`; migration 0006),
+written by `mark_prepared` in the same transaction as each change that decides what the batch
+pays: the import or repeat that made it, and every change to its rows' sheet values or to
+which rows it holds (an edit, a bulk edit, a merged sheet, an accepted fix such as a leading 0,
+a split, an add, a copy, a delete, a duplicate accepted in the editor, and the undo of each; a
+duplicate accepted at the confirmation is part of approving, not preparing). It is not read
+back from the events: they tell these changes apart only by free-text notes and by states that
+other acts share (a lookup turns a row INVALID when its amount is outside the meter's range;
+reopening a closed row puts it back as INVALID or VALID; accepting a duplicate leaves a VERIFIED
+row VERIFIED), so a reading would have to guess, and a new kind of event could quietly make
+someone the preparer or stop doing so. A column written by the preparing acts themselves is
+exact, costs one UPDATE of the batch's row per change (always last in its transaction, so
+concurrent changes never deadlock on it), and is read again under the money lock. (Stores
+from before it get the preparer from their events, once, by migration 0006.)
+
+The rule is a setting of each process (config or BUYPOWER_APPROVAL), not of the store: every
+workstation of a team must set it.
+
+What never makes anyone the preparer: a lookup, the approval and the run, requeries, settling
+a row by hand (resolve), a retry, closing or reopening rows, the notes a run leaves on rows it
+left out, renaming the batch. Events still record all of it (who, when).
+
+**What the rule guards**: a confirmation that gives rows new orderIds: approving VERIFIED rows,
+or retrying FAILED rows under new orderIds (`plan_approval_problem`). Sending rows that already
+have an orderId (APPROVED or NOT_SENT after a run was stopped) is allowed to anyone, the
+preparer included: they were approved already (their APPROVED event names by whom), their
+details can no longer be edited, and leaving an approved order half-sent helps no one.
+Requeries and recovery are never blocked.
+
+The person is compared, not the machine: "ada@ws1" and "ada@ws2" are the same operator (the
+name before the last "@": on PostgreSQL the database role, elsewhere the OS user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from buypower_tui.core.models import Batch
+from buypower_tui.core.times import local_minute
+
+if TYPE_CHECKING:
+    from buypower_tui.core.plan import RunPlan
+    from buypower_tui.core.store import Store
+
+SINGLE, TWO_PERSON = "single", "two-person"
+RULES = (SINGLE, TWO_PERSON)
+
+_B = Batch.__table__
+
+
+class ApprovalRefused(Exception):
+    """The operator may not confirm this run (two-person approval): nothing was approved or paid.
+    str() is the message for the operator, as it is."""
+
+
+@dataclass(frozen=True)
+class Preparer:
+    operator: str | None  # None: not recorded (a store whose history was lost)
+    at: datetime | None
+
+    def describe(self) -> str:
+        """"ada@ws1 on 2026-12-01 09:14 +01:00", or "nobody recorded"."""
+        if not self.operator:
+            return "nobody recorded"
+        return self.operator + (f" on {local_minute(self.at)}" if self.at else "")
+
+
+def person(operator: str) -> str:
+    """The person of an operator name ("role@host", "user@host"): the part before the last "@",
+    so the same role at another machine is the same person."""
+    who, at, _host = operator.rpartition("@")
+    return who if at else operator
+
+
+def mark_prepared(conn: Any, batch_ids: Iterable[int | None], operator: str, at: datetime) -> None:
+    """In the transaction of a change that prepares these batches (a Connection or a Session), as
+    its last write: `operator` prepared them, at `at`. Last, so that two changes of one batch at
+    once (PostgreSQL) wait for each other on the batch's row only once they hold their rows: they
+    never deadlock on it."""
+    ids = sorted({i for i in batch_ids if i is not None})
+    if ids:
+        if hasattr(conn, "flush"):  # a Session: its pending rows first
+            conn.flush()
+        conn.execute(_B.update().where(_B.c.id.in_(ids)).values(prepared_by=operator, prepared_at=at))
+
+
+def preparer(store: Store, batch_id: int) -> Preparer | None:
+    """Who prepared the batch and when; None when there is no such batch."""
+    with store.engine.connect() as conn:  # prepared_at is a UTCDateTime column: it comes back aware
+        found = conn.execute(select(_B.c.prepared_by, _B.c.prepared_at).where(_B.c.id == batch_id)).first()
+    return None if found is None else Preparer(found.prepared_by, found.prepared_at)
+
+
+def approval_problem(store: Store, batch_id: int, rule: str, operator: str | None = None) -> str | None:
+    """Why `operator` (this process's, by default) may not confirm paying the batch under `rule`;
+    None when they may (or the rule is "single", or there is no such batch: that is said elsewhere)."""
+    if rule != TWO_PERSON:
+        return None
+    found = preparer(store, batch_id)
+    if found is None:
+        return None
+    me = operator or store.operator
+    if not found.operator:
+        return (f"batch {batch_id} has no record of who prepared it, so with approval = \"two-person\" its "
+                "preparer cannot be told apart from you; any change to its rows (an edit, an accepted duplicate) "
+                "records who made it, and then another operator confirms it")
+    if person(found.operator) != person(me):
+        return None
+    return (f"batch {batch_id} was prepared (imported or last edited) by {found.describe()}; with approval = "
+            f"\"two-person\" another operator must confirm it (you are {me}). Nothing was approved or paid")
+
+
+def plan_approves(plan: RunPlan) -> bool:
+    """Whether confirming the plan gives rows new orderIds (approves VERIFIED rows, or retries
+    FAILED rows under new ones): what two-person approval guards. A plan that only sends rows
+    approved before, under the orderIds they have, does not."""
+    p = plan.preflight
+    return bool(p.send) or any(i in set(p.resend) for i in plan.retrying)
+
+
+def plan_approval_problem(store: Store, plan: RunPlan, rule: str, operator: str | None = None) -> str | None:
+    """`approval_problem` for a run of this plan: None when the plan approves nothing new."""
+    return approval_problem(store, plan.batch_id, rule, operator) if plan_approves(plan) else None
+
+
+def check_plan(store: Store, plan: RunPlan, rule: str) -> None:
+    """Raise ApprovalRefused when this operator may not confirm the plan (commit_plan asks, under
+    the money lock, so no face and no path skips it)."""
+    if problem := plan_approval_problem(store, plan, rule):
+        raise ApprovalRefused(problem)
