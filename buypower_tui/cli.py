@@ -402,6 +402,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         err("interrupted")
         return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback in front of the operator; the log has it, masked
+        if (type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("sqlalchemy")
+                and not disk_problem(exc)):
+            # the database server stopped answering (a restart, the network): not a bug of ours;
+            # whatever was in flight is requeried by `recover` (a run says what it stopped with)
+            said = (str(getattr(exc, "orig", exc)).strip().splitlines() or ["no answer"])[0]
+            err(f"buypower-tui {args.command}: the database did not answer ({said}); nothing more was done. "
+                "Check it (`buypower-tui health`) and run the command again; "
+                "`buypower-tui recover` settles any row left in flight.")
+            return EXIT_USAGE
         paths = svc.paths if svc else AppPaths.resolve()
         where: Path | None = paths.log_file
         try:

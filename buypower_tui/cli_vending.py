@@ -17,6 +17,7 @@ from buypower_tui import services as layer
 from buypower_tui.console import EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.money_lock import MoneyLockBusy
 from buypower_tui.core.rules import naira
+from buypower_tui.core.run_progress import StoreUnavailable
 from buypower_tui.core.values import RowState
 
 if TYPE_CHECKING:
@@ -88,6 +89,11 @@ def _send(svc: Services, plan: RunPlan, wait_pending: float, *, settle_only: boo
             raise  # shown, and asked again
         err(f"run: {layer.RunCancelled()}")  # a stop asked for while the plan was checked is never undone
         return EXIT_INTERRUPTED
+    except StoreUnavailable as exc:  # the database stopped answering: sending stopped at once (vending.py)
+        if exc.result.reconciliation:
+            err(f"reconciliation warning: {exc.result.reconciliation}")
+        err(f"run stopped: {exc}")  # no summary: it would ask the database that just stopped answering
+        return EXIT_INTERRUPTED if signals else EXIT_USAGE
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -162,6 +168,8 @@ def _show_plan(svc: Services, plan: RunPlan) -> int | None:
     p, balance = plan.preflight, plan.balance
     err(f"pre-flight: {p.count} rows to send, total {naira(p.total)}, wallet {naira(balance)}"
         + (f", SHORTFALL {naira(p.shortfall)}" if p.shortfall else ""))
+    if svc.two_person and (refused := _two_person(svc, plan)) is not None:  # approval = "two-person"
+        return refused
     if plan.skipped:
         err(f"  {len(plan.skipped)} duplicate row{'s' if len(plan.skipped) != 1 else ''} left unpaid "
             f"(--skip-duplicates), {naira(p.amount_of(plan.skipped))}:")
@@ -191,6 +199,17 @@ def _show_plan(svc: Services, plan: RunPlan) -> int | None:
     if (after := plan.low_wallet_after) is not None:
         err(f"warning: after this run the wallet would hold {naira(after)}, below the low-wallet threshold "
             f"{naira(plan.low_wallet_threshold)} (setting low_wallet_threshold); top it up soon")
+    return None
+
+
+def _two_person(svc: Services, plan: RunPlan) -> int | None:
+    """Who prepared the batch; exit 2 (before VEND is asked, --yes or not) when it is this operator."""
+    who = svc.preparer(plan.batch_id)
+    err(f"  prepared by {who.describe() if who else 'nobody recorded'}; approval = \"two-person\": you are "
+        f"{svc.operator}")
+    if problem := svc.approval_problem(plan):
+        err(f"run: {problem}")
+        return EXIT_USAGE
     return None
 
 
@@ -233,10 +252,13 @@ def _run(svc: Services, args: argparse.Namespace, retrying: tuple[int, ...] = ()
     `retrying` (FAILED rows chosen by hand) nothing but those rows and rows already approved
     is sent."""
     try:
-        with svc.money() as lock:  # held from the plan to the end of the run, but not while a person reads
+        with svc.money(args.batch) as lock:  # held from the plan to the end of the run, but not while a person reads
             return _plan_and_pay(svc, args, lock, retrying)
     except MoneyLockBusy as exc:
         err(f"run: {exc}; nothing was paid")
+        return EXIT_USAGE
+    except layer.ApprovalRefused as exc:  # checked again when the run approves: the batch was edited meanwhile
+        err(f"run: {exc}")
         return EXIT_USAGE
 
 

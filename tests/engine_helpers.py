@@ -29,12 +29,14 @@ def write_batch(path: Path, n: int, seed: int = 1) -> Path:
     return path
 
 
-def assert_ledger_matches_store(ledger: dict, store: Store, batch_id: int) -> None:
-    """The proof of exactly-once: the sandbox's record of what it paid against ours."""
+def assert_ledger_matches_store(ledger: dict, store: Store, batch_id: int | tuple[int, ...]) -> None:
+    """The proof of exactly-once: the sandbox's record of what it paid against ours (the
+    batches given are all the sandbox was asked to pay)."""
+    batch_ids = (batch_id,) if isinstance(batch_id, int) else batch_id
     vends = ledger["vends"]
     by_order = {v["orderId"]: v for v in vends}
     assert len(by_order) == len(vends)  # no orderId vended twice
-    stored = list(store.rows(batch_id))
+    stored = [r for b in batch_ids for r in store.rows(b)]
     ours = {r.order_id: r for r in stored if r.order_id}
     # No sheet row paid under two orderIds: a row holds one orderId, so every order that
     # took money must be the current orderId of some row (an orderId replaced after it was
@@ -54,11 +56,12 @@ def assert_ledger_matches_store(ledger: dict, store: Store, batch_id: int) -> No
     ours_paid = [r for r in stored if r.state == S.SUCCESS]
     assert len(successes) == len(ours_paid)
     assert sum(Decimal(v["amount"]) for v in successes) == sum(r.amount for r in ours_paid)
-    st = store.stats(batch_id)  # statistics equal a recount
-    recount: dict[str, int] = {}
-    for r in stored:
-        recount[r.state] = recount.get(r.state, 0) + 1
-    assert st.by_state == recount
+    for b in batch_ids:  # statistics equal a recount
+        recount: dict[str, int] = {}
+        for r in stored:
+            if r.batch_id == b:
+                recount[r.state] = recount.get(r.state, 0) + 1
+        assert store.stats(b).by_state == recount
 
 
 def unsettled(store: Store, batch_id: int) -> list[int]:

@@ -1,7 +1,7 @@
-"""Several operators on one PostgreSQL store (issue 15, first step): the money lock is the
-server's advisory lock, so a second "workstation" (another home: no shared lock file) is
-refused while the first pays, told who holds it, and the lock is let go when its holder is
-SIGKILLed. Against a real PostgreSQL server and the sandbox; the ledger is the proof."""
+"""Several operators on one PostgreSQL store: the money lock is the server's advisory lock
+per batch, so a second "workstation" (another home: no shared lock file) is refused the
+batch the first pays, told who holds it, pays another batch meanwhile, and the lock is let
+go when its holder is SIGKILLed. Against a real PostgreSQL server and the sandbox; the ledger is the proof."""
 
 from __future__ import annotations
 
@@ -40,25 +40,34 @@ def until_paying(sandbox, process) -> None:
     raise AssertionError("the first workstation never started paying")
 
 
-def test_a_second_workstation_is_refused_while_the_first_pays_and_told_who(sandbox, pg_url, capsys, tmp_path,
-                                                                           monkeypatch):
+def test_a_second_workstation_is_refused_the_batch_being_paid_and_told_who_but_pays_another(
+        sandbox, pg_url, capsys, tmp_path, monkeypatch):
     sandbox.update_config(latency_ms=150)
-    assert cli(capsys, sandbox, "--db", pg_url, "import", str(write_batch(tmp_path / "b.csv", 12)))[0] == 0
+    assert cli(capsys, sandbox, "--db", pg_url, "import", str(write_batch(tmp_path / "a.csv", 12)))[0] == 0
+    assert cli(capsys, sandbox, "--db", pg_url, "import", str(write_batch(tmp_path / "b.csv", 3, seed=9)))[0] == 0
     first = workstation(sandbox, pg_url, tmp_path / "first-home", "run", "1", "--yes", "--wait-pending", "0")
     try:
         until_paying(sandbox, first)
         monkeypatch.setenv("BUYPOWER_TUI_HOME", str(tmp_path / "second-home"))
-        for argv in (("run", "1", "--yes"), ("requery",), ("recover",)):
+        for argv, said in ((("run", "1", "--yes"), "nothing was paid"), (("retry", "1", "--failed"), "nothing"),
+                           (("close", "1", "--rows", "2", "--note", "n"), "nothing was closed")):
             code, _, err = cli(capsys, sandbox, "--db", pg_url, *argv)
-            assert code == 2 and "is paying or requerying from this store" in err, err
+            if argv[0] == "retry" and code == 0:  # no FAILED row yet: nothing to retry, nothing asked
+                continue
+            assert code == 2 and "is paying or requerying batch 1" in err and said in err, (argv, err)
             assert f"pid {first.pid}, since " in err  # who holds it, from the server
+        # recovery leaves batch 1 to its holder, and says so; batch 2 is paid at the same time
+        code, out, err = cli(capsys, sandbox, "--db", pg_url, "recover")
+        assert code == 0 and "left alone: batch 1 is being paid or requeried by " in out, out + err
+        code, _, err = cli(capsys, sandbox, "--db", pg_url, "run", "2", "--yes", "--wait-pending", "0")
+        assert code == 0, err
+        assert first.poll() is None  # the first was still paying batch 1 all the while
     finally:
         assert first.wait(timeout=90) == 0, first.stderr.read().decode()
-    assert cli(capsys, sandbox, "--db", pg_url, "recover")[0] == 0  # free again once the first is done
     store = Store.open(pg_url)
     try:
-        assert_ledger_matches_store(sandbox.ledger.snapshot(), store, 1)
-        assert {r.state for r in store.rows(1)} == {"SUCCESS"}
+        assert_ledger_matches_store(sandbox.ledger.snapshot(), store, (1, 2))
+        assert {r.state for b in (1, 2) for r in store.rows(b)} == {"SUCCESS"}
     finally:
         store.close()
 

@@ -1,12 +1,15 @@
-"""The money lock: one process at a time pays or requeries from a store.
+"""The money lock: one process at a time pays or requeries a batch.
 
 It belongs to the database, not to a home folder: two homes (or two operators) that open
 the same `--db` must share it, or each would take the other's rows in flight for a
-crash's leftovers. For a SQLite file it is a lock file beside the database; for PostgreSQL
-it is an advisory lock of the server (PgMoneyLock), which every machine that shares the
-database sees and which the server lets go when the holder's connection ends, a crash or a
-SIGKILL included; for any other URL it is a file per URL in the data folder, which
-serialises the processes of one machine only.
+crash's leftovers. For a SQLite file it is a lock file beside the database, which holds
+the whole store; for PostgreSQL it is an advisory lock of the server per batch
+(PgMoneyLock), which every machine that shares the database sees and which the server lets
+go when the holder's connection ends, a crash or a SIGKILL included; for any other URL it
+is a file per URL in the data folder, which serialises the processes of one machine only.
+
+What spans batches (start-up recovery, requery of every batch) takes the batches it can and
+leaves those another process holds to it (`try_claim`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -79,6 +83,21 @@ class MoneyLock:
         fh.flush()
         self._fh = fh
 
+    def try_claim(self, batch_id: int) -> str | None:
+        """Hold `batch_id` too, for as long as the lock; when another process holds it, who
+        does (and nothing is taken). The file lock holds the whole store: every batch is ours."""
+        return None
+
+    def claim(self, batch_id: int) -> None:
+        """`try_claim`, or MoneyLockBusy naming who holds the batch."""
+        if (who := self.try_claim(batch_id)) is not None:
+            raise MoneyLockBusy(f"another buypower-tui ({who}) is paying or requerying batch {batch_id}; wait for "
+                                "it to finish, or stop it (Ctrl+C stops after the rows in flight)")
+
+    def held(self) -> bool:
+        """Whether the lock is still ours: a file lock is, for as long as its file is open."""
+        return self._fh is not None
+
     def release(self) -> None:
         if self._fh is not None:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
@@ -106,19 +125,48 @@ class MoneyLock:
         self.acquire()
 
 
-# The advisory lock's key, as PostgreSQL's two-int form (classid, objid): ours, and "the store".
-_KEY = (0x42505455, 1)  # "BPTU"
+# The advisory locks' keys, in PostgreSQL's two-int form (classid, objid): one per batch
+# ("BPTB", batch id), and the approval's ("BPTA", 0), which serialises the duplicate check
+# with the approval it allows.
+BATCH_KEY = 0x42505442
+APPROVAL_KEY = 0x42505441
+_PREFIX = "buypower-tui: "
+# The server pids of this process's own lock sessions: what it holds is not "another's".
+OUR_SESSIONS: set[int] = set()
+# The holders of this database's advisory locks of one class, and who they are.
+_HOLDERS = ("SELECT l.objid, a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.classid = :k AND l.objsubid = 2 AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+def pg_holders(conn: Any, key: int = BATCH_KEY) -> dict[int, tuple[str, int]]:
+    """objid -> (who holds it, as its holder said, and the server's pid of that session)."""
+    from sqlalchemy import text
+
+    found = conn.execute(text(_HOLDERS), {"k": key}).all()
+    return {int(objid): ((name or "").removeprefix(_PREFIX) or "another process", pid) for objid, name, pid in found}
+
+
+def pg_batches_held(engine: Any) -> dict[int, str]:
+    """The batches other processes hold (this one's own sessions left out), and who."""
+    with engine.connect() as conn:
+        found = pg_holders(conn)
+    return {b: who for b, (who, pid) in found.items() if pid not in OUR_SESSIONS}
 
 
 class PgMoneyLock(MoneyLock):
-    """A session-level advisory lock held on a connection of its own for as long as the lock
-    is. Who holds it is said through that connection's application_name, which
-    pg_stat_activity shows to every other session (no table to clean up after a crash)."""
+    """Session-level advisory locks, one per batch, held on a connection of its own for as long
+    as the lock is: several processes (machines) pay different batches at once, never the same
+    one. The server lets go of them when that connection ends, a crash or a SIGKILL included.
+    Who holds them is said through that connection's application_name, which pg_stat_activity
+    shows to every other session (no table to clean up after a crash)."""
 
     def __init__(self, engine: Any, holder: str) -> None:
         super().__init__(Path("."), holder)
         self.engine = engine
         self._conn: Any = None
+        self._claimed: list[int] = []  # taken again after `released`
+        self._pid: int | None = None  # the server's pid of the lock's session
 
     def acquire(self) -> None:
         from sqlalchemy import text
@@ -126,28 +174,66 @@ class PgMoneyLock(MoneyLock):
 
         try:
             conn = self.engine.connect()
+            # PostgreSQL keeps 63 bytes of it: who and the pid first, the time in short
+            name = f"{_PREFIX}{self.holder}, pid {os.getpid()}, since {datetime.now(UTC):%b %d %H:%M} UTC"[:63]
+            conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": name})
+            self._pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.commit()
         except SQLAlchemyError as exc:
             raise MoneyLockError(f"cannot take the money lock: the database did not answer ({exc.__class__.__name__}); "
                                  "nothing was paid") from None
-        try:
-            since = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
-            name = f"buypower-tui money lock: {self.holder}, pid {os.getpid()}, since {since}"[:63]
-            conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": name})
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:a, :b)"), {"a": _KEY[0], "b": _KEY[1]}).scalar()
-            conn.commit()
-            if not got:
-                who = conn.execute(text(
-                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                    "WHERE l.locktype = 'advisory' AND l.classid = :a AND l.objid = :b AND l.granted"),
-                    {"a": _KEY[0], "b": _KEY[1]}).scalar()
-                conn.close()
-                who = (who or "").removeprefix("buypower-tui money lock: ") or "another process"
-                raise MoneyLockBusy(f"another buypower-tui ({who}) is paying or requerying from this store; wait "
-                                    "for it to finish, or stop it (Ctrl+C stops after the rows in flight)")
-        except SQLAlchemyError as exc:
-            conn.close()
-            raise MoneyLockError(f"cannot take the money lock: {exc.__class__.__name__}; nothing was paid") from None
         self._conn = conn
+        OUR_SESSIONS.add(self._pid)
+        claimed, self._claimed = self._claimed, []
+        try:
+            for batch_id in claimed:
+                self.claim(batch_id)
+        except MoneyLockError:
+            self.release()
+            raise
+
+    def try_claim(self, batch_id: int) -> str | None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if batch_id in self._claimed:
+            return None
+        try:
+            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k, :b)"),
+                                     {"k": BATCH_KEY, "b": batch_id}).scalar()
+            self._conn.commit()
+            if got:
+                self._claimed.append(batch_id)
+                return None
+            who = pg_holders(self._conn).get(batch_id)
+            self._conn.commit()
+        except SQLAlchemyError as exc:
+            raise MoneyLockError(f"cannot take the money lock: {exc.__class__.__name__}; nothing was paid") from None
+        return who[0] if who else "another process, just now"
+
+    def held(self) -> bool:
+        """Whether the server still has our batches' locks: a restart, a cut connection or an
+        administrator's pg_terminate_backend lets go of them, and then another process may pay
+        or requery those batches. Asked before each row is marked SENDING, so without a round
+        trip: an idle session's socket has nothing to read until the server ends it (it says
+        why, then closes); only then is the server asked. An error is a no."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if self._conn is None:
+            return False
+        try:
+            readable, _, _ = select.select([self._conn.connection.dbapi_connection.fileno()], [], [], 0)
+            if not readable:
+                return True
+            found = self._conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :k AND objsubid = 2 "
+                "AND pid = pg_backend_pid() AND granted AND objid = ANY(:ids)"),
+                {"k": BATCH_KEY, "ids": self._claimed}).scalar()
+            self._conn.commit()
+        except (SQLAlchemyError, OSError, ValueError):  # ValueError: a closed socket's fileno
+            return False
+        return found == len(self._claimed)
 
     def release(self) -> None:
         if self._conn is None:
@@ -156,10 +242,40 @@ class PgMoneyLock(MoneyLock):
         from sqlalchemy.exc import SQLAlchemyError
 
         conn, self._conn = self._conn, None
-        with suppress(SQLAlchemyError):  # a lost connection has let go of the lock already
-            conn.execute(text("SELECT pg_advisory_unlock(:a, :b)"), {"a": _KEY[0], "b": _KEY[1]})
+        OUR_SESSIONS.discard(self._pid)
+        with suppress(SQLAlchemyError):  # a lost connection has let go of the locks already
+            conn.execute(text("SELECT pg_advisory_unlock_all()"))
             conn.execute(text("SELECT set_config('application_name', '', false)"))
             conn.commit()
         with suppress(SQLAlchemyError):
             conn.invalidate()  # never back to the pool with a session-level lock or our name on it
+            conn.close()
+
+
+@contextmanager
+def pg_approval(engine: Any, timeout_s: float = 30.0) -> Iterator[None]:
+    """One approval at a time in this database: the duplicate check (same meter paid or in
+    flight in any batch) and the approval it allows are one step for every other process,
+    so two operators approving batches that share a meter cannot both pass the check. Waits
+    (a check and an approval take well under a second) up to `timeout_s`."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    try:
+        conn = engine.connect()
+        conn.execute(text(f"SET lock_timeout = '{int(timeout_s * 1000)}ms'"))
+        conn.execute(text("SELECT pg_advisory_lock(:k, 0)"), {"k": APPROVAL_KEY})
+        conn.commit()
+    except OperationalError as exc:
+        if "lock timeout" in str(exc.orig):
+            raise MoneyLockBusy(f"another operator's approval held the approval lock for {timeout_s:.0f} s; "
+                                "nothing was approved: try again") from None
+        raise MoneyLockError(f"cannot take the approval lock: {exc.__class__.__name__}; nothing was paid") from None
+    except SQLAlchemyError as exc:
+        raise MoneyLockError(f"cannot take the approval lock: {exc.__class__.__name__}; nothing was paid") from None
+    try:
+        yield
+    finally:
+        with suppress(SQLAlchemyError):
+            conn.invalidate()  # ends the session, and with it the lock
             conn.close()

@@ -12,11 +12,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from buypower_tui.core import rows
+from buypower_tui.core.approval import check_plan
 from buypower_tui.core.lookup import LookupReport, lookup_batch
 from buypower_tui.core.manual import retry_failed, retry_problem
 from buypower_tui.core.models import RowState, utcnow
 from buypower_tui.core.preflight import Accepting, Preflight, accept_duplicates, fit, preflight
-from buypower_tui.core.recovery import RecoveryReport, recover
+from buypower_tui.core.recovery import Claim, RecoveryReport, recover
 from buypower_tui.core.requery_policy import RequeryPolicy
 from buypower_tui.core.rules import naira
 from buypower_tui.core.store import Store
@@ -35,10 +36,11 @@ class Policy:
     requery: RequeryPolicy = RequeryPolicy()
     duplicate_window_days: int = 7
     low_wallet_threshold: Decimal = Decimal(10_000)
+    approval: str = "single"  # or "two-person": core/approval.py
 
     @classmethod
     def from_settings(cls, s) -> Policy:  # s: buypower_tui.settings.Settings
-        return cls(RequeryPolicy.from_settings(s), s.duplicate_window_days, s.low_wallet_threshold)
+        return cls(RequeryPolicy.from_settings(s), s.duplicate_window_days, s.low_wallet_threshold, s.approval)
 
 
 @dataclass
@@ -126,13 +128,13 @@ async def plan_run(store: Store, client: BuyPowerClient, batch_id: int, policy: 
                    accepting: Accepting = False, retrying: tuple[int, ...] = (),
                    max_total: Decimal | None = None,
                    on_row: Callable[[int, int, int], None] | None = None,
-                   stop: Callable[[], bool] | None = None) -> RunPlan:
+                   stop: Callable[[], bool] | None = None, claim: Claim | None = None) -> RunPlan:
     """Recovery, the lookup (unless retrying), the wallet and the pre-flight. Changes no
     row that the operator has not yet approved (recovery and lookup only settle facts).
 
     Recovery requeries rows the operator marked failed; those BuyPower has still not
     answered for (or that were paid after all) are dropped from `retrying`, with the reason."""
-    recovery = await recover(store, client, policy=policy.requery, stop=stop)
+    recovery = await recover(store, client, policy=policy.requery, stop=stop, claim=claim)
     problems = {i: retry_problem(rows.get(store, i)) for i in retrying}
     not_retried = [p for p in problems.values() if p]
     retry_asked, retrying = retrying, tuple(i for i, p in problems.items() if p is None)
@@ -151,14 +153,21 @@ def _preflight(store: Store, batch_id: int, balance: Decimal, policy: Policy, ma
 
 async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, policy: Policy
                       ) -> tuple[list[rows.RowView], Decimal]:
-    """The operator confirmed: check the plan again (under the money lock, which the caller
-    holds), then record the accepted duplicates, give retried rows new orderIds and approve
-    the rest. Returns the retried rows (their new orderIds) and the wallet balance now.
+    """The operator confirmed: check the plan again (under the batch's money lock, which the
+    caller holds, and the store's approval lock), then record the accepted duplicates, give
+    retried rows new orderIds and approve the rest. Returns the retried rows (their new
+    orderIds) and the wallet balance now.
 
     Between the question and the answer another process may have paid the same meters,
     the rows may have been edited, the wallet may have moved: then PlanChanged, and
     nothing is changed."""
     balance = await client.wallet_balance()
+    with store.approval():  # no other process checks and approves between our check and our approval
+        return _check_and_approve(store, plan, policy, balance)
+
+
+def _check_and_approve(store: Store, plan: RunPlan, policy: Policy, balance: Decimal
+                       ) -> tuple[list[rows.RowView], Decimal]:
     now = _preflight(store, plan.batch_id, balance, policy, plan.max_total, plan.accepting, plan.retrying,
                      plan.not_retried)
     changes = differences(plan.preflight, now)
@@ -166,6 +175,7 @@ async def commit_plan(store: Store, client: BuyPowerClient, plan: RunPlan, polic
     if changes:
         raise PlanChanged(changes, replace(plan, recovery=RecoveryReport(), lookup=None, balance=balance,
                                            preflight=now))
+    check_plan(store, plan, policy.approval)  # two-person approval: ApprovalRefused, nothing changed
     # A row edited after the check (in another window, a merge) is asked about again, as if the
     # check had seen it: PlanChanged, nothing approved. Acceptances recorded before it are the
     # operator's answers to this plan (an edit of meter or amount takes them back), and the

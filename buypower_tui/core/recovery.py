@@ -27,6 +27,8 @@ class RecoveryReport:
     not_reached: list[str] = field(default_factory=list)  # requeries BuyPower did not answer
     repaired: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # listed, never deleted
+    # batches another process (machine) is paying or requerying: their rows are left to it
+    left_to_others: list[str] = field(default_factory=list)
     stats: dict[int, BatchStats] = field(default_factory=dict)
 
     @property
@@ -35,7 +37,7 @@ class RecoveryReport:
 
     @property
     def found_anything(self) -> bool:
-        return bool(self.requeried or self.repaired or self.orphans or self.not_reached)
+        return bool(self.requeried or self.repaired or self.orphans or self.not_reached or self.left_to_others)
 
     def describe(self) -> str:
         parts = [f"requeried {sum(self.requeried.values())} rows in flight"
@@ -44,7 +46,23 @@ class RecoveryReport:
         parts += [f"repaired: {x}" for x in self.repaired]
         parts += [f"orphan (listed, not deleted): {x}" for x in self.orphans]
         parts += [f"not reached: {x}" for x in self.not_reached]
+        parts += [f"left alone: {x}" for x in self.left_to_others]
         return "; ".join(parts)
+
+
+# Claims a batch for the caller's money lock: None when it is the caller's now, else who holds
+# it (money_lock.MoneyLock.try_claim). A SQLite store's lock holds every batch.
+Claim = Callable[[int], "str | None"]
+
+
+def _mine(claim: Claim | None, batch_id: int, report: RecoveryReport, what: str) -> bool:
+    """Whether this process may touch the batch's rows; if not, the report says who has them."""
+    if claim is None or (who := claim(batch_id)) is None:
+        return True
+    said = f"batch {batch_id} is being paid or requeried by {who}"
+    if not any(x.startswith(said) for x in report.left_to_others):
+        report.left_to_others.append(f"{said}: its {what} are left to it")
+    return False
 
 
 def needs_recovery(store: Store) -> bool:
@@ -67,15 +85,18 @@ def in_flight(store: Store) -> list[int]:
 
 
 async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], report: RecoveryReport, *,
-                      policy: RequeryPolicy, stop: Callable[[], bool] | None = None) -> None:
+                      policy: RequeryPolicy, stop: Callable[[], bool] | None = None, claim: Claim | None = None
+                      ) -> None:
     """Requery these rows now (start-up, or the operator asked): a still-pending answer
     neither spends the budget nor moves the schedule. `stop()` true: the rest is left as it is
-    (the app is closing)."""
+    (the app is closing). `claim`: rows of a batch another process holds are left to it."""
     for n, row_id in enumerate(row_ids):
         if stop is not None and stop():
             report.not_reached.append(f"{len(row_ids) - n} rows not requeried: stopped (the app is closing)")
             return
         row = rows.get(store, row_id)
+        if not _mine(claim, row.batch_id, report, "rows in flight"):
+            continue
         try:
             result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at)
         except BreakerOpen as exc:
@@ -93,24 +114,26 @@ async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], 
 
 
 async def recover(store: Store, client: BuyPowerClient | None, *, policy: RequeryPolicy,
-                  stop: Callable[[], bool] | None = None) -> RecoveryReport:
+                  stop: Callable[[], bool] | None = None, claim: Claim | None = None) -> RecoveryReport:
     """Repair, list orphans, requery what is in flight, recount. Without a client (no key)
-    everything but the requery is done, and the rows left in flight are listed as not reached."""
+    everything but the requery is done, and the rows left in flight are listed as not reached.
+    `claim` (PostgreSQL, where batches are paid at once): the batches another process holds
+    are left to it, neither requeried nor repaired; the report says whose they are."""
     report = RecoveryReport()
-    _repair_and_list_orphans(store, report)
+    _repair_and_list_orphans(store, report, claim)
     if client is None:
         pending = in_flight(store)
         if pending:
             report.not_reached.append(f"{len(pending)} rows in flight were not requeried: there is no API key")
     else:
-        await requery_now(store, client, in_flight(store), report, policy=policy, stop=stop)
+        await requery_now(store, client, in_flight(store), report, policy=policy, stop=stop, claim=claim)
     with store.session() as s:
         batch_ids = list(s.exec(select(Batch.id)))
     report.stats = store.stats_for(batch_ids)
     return report
 
 
-def _repair_and_list_orphans(store: Store, report: RecoveryReport) -> None:
+def _repair_and_list_orphans(store: Store, report: RecoveryReport, claim: Claim | None = None) -> None:
     with store.session() as s:
         sending_without_order = list(s.exec(select(Recipient.id).where(
             Recipient.state == S.SENDING, col(Recipient.order_id).is_(None))))
@@ -125,6 +148,8 @@ def _repair_and_list_orphans(store: Store, report: RecoveryReport) -> None:
         lost_events = s.exec(select(func.count()).where(
             col(Event.recipient_id).is_not(None), col(Event.recipient_id).not_in(row_ids))).one()
     for row_id in sending_without_order:  # no orderId: it cannot have been sent
+        if not _mine(claim, rows.get(store, row_id).batch_id, report, "rows in flight"):
+            continue
         row = rows.transition(store, row_id, (S.SENDING,), S.VERIFIED,
                               note="recovery: SENDING without an orderId cannot have been sent; back to VERIFIED")
         report.repaired.append(f"row {row.row_number} of batch {row.batch_id}: SENDING without orderId -> VERIFIED")

@@ -13,7 +13,7 @@ import socket
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -27,7 +27,7 @@ from sqlmodel import Session, col, create_engine, select
 
 from buypower_tui.core import schema
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
-from buypower_tui.core.money_lock import MoneyLock, PgMoneyLock, lock_path, sqlite_file
+from buypower_tui.core.money_lock import MoneyLock, PgMoneyLock, lock_path, pg_approval, pg_batches_held, sqlite_file
 from buypower_tui.paths import create_private_file, ensure_dir, existing_file
 
 
@@ -69,7 +69,11 @@ def make_engine(url: str) -> tuple[Engine, schema.Upgrade | None]:
         _prepare_sqlite_file(path)
     options: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":  # a server over a network: never wait without end
-        options = {"pool_pre_ping": True, "pool_timeout": 10, "connect_args": {"connect_timeout": 10}}
+        # TCP keepalives and tcp_user_timeout (libpq's, in ms): a network cut ends a connection
+        # in about 30 s, so that a run stops sending rather than wait on it for ever
+        options = {"pool_pre_ping": True, "pool_timeout": 10, "connect_args": {
+            "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+            "keepalives_count": 3, "tcp_user_timeout": 30_000}}
     engine = create_engine(url, **options)
     if is_sqlite:
         _sqlite_pragmas(engine)
@@ -206,11 +210,25 @@ class Store:
             return PgMoneyLock(self.engine, self.operator)
         return MoneyLock(lock_path(self.engine.url, data_dir), self.operator)
 
+    def approval(self) -> AbstractContextManager[None]:
+        """Hold for a duplicate check and the approval it allows. On PostgreSQL, one at a time in
+        the database (batches are paid at once there); a SQLite store's money lock already
+        holds the whole store."""
+        return pg_approval(self.engine) if self.engine.dialect.name == "postgresql" else nullcontext()
+
+    def batches_held(self) -> dict[int, str]:
+        """Batches another process is paying or requerying now (PostgreSQL), and who: batch id
+        -> "operator, pid, since". Empty for a SQLite store, whose lock holds the whole store."""
+        if self.engine.dialect.name != "postgresql":
+            return {}
+        return pg_batches_held(self.engine)
+
     # -- batches -------------------------------------------------------------------
 
     def create_batch(self, name: str, source_file: str | None, mode: str) -> Batch:
         with self.session() as s:
-            batch = Batch(name=name, source_file=source_file, mode=mode)
+            batch = Batch(name=name, source_file=source_file, mode=mode, prepared_by=self.operator,
+                          prepared_at=utcnow())  # who prepared it (core/approval.py)
             s.add(batch)
             s.flush()
             s.add(Event(batch_id=batch.id, operator=self.operator,
@@ -284,7 +302,8 @@ class Store:
     def finish_import(self, batch_id: int, note: str) -> None:
         with self.session() as s:
             batch = s.get(Batch, batch_id)
-            batch.imported_at = utcnow()
+            batch.imported_at = batch.prepared_at = utcnow()
+            batch.prepared_by = self.operator  # who prepared it (core/approval.py)
             s.add(batch)
             s.add(Event(batch_id=batch_id, operator=self.operator, new_state="IMPORTED", note=note))
             s.commit()

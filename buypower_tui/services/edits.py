@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -74,13 +74,25 @@ class Edits:
             chunk = ids[start:start + 10_000]
             self._stamp({r["id"]: r["updated_at"] for r in editing.grid_rows(self.store, batch_id, chunk)})
 
+    @contextlib.contextmanager
+    def _editing(self, batch_id: int) -> Iterator[None]:
+        """One change at a time in this process, and none to a batch another process (machine)
+        is paying or requerying now: StateConflict naming who (PostgreSQL; a run there only
+        sends rows approved before, but an edit under it would look like part of that run)."""
+        with self._writing:
+            if (who := self.store.batches_held().get(batch_id)) is not None:
+                raise StateConflict(f"batch {batch_id} is being paid or requeried by {who}; it cannot be changed "
+                                    "until that ends. Nothing was changed.")
+            yield
+
     def can_undo(self, batch_id: int) -> bool:
         return bool(self._undo.get(batch_id))
 
     def edit_row(self, row_id: int, values: dict[str, str]) -> Recipient:
         """Save the operator's values, checked by the import's rules; StateConflict when the row
         has an orderId or moved on (looked up, approved) meanwhile."""
-        with self._writing:
+        row = rows.get(self.store, row_id)
+        with self._editing(row.batch_id):
             row = rows.get(self.store, row_id)
             before = raw_values(row)
             after = rows.edit_row(self.store, row_id, values, self.limits)
@@ -99,7 +111,7 @@ class Edits:
         `changes` must be in it, and a row changed since (looked up, edited in another window)
         refuses the whole change (StateConflict, nothing changed): compare-and-set. Problems of
         how the sheet stored a cell stay on the fields not changed (bulk._values)."""
-        with self._writing:
+        with self._editing(batch_id):
             done = bulk.edit_rows(self.store, changes, self.limits, note=note, batch_id=batch_id, seen=seen)
             if done:
                 step = [(d["row"].id, d["before"], d["row"].row_number, d["accepted"], d["stored"]) for d in done]
@@ -113,7 +125,7 @@ class Edits:
         the new ones are at the end of the sheet (bulk.split_row says why). Their duplicate
         warning is accepted (the first's duplicate_accepted) only when no other row of the batch
         has the meter; otherwise the plan asks, as for any meter paid twice."""
-        with self._writing:
+        with self._editing(rows.get(self.store, row_id).batch_id):
             try:
                 split = bulk.split_row(self.store, row_id, self.limits, values)
             except IntegrityError:  # PostgreSQL: another window added a row at the end just now
@@ -126,7 +138,7 @@ class Edits:
 
     def add_row(self, batch_id: int, values: dict[str, str], note: str | None = None,
                 extras: dict[str, str] | None = None) -> Recipient:
-        with self._writing:
+        with self._editing(batch_id):
             at = utcnow()
             row_id = editing.add_row(self.store, batch_id, values, self.limits, at=at, extras=extras,
                                      **({"note": note} if note else {}))
@@ -139,14 +151,14 @@ class Edits:
                             extras=row.extras)
 
     def delete_rows(self, batch_id: int, row_ids: list[int]) -> int:
-        with self._writing:
+        with self._editing(batch_id):
             kept = editing.delete_rows(self.store, row_ids)
             self._done(Change("delete", batch_id, kept), {})
             return len(kept)
 
     def accept_duplicates(self, batch_id: int, row_ids: list[int]) -> list[int]:
         """The duplicate warnings of these rows accepted (those still editable); their ids."""
-        with self._writing:
+        with self._editing(batch_id):
             ids = [r.id for r in map(lambda i: rows.get(self.store, i), row_ids) if r.state in EDITABLE]
             if ids:
                 done = editing.accept_duplicates(self.store, ids)
@@ -156,7 +168,7 @@ class Edits:
     def undo(self, batch_id: int) -> Undone | None:
         """Take back the batch's last change (None: nothing to undo); StateConflict when the
         rows moved on since (the step is then gone: it can no longer be undone)."""
-        with self._writing:
+        with self._editing(batch_id):
             stack = self._undo.get(batch_id)
             if not stack:
                 return None
@@ -268,12 +280,12 @@ class Edits:
                               seen={i: at for i, (_, at) in found.items()})
 
     def rename_batch(self, batch_id: int, name: str) -> None:
-        with self._writing:
+        with self._editing(batch_id):
             editing.rename_batch(self.store, batch_id, name)
 
     def delete_batch(self, batch_id: int) -> None:
         """ValueError when a row got an orderId meanwhile (another process): it may have moved money."""
-        with self._writing:
+        with self._editing(batch_id):
             self.store.delete_batch(batch_id)
             self._undo.pop(batch_id, None)  # its ids may be given to another batch
 

@@ -130,20 +130,27 @@ class Services(Sheets, Edits, Reads, Exports):
         return Policy.from_settings(self.settings)
 
     @contextlib.contextmanager
-    def money(self) -> Iterator[MoneyLock]:
-        """The money lock for the block: one process at a time pays or requeries from this
-        store (whichever home opened it), or a second run would take the first one's
-        in-flight rows for crash leftovers. Nested blocks in one thread share it (the CLI holds
-        it from the plan to the end of the run); another thread of this process is refused,
-        as another process is."""
-        if getattr(self._holding, "lock", None) is not None:
-            yield self._holding.lock
+    def money(self, *batch_ids: int) -> Iterator[MoneyLock]:
+        """The money lock for the block, holding these batches: one process at a time pays or
+        requeries a batch (whichever home opened the store), or a second run would take the
+        first one's in-flight rows for crash leftovers; MoneyLockBusy names who holds one.
+        (A SQLite store's lock holds every batch; on PostgreSQL other batches are paid at
+        once, and what spans batches takes them with `lock.try_claim`.) Nested blocks in one
+        thread share it (the CLI holds it from the plan to the end of the run); another thread
+        of this process is refused, as another process is."""
+        held = getattr(self._holding, "lock", None)
+        if held is not None:
+            for batch_id in batch_ids:
+                held.claim(batch_id)
+            yield held
             return
         if self._lock_holders:  # said as it is, not as if another process had it
             raise MoneyLockBusy("this buypower-tui is already paying, checking or requerying from this store; "
                                 "wait for that to finish")
         lock = self.store.money_lock(self.paths.data_dir)
         with lock:
+            for batch_id in batch_ids:
+                lock.claim(batch_id)
             self._holding.lock = lock
             self._lock_holders.add(threading.get_ident())
             try:
@@ -267,9 +274,10 @@ class Services(Sheets, Edits, Reads, Exports):
         async def go() -> RunPlan:
             async with self._reader() as client:
                 return await plan_run(self.store, client, batch_id, self.policy, accepting=accepting,
-                                      retrying=retrying, max_total=max_total, on_row=on_row, stop=self._stopping)
+                                      retrying=retrying, max_total=max_total, on_row=on_row, stop=self._stopping,
+                                      claim=lock.try_claim)
 
-        with self.money():
+        with self.money(batch_id) as lock:
             return asyncio.run(go())
 
     def record_left_out(self, plan: RunPlan) -> int:
@@ -278,18 +286,19 @@ class Services(Sheets, Edits, Reads, Exports):
         how many rows were noted."""
         from buypower_tui.core.plan import record_left_out
 
-        with self.money():
+        with self.money(plan.batch_id):
             return record_left_out(self.store, plan)
 
     def recover(self) -> RecoveryReport:
         """Start-up recovery; without a key, everything but the requery."""
         async def go() -> RecoveryReport:
             if not self.has_key():
-                return await recover(self.store, None, policy=self.policy.requery)
+                return await recover(self.store, None, policy=self.policy.requery, claim=lock.try_claim)
             async with self._reader() as client:
-                return await recover(self.store, client, policy=self.policy.requery, stop=self._stopping)
+                return await recover(self.store, client, policy=self.policy.requery, stop=self._stopping,
+                                     claim=lock.try_claim)
 
-        with self.money():
+        with self.money() as lock:
             return asyncio.run(go())
 
     def requery(self, row_ids: list[int], *, recover_first: bool = False) -> RecoveryReport:
@@ -301,11 +310,12 @@ class Services(Sheets, Edits, Reads, Exports):
             nonlocal report
             async with self._reader() as client:
                 if recover_first:
-                    report = await recover(self.store, client, policy=self.policy.requery, stop=self._stopping)
+                    report = await recover(self.store, client, policy=self.policy.requery, stop=self._stopping,
+                                           claim=lock.try_claim)
                 await requery_now(self.store, client, row_ids, report, policy=self.policy.requery,
-                                  stop=self._stopping)
+                                  stop=self._stopping, claim=lock.try_claim)
 
-        with self.money():
+        with self.money() as lock:
             asyncio.run(go())
         return report
 
@@ -319,16 +329,17 @@ class Services(Sheets, Edits, Reads, Exports):
         async def go() -> int:
             nonlocal report
             async with self._reader() as client:
-                report = await recover(self.store, client, policy=self.policy.requery, stop=self._stopping)
+                report = await recover(self.store, client, policy=self.policy.requery, stop=self._stopping,
+                                       claim=lock.try_claim)
                 already = len(report.not_reached)
                 if on_recovered is not None:
                     on_recovered(report)
                 review = rows.ids_in(self.store, batch_id, (S.NEEDS_REVIEW,))
                 await requery_now(self.store, client, review, report, policy=self.policy.requery,
-                                  stop=self._stopping)
+                                  stop=self._stopping, claim=lock.try_claim)
                 return already
 
-        with self.money():
+        with self.money(*(() if batch_id is None else (batch_id,))) as lock:
             already = asyncio.run(go())
         return report, already
 
@@ -366,7 +377,7 @@ class Services(Sheets, Edits, Reads, Exports):
         """NEEDS_REVIEW rows settled by the operator, with a note; never while a requery or a run
         asks BuyPower about them (the money lock)."""
         result = Resolved()
-        with self.money():
+        with self.money(*self._batches_of(row_ids)):
             for row_id in row_ids:
                 try:
                     manual.resolve_review(self.store, row_id, note, state, token)
@@ -379,13 +390,21 @@ class Services(Sheets, Edits, Reads, Exports):
         """Close rows that cannot be paid (FAILED by BuyPower's word, LOOKUP_FAILED, INVALID) with
         a note, all or none (closing.Refused names each row refused and why; ValueError: no
         note). Under the money lock: never while a run or a requery asks BuyPower about them."""
-        with self.money():
+        with self.money(*self._batches_of(row_ids)):
             return closing.close_rows(self.store, row_ids, note)
 
     def reopen_rows(self, row_ids: list[int], note: str) -> list[rows.RowView]:
         """Closed rows back to the state each had before, all or none."""
-        with self.money():
+        with self.money(*self._batches_of(row_ids)):
             return closing.reopen_rows(self.store, row_ids, note)
+
+    def _batches_of(self, row_ids: list[int]) -> list[int]:
+        """The batches these rows are in (a row gone is refused by what follows, as before)."""
+        found = []
+        for row_id in row_ids:
+            with contextlib.suppress(rows.StateConflict):
+                found.append(rows.get(self.store, row_id).batch_id)
+        return sorted(set(found))
 
     def close(self) -> None:
         if self.demo is not None:

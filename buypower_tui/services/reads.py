@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from buypower_tui.core import editing, report_file, rows
+from buypower_tui.core.approval import TWO_PERSON, Preparer, plan_approval_problem, preparer
 from buypower_tui.core.meter_history import BadMeter, MeterHistory, meter_history, meters_for
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
-from buypower_tui.core.plan import batch_problem
+from buypower_tui.core.plan import RunPlan, batch_problem
 from buypower_tui.core.recovery import needs_recovery
 from buypower_tui.core.report import BadReport, MonthReport, month_report
 from buypower_tui.core.store import BatchStats
@@ -24,6 +25,15 @@ class Reads:
 
     def batches(self) -> list[Batch]:
         return self.store.batches()
+
+    @property
+    def shared_store(self) -> bool:
+        """A store several machines share (PostgreSQL), whose batches others may pay at once."""
+        return self.store.engine.dialect.name == "postgresql"
+
+    def batches_held(self) -> dict[int, str]:
+        """Batches other operators (processes) are paying or requerying now, and who."""
+        return self.store.batches_held()
 
     def batch(self, batch_id: int) -> Batch | None:
         return self.store.batch(batch_id)
@@ -40,6 +50,26 @@ class Reads:
         if problem:
             raise ConfigError(problem)
         return self.store.batch(batch_id)
+
+    @property
+    def two_person(self) -> bool:
+        """Whether the setting `approval` is "two-person" (core/approval.py)."""
+        return self.settings.approval == TWO_PERSON
+
+    @property
+    def operator(self) -> str:
+        """Who this process acts as, in the history: role@host on PostgreSQL, else user@host."""
+        return self.store.operator
+
+    def preparer(self, batch_id: int) -> Preparer | None:
+        """Who prepared the batch (imported or last edited it), and when; None: no such batch."""
+        return preparer(self.store, batch_id)
+
+    def approval_problem(self, plan: RunPlan) -> str | None:
+        """Why this operator may not confirm the plan (approval = "two-person" and they prepared the
+        batch), in words for the operator; None when they may. The run checks it again when it
+        approves (ApprovalRefused)."""
+        return plan_approval_problem(self.store, plan, self.settings.approval)
 
     def row(self, row_id: int) -> Recipient:
         return rows.get(self.store, row_id)

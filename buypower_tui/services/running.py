@@ -16,6 +16,7 @@ from buypower_tui.core.plan import RunPlan, commit_plan
 from buypower_tui.services.operations import Services
 
 if TYPE_CHECKING:
+    from buypower_tui.core.money_lock import MoneyLock
     from buypower_tui.core.vending import Progress, Runner, RunResult
 
 # Once every row of a run has been sent, its pending rows are requeried this long, and no
@@ -52,12 +53,14 @@ class RunControl:
         self._cut_asked = False
         self._commit: asyncio.Future | None = None  # the check of the plan, until the runner starts
         self.finished = threading.Event()  # set when every row of the run is recorded
+        self._lock: MoneyLock | None = None  # the batch's, while it runs
 
     def run(self) -> RunResult:
         """The operator confirmed: check the plan again, approve and pay (PlanChanged when it
         no longer holds: nothing is paid, the face asks again)."""
         try:
-            with self.services.money():
+            with self.services.money(self.batch_id) as lock:
+                self._lock = lock
                 return asyncio.run(self._go())
         finally:
             self.finished.set()
@@ -85,8 +88,10 @@ class RunControl:
                         raise RunCancelled() from None
                     raise
                 only = self.plan.to_send
+            # a lock the server let go of (a restart, a cut connection) stops the sending: another
+            # process may take the batch now
             self.runner = Runner(self.services.store, client, self.batch_id, options, on_progress=self._progress,
-                                 only=only)
+                                 only=only, lock_held=self._lock.held)
             if self._cut_asked:
                 self.runner.cut()
             elif self._stop_asked:

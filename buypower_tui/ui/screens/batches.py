@@ -42,6 +42,7 @@ COLUMNS = (("id", "#", 3), ("name", "Name", 22), ("mode", "Mode", 7), ("total", 
            ("rows", "Rows", 5), ("valid", "Valid", 5), ("invalid", "Invalid", 7), ("paid", "Paid", 5),
            ("failed", "Failed", 6), ("pending", "Pending", 7), ("created", "Created", 16))
 NAME_WIDTHS = range(16, 41)  # the name takes the slack, so that the screen's edge falls between columns
+HELD_EVERY_S = 3.0  # how often to look for batches other operators are paying
 
 
 def name_width(room: int) -> int:
@@ -121,8 +122,24 @@ class BatchesScreen(Screen):
         return self.query_one("#batches", DataTable)
 
     def on_mount(self) -> None:
+        self.held: dict[int, str] = {}  # batches other operators are paying now, and who
+        self.watching = False  # for other operators' runs: only a store they can share (PostgreSQL)
         self.load()
         self.table.focus()
+
+    @work(thread=True, exclusive=True, group="held", exit_on_error=False)
+    def look_for_others(self) -> None:
+        """Which batches other operators are paying now (PostgreSQL's locks; none for SQLite):
+        asked off the UI thread, as a server over a network may be slow to answer."""
+        services = self.app.services
+        if services is None or services.closing:
+            return
+        try:
+            held = services.batches_held()
+        except Exception:  # noqa: BLE001 - the store not answering is the health screen's to say
+            return
+        if held != self.held:
+            self.app.call_from_thread(self.load)
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -140,6 +157,10 @@ class BatchesScreen(Screen):
             return
         batches = services.batches()
         stats = services.stats_for(b.id for b in batches)
+        self.held = services.batches_held()
+        if services.shared_store and not self.watching:
+            self.watching = True
+            self.set_interval(HELD_EVERY_S, self.look_for_others)
         table = self.table
         keep = self.selected() if keep is None else keep
         table.clear()
@@ -150,6 +171,7 @@ class BatchesScreen(Screen):
             table.add_row(
                 Text(str(b.id), style="dim"),
                 Text.assemble(("✓ ", "bold green") if st.done else "",  # done: every row paid or closed
+                              ("▶ ", "bold yellow") if b.id in self.held else "",  # another operator pays it
                               b.name + (" (IMPORT INCOMPLETE)" if incomplete else ""),
                               style="red" if incomplete else "", no_wrap=True, overflow="ellipsis"),
                 Text(b.mode, style="bold red" if b.mode == "live" else "green"),
@@ -165,18 +187,22 @@ class BatchesScreen(Screen):
                 key=str(b.id))
         if keep is not None and str(keep) in table.rows:  # the cursor stays on its batch
             table.move_cursor(row=table.get_row_index(str(keep)))
-        self.query_one("#batches-hint", Static).update(self.hint(len(batches), any(st.done for st in stats.values())))
+        self.query_one("#batches-hint", Static).update(self.hint(len(batches), any(st.done for st in stats.values()),
+                                                                 self.held))
         self.call_after_refresh(self.fit_columns)  # with a vertical scrollbar now, or none
 
     @staticmethod
-    def hint(count: int, any_done: bool) -> Text:
+    def hint(count: int, any_done: bool, held: dict[int, str] | None = None) -> Text:
         """The keys of the monthly routine the footer has no room for at 80 columns (R, h), in one
-        line there; what ✓ means after them (a second line at 80 columns)."""
+        line there; what ✓ means after them (a second line at 80 columns); then the batches other
+        operators are paying now, a line each."""
         if not count:
             return Text("No batches yet: press n to make one from a CSV or Excel sheet.")
         return Text.assemble(f"{count} batch(es). ", ("Enter", "bold"), " opens one · ", ("R", "bold"),
                              " repeats it for a new month · ", ("h", "bold"), " meter history",
-                             ". ✓: done (every row paid or closed)." if any_done else "")
+                             ". ✓: done (every row paid or closed)." if any_done else "",
+                             *(part for batch_id, who in sorted((held or {}).items()) for part in (
+                                 "\n", ("▶ ", "bold yellow"), f"batch {batch_id} is being paid by {who}")))
 
     def selected(self) -> int | None:
         if not self.table.row_count:

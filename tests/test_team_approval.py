@@ -1,0 +1,78 @@
+"""Two operators on two machines approve batches that share a meter at the same moment: the
+duplicate check and the approval it allows are one step for every other process (the
+store's approval lock), so only one of them can pass. Against a real PostgreSQL server,
+with two stores (two machines' connections) and the sandbox's wallet."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from decimal import Decimal
+
+from pydantic import SecretStr
+from sqlmodel import update
+
+from buypower_tui.core import plan, rows
+from buypower_tui.core.client import BuyPowerClient
+from buypower_tui.core.importing import import_file
+from buypower_tui.core.models import Recipient
+from buypower_tui.core.preflight import preflight
+from buypower_tui.core.recovery import RecoveryReport
+from buypower_tui.core.rules import Limits
+from buypower_tui.core.store import Store
+from tests.engine_helpers import cli_sandbox
+
+SHARED = "04271892301"  # on both sheets, the same amount
+
+
+def _batch(store: Store, path, other_meter: str) -> int:
+    path.write_text(f"meter,disco,amount,phone\n{SHARED},IKEJA,1000,08031234567\n"
+                    f"{other_meter},ABUJA,5000,08034210294\n")
+    batch = import_file(path, store, Limits(), mode="sandbox").batch_id
+    with store.session() as s:  # as a lookup leaves them
+        s.exec(update(Recipient).where(Recipient.batch_id == batch).values(state="VERIFIED"))
+        s.commit()
+    return batch
+
+
+def test_two_operators_approving_batches_that_share_a_meter_cannot_both_pass_the_check(pg_url, tmp_path,
+                                                                                       monkeypatch):
+    machines = [Store.open(pg_url), Store.open(pg_url)]
+    batches = [_batch(machines[0], tmp_path / "a.csv", "45143922321"),
+               _batch(machines[1], tmp_path / "b.csv", "62050000005")]
+    balance = Decimal(1_000_000)
+    shown = [plan.RunPlan(b, RecoveryReport(), None, balance, preflight(store, b, balance, 7))
+             for store, b in zip(machines, batches, strict=True)]
+    assert all(len(p.preflight.send) == 2 for p in shown)  # each plan, alone, pays both of its rows
+    real, together = rows.approve, threading.Barrier(2)
+
+    def slow_approve(store, row_ids, **kw):  # the other operator's check has every chance to run now
+        time.sleep(0.5)
+        return real(store, row_ids, **kw)
+
+    monkeypatch.setattr(rows, "approve", slow_approve)
+    outcomes: dict[int, object] = {}
+    with cli_sandbox(monkeypatch) as sandbox:
+        def operator(n: int) -> None:
+            async def go():
+                async with BuyPowerClient(sandbox.url, SecretStr(sandbox.key), rate_limit=0) as client:
+                    together.wait()
+                    return await plan.commit_plan(machines[n], client, shown[n], plan.Policy())
+            try:
+                outcomes[n] = asyncio.run(go())
+            except plan.PlanChanged as exc:
+                outcomes[n] = exc
+
+        threads = [threading.Thread(target=operator, args=(n,)) for n in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    refused = [o for o in outcomes.values() if isinstance(o, plan.PlanChanged)]
+    assert len(outcomes) == 2 and len(refused) == 1, outcomes
+    assert "the same meter and amount were paid, or are being paid, in another batch meanwhile" in str(refused[0])
+    approved = [r for store, b in zip(machines, batches, strict=True) for r in store.rows(b) if r.order_id]
+    assert [r.meter for r in approved].count(SHARED) == 1  # the shared meter is approved once, in one batch
+    for store in machines:
+        store.close()
