@@ -1,5 +1,6 @@
 """`buypower-tui db status` and `db upgrade`: the store's schema revision, and bringing it to
-the app's. Every other command upgrades the store when it opens it; these say what they do."""
+the app's. Every other command upgrades the store when it opens it; these say what they do.
+`db approval`: the rule the store keeps for every operator (core/approval.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from buypower_tui import services as layer
 from buypower_tui.console import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, err, out
 from buypower_tui.core.money_lock import sqlite_file
+from buypower_tui.core.times import local_minute
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
     from buypower_tui.services import Services
@@ -20,6 +22,8 @@ def cmd_db(svc: Services, args: argparse.Namespace) -> int:
     from buypower_tui.core import schema
 
     ctx, where = svc.ctx, svc.database_shown
+    if args.db_command == "approval":
+        return _approval(svc, args.rule)
     if args.db_command == "upgrade":
         ctx.announce_upgrade = False  # said below, on stdout
         store = ctx.store  # opening it upgrades it (a copy first), or refuses one from the future
@@ -52,10 +56,39 @@ def cmd_db(svc: Services, args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if steps else EXIT_OK
 
 
+def _approval(svc: Services, rule: str | None) -> int:
+    """Show the store's own approval rule, or set it for every operator who opens the store."""
+    from sqlalchemy.exc import DBAPIError
+
+    from buypower_tui.core import approval
+
+    store = svc.store
+    if rule is not None:
+        try:
+            approval.set_stored_rule(store, rule)
+        except DBAPIError as exc:  # PostgreSQL: this role was not granted UPDATE on store_setting
+            said = (str(exc.orig).strip().splitlines() or ["refused"])[0]
+            err(f"db approval: the database refused ({said}); the store's owner sets it, or grants your role "
+                "INSERT, UPDATE, DELETE on store_setting. Nothing was changed.")
+            return EXIT_USAGE
+    stored = approval.stored_rule(store)
+    out(f"store's rule        {stored[0]} (set by {stored[1]} on {local_minute(stored[2])})" if stored
+        else "store's rule        not set (single)")
+    out(f"this workstation's  {svc.settings.approval} (the setting `approval`)")
+    effective = approval.effective_rule(store, svc.settings.approval)
+    out(f"in force here       {effective}" + (": the operator who prepared a batch cannot confirm paying it"
+                                              if effective == approval.TWO_PERSON else ""))
+    return EXIT_OK
+
+
 def add_db_parser(sub: Any) -> list[argparse.ArgumentParser]:
     """The `db` command; returns its actions' parsers, which take the global options too."""
     p = sub.add_parser("db", help="the store's schema: its revision, and upgrading it")
     actions = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     p.set_defaults(func=cmd_db)
+    rule = actions.add_parser("approval", help="the store's own approval rule, for every operator: show it, or set "
+                                               "it (two-person: whoever prepared a batch cannot confirm paying it)")
+    rule.add_argument("rule", nargs="?", choices=("single", "two-person"), help="set it to this")
     return [actions.add_parser("status", help="the store's revision and the app's, and the migrations pending"),
-            actions.add_parser("upgrade", help="bring the store to the app's schema (a copy of it is kept first)")]
+            actions.add_parser("upgrade", help="bring the store to the app's schema (a copy of it is kept first)"),
+            rule]

@@ -291,6 +291,31 @@ def test_postgresql_two_roles_the_preparer_is_refused_the_other_pays_and_is_name
     assert code == 0 and "prepared by" not in err, err
 
 
+def test_postgresql_the_stores_own_rule_holds_for_an_operator_whose_config_says_single(
+        sandbox, capsys, tmp_path, monkeypatch, roles):
+    """The owner sets the rule in the store (`db approval two-person`); an operator granted what
+    README's Team mode grants cannot change it, and their own config cannot turn it off."""
+    as_chioma, as_dayo = roles
+    monkeypatch.setenv("BUYPOWER_APPROVAL", "single")
+    code, out, err = cli(capsys, sandbox, "--db", as_chioma, "db", "approval", "two-person")
+    assert code == 0 and f"store's rule        two-person (set by chioma@{HOST} on " in out, out + err
+    owner = create_engine(as_chioma, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:  # README's grants: the rows, not the store's rules
+        conn.execute(text("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO dayo"))
+        conn.execute(text("REVOKE INSERT, UPDATE, DELETE ON store_setting FROM dayo"))
+        conn.execute(text("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO dayo"))
+    owner.dispose()
+    code, _, err = cli(capsys, sandbox, "--db", as_dayo, "db", "approval", "single")
+    assert code == 2 and "the database refused (permission denied for table store_setting)" in err, err
+    assert cli(capsys, sandbox, "--db", as_dayo, "import", str(sheet(tmp_path, "a.csv", *METERS[:2])))[0] == 0
+    code, _, err = cli(capsys, sandbox, "--db", as_dayo, "run", "1", "--yes")
+    assert code == 2 and f"batch 1 was prepared (imported or last edited) by dayo@{HOST} on " in err, err
+    assert sandbox.ledger.vends() == []
+    code, _, err = cli(capsys, sandbox, "--db", as_chioma, "run", "1", "--yes", "--wait-pending", "0")
+    assert code == 0 and f"you are chioma@{HOST}" in err, err
+    assert Counter(v["meter"] for v in sandbox.ledger.vends()) == Counter(METERS[:2])
+
+
 # -- the TUI --------------------------------------------------------------------------------------------
 
 

@@ -20,8 +20,11 @@ exact, costs one UPDATE of the batch's row per change (always last in its transa
 concurrent changes never deadlock on it), and is read again under the money lock. (Stores
 from before it get the preparer from their events, once, by migration 0006.)
 
-The rule is a setting of each process (config or BUYPOWER_APPROVAL), not of the store: every
-workstation of a team must set it.
+**Where the rule comes from**: the store's own `approval` (`buypower-tui db approval
+two-person`, table store_setting), which holds for every operator who opens the store, or this
+workstation's setting (config or BUYPOWER_APPROVAL); two-person when either says so. So a team
+sets it once in the store, and an operator cannot turn it off in their own config (on
+PostgreSQL only the roles granted UPDATE on store_setting may change it: README, Team mode).
 
 What never makes anyone the preparer: a lookup, the approval and the run, requeries, settling
 a row by hand (resolve), a retry, closing or reopening rows, the notes a run leaves on rows it
@@ -47,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from buypower_tui.core.models import Batch
+from buypower_tui.core.models import Batch, StoreSetting, utcnow
 from buypower_tui.core.times import local_minute
 
 if TYPE_CHECKING:
@@ -58,6 +61,7 @@ SINGLE, TWO_PERSON = "single", "two-person"
 RULES = (SINGLE, TWO_PERSON)
 
 _B = Batch.__table__
+_SETTING = StoreSetting.__table__
 
 
 class ApprovalRefused(Exception):
@@ -103,10 +107,35 @@ def preparer(store: Store, batch_id: int) -> Preparer | None:
     return None if found is None else Preparer(found.prepared_by, found.prepared_at)
 
 
+def stored_rule(store: Store) -> tuple[str, str, datetime] | None:
+    """The store's own `approval`: (rule, who set it, when); None when it was never set."""
+    with store.engine.connect() as conn:
+        found = conn.execute(select(_SETTING.c.value, _SETTING.c.set_by, _SETTING.c.set_at)
+                             .where(_SETTING.c.name == "approval")).first()
+    return None if found is None else (found.value, found.set_by, found.set_at)
+
+
+def set_stored_rule(store: Store, rule: str) -> None:
+    """Set the store's `approval` for every operator (ValueError: not a rule). On PostgreSQL a
+    role without UPDATE on store_setting gets the server's refusal (ProgrammingError)."""
+    if rule not in RULES:
+        raise ValueError(f"approval is one of {', '.join(RULES)}, not {rule!r}")
+    with store.engine.begin() as conn:
+        conn.execute(_SETTING.delete().where(_SETTING.c.name == "approval"))
+        conn.execute(_SETTING.insert().values(name="approval", value=rule, set_by=store.operator, set_at=utcnow()))
+
+
+def effective_rule(store: Store, local: str) -> str:
+    """Two-person when the store or this workstation's setting says so."""
+    stored = stored_rule(store)
+    return TWO_PERSON if TWO_PERSON in (local, stored[0] if stored else None) else SINGLE
+
+
 def approval_problem(store: Store, batch_id: int, rule: str, operator: str | None = None) -> str | None:
-    """Why `operator` (this process's, by default) may not confirm paying the batch under `rule`;
-    None when they may (or the rule is "single", or there is no such batch: that is said elsewhere)."""
-    if rule != TWO_PERSON:
+    """Why `operator` (this process's, by default) may not confirm paying the batch under `rule`
+    (this workstation's setting; the store's own rule is asked here too); None when they may
+    (or the rule is "single", or there is no such batch: that is said elsewhere)."""
+    if effective_rule(store, rule) != TWO_PERSON:
         return None
     found = preparer(store, batch_id)
     if found is None:

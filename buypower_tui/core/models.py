@@ -189,6 +189,19 @@ class Event(SQLModel, table=True):
     details: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True)))
 
 
+class StoreSetting(SQLModel, table=True):
+    """A rule the store itself keeps for every operator who opens it (migration 0006): today
+    `approval`. Set with `buypower-tui db approval`; on PostgreSQL only the roles granted
+    UPDATE on this table can change it, so an operator cannot turn two-person approval off by
+    their own config."""
+
+    __tablename__ = "store_setting"
+    name: str = Field(primary_key=True)
+    value: str
+    set_by: str
+    set_at: datetime = time_field(default_factory=utcnow)
+
+
 class MeterLookup(SQLModel, table=True):
     """Cached check/meter answers, so revalidating a batch does not ask BuyPower again."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from buypower_tui.core import editing, report_file, rows
-from buypower_tui.core.approval import TWO_PERSON, Preparer, plan_approval_problem, preparer
+from buypower_tui.core.approval import TWO_PERSON, Preparer, effective_rule, plan_approval_problem, preparer
 from buypower_tui.core.meter_history import BadMeter, MeterHistory, meter_history, meters_for
 from buypower_tui.core.models import Batch, Event, Recipient, RowState
 from buypower_tui.core.plan import RunPlan, batch_problem
@@ -53,8 +53,9 @@ class Reads:
 
     @property
     def two_person(self) -> bool:
-        """Whether the setting `approval` is "two-person" (core/approval.py)."""
-        return self.settings.approval == TWO_PERSON
+        """Whether approval is "two-person", by this workstation's setting or the store's own
+        (core/approval.py)."""
+        return effective_rule(self.store, self.settings.approval) == TWO_PERSON
 
     @property
     def operator(self) -> str:

@@ -1,4 +1,5 @@
-"""batch.prepared_by / prepared_at: who prepared a batch (its import, or the last edit of its rows).
+"""batch.prepared_by / prepared_at: who prepared a batch (its import, or the last edit of its rows);
+store_setting: the rules a store keeps for every operator (`approval`).
 
 With the setting approval = "two-person" the operator who prepared a batch may not confirm its
 payment (core/approval.py). From now on every preparing change writes these columns in its own
@@ -34,6 +35,9 @@ LIKE = ("batch created from %", "row % deleted by the operator", "row % deleted:
 
 
 def upgrade() -> None:
+    op.create_table("store_setting", sa.Column("name", sa.String(), primary_key=True),
+                    sa.Column("value", sa.String(), nullable=False), sa.Column("set_by", sa.String(), nullable=False),
+                    sa.Column("set_at", sa.DateTime(timezone=True), nullable=False))
     op.add_column("batch", sa.Column("prepared_by", sa.String(), nullable=True))
     op.add_column("batch", sa.Column("prepared_at", sa.DateTime(timezone=True), nullable=True))
     batch = sa.table("batch", sa.column("id"), sa.column("prepared_by"), sa.column("prepared_at"))
@@ -53,3 +57,4 @@ def downgrade() -> None:
     with op.batch_alter_table("batch") as b:
         b.drop_column("prepared_at")
         b.drop_column("prepared_by")
+    op.drop_table("store_setting")
