@@ -76,3 +76,80 @@ def test_two_operators_approving_batches_that_share_a_meter_cannot_both_pass_the
     assert [r.meter for r in approved].count(SHARED) == 1  # the shared meter is approved once, in one batch
     for store in machines:
         store.close()
+
+
+def test_two_machines_moving_the_same_rows_at_once_each_move_lands_once(pg_url, tmp_path):
+    """Every row transition is compare-and-set: two processes (here two stores, two machines'
+    connections) marking the same approved rows SENDING at the same moment cannot both do it;
+    the one that finds the row moved is told (StateConflict), and each row is sent once."""
+    machines = [Store.open(pg_url), Store.open(pg_url)]
+    more = "".join(f"4514392{n:04d}1,ABUJA,1000,08031234567\n" for n in range(60))
+    (tmp_path / "b.csv").write_text("meter,disco,amount,phone\n" + more)
+    batch = import_file(tmp_path / "b.csv", machines[0], Limits(), mode="sandbox").batch_id
+    with machines[0].session() as s:
+        s.exec(update(Recipient).where(Recipient.batch_id == batch).values(state="VERIFIED"))
+        s.commit()
+    ids = [r.id for r in machines[0].rows(batch)]
+    rows.approve(machines[0], ids)
+    together, moved = threading.Barrier(2), [0, 0]
+
+    def machine(n: int) -> None:
+        together.wait()
+        for row_id in ids:
+            try:
+                rows.mark_sending(machines[n], row_id)
+                moved[n] += 1
+            except rows.StateConflict:
+                pass
+
+    threads = [threading.Thread(target=machine, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sum(moved) == len(ids), moved  # each row moved once, by one machine
+    assert {r.post_count for r in machines[0].rows(batch)} == {1}
+    for store in machines:
+        store.close()
+
+
+def test_a_batch_deleted_on_one_machine_while_another_approves_it_is_never_paid_and_deleted_both(pg_url, tmp_path):
+    """The adversarial review's race: the delete checked "no row has an orderId", another
+    machine approved (and paid) the rows, then the delete removed them with their tokens. Now
+    the delete holds the rows from its check on: the approval waits, then finds them gone."""
+    from sqlalchemy import create_engine, text
+
+    machines = [Store.open(pg_url), Store.open(pg_url)]
+    batch = _batch(machines[0], tmp_path / "a.csv", "45143922321")
+    ids = [r.id for r in machines[0].rows(batch)]
+    slow = create_engine(pg_url).connect()  # a slow delete: its events are held a moment
+    slow.execute(text("SELECT id FROM event WHERE batch_id = :b FOR UPDATE"), {"b": batch})
+    outcome: dict[str, object] = {}
+
+    def delete() -> None:
+        try:
+            machines[0].delete_batch(batch)
+            outcome["delete"] = "deleted"
+        except ValueError as exc:
+            outcome["delete"] = exc
+
+    def approve() -> None:
+        try:
+            outcome["approve"] = rows.approve(machines[1], ids, every=True)
+        except rows.StateConflict as exc:
+            outcome["approve"] = exc
+
+    deleting = threading.Thread(target=delete)
+    deleting.start()
+    time.sleep(0.5)  # the delete has checked, and waits for the events
+    approving = threading.Thread(target=approve)
+    approving.start()
+    time.sleep(0.5)
+    slow.rollback()
+    slow.close()
+    deleting.join(timeout=30)
+    approving.join(timeout=30)
+    assert outcome["delete"] == "deleted" and isinstance(outcome["approve"], rows.StateConflict), outcome
+    assert machines[1].batch(batch) is None
+    for store in machines:
+        store.close()

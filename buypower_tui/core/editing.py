@@ -150,7 +150,8 @@ def delete_rows(store: Store, row_ids: Iterable[int]) -> list[dict[str, Any]]:
     """Delete rows that never got an orderId; returns what undo needs to put them back."""
     ids = list(row_ids)
     with store.session() as s:
-        found = list(s.exec(select(Recipient).where(col(Recipient.id).in_(ids))))
+        # FOR UPDATE: no other process approves one of them between the check and the delete
+        found = list(s.exec(select(Recipient).where(col(Recipient.id).in_(ids)).with_for_update()))
         locked = [r.row_number for r in found if r.order_id is not None]
         if locked:
             raise rows.StateConflict(f"rows {', '.join(map(str, sorted(locked)))} have an orderId; "

@@ -66,14 +66,19 @@ class StateConflict(Exception):
 
 
 _TABLE, _EVENTS = Recipient.__table__, Event.__table__
-_SELECT = select(_TABLE).where(_TABLE.c.id == bindparam("_row_id"))
+# FOR UPDATE: on PostgreSQL (READ COMMITTED) the row stays as read until the commit, as SQLite's
+# BEGIN IMMEDIATE keeps the whole store (SQLite renders no FOR UPDATE)
+_SELECT = select(_TABLE).where(_TABLE.c.id == bindparam("_row_id")).with_for_update()
 _UPDATES: dict[tuple[str, ...], Any] = {}  # one compiled UPDATE per set of columns
 
 
 def _update(columns: Iterable[str]) -> Any:
+    """Compare-and-set: the row is written only while it is still in the state it was read in
+    (`_expected`); a transition that finds another state writes nothing (its rowcount is 0)."""
     key = tuple(sorted(columns))
     if key not in _UPDATES:
-        _UPDATES[key] = (_TABLE.update().where(_TABLE.c.id == bindparam("_row_id"))
+        _UPDATES[key] = (_TABLE.update().where(_TABLE.c.id == bindparam("_row_id"),
+                                               _TABLE.c.state == bindparam("_expected"))
                          .values({c: bindparam(c) for c in key}))
     return _UPDATES[key]
 
@@ -109,7 +114,8 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
             values.update(compute(before))
         new_state = to(before) if callable(to) else to
         values["state"], values["updated_at"] = new_state, utcnow()
-        conn.execute(_update(values), {"_row_id": row_id, **values})
+        if conn.execute(_update(values), {"_row_id": row_id, "_expected": current["state"], **values}).rowcount != 1:
+            raise StateConflict(f"row {row_id} changed while it was being moved to {new_state}; not applied")
         conn.execute(_EVENTS.insert(), _event(current, new_state, values["updated_at"], http_status, values,
                                               note(before) if callable(note) else note,
                                               details(before) if callable(details) else details, store.operator))
@@ -135,12 +141,13 @@ def approve(store: Store, row_ids: Iterable[int], *, every: bool = False) -> int
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             current = conn.execute(select(_TABLE.c.id, _TABLE.c.batch_id, _TABLE.c.state)
-                                   .where(_TABLE.c.id.in_(chunk), _TABLE.c.state == S.VERIFIED)).mappings().all()
+                                   .where(_TABLE.c.id.in_(chunk), _TABLE.c.state == S.VERIFIED)
+                                   .with_for_update()).mappings().all()
             if every and len(current) != len(chunk):
                 _not_verified(conn, set(chunk) - {r["id"] for r in current})
             # provider_message: a VERIFIED row's says why an earlier run left it out; paid now, it no longer is
-            params = [{"_row_id": r["id"], "order_id": str(uuid.uuid4()), "state": S.APPROVED, "updated_at": now,
-                       "provider_message": None} for r in current]
+            params = [{"_row_id": r["id"], "_expected": S.VERIFIED, "order_id": str(uuid.uuid4()),
+                       "state": S.APPROVED, "updated_at": now, "provider_message": None} for r in current]
             if params:
                 conn.execute(_update(("order_id", "state", "updated_at", "provider_message")), params)
             events += [_event(r, S.APPROVED, now, None, {}, "approved", None, store.operator) for r in current]
@@ -214,6 +221,17 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
 
 
 # -- sending and its results ------------------------------------------------------------------
+
+def paid_between(store: Store, since: datetime, until: datetime, *, but: int) -> tuple[Decimal, list[int]]:
+    """What rows of other batches than `but` paid between `since` and `until` (SUCCESS stored
+    then: the wallet moves as BuyPower answers), and which batches they are in: another
+    process's run from the same wallet (team mode)."""
+    with store.engine.connect() as conn:
+        found = conn.execute(select(_TABLE.c.batch_id, _TABLE.c.amount_kobo).where(
+            _TABLE.c.batch_id != but, _TABLE.c.state == S.SUCCESS,
+            _TABLE.c.updated_at >= since, _TABLE.c.updated_at <= until)).all()
+    return from_kobo(sum(k for _, k in found)) or Decimal(0), sorted({b for b, _ in found})
+
 
 def mark_sending(store: Store, row_id: int) -> RowView:
     """Write-ahead: committed before the POST leaves, so a crash leaves a row to requery."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import socket
 import sqlite3
 import tempfile
@@ -32,11 +33,15 @@ from buypower_tui.paths import create_private_file, ensure_dir, existing_file
 
 
 def operator_name() -> str:
-    """Who did it, for the event history: OS user@host."""
+    """Who did it, for the event history and two-person approval: OS user@host. The user the
+    process runs as (its uid's name), not $USER or $LOGNAME, which anyone may set to another's."""
     try:
-        user = getpass.getuser()
-    except Exception:  # no login name (containers): still record something honest
-        user = "unknown"
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a uid without a name (containers): the login name, if any
+        try:
+            user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - still record something honest
+            user = f"uid {os.getuid()}"
     return f"{user}@{socket.gethostname()}"
 
 
@@ -290,6 +295,10 @@ class Store:
         """Delete a batch, its rows and its events; refused once any row has an orderId,
         because such a row may have moved money and its history must stay."""
         with self.session() as s:  # the check and the delete in one transaction
+            # FOR UPDATE: on PostgreSQL no other process approves (or pays) a row of it between the
+            # check and the delete: an approval waits, then finds the rows gone (SQLite's BEGIN
+            # IMMEDIATE holds the whole store already)
+            s.exec(select(Recipient.id).where(Recipient.batch_id == batch_id).with_for_update()).all()
             paid = s.exec(select(func.count()).where(Recipient.batch_id == batch_id,
                                                      col(Recipient.order_id).is_not(None))).one()
             if paid:
