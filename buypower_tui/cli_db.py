@@ -76,8 +76,10 @@ def _approval(svc: Services, rule: str | None) -> int:
         else "store's rule        not set (single)")
     out(f"this workstation's  {svc.settings.approval} (the setting `approval`)")
     effective = approval.effective_rule(store, svc.settings.approval)
-    out(f"in force here       {effective}" + (": the operator who prepared a batch cannot confirm paying it"
+    out(f"in force here       {effective}" + (": no operator who prepared a batch can confirm paying it"
                                               if effective == approval.TWO_PERSON else ""))
+    for at, who, note in approval.rule_changes(store):
+        out(f"  {local_minute(at)}  {who}: {note}")
     return EXIT_OK
 
 

@@ -77,8 +77,8 @@ class Settings(BaseModel):
                                           description="naira, from 0 (never warn) to 1,000,000,000, at most 2 "
                                                       "decimals")
     approval: Literal["single", "two-person"] = Field(
-        "single", description='"single" (whoever prepared a batch may pay it) or "two-person" (the operator who '
-                              'imported or last edited a batch cannot confirm it; another operator must)'
+        "single", description='"single" (whoever prepared a batch may pay it) or "two-person" (no operator who '
+                              'imported or edited a batch can confirm it; another operator must)'
     )
     default_phone: str = Field(
         "", description="empty, or a Nigerian mobile number such as 08031234567"

@@ -1,15 +1,16 @@
 """Two-person approval (issue 15 §3): with approval = "two-person" the operator who imported or
-last edited a batch cannot confirm paying it; another operator types VEND. Refused in the CLI
+edited a batch cannot confirm paying it; another operator types VEND. Refused in the CLI
 (exit 2, before VEND is asked, --yes or not) and in the TUI (the dialog says who prepared the
 batch and asks for no word); the history names who approved each paid row.
 
 Operators: on PostgreSQL each is a database role (two roles, the real thing); on SQLite the OS
-user, which getpass reads from LOGNAME first, so a test is "another operator" by setting it.
+user (the uid's name), which a test stands in for (`as_os_user`).
 A store's operator is also set directly (`be`) where a test needs other machines."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections import Counter
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from buypower_tui.core import rows, schema
+from buypower_tui.core import store as store_module
 from buypower_tui.core.approval import approval_problem, person, plan_approves, preparer
 from buypower_tui.core.models import RowState
 from buypower_tui.core.store import Store
@@ -56,9 +58,20 @@ def sheet(tmp_path, name: str, *meters: str, amount: int = 1000) -> Path:
 
 
 def as_os_user(monkeypatch, name: str) -> str:
-    """This process acts as OS user `name` from now on (a store opened after this names them)."""
-    monkeypatch.setenv("LOGNAME", name)
+    """This process acts as OS user `name` from now on (a store opened after this names them):
+    the uid's name is what counts, which a test can only stand in for here."""
+    monkeypatch.setattr(store_module, "operator_name", lambda: f"{name}@{HOST}")
     return f"{name}@{HOST}"
+
+
+def test_the_os_user_is_the_uids_not_what_user_or_logname_say(monkeypatch):
+    """The review got past two-person approval on SQLite with `USER=mallory LOGNAME=mallory`."""
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    for var in ("USER", "LOGNAME", "LNAME", "USERNAME"):
+        monkeypatch.setenv(var, "mallory")
+    assert store_module.operator_name() == f"{me}@{HOST}"
 
 
 def be(svc, operator: str) -> None:
@@ -111,12 +124,27 @@ def test_the_import_and_every_change_of_what_a_batch_pays_make_their_operator_th
     for who, act in acts:
         be(svc, who)
         act()
-        assert prepared() == who, who
+        assert prepared().split(", ")[-1] == who, who  # each preparer once, the last one last
     assert preparer(svc.store, b).at > before
+    assert prepared() == "ada@ws1, bola@ws2, chi@ws3"
 
     be(svc, "dayo@ws4")  # a repeat makes a new batch: whoever repeats it prepared it
     again = svc.repeat_batch(b).batch_id
-    assert preparer(svc.store, again).operator == "dayo@ws4" and prepared() == "chi@ws3"
+    assert preparer(svc.store, again).operator == "dayo@ws4" and prepared() == "ada@ws1, bola@ws2, chi@ws3"
+    svc.close()
+
+
+def test_everyone_who_prepared_a_part_is_refused_not_only_the_last(tmp_path):
+    """The review's way round: ada imports, bola fixes one row, ada confirms her own rows."""
+    svc = services()
+    be(svc, "ada@ws1")
+    b = svc.import_sheet(sheet(tmp_path, "a.csv", "45143922341", "45143922342")).batch_id
+    be(svc, "bola@ws2")
+    svc.edit_row(next(iter(svc.rows(b))).id, {"amount": "1500"})
+    said = approval_problem(svc.store, b, "two-person", operator="ada@ws1")
+    assert said and "prepared (imported or edited) by ada@ws1 and bola@ws2 (last on " in said
+    assert approval_problem(svc.store, b, "two-person", operator="bola@laptop")
+    assert approval_problem(svc.store, b, "two-person", operator="chi@ws3") is None
     svc.close()
 
 
@@ -127,8 +155,9 @@ def test_the_rule_compares_the_person_not_the_machine_and_only_guards_new_orders
     store = svc.store
     assert approval_problem(store, b, "single") is None  # the default: whoever prepared it may pay it
     said = approval_problem(store, b, "two-person", operator="ada@laptop")  # the same role, another machine
-    assert said.startswith(f"batch {b} was prepared (imported or last edited) by ada@ws1 on ")
-    assert 'with approval = "two-person" another operator must confirm it (you are ada@laptop)' in said
+    assert said.startswith(f"batch {b} was prepared (imported or edited) by ada@ws1 on ")
+    assert ('with approval = "two-person" an operator who prepared no part of it must confirm it '
+            "(you are ada@laptop)") in said
     assert approval_problem(store, b, "two-person") == said.replace("ada@laptop", "ada@ws1")  # this process's
     assert approval_problem(store, b, "two-person", operator="bola@ws1") is None
     assert approval_problem(store, 99, "two-person") is None  # no such batch: batch_problem says so
@@ -174,8 +203,9 @@ def test_cli_the_preparer_is_refused_before_vend_and_another_operator_pays_runs_
         code, _, err = cli(capsys, sandbox, *argv)
         assert code == 2, err
         assert f"prepared by {ada} on " in err
-        assert f"run: batch 1 was prepared (imported or last edited) by {ada} on " in err
-        assert f'another operator must confirm it (you are {ada}). Nothing was approved or paid' in err
+        assert f"run: batch 1 was prepared (imported or edited) by {ada} on " in err
+        assert (f"an operator who prepared no part of it must confirm it (you are {ada}). Nothing was approved or "
+                "paid") in err
         assert "Type VEND" not in err and "not confirmed" not in err
     assert sandbox.ledger.vends() == []
     store = sqlite_store()
@@ -191,7 +221,7 @@ def test_cli_the_preparer_is_refused_before_vend_and_another_operator_pays_runs_
     # a retry gives FAILED rows new orderIds: a confirmation like any other
     as_os_user(monkeypatch, "ada")
     code, _, err = cli(capsys, sandbox, "retry", "1", "--failed", "--yes")
-    assert code == 2 and "another operator must confirm it" in err, err
+    assert code == 2 and "an operator who prepared no part of it must confirm it" in err, err
     store = sqlite_store()
     failed = next(r for r in store.rows(1) if r.meter == MAINTENANCE)
     store.close()
@@ -268,7 +298,7 @@ def test_postgresql_two_roles_the_preparer_is_refused_the_other_pays_and_is_name
 
     code, _, err = cli(capsys, sandbox, "--db", as_chioma, "run", "1", "--yes")
     assert code == 2, err
-    assert f"batch 1 was prepared (imported or last edited) by chioma@{HOST} on " in err
+    assert f"batch 1 was prepared (imported or edited) by chioma@{HOST} on " in err
     assert sandbox.ledger.vends() == []
 
     code, _, err = cli(capsys, sandbox, "--db", as_dayo, "run", "1", "--yes", "--wait-pending", "0")
@@ -309,7 +339,7 @@ def test_postgresql_the_stores_own_rule_holds_for_an_operator_whose_config_says_
     assert code == 2 and "the database refused (permission denied for table store_setting)" in err, err
     assert cli(capsys, sandbox, "--db", as_dayo, "import", str(sheet(tmp_path, "a.csv", *METERS[:2])))[0] == 0
     code, _, err = cli(capsys, sandbox, "--db", as_dayo, "run", "1", "--yes")
-    assert code == 2 and f"batch 1 was prepared (imported or last edited) by dayo@{HOST} on " in err, err
+    assert code == 2 and f"batch 1 was prepared (imported or edited) by dayo@{HOST} on " in err, err
     assert sandbox.ledger.vends() == []
     code, _, err = cli(capsys, sandbox, "--db", as_chioma, "run", "1", "--yes", "--wait-pending", "0")
     assert code == 0 and f"you are chioma@{HOST}" in err, err
@@ -329,8 +359,10 @@ async def test_tui_the_dialog_names_the_preparer_refuses_them_and_another_operat
         dialog = await confirm_dialog(pilot, 1)
         shown = screen_text(app)
         assert "Prepared by" in shown and ada in shown
-        assert "You cannot confirm this: batch 1 was prepared" in shown and "another operator must confirm" in shown
-        assert "another operator must confirm it" in dialog.refusal and not dialog.query("#vend-word")
+        assert "You cannot confirm this: batch 1 was prepared" in shown
+        assert "an operator who prepared no part of it must" in shown
+        assert "an operator who prepared no part of it must confirm it" in dialog.refusal
+        assert not dialog.query("#vend-word")
         await pilot.press(*"VEND", "enter")  # nowhere to type it: nothing happens
         await pilot.pause()
         assert app.screen is dialog and not app.run_active()
@@ -376,7 +408,7 @@ async def test_tui_the_dialog_names_the_preparer_refuses_them_and_another_operat
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
-def test_0006_gives_each_batch_the_operator_of_its_last_preparing_event(tmp_path, dialect, request):
+def test_0006_gives_each_batch_the_operators_of_its_preparing_events(tmp_path, dialect, request):
     url = (request.getfixturevalue("pg_url") if dialect == "postgresql" else f"sqlite:///{tmp_path / 'at-0005.db'}")
     engine = create_engine(url)
 
@@ -411,8 +443,8 @@ def test_0006_gives_each_batch_the_operator_of_its_last_preparing_event(tmp_path
     try:
         assert (store.upgraded.before, store.upgraded.after) == ("0005", schema.head())
         first, second, none = (preparer(store, b) for b in (1, 2, 3))
-        assert (first.operator, first.at) == ("chi@ws3", datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
-        assert second.operator == "bola@ws2"
+        assert (first.operator, first.at) == ("ada@ws1, chi@ws3", datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+        assert second.operator == "eze@ws5, ada@ws1, bola@ws2"
         assert (none.operator, none.at) == (None, None)  # no history at all: nobody recorded
         said = approval_problem(store, 3, "two-person", operator="ada@ws1")
         assert said.startswith("batch 3 has no record of who prepared it")

@@ -1,11 +1,14 @@
 """Two-person approval (setting `approval`): who prepared a batch, and whether this operator may
 confirm paying it.
 
-With approval = "two-person" the operator who prepared a batch (imported it, or last changed
-what it pays) cannot confirm a run that approves its rows; another operator must type VEND.
+With approval = "two-person" no operator who prepared a batch (imported it, or changed what it
+pays) can confirm a run that approves its rows; another operator must type VEND. Everyone who
+prepared a part counts, not only the last: else a colleague's one-row fix would let the
+importer approve the rows only she chose (the review found that).
 "single" (the default) lets whoever prepared it pay it, as before.
 
-**Who prepared it is a column of the batch** (`prepared_by`, `prepared_at`; migration 0006),
+**Who prepared it is a column of the batch** (`prepared_by`: each operator once, in the order
+they first did; `prepared_at`: the last change; migration 0006),
 written by `mark_prepared` in the same transaction as each change that decides what the batch
 pays: the import or repeat that made it, and every change to its rows' sheet values or to
 which rows it holds (an edit, a bulk edit, a merged sheet, an accepted fix such as a leading 0,
@@ -50,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from buypower_tui.core.models import Batch, StoreSetting, utcnow
+from buypower_tui.core.models import Batch, Event, StoreSetting, utcnow
 from buypower_tui.core.times import local_minute
 
 if TYPE_CHECKING:
@@ -62,6 +65,8 @@ RULES = (SINGLE, TWO_PERSON)
 
 _B = Batch.__table__
 _SETTING = StoreSetting.__table__
+_EVENT = Event.__table__
+RULE_NOTE = "store's approval rule set to "
 
 
 class ApprovalRefused(Exception):
@@ -71,14 +76,23 @@ class ApprovalRefused(Exception):
 
 @dataclass(frozen=True)
 class Preparer:
-    operator: str | None  # None: not recorded (a store whose history was lost)
-    at: datetime | None
+    operator: str | None  # everyone who prepared it ("ada@ws1, bola@ws2"); None: not recorded
+    at: datetime | None  # the last change
+
+    @property
+    def operators(self) -> list[str]:
+        return split(self.operator)
 
     def describe(self) -> str:
-        """"ada@ws1 on 2026-12-01 09:14 +01:00", or "nobody recorded"."""
-        if not self.operator:
+        """"ada@ws1 on 2026-12-01 09:14 +01:00", "ada@ws1 and bola@ws2 (last on …)", or
+        "nobody recorded"."""
+        names = self.operators
+        if not names:
             return "nobody recorded"
-        return self.operator + (f" on {local_minute(self.at)}" if self.at else "")
+        when = local_minute(self.at) if self.at else None
+        if len(names) == 1:
+            return names[0] + (f" on {when}" if when else "")
+        return ", ".join(names[:-1]) + f" and {names[-1]}" + (f" (last on {when})" if when else "")
 
 
 def person(operator: str) -> str:
@@ -90,14 +104,24 @@ def person(operator: str) -> str:
 
 def mark_prepared(conn: Any, batch_ids: Iterable[int | None], operator: str, at: datetime) -> None:
     """In the transaction of a change that prepares these batches (a Connection or a Session), as
-    its last write: `operator` prepared them, at `at`. Last, so that two changes of one batch at
-    once (PostgreSQL) wait for each other on the batch's row only once they hold their rows: they
+    its last write: `operator` is one of those who prepared them (each person once, as they last
+    signed), the last change at `at`. Last, so that two changes of one batch at once
+    (PostgreSQL) wait for each other on the batch's row only once they hold their rows: they
     never deadlock on it."""
     ids = sorted({i for i in batch_ids if i is not None})
-    if ids:
-        if hasattr(conn, "flush"):  # a Session: its pending rows first
-            conn.flush()
-        conn.execute(_B.update().where(_B.c.id.in_(ids)).values(prepared_by=operator, prepared_at=at))
+    if not ids:
+        return
+    if hasattr(conn, "flush"):  # a Session: its pending rows first
+        conn.flush()
+    found = conn.execute(select(_B.c.id, _B.c.prepared_by).where(_B.c.id.in_(ids)).with_for_update()).all()
+    for batch_id, before in found:
+        names = [n for n in split(before) if person(n) != person(operator)] + [operator]
+        conn.execute(_B.update().where(_B.c.id == batch_id).values(prepared_by=", ".join(names), prepared_at=at))
+
+
+def split(prepared_by: str | None) -> list[str]:
+    """The operators a batch's `prepared_by` names, in the order they first prepared it."""
+    return [n for n in (prepared_by or "").split(", ") if n]
 
 
 def preparer(store: Store, batch_id: int) -> Preparer | None:
@@ -116,13 +140,26 @@ def stored_rule(store: Store) -> tuple[str, str, datetime] | None:
 
 
 def set_stored_rule(store: Store, rule: str) -> None:
-    """Set the store's `approval` for every operator (ValueError: not a rule). On PostgreSQL a
-    role without UPDATE on store_setting gets the server's refusal (ProgrammingError)."""
+    """Set the store's `approval` for every operator (ValueError: not a rule), with an event
+    that says who changed it from what: a rule turned off and on again leaves its trace. On
+    PostgreSQL a role without UPDATE on store_setting gets the server's refusal (DBAPIError)."""
     if rule not in RULES:
         raise ValueError(f"approval is one of {', '.join(RULES)}, not {rule!r}")
+    before = stored_rule(store)
     with store.engine.begin() as conn:
         conn.execute(_SETTING.delete().where(_SETTING.c.name == "approval"))
         conn.execute(_SETTING.insert().values(name="approval", value=rule, set_by=store.operator, set_at=utcnow()))
+        conn.execute(_EVENT.insert().values(operator=store.operator, at=utcnow(), note=(
+            f"{RULE_NOTE}{rule} (it was {before[0] if before else 'not set'})")))
+
+
+def rule_changes(store: Store, last: int = 10) -> list[tuple[datetime, str, str]]:
+    """The store's approval rule's last changes, newest first: (when, who, what)."""
+    with store.engine.connect() as conn:
+        found = conn.execute(select(_EVENT.c.at, _EVENT.c.operator, _EVENT.c.note)
+                             .where(_EVENT.c.batch_id.is_(None), _EVENT.c.note.like(f"{RULE_NOTE}%"))
+                             .order_by(_EVENT.c.at.desc(), _EVENT.c.id.desc()).limit(last)).all()
+    return [(at, who, note) for at, who, note in found]
 
 
 def effective_rule(store: Store, local: str) -> str:
@@ -145,10 +182,11 @@ def approval_problem(store: Store, batch_id: int, rule: str, operator: str | Non
         return (f"batch {batch_id} has no record of who prepared it, so with approval = \"two-person\" its "
                 "preparer cannot be told apart from you; any change to its rows (an edit, an accepted duplicate) "
                 "records who made it, and then another operator confirms it")
-    if person(found.operator) != person(me):
+    if person(me) not in {person(n) for n in found.operators}:
         return None
-    return (f"batch {batch_id} was prepared (imported or last edited) by {found.describe()}; with approval = "
-            f"\"two-person\" another operator must confirm it (you are {me}). Nothing was approved or paid")
+    return (f"batch {batch_id} was prepared (imported or edited) by {found.describe()}; with approval = "
+            f"\"two-person\" an operator who prepared no part of it must confirm it (you are {me}). "
+            "Nothing was approved or paid")
 
 
 def plan_approves(plan: RunPlan) -> bool:

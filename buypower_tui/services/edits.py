@@ -82,7 +82,7 @@ class Edits:
         with self._writing:
             if (who := self.store.batches_held().get(batch_id)) is not None:
                 raise StateConflict(f"batch {batch_id} is being paid or requeried by {who}; it cannot be changed "
-                                    "until that ends. Nothing was changed.")
+                                    "until that ends")
             yield
 
     def can_undo(self, batch_id: int) -> bool:

@@ -63,7 +63,8 @@ class Reads:
         return self.store.operator
 
     def preparer(self, batch_id: int) -> Preparer | None:
-        """Who prepared the batch (imported or last edited it), and when; None: no such batch."""
+        """Who prepared the batch (imported or edited it: each of them), and the last change's time;
+        None: no such batch."""
         return preparer(self.store, batch_id)
 
     def approval_problem(self, plan: RunPlan) -> str | None:

@@ -1,10 +1,10 @@
-"""batch.prepared_by / prepared_at: who prepared a batch (its import, or the last edit of its rows);
+"""batch.prepared_by / prepared_at: who prepared a batch (everyone who imported or edited it);
 store_setting: the rules a store keeps for every operator (`approval`).
 
-With the setting approval = "two-person" the operator who prepared a batch may not confirm its
+With the setting approval = "two-person" no operator who prepared a batch may confirm its
 payment (core/approval.py). From now on every preparing change writes these columns in its own
-transaction. A store from before kept no such record, so each batch gets the operator and time
-of its last event that says it was prepared: the import (or the repeat) that made it, or a
+transaction. A store from before kept no such record, so each batch gets every operator (and the
+last time) of its events that say it was prepared: the import (or the repeat) that made it, or a
 change to its rows' sheet values or to which rows it holds, known by the notes those changes
 have always written. Every batch has its import's event, so each gets someone; a lookup, an
 approval, a run, a requery, a resolution, closing or reopening a row, a note left by a run and a
@@ -46,11 +46,18 @@ def upgrade() -> None:
     prepares = sa.or_(sa.and_(event.c.new_state == "IMPORTED", event.c.recipient_id.is_(None)),
                       event.c.note.in_(EXACT), *(event.c.note.like(pattern) for pattern in LIKE))
 
-    def last(column: sa.ColumnClause) -> sa.ScalarSelect:
-        return (sa.select(column).where(event.c.batch_id == batch.c.id, prepares)
-                .order_by(event.c.at.desc(), event.c.id.desc()).limit(1).scalar_subquery())
-
-    op.execute(batch.update().values(prepared_by=last(event.c.operator), prepared_at=last(event.c.at)))
+    # each batch: everyone who prepared it, once each, in the order they first did; the last time
+    found: dict[int, tuple[list[str], object]] = {}
+    conn = op.get_bind()
+    for batch_id, operator, at in conn.execute(sa.select(event.c.batch_id, event.c.operator, event.c.at)
+                                               .where(prepares).order_by(event.c.at, event.c.id)):
+        names, _ = found.get(batch_id, ([], None))
+        names = [n for n in names if (n.rpartition("@")[0] or n) != (operator.rpartition("@")[0] or operator)]
+        names.append(operator)
+        found[batch_id] = (names, at)
+    for batch_id, (names, at) in found.items():
+        conn.execute(batch.update().where(batch.c.id == batch_id).values(prepared_by=", ".join(names),
+                                                                         prepared_at=at))
 
 
 def downgrade() -> None:

@@ -37,8 +37,8 @@ class ConfirmRunModal(ModalScreen[str | None]):
                  "other rows without them (they stay unpaid and say why), ACCEPT includes them and runs the "
                  f"check again. When the wallet holds less than the total, typing {FIT} pays the rows that "
                  "fit, in sheet order, and names those left out. The plan is checked again before anything "
-                 "is approved. With the setting approval = \"two-person\" the dialog says who prepared the batch "
-                 "(imported or last edited it): that operator cannot confirm it; another operator must.")
+                 "is approved. With approval = \"two-person\" the dialog says who prepared the batch (imported or "
+                 "edited it): they cannot confirm it; an operator who prepared no part of it must.")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="confirm_run.cancel")]
 
     def __init__(self, plan: RunPlan, mode: str, changes: list[str] | None = None) -> None:
