@@ -34,7 +34,7 @@ from sqlmodel import col, select
 from buypower_tui.core import rows, run_log
 from buypower_tui.core.breaker import BreakerOpen, BreakerState
 from buypower_tui.core.client import BuyPowerClient, NotSent
-from buypower_tui.core.models import Recipient, RowState
+from buypower_tui.core.models import Recipient, RowState, utcnow
 from buypower_tui.core.outcomes import ApiError, ConfigurationError, VendResult
 from buypower_tui.core.run_progress import PendingRow, Progress, RunOptions, RunResult, StoreUnavailable
 from buypower_tui.core.store import Store
@@ -45,6 +45,7 @@ S = RowState
 STORE_LOST = "the database stopped answering during the run"
 LOCK_LOST = "the money lock was lost during the run"
 EMIT_EVERY_S = 0.2
+REQUERY_PASS_S = 0.2
 PENDING_SHOWN = 50  # the pending rows a Progress names during the wait (the soonest requeried first)
 
 
@@ -71,6 +72,8 @@ class Runner:
         self._reading: asyncio.Future | None = None  # the requery waiting for BuyPower, if one is
         self._probe_lock = asyncio.Lock()
         self._started = time.monotonic()
+        self._balance_read_at = utcnow()  # rows of other batches paid since moved the wallet too (team mode)
+        self._balance_after_at = utcnow()  # ... until the balance after the run was read
         self._to_send: set[int] = set()  # rows this run sends
         self._answered: set[int] = set()  # of those, rows whose POST got an answer (`sent`)
         self._tried: set[int] = set()  # rows POSTed by this run, whatever the answer
@@ -126,9 +129,11 @@ class Runner:
 
     # -- the run --------------------------------------------------------------------------------
 
-    async def run(self, balance_before: Decimal | None = None) -> RunResult:
-        """`balance_before`: the wallet balance the pre-flight read, if it just did."""
+    async def run(self, balance_before: Decimal | None = None, read_at: datetime | None = None) -> RunResult:
+        """`balance_before`: the wallet balance the pre-flight read, if it just did (at `read_at`)."""
         result = RunResult(progress=self._progress(False), balance_before=balance_before)
+        if read_at is not None:
+            self._balance_read_at = read_at
         if balance_before is None:
             try:
                 result.balance_before = await self.client.wallet_balance()
@@ -164,6 +169,7 @@ class Runner:
             # retries): whoever stopped it, maybe because BuyPower hangs, wants it to end.
             async with asyncio.timeout(self.client.deadline if self._stopping else None):
                 result.balance_after = await self.client.wallet_balance()
+                self._balance_after_at = utcnow()
         except (ApiError, BreakerOpen, ConfigurationError, TimeoutError) as exc:
             log.warning("balance after the run unknown: %s", exc or "no answer in time")
         try:
@@ -392,9 +398,21 @@ class Runner:
         sooner when no row is pending, or when every pending row's next requery falls after it.
         A requery in flight when it ends is given up (a read: the row stays PENDING and due, for
         the failed/pending view or the next start); a POST in flight ends with its answer."""
+        last_pass = -1.0
         while not self._stopping:
             await self._resume.wait()
-            for row_id in rows.due_requeries(self.store, self.batch_id):
+            # While rows are being sent each one that finishes wakes this loop; nothing falls due
+            # that often (requeries are seconds apart), so the store is asked at most every
+            # REQUERY_PASS_S then, and at once when the last row in flight is done.
+            since = time.monotonic() - last_pass
+            if since < REQUERY_PASS_S and not (self._queue.empty() and self._in_flight == 0):
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), REQUERY_PASS_S - since)
+                continue
+            last_pass = time.monotonic()
+            # on the store thread: a read on the event loop would hold up every request meanwhile
+            for row_id in await self._write(rows.due_requeries, self.store, self.batch_id):
                 if self._stopping or self._wait_passed():
                     break
                 await self._requery_one(row_id)
@@ -405,7 +423,7 @@ class Runner:
             if starts:
                 self._wait_ends = time.monotonic() + self.opt.wait_pending
                 self._wait_ends_at = datetime.now(UTC) + timedelta(seconds=self.opt.wait_pending)
-            nxt = rows.next_due(self.store, self.batch_id)  # None: no row is pending
+            nxt = await self._write(rows.next_due, self.store, self.batch_id)  # None: no row is pending
             if nxt is not None and nxt.tzinfo is None:
                 nxt = nxt.replace(tzinfo=UTC)  # SQLite hands UTC back without its zone
             if self._wait_passed() or (idle and self._wait_ends_at is not None
@@ -517,10 +535,21 @@ class Runner:
         delta = result.balance_before - result.balance_after
         if delta == paid:
             return None
+        # Another operator (another process) paying another batch from the same wallet meanwhile
+        # moved it too: what their rows paid from just before the first read of the balance to
+        # just after the second counts with ours.
+        others, batches = rows.paid_between(self.store, self._balance_read_at, self._balance_after_at,
+                                            but=self.batch_id)
+        if others and paid <= delta <= paid + others:
+            # Their rows answered around the two reads may have moved the wallet before or after
+            # either, so theirs is an upper bound: a move within it is accounted for.
+            return None
+        also = (f" and rows of batch{'es' if len(batches) > 1 else ''} {', '.join(map(str, batches))} paid "
+                f"₦{others:,.2f} meanwhile" if others else "")
         unsettled = set(rows.ids_in(self.store, self.batch_id, run_log.UNSETTLED))
         pending = len(unsettled & self._posted)
         why = f" ({pending} rows sent by this run are still pending and may account for it)" if pending else ""
-        return (f"wallet moved by ₦{delta:,.2f} but the rows this run paid total ₦{paid:,.2f}{why}; "
+        return (f"wallet moved by ₦{delta:,.2f} but the rows this run paid total ₦{paid:,.2f}{also}{why}; "
                 "check BuyPower's transaction history")
 
 

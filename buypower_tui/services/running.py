@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from buypower_tui.core.models import utcnow
 from buypower_tui.core.plan import RunPlan, commit_plan
 from buypower_tui.services.operations import Services
 
@@ -73,12 +74,13 @@ class RunControl:
                              requery=self.services.policy.requery, wait_pending=self.wait_pending)
         async with self.services.client() as client:
             self.client = client
-            balance, only = self.plan.balance, frozenset[int]()
+            balance, only, read_at = self.plan.balance, frozenset[int](), None
             if not self.settle_only:
                 if self._stop_asked:
                     raise RunCancelled()
                 # A stop before the runner starts ends the check: nothing is approved. The check
                 # approves without awaiting after its wallet read, so it ends before or after it.
+                read_at = utcnow()  # commit_plan reads the wallet first: just before it
                 self._commit = asyncio.ensure_future(commit_plan(self.services.store, client, self.plan,
                                                                  self.services.policy))
                 try:
@@ -96,7 +98,7 @@ class RunControl:
                 self.runner.cut()
             elif self._stop_asked:
                 self.runner.stop()
-            return await self.runner.run(balance)
+            return await self.runner.run(balance, read_at)
 
     def _progress(self, progress: Progress) -> None:
         self.progress = progress
