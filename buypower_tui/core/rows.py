@@ -223,13 +223,15 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
 # -- sending and its results ------------------------------------------------------------------
 
 def paid_between(store: Store, since: datetime, until: datetime, *, but: int) -> tuple[Decimal, list[int]]:
-    """What rows of other batches than `but` paid between `since` and `until` (SUCCESS stored
-    then: the wallet moves as BuyPower answers), and which batches they are in: another
-    process's run from the same wallet (team mode)."""
+    """At most what rows of other batches than `but` can have taken from the wallet between
+    `since` and `until`, and which batches they are in: another process's run from the same
+    wallet (team mode). A row counts when its POST left before `until` and it was answered
+    after `since` (or is not answered yet), paid or maybe paid: BuyPower takes the money during
+    the POST, which the store cannot time more closely."""
     with store.engine.connect() as conn:
         found = conn.execute(select(_TABLE.c.batch_id, _TABLE.c.amount_kobo).where(
-            _TABLE.c.batch_id != but, _TABLE.c.state == S.SUCCESS,
-            _TABLE.c.updated_at >= since, _TABLE.c.updated_at <= until)).all()
+            _TABLE.c.batch_id != but, _TABLE.c.state.in_((S.SUCCESS, S.SENDING, S.PENDING, S.NEEDS_REVIEW)),
+            _TABLE.c.sent_at <= until, _TABLE.c.updated_at >= since)).all()
     return from_kobo(sum(k for _, k in found)) or Decimal(0), sorted({b for b, _ in found})
 
 

@@ -545,7 +545,7 @@ class Runner:
             # either, so theirs is an upper bound: a move within it is accounted for.
             return None
         also = (f" and rows of batch{'es' if len(batches) > 1 else ''} {', '.join(map(str, batches))} paid "
-                f"₦{others:,.2f} meanwhile" if others else "")
+                f"up to ₦{others:,.2f} meanwhile" if others else "")
         unsettled = set(rows.ids_in(self.store, self.batch_id, run_log.UNSETTLED))
         pending = len(unsettled & self._posted)
         why = f" ({pending} rows sent by this run are still pending and may account for it)" if pending else ""
