@@ -332,8 +332,7 @@ def cmd_requery(svc: Services, args: argparse.Namespace) -> int:
 def cmd_recover(svc: Services, args: argparse.Namespace) -> int:
     svc.require_key()
     report = svc.recover()
-    _report_recovery(report)
-    out("recovery: " + report.describe())
+    out("recovery: " + report.describe())  # the command's own answer: once, on stdout
     for batch_id, st in sorted(report.stats.items()):
         out(f"batch {batch_id}: " + ", ".join(f"{n} {k}" for k, n in sorted(st.by_state.items())))
     return EXIT_OK if report.clean else EXIT_PROBLEMS
