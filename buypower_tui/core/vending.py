@@ -96,6 +96,7 @@ class Runner:
         self._halted_by: str | None = None  # STORE_LOST or LOCK_LOST: sending stopped
         self._store_error: str | None = None  # and what the store (or the lock) said
         self._unstored: set[int] = set()  # rows POSTed whose answer could not be stored: still SENDING there
+        self._unsent: set[int] = set()  # rows marked SENDING, never POSTed, that could not be put back
         self._over = False  # the last report (finished) was made
         self._counts: dict[str, int] = {}  # the last counts the store gave (for reports once it is gone)
 
@@ -281,6 +282,7 @@ class Runner:
         try:
             await self._write(rows.unsend, self.store, row_id, reason)
         except SQLAlchemyError as exc:
+            self._unsent.add(row_id)
             self._lose_store(exc)
             return False
         return True
@@ -319,6 +321,11 @@ class Runner:
         said = (f"the answers of {left} of them could not be stored: those rows stay SENDING (in flight) and "
                 "will be requeried, their tokens stored, never sent again" if left
                 else "the answers that came back were stored")
+        if self._unsent:
+            n = len(self._unsent)
+            said += (f"; {n} more {'row' if n == 1 else 'rows'} marked SENDING but never sent could not be put back: "
+                     f"{'it stays' if n == 1 else 'they stay'} SENDING, and recovery finds BuyPower never got "
+                     f"{'it' if n == 1 else 'them'}")
         when = "When the database answers again, run" if self._halted_by == STORE_LOST else "Run"
         return (f"{self._why()}: sending stopped after {sent} {rows_}; {said}. Nothing was guessed. {when} "
                 "`buypower-tui recover` (the TUI recovers when it starts) to requery the rows in flight, "
