@@ -153,3 +153,57 @@ def test_a_batch_deleted_on_one_machine_while_another_approves_it_is_never_paid_
     assert machines[1].batch(batch) is None
     for store in machines:
         store.close()
+
+
+def test_a_plan_gives_back_the_other_batches_its_recovery_took(pg_url, tmp_path, monkeypatch):
+    """The second review: a run kept the lock of every batch its start-up recovery requeried,
+    so nobody could requery or edit those batches until the run ended."""
+    from sqlalchemy import create_engine, text
+
+    from buypower_tui.core.money_lock import BATCH_KEY
+    from tests.ui_support import services
+
+    with cli_sandbox(monkeypatch) as sandbox:
+        svc = services("--db", pg_url, "--sandbox", "--base-url", sandbox.url)
+        first = _batch(svc.store, tmp_path / "a.csv", "45143922321")
+        second = svc.import_sheet(tmp_path / "a.csv").batch_id  # the same sheet again: another batch
+        row = next(iter(svc.rows(first)))
+        with svc.store.session() as s:  # a row of the first left in flight by an earlier run
+            s.exec(update(Recipient).where(Recipient.id == row.id).values(state="PENDING", order_id="o-1"))
+            s.commit()
+        other = create_engine(pg_url)
+
+        def held() -> set[int]:
+            with other.connect() as conn:
+                return {b for (b,) in conn.execute(text(
+                    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = :k AND granted"),
+                    {"k": BATCH_KEY})}
+
+        with svc.money(second):  # as `run` holds it from the plan to the end of the run
+            plan = svc.plan(second)
+            assert plan.recovery.requeried  # the first batch's row was requeried on the way
+            assert held() == {second}  # and its batch given back
+        other.dispose()
+        svc.close()
+
+
+def test_the_wallets_allowance_for_other_batches_counts_only_rows_sent_around_the_run(pg_url, tmp_path):
+    """The second review: an old row settled during the run (sent days ago: its money left then)
+    widened the allowance, so an outside payment of as much would pass unseen."""
+    from datetime import timedelta
+
+    from buypower_tui.core.models import utcnow
+
+    store = Store.open(pg_url)
+    ours = _batch(store, tmp_path / "a.csv", "45143922321")
+    theirs = _batch(store, tmp_path / "b.csv", "45143922322")
+    now = utcnow()
+    old, new = (r.id for r in store.rows(theirs))
+    with store.session() as s:
+        for row_id, sent in ((old, now - timedelta(days=3)), (new, now - timedelta(seconds=10))):
+            s.exec(update(Recipient).where(Recipient.id == row_id).values(state="SUCCESS", sent_at=sent,
+                                                                          updated_at=now))
+        s.commit()
+    paid, batches = rows.paid_between(store, now - timedelta(seconds=5), now + timedelta(seconds=5), but=ours)
+    assert batches == [theirs] and paid == rows.get(store, new).amount  # the old one took its money days ago
+    store.close()

@@ -148,6 +148,19 @@ def test_everyone_who_prepared_a_part_is_refused_not_only_the_last(tmp_path):
     svc.close()
 
 
+def test_a_role_whose_name_holds_a_comma_is_still_one_person(tmp_path):
+    """The second review's way round: role "dan, x" read back as the two people "dan" and "x"."""
+    svc = services()
+    be(svc, "dan, x@ws1")
+    b = svc.import_sheet(sheet(tmp_path, "a.csv", "45143922341")).batch_id
+    be(svc, "ada@ws2")
+    svc.edit_row(next(iter(svc.rows(b))).id, {"amount": "1500"})
+    assert preparer(svc.store, b).operators == ("dan, x@ws1", "ada@ws2")
+    assert approval_problem(svc.store, b, "two-person", operator="dan, x@laptop")
+    assert approval_problem(svc.store, b, "two-person", operator="dan@ws1") is None
+    svc.close()
+
+
 def test_the_rule_compares_the_person_not_the_machine_and_only_guards_new_orders(tmp_path):
     svc = services()
     be(svc, "ada@ws1")

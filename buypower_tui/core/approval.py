@@ -46,6 +46,7 @@ name before the last "@": on PostgreSQL the database role, elsewhere the OS user
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,12 +77,13 @@ class ApprovalRefused(Exception):
 
 @dataclass(frozen=True)
 class Preparer:
-    operator: str | None  # everyone who prepared it ("ada@ws1, bola@ws2"); None: not recorded
+    operators: tuple[str, ...]  # everyone who prepared it, in the order they first did; (): not recorded
     at: datetime | None  # the last change
 
     @property
-    def operators(self) -> list[str]:
-        return split(self.operator)
+    def operator(self) -> str | None:
+        """As shown: "ada@ws1, bola@ws2"; None when nobody is recorded."""
+        return ", ".join(self.operators) or None
 
     def describe(self) -> str:
         """"ada@ws1 on 2026-12-01 09:14 +01:00", "ada@ws1 and bola@ws2 (last on …)", or
@@ -116,19 +118,31 @@ def mark_prepared(conn: Any, batch_ids: Iterable[int | None], operator: str, at:
     found = conn.execute(select(_B.c.id, _B.c.prepared_by).where(_B.c.id.in_(ids)).with_for_update()).all()
     for batch_id, before in found:
         names = [n for n in split(before) if person(n) != person(operator)] + [operator]
-        conn.execute(_B.update().where(_B.c.id == batch_id).values(prepared_by=", ".join(names), prepared_at=at))
+        conn.execute(_B.update().where(_B.c.id == batch_id).values(prepared_by=encode(names), prepared_at=at))
+
+
+def encode(names: list[str]) -> str:
+    """`prepared_by` as stored: a JSON list, since a role's name may hold any character (the
+    review's role "dan, x" read back as two people from a comma-joined string)."""
+    return json.dumps(names)
 
 
 def split(prepared_by: str | None) -> list[str]:
     """The operators a batch's `prepared_by` names, in the order they first prepared it."""
-    return [n for n in (prepared_by or "").split(", ") if n]
+    if not prepared_by:
+        return []
+    try:
+        names = json.loads(prepared_by)
+    except ValueError:
+        return [prepared_by]
+    return [str(n) for n in names] if isinstance(names, list) else [prepared_by]
 
 
 def preparer(store: Store, batch_id: int) -> Preparer | None:
     """Who prepared the batch and when; None when there is no such batch."""
     with store.engine.connect() as conn:  # prepared_at is a UTCDateTime column: it comes back aware
         found = conn.execute(select(_B.c.prepared_by, _B.c.prepared_at).where(_B.c.id == batch_id)).first()
-    return None if found is None else Preparer(found.prepared_by, found.prepared_at)
+    return None if found is None else Preparer(tuple(split(found.prepared_by)), found.prepared_at)
 
 
 def stored_rule(store: Store) -> tuple[str, str, datetime] | None:
@@ -178,7 +192,7 @@ def approval_problem(store: Store, batch_id: int, rule: str, operator: str | Non
     if found is None:
         return None
     me = operator or store.operator
-    if not found.operator:
+    if not found.operators:
         return (f"batch {batch_id} has no record of who prepared it, so with approval = \"two-person\" its "
                 "preparer cannot be told apart from you; any change to its rows (an edit, an accepted duplicate) "
                 "records who made it, and then another operator confirms it")

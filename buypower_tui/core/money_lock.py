@@ -88,6 +88,9 @@ class MoneyLock:
         does (and nothing is taken). The file lock holds the whole store: every batch is ours."""
         return None
 
+    def keep_only(self, batch_ids: set[int]) -> None:
+        """Let go of every batch but these (what a recovery took on the way, before a run)."""
+
     def claim(self, batch_id: int) -> None:
         """`try_claim`, or MoneyLockBusy naming who holds the batch."""
         if (who := self.try_claim(batch_id)) is not None:
@@ -234,6 +237,16 @@ class PgMoneyLock(MoneyLock):
         except (SQLAlchemyError, OSError, ValueError):  # ValueError: a closed socket's fileno
             return False
         return found == len(self._claimed)
+
+    def keep_only(self, batch_ids: set[int]) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        for batch_id in [b for b in self._claimed if b not in batch_ids]:
+            with suppress(SQLAlchemyError):  # a lost connection has let go already (`held` says so)
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k, :b)"), {"k": BATCH_KEY, "b": batch_id})
+                self._conn.commit()
+            self._claimed.remove(batch_id)
 
     def release(self) -> None:
         if self._conn is None:

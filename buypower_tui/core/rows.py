@@ -222,16 +222,21 @@ def edit_row(store: Store, row_id: int, raw: dict[str, str], limits: Limits) -> 
 
 # -- sending and its results ------------------------------------------------------------------
 
+POST_MAX_S = 120  # longer than any vend request lasts (the client's deadline is shorter)
+
+
 def paid_between(store: Store, since: datetime, until: datetime, *, but: int) -> tuple[Decimal, list[int]]:
     """At most what rows of other batches than `but` can have taken from the wallet between
     `since` and `until`, and which batches they are in: another process's run from the same
     wallet (team mode). A row counts when its POST left before `until` and it was answered
     after `since` (or is not answered yet), paid or maybe paid: BuyPower takes the money during
-    the POST, which the store cannot time more closely."""
+    the POST, which the store cannot time more closely. A row sent longer than any POST lasts
+    before `since` took its money before then, whenever it was settled: it does not count."""
     with store.engine.connect() as conn:
         found = conn.execute(select(_TABLE.c.batch_id, _TABLE.c.amount_kobo).where(
             _TABLE.c.batch_id != but, _TABLE.c.state.in_((S.SUCCESS, S.SENDING, S.PENDING, S.NEEDS_REVIEW)),
-            _TABLE.c.sent_at <= until, _TABLE.c.updated_at >= since)).all()
+            _TABLE.c.sent_at <= until, _TABLE.c.sent_at >= since - timedelta(seconds=POST_MAX_S),
+            _TABLE.c.updated_at >= since)).all()
     return from_kobo(sum(k for _, k in found)) or Decimal(0), sorted({b for b, _ in found})
 
 

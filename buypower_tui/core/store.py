@@ -8,6 +8,7 @@ a read-then-write never fails half-way with SQLITE_BUSY (see reliability-notes Â
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import pwd
 import socket
@@ -232,7 +233,7 @@ class Store:
 
     def create_batch(self, name: str, source_file: str | None, mode: str) -> Batch:
         with self.session() as s:
-            batch = Batch(name=name, source_file=source_file, mode=mode, prepared_by=self.operator,
+            batch = Batch(name=name, source_file=source_file, mode=mode, prepared_by=json.dumps([self.operator]),
                           prepared_at=utcnow())  # who prepared it (core/approval.py)
             s.add(batch)
             s.flush()
@@ -312,7 +313,7 @@ class Store:
         with self.session() as s:
             batch = s.get(Batch, batch_id)
             batch.imported_at = batch.prepared_at = utcnow()
-            batch.prepared_by = self.operator  # who prepared it (core/approval.py)
+            batch.prepared_by = json.dumps([self.operator])  # who prepared it (core/approval.py: a JSON list)
             s.add(batch)
             s.add(Event(batch_id=batch_id, operator=self.operator, new_state="IMPORTED", note=note))
             s.commit()

@@ -278,7 +278,10 @@ class Services(Sheets, Edits, Reads, Exports):
                                       claim=lock.try_claim)
 
         with self.money(batch_id) as lock:
-            return asyncio.run(go())
+            try:
+                return asyncio.run(go())
+            finally:  # the other batches the recovery took go back, or the run would hold them to its end
+                lock.keep_only({batch_id})
 
     def record_left_out(self, plan: RunPlan) -> int:
         """A run that sends nothing (every row over --max-total, or a skipped duplicate): the rows

@@ -15,6 +15,7 @@ Revises: 0005
 Create Date: 2026-12-15
 """
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -56,7 +57,7 @@ def upgrade() -> None:
         names.append(operator)
         found[batch_id] = (names, at)
     for batch_id, (names, at) in found.items():
-        conn.execute(batch.update().where(batch.c.id == batch_id).values(prepared_by=", ".join(names),
+        conn.execute(batch.update().where(batch.c.id == batch_id).values(prepared_by=json.dumps(names),
                                                                          prepared_at=at))
 
 
