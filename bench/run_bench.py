@@ -61,6 +61,7 @@ from buypower_tui.core import rows  # noqa: E402
 from buypower_tui.core.client import BuyPowerClient  # noqa: E402
 from buypower_tui.core.importing import import_file  # noqa: E402
 from buypower_tui.core.lookup import lookup_batch  # noqa: E402
+from buypower_tui.core.models import utcnow  # noqa: E402
 from buypower_tui.core.preflight import preflight  # noqa: E402
 from buypower_tui.core.rules import Limits  # noqa: E402
 from buypower_tui.core.store import Store  # noqa: E402
@@ -84,6 +85,7 @@ async def bench(db_url: str, url: str, key: str, n: int, concurrency: int, tmp: 
         t0 = time.perf_counter()
         await lookup_batch(store, client, batch)
         t_lookup = time.perf_counter() - t0
+        read_at = utcnow()  # the wallet's first read: the other processes' rows paid since count (team mode)
         plan = preflight(store, batch, await client.wallet_balance(), 7)
         if len(plan.send) != n:
             raise RuntimeError(f"the plan sends {len(plan.send)} of {n} rows: {store.stats(batch).by_state}")
@@ -107,7 +109,7 @@ async def bench(db_url: str, url: str, key: str, n: int, concurrency: int, tmp: 
                 rows.approve(store, plan.send)
             t_approve = time.perf_counter() - t0
             result = await Runner(store, client, batch, RunOptions(concurrency=concurrency),
-                                  lock_held=lock.held if lock else None).run(plan.balance)
+                                  lock_held=lock.held if lock else None).run(plan.balance, read_at)
         t_send, cpu_send = time.perf_counter() - t0, time.process_time() - c0
         ended = time.monotonic()
         if profiler is not None:
