@@ -82,16 +82,9 @@ def pg_server():
 @pytest.fixture
 def pg_url(pg_server) -> str:
     """The URL of an empty database of its own on that server."""
-    import uuid
+    from tests.postgres import fresh_database
 
-    from sqlalchemy import create_engine, text
-
-    name = f"t{uuid.uuid4().hex[:12]}"
-    engine = create_engine(pg_server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return pg_server.rsplit("/", 1)[0] + f"/{name}"
+    return fresh_database(pg_server)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

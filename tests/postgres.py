@@ -64,6 +64,20 @@ class Server:
         self.start()
 
 
+def fresh_database(server_url: str) -> str:
+    """The URL of a new, empty database of its own on the server at `server_url`."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
 @contextmanager
 def running_server() -> Iterator[Server]:
     """A server of its own, stopped and removed afterwards."""

@@ -45,16 +45,7 @@ def own_server():
 @pytest.fixture
 def own_pg(own_server):
     """That server, and the URL of an empty database of this test's own on it."""
-    import uuid
-
-    from sqlalchemy import create_engine, text
-
-    name = f"t{uuid.uuid4().hex[:12]}"
-    engine = create_engine(own_server.url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return own_server, own_server.url.rsplit("/", 1)[0] + f"/{name}"
+    return own_server, postgres.fresh_database(own_server.url)
 
 
 def paying(sandbox, url: str, home) -> subprocess.Popen:

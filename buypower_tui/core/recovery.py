@@ -27,8 +27,8 @@ class RecoveryReport:
     not_reached: list[str] = field(default_factory=list)  # requeries BuyPower did not answer
     repaired: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)  # listed, never deleted
-    # batches another process (machine) is paying or requerying: their rows are left to it
-    left_to_others: list[str] = field(default_factory=list)
+    # batches another process (machine) is paying or requerying, and who: their rows are left to it
+    held_elsewhere: dict[int, str] = field(default_factory=dict)
     stats: dict[int, BatchStats] = field(default_factory=dict)
 
     @property
@@ -37,7 +37,7 @@ class RecoveryReport:
 
     @property
     def found_anything(self) -> bool:
-        return bool(self.requeried or self.repaired or self.orphans or self.not_reached or self.left_to_others)
+        return bool(self.requeried or self.repaired or self.orphans or self.not_reached or self.held_elsewhere)
 
     def describe(self) -> str:
         parts = [f"requeried {sum(self.requeried.values())} rows in flight"
@@ -46,7 +46,8 @@ class RecoveryReport:
         parts += [f"repaired: {x}" for x in self.repaired]
         parts += [f"orphan (listed, not deleted): {x}" for x in self.orphans]
         parts += [f"not reached: {x}" for x in self.not_reached]
-        parts += [f"left alone: {x}" for x in self.left_to_others]
+        parts += [f"left alone: batch {b} is being paid or requeried by {who}: its rows in flight are left to it"
+                  for b, who in self.held_elsewhere.items()]
         return "; ".join(parts)
 
 
@@ -55,13 +56,14 @@ class RecoveryReport:
 Claim = Callable[[int], "str | None"]
 
 
-def _mine(claim: Claim | None, batch_id: int, report: RecoveryReport, what: str) -> bool:
-    """Whether this process may touch the batch's rows; if not, the report says who has them."""
+def _mine(claim: Claim | None, batch_id: int, report: RecoveryReport) -> bool:
+    """Whether this process may touch the batch's rows; if not, the report says who has them
+    (the server is asked once per batch, not once per row)."""
+    if batch_id in report.held_elsewhere:
+        return False
     if claim is None or (who := claim(batch_id)) is None:
         return True
-    said = f"batch {batch_id} is being paid or requeried by {who}"
-    if not any(x.startswith(said) for x in report.left_to_others):
-        report.left_to_others.append(f"{said}: its {what} are left to it")
+    report.held_elsewhere[batch_id] = who
     return False
 
 
@@ -95,7 +97,7 @@ async def requery_now(store: Store, client: BuyPowerClient, row_ids: list[int], 
             report.not_reached.append(f"{len(row_ids) - n} rows not requeried: stopped (the app is closing)")
             return
         row = rows.get(store, row_id)
-        if not _mine(claim, row.batch_id, report, "rows in flight"):
+        if not _mine(claim, row.batch_id, report):
             continue
         try:
             result = await client.requery(row.order_id, vend_type=row.vend_type or "PREPAID", sent_at=row.sent_at)
@@ -148,7 +150,7 @@ def _repair_and_list_orphans(store: Store, report: RecoveryReport, claim: Claim 
         lost_events = s.exec(select(func.count()).where(
             col(Event.recipient_id).is_not(None), col(Event.recipient_id).not_in(row_ids))).one()
     for row_id in sending_without_order:  # no orderId: it cannot have been sent
-        if not _mine(claim, rows.get(store, row_id).batch_id, report, "rows in flight"):
+        if not _mine(claim, rows.get(store, row_id).batch_id, report):
             continue
         row = rows.transition(store, row_id, (S.SENDING,), S.VERIFIED,
                               note="recovery: SENDING without an orderId cannot have been sent; back to VERIFIED")

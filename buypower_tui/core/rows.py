@@ -237,7 +237,7 @@ def paid_between(store: Store, since: datetime, until: datetime, *, but: int) ->
             _TABLE.c.batch_id != but, _TABLE.c.state.in_((S.SUCCESS, S.SENDING, S.PENDING, S.NEEDS_REVIEW)),
             _TABLE.c.sent_at <= until, _TABLE.c.sent_at >= since - timedelta(seconds=POST_MAX_S),
             _TABLE.c.updated_at >= since)).all()
-    return from_kobo(sum(k for _, k in found)) or Decimal(0), sorted({b for b, _ in found})
+    return from_kobo(sum(k for _, k in found)), sorted({b for b, _ in found})
 
 
 def mark_sending(store: Store, row_id: int) -> RowView:

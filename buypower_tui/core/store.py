@@ -8,7 +8,6 @@ a read-then-write never fails half-way with SQLITE_BUSY (see reliability-notes Â
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import pwd
 import socket
@@ -27,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, create_engine, select
 
-from buypower_tui.core import schema
+from buypower_tui.core import approval, schema
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, from_kobo, utcnow
 from buypower_tui.core.money_lock import MoneyLock, PgMoneyLock, lock_path, pg_approval, pg_batches_held, sqlite_file
 from buypower_tui.paths import create_private_file, ensure_dir, existing_file
@@ -233,7 +232,7 @@ class Store:
 
     def create_batch(self, name: str, source_file: str | None, mode: str) -> Batch:
         with self.session() as s:
-            batch = Batch(name=name, source_file=source_file, mode=mode, prepared_by=json.dumps([self.operator]),
+            batch = Batch(name=name, source_file=source_file, mode=mode, prepared_by=approval.encode([self.operator]),
                           prepared_at=utcnow())  # who prepared it (core/approval.py)
             s.add(batch)
             s.flush()
@@ -313,7 +312,7 @@ class Store:
         with self.session() as s:
             batch = s.get(Batch, batch_id)
             batch.imported_at = batch.prepared_at = utcnow()
-            batch.prepared_by = json.dumps([self.operator])  # who prepared it (core/approval.py: a JSON list)
+            batch.prepared_by = approval.encode([self.operator])  # who prepared it
             s.add(batch)
             s.add(Event(batch_id=batch_id, operator=self.operator, new_state="IMPORTED", note=note))
             s.commit()
