@@ -10,13 +10,14 @@ import threading
 import time
 from decimal import Decimal
 
+import pytest
 from pydantic import SecretStr
-from sqlmodel import update
+from sqlmodel import select, update
 
 from buypower_tui.core import plan, rows
 from buypower_tui.core.client import BuyPowerClient
 from buypower_tui.core.importing import import_file
-from buypower_tui.core.models import Recipient
+from buypower_tui.core.models import Event, Recipient
 from buypower_tui.core.preflight import preflight
 from buypower_tui.core.recovery import RecoveryReport
 from buypower_tui.core.rules import Limits
@@ -207,3 +208,41 @@ def test_the_wallets_allowance_for_other_batches_counts_only_rows_sent_around_th
     paid, batches = rows.paid_between(store, now - timedelta(seconds=5), now + timedelta(seconds=5), but=ours)
     assert batches == [theirs] and paid == rows.get(store, new).amount  # the old one took its money days ago
     store.close()
+
+
+def test_a_row_another_machine_wrote_since_this_one_read_it_is_moved_from_what_it_is_now(pg_url, tmp_path):
+    """On PostgreSQL a transition is a read, then one compare-and-set statement on the row's
+    version (a run reads many rows ahead of their SENDING): a write by anyone in between, even
+    one that keeps the state, makes it read the row again rather than write from a stale copy."""
+    machines = [Store.open(pg_url), Store.open(pg_url)]
+    (tmp_path / "b.csv").write_text("meter,disco,amount,phone\n45143922321,ABUJA,1000,08031234567\n")
+    batch = import_file(tmp_path / "b.csv", machines[0], Limits(), mode="sandbox").batch_id
+    with machines[0].session() as s:
+        s.exec(update(Recipient).where(Recipient.batch_id == batch).values(state="VERIFIED"))
+        s.commit()
+    [row_id] = [r.id for r in machines[0].rows(batch)]
+    rows.approve(machines[0], [row_id])
+    seen = rows.versions(machines[0], [row_id])[row_id]  # as a run reads it ahead
+    assert seen.state == "APPROVED" and seen.provider_message is None
+    # the other machine notes the row (its state stays APPROVED)
+    rows.note_rows(machines[1], [row_id], rows.SENDABLE, note="left out", provider_message="left out: over budget")
+    sending = rows.mark_sending(machines[0], row_id, known=seen)
+    assert sending.state == "SENDING" and sending.post_count == 1
+    assert sending.provider_message == "left out: over budget"  # what the row is now, not the stale copy
+    # a stale copy of a row moved elsewhere meanwhile is refused, never written over
+    rows.unsend(machines[1], row_id, "breaker open")
+    with pytest.raises(rows.StateConflict, match="is APPROVED, not SENDING"):
+        rows.transition(machines[0], row_id, ("SENDING",), "FAILED", known=sending)
+    [row] = machines[0].rows(batch)
+    assert (row.state, row.post_count) == ("APPROVED", 0)
+    # and a copy from before it came back is no reason to refuse it: the row itself decides
+    assert rows.mark_sending(machines[0], row_id, known=sending).state == "SENDING"
+    rows.unsend(machines[0], row_id, "breaker open")
+    with machines[0].engine.connect() as conn:
+        moves = conn.execute(select(Event.old_state, Event.new_state).where(Event.recipient_id == row_id)
+                             .order_by(Event.id)).all()
+    assert [tuple(m) for m in moves] == [("VERIFIED", "APPROVED"), ("APPROVED", "APPROVED"),
+                                         ("APPROVED", "SENDING"), ("SENDING", "APPROVED"),
+                                         ("APPROVED", "SENDING"), ("SENDING", "APPROVED")]  # one event each
+    for store in machines:
+        store.close()

@@ -13,6 +13,7 @@ import pwd
 import socket
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, func, insert
+from sqlalchemy import Connection, Engine, delete, event, func, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, create_engine, select
 
@@ -185,6 +187,7 @@ def _casefold(text: str | None) -> str | None:
 class Store:
     engine: Engine
     upgraded: schema.Upgrade | None = None  # what opening it did to its schema (told once, at start)
+    _kept: threading.local = field(default_factory=threading.local, init=False, repr=False)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -197,6 +200,35 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which each statement commits on its own (PostgreSQL's one-statement
+        transitions, rows.py): the one this thread keeps (`keep_connection`), else the pool's."""
+        if not getattr(self._kept, "wanted", False):
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        conn = getattr(self._kept, "conn", None)
+        if conn is None:  # checked out (and pinged) once, then no pool and no ping per statement
+            conn = self._kept.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            yield conn
+        except SQLAlchemyError:  # maybe lost: the next statement gets a new one from the pool
+            self.release_connection()
+            self._kept.wanted = True
+            raise
+
+    def keep_connection(self) -> None:
+        """From now on this thread keeps one connection for `autocommit` (a run's store thread:
+        a pool's checkout and ping cost as much as the statement) until `release_connection`."""
+        self._kept.wanted = True
+
+    def release_connection(self) -> None:
+        conn, self._kept.conn, self._kept.wanted = getattr(self._kept, "conn", None), None, False
+        if conn is not None:
+            with suppress(SQLAlchemyError):
+                conn.close()
 
     @cached_property
     def operator(self) -> str:

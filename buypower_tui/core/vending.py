@@ -46,6 +46,7 @@ STORE_LOST = "the database stopped answering during the run"
 LOCK_LOST = "the money lock was lost during the run"
 EMIT_EVERY_S = 0.2
 REQUERY_PASS_S = 0.2
+READ_AHEAD = 64  # PostgreSQL: rows read at once before their SENDING (one read, not one per row)
 PENDING_SHOWN = 50  # the pending rows a Progress names during the wait (the soonest requeried first)
 
 
@@ -91,8 +92,12 @@ class Runner:
         self._held: asyncio.TimerHandle | None = None  # a report held back by the rate of reports
         self._in_flight = 0
         self._meter_of: dict[int, str] = {}  # row id -> meter, for the per-meter locks
+        self._queued: list[int] = []  # the rows to send, in the order first queued
+        self._place: dict[int, int] = {}  # row id -> its place there
+        self._known: dict[int, rows.RowView] = {}  # rows read ahead of their SENDING (store thread only)
         self._changed = asyncio.Event()  # a row finished: the requery loop looks again
-        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer",
+                                      initializer=store.keep_connection)
         self._halted_by: str | None = None  # STORE_LOST or LOCK_LOST: sending stopped
         self._store_error: str | None = None  # and what the store (or the lock) said
         self._unstored: set[int] = set()  # rows POSTed whose answer could not be stored: still SENDING there
@@ -144,6 +149,8 @@ class Runner:
             for row in self.store.rows(self.batch_id):
                 if row.state in rows.SENDABLE and self._confirmed(row.id):
                     self._meter_of[row.id] = row.meter or ""
+                    self._place[row.id] = len(self._queued)
+                    self._queued.append(row.id)
                     self._queue.put_nowait(row.id)
         except SQLAlchemyError as exc:
             self._meter_of.clear()
@@ -162,6 +169,7 @@ class Runner:
         finally:
             for task in [*workers, requeries]:
                 task.cancel()  # a no-op when they ended normally; stops them after an exception
+            self._db.submit(self.store.release_connection)
             self._db.shutdown(wait=True)
         result.succeeded = self._succeeded
         result.error = self._fatal
@@ -252,7 +260,7 @@ class Runner:
         if row_id in self._tried:
             self._resent += 1
         self._tried.add(row_id)
-        state = await self._store_result(row_id, result, requery=False)
+        state = await self._store_result(row_id, result, requery=False, known=row)
         if state != S.NOT_SENT:
             self._answered.add(row_id)
         elif not self._stopping and not self._wait_over:
@@ -274,7 +282,10 @@ class Runner:
                                 ) from exc
             if not held:
                 raise _LockLost("its database session ended")
-        return rows.mark_sending(self.store, row_id)
+        if row_id not in self._known and row_id in self._place:  # this row and the next ones: one read
+            at = self._place[row_id]
+            self._known = rows.versions(self.store, self._queued[at:at + READ_AHEAD])
+        return rows.mark_sending(self.store, row_id, known=self._known.pop(row_id, None))
 
     async def _unsend(self, row_id: int, reason: str) -> bool:
         """SENDING -> APPROVED / NOT_SENT: the POST never left. False when the store did not
@@ -331,10 +342,11 @@ class Runner:
                 "`buypower-tui recover` (the TUI recovers when it starts) to requery the rows in flight, "
                 "then run the batch again to pay the rows not sent")
 
-    async def _store_result(self, row_id: int, result: VendResult, *, requery: bool) -> str:
+    async def _store_result(self, row_id: int, result: VendResult, *, requery: bool,
+                            known: rows.RowView | None = None) -> str:
         try:
             row = await self._write(rows.record_result, self.store, row_id, result, requery=requery,
-                                    policy=self.opt.requery)
+                                    policy=self.opt.requery, known=known)
         except rows.StateConflict as exc:  # settled meanwhile by someone else: theirs stands
             log.warning("result of row %s not stored: %s", row_id, exc)
             try:
