@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from buypower_tui.core import rows, run_log
+from buypower_tui.core import rows, run_endings, run_log
 from buypower_tui.core.breaker import BreakerOpen, BreakerState
 from buypower_tui.core.client import BuyPowerClient, NotSent
 from buypower_tui.core.models import Recipient, RowState, utcnow
@@ -42,8 +42,7 @@ from buypower_tui.core.times import clock_time
 
 log = logging.getLogger(__name__)
 S = RowState
-STORE_LOST = "the database stopped answering during the run"
-LOCK_LOST = "the money lock was lost during the run"
+STORE_LOST, LOCK_LOST = run_endings.STORE_LOST, run_endings.LOCK_LOST
 EMIT_EVERY_S = 0.2
 REQUERY_PASS_S = 0.2
 READ_AHEAD = 64  # PostgreSQL: rows read at once before their SENDING (one read, not one per row)
@@ -320,27 +319,11 @@ class Runner:
             return None
         if finished:
             return self._store_message()
-        return f"{self._why()}: sending stopped; the rows in flight end"
-
-    def _why(self) -> str:
-        said = f"{self._halted_by} ({self._store_error})"
-        return said + (", so another process may pay this batch now" if self._halted_by == LOCK_LOST else "")
+        return f"{run_endings.why(self._halted_by, self._store_error)}: sending stopped; the rows in flight end"
 
     def _store_message(self) -> str:
-        sent, left = len(self._tried), len(self._unstored)
-        rows_ = "row" if sent == 1 else "rows"
-        said = (f"the answers of {left} of them could not be stored: those rows stay SENDING (in flight) and "
-                "will be requeried, their tokens stored, never sent again" if left
-                else "the answers that came back were stored")
-        if self._unsent:
-            n = len(self._unsent)
-            said += (f"; {n} more {'row' if n == 1 else 'rows'} marked SENDING but never sent could not be put back: "
-                     f"{'it stays' if n == 1 else 'they stay'} SENDING, and recovery finds BuyPower never got "
-                     f"{'it' if n == 1 else 'them'}")
-        when = "When the database answers again, run" if self._halted_by == STORE_LOST else "Run"
-        return (f"{self._why()}: sending stopped after {sent} {rows_}; {said}. Nothing was guessed. {when} "
-                "`buypower-tui recover` (the TUI recovers when it starts) to requery the rows in flight, "
-                "then run the batch again to pay the rows not sent")
+        return run_endings.halted_message(self._halted_by, self._store_error, sent=len(self._tried),
+                                          unstored=len(self._unstored), unsent=len(self._unsent))
 
     async def _store_result(self, row_id: int, result: VendResult, *, requery: bool,
                             known: rows.RowView | None = None) -> str:
@@ -548,28 +531,8 @@ class Runner:
         self._emit(force=True)
 
     def _reconcile(self, result: RunResult) -> str | None:
-        if result.balance_before is None or result.balance_after is None:
-            return "wallet not reconciled: the balance could not be read before and after the run"
-        paid = self._paid
-        delta = result.balance_before - result.balance_after
-        if delta == paid:
-            return None
-        # Another operator (another process) paying another batch from the same wallet meanwhile
-        # moved it too: what their rows paid from just before the first read of the balance to
-        # just after the second counts with ours.
-        others, batches = rows.paid_between(self.store, self._balance_read_at, self._balance_after_at,
-                                            but=self.batch_id)
-        if others and paid <= delta <= paid + others:
-            # Their rows answered around the two reads may have moved the wallet before or after
-            # either, so theirs is an upper bound: a move within it is accounted for.
-            return None
-        also = (f" and rows of batch{'es' if len(batches) > 1 else ''} {', '.join(map(str, batches))} paid "
-                f"up to ₦{others:,.2f} meanwhile" if others else "")
-        unsettled = set(rows.ids_in(self.store, self.batch_id, run_log.UNSETTLED))
-        pending = len(unsettled & self._posted)
-        why = f" ({pending} rows sent by this run are still pending and may account for it)" if pending else ""
-        return (f"wallet moved by ₦{delta:,.2f} but the rows this run paid total ₦{paid:,.2f}{also}{why}; "
-                "check BuyPower's transaction history")
+        return run_endings.reconcile(self.store, self.batch_id, result, self._paid, self._posted,
+                                     self._balance_read_at, self._balance_after_at)
 
 
 class _LockLost(Exception):
