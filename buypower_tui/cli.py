@@ -23,6 +23,7 @@ from buypower_tui import __version__, secrets
 from buypower_tui import services as layer
 from buypower_tui.cli_db import add_db_parser
 from buypower_tui.cli_history import add_history_parser
+from buypower_tui.cli_metrics import add_metrics_parser
 from buypower_tui.cli_records import add_record_parsers
 from buypower_tui.cli_repeat import add_repeat_parser, negative_changes
 from buypower_tui.cli_report import add_report_parser
@@ -329,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_repeat_parser(sub)
     add_history_parser(sub)
     add_report_parser(sub)
+    add_metrics_parser(sub)
     db_actions = add_db_parser(sub)
     add_sandbox_parser(sub)
     for name, command in sub.choices.items():  # `buypower-tui export 1 --sandbox URL` works too

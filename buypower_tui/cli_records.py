@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -16,6 +18,7 @@ from buypower_tui.core.rules import naira
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.values import RowState, percent
 from buypower_tui.paths import NoFolder
+from buypower_tui.secrets import KeyringUnavailable
 from buypower_tui.settings import ConfigError
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
@@ -123,11 +126,16 @@ def cmd_export(svc: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_health(svc: Services, args: argparse.Namespace) -> int:
-    h = svc.health()
-    if args.json:
-        out(json.dumps(h.as_json()))
+    """0 healthy, 1 degraded, 2 down; --quiet: the code alone, for `health --quiet || alert`."""
+    if args.quiet:
+        try:  # nothing on either stream, a notice said while checking (a store upgraded) included
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                h = svc.health()
+        except (ConfigError, KeyringUnavailable):  # what `health` would say, and exit 2 with
+            return EXIT_USAGE
     else:
-        _print_health(h)
+        h = svc.health()
+        out(json.dumps(h.as_json())) if args.json else _print_health(h)
     return {"healthy": EXIT_OK, "degraded": EXIT_PROBLEMS}.get(h.status, EXIT_USAGE)
 
 
@@ -188,5 +196,8 @@ def add_record_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("health", help="is the store, the key, BuyPower and the machine all right?")
-    p.add_argument("--json", action="store_true")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--json", action="store_true")
+    shown.add_argument("-q", "--quiet", action="store_true",
+                       help="print nothing: the exit code alone (0 healthy, 1 degraded, 2 down)")
     p.set_defaults(func=cmd_health)

@@ -374,6 +374,14 @@ class Services(Sheets, Edits, Reads, Exports):
 
         return asyncio.run(go())
 
+    def metrics(self) -> tuple[Health, str]:
+        """The health facts and the store's figures as a Prometheus page (`metrics`)."""
+        from buypower_tui.core import metrics  # only for this command
+
+        h = self.health()
+        facts = metrics.collect_store(self.store) if h.store_ok else None  # a store that did not open is not retried
+        return h, metrics.exposition(h, facts, self.mode)
+
     # -- settling by hand ----------------------------------------------------------------------------
 
     def resolve(self, row_ids: list[int], note: str, state: str, token: str | None = None) -> Resolved:
