@@ -135,7 +135,10 @@ def cmd_health(svc: Services, args: argparse.Namespace) -> int:
             return EXIT_USAGE
     else:
         h = svc.health()
-        out(json.dumps(h.as_json())) if args.json else _print_health(h)
+        if args.json:
+            out(json.dumps(h.as_json()))
+        else:
+            _print_health(h)
     return {"healthy": EXIT_OK, "degraded": EXIT_PROBLEMS}.get(h.status, EXIT_USAGE)
 
 
