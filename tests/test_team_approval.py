@@ -246,3 +246,49 @@ def test_a_row_another_machine_wrote_since_this_one_read_it_is_moved_from_what_i
                                          ("APPROVED", "SENDING"), ("SENDING", "APPROVED")]  # one event each
     for store in machines:
         store.close()
+
+
+def test_a_row_written_again_and_again_meanwhile_is_moved_under_its_lock_not_given_up(pg_url, tmp_path):
+    """The review's case (no path of the app writes a SENDING row so; a person with psql might):
+    while others keep writing the row, the compare-and-set misses each time; after a few tries
+    the transition takes the row's lock and waits its turn, as before, rather than give up an
+    answer BuyPower gave."""
+    from sqlalchemy import create_engine, text
+
+    from buypower_tui.core.outcomes import Outcome, VendResult
+    from buypower_tui.core.requery_policy import RequeryPolicy
+
+    store = Store.open(pg_url)
+    (tmp_path / "b.csv").write_text("meter,disco,amount,phone\n45143922321,ABUJA,1000,08031234567\n")
+    batch = import_file(tmp_path / "b.csv", store, Limits(), mode="sandbox").batch_id
+    with store.session() as s:
+        s.exec(update(Recipient).where(Recipient.batch_id == batch).values(state="VERIFIED"))
+        s.commit()
+    [row_id] = [r.id for r in store.rows(batch)]
+    rows.approve(store, [row_id])
+    sending = rows.mark_sending(store, row_id)
+    stop, others = threading.Event(), create_engine(pg_url, isolation_level="AUTOCOMMIT")
+
+    def touch() -> None:
+        with others.connect() as conn:
+            while not stop.is_set():
+                conn.execute(text("UPDATE recipient SET customer_address = customer_address WHERE id = :i"),
+                             {"i": row_id})
+
+    writers = [threading.Thread(target=touch) for _ in range(2)]
+    for w in writers:
+        w.start()
+    try:
+        for _ in range(60):
+            row = rows.record_result(store, row_id, VendResult(outcome=Outcome.PENDING, order_id=sending.order_id,
+                                                               message="pending"),
+                                     requery=True, policy=RequeryPolicy(first_wait=1, max_wait=10, budget_s=3600),
+                                     known=sending)
+            assert row.state == "PENDING"
+    finally:
+        stop.set()
+        for w in writers:
+            w.join()
+        others.dispose()
+    assert store.stats(batch).by_state == {"PENDING": 1}
+    store.close()

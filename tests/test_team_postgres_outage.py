@@ -140,6 +140,77 @@ def test_a_restarted_server_stops_the_run_at_once_and_recover_settles_the_rows_i
         store.close()
 
 
+def test_a_server_back_before_the_answers_come_back_stores_them_all(sandbox, own_pg, capsys, tmp_path):
+    """A quick restart while POSTs are in flight (2.5 s each; the server is back within a second):
+    the run stops sending, as its lock went with the server, but every answer that comes back
+    is stored. The review's case: the run's kept connection, dead since the restart, must not
+    be the one the answers are written on."""
+    server, url = own_pg
+    assert cli(capsys, sandbox, "--db", url, "import", str(write_batch(tmp_path / "b.csv", ROWS)))[0] == 0
+    run = paying(sandbox, url, tmp_path / "home")
+    try:
+        until_vends(sandbox, run, 2)
+        sandbox.update_config(latency_ms=2500)
+        time.sleep(0.5)
+        server.restart()
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 2, err
+    assert "the answers that came back were stored" in err, err
+    store = Store.open(url)
+    try:
+        vended = {v["orderId"] for v in sandbox.ledger.vends()}
+        assert not [o for o, state in states(store).items() if state == S.SENDING and o in vended]
+    finally:
+        store.close()
+
+
+def test_the_runs_own_connection_ended_by_the_server_is_replaced_before_it_is_used(pg_url, tmp_path):
+    """An administrator's pg_terminate_backend ends the run's kept connection (the database goes
+    on answering, the money lock's session is another) while POSTs are in flight: the run sees
+    it closed before it writes on it and takes another; it goes on and settles every row."""
+    import asyncio
+
+    from sqlalchemy import create_engine, text
+
+    from buypower_tui.core.requery_policy import RequeryPolicy
+    from buypower_tui.core.sandbox import SandboxConfig, SandboxServer
+    from buypower_tui.core.vending import Runner, RunOptions
+
+    def end_idle_sessions() -> int:
+        engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            ended = conn.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state = 'idle'")).scalar()
+        engine.dispose()
+        return ended
+
+    store = Store.open(pg_url)
+    options = RunOptions(concurrency=2, requery=RequeryPolicy(first_wait=0.05, max_wait=0.2, budget_s=60))
+    try:
+        with SandboxServer(SandboxConfig(seed=3, requery_cooldown_s=0, delay=(0,))) as sandbox:
+            async def go():
+                async with _client(sandbox) as c:
+                    batch = await _approved(store, c, write_batch(tmp_path / "b.csv", 6))
+                    sandbox.update_config(latency_ms=800)
+                    task = asyncio.create_task(Runner(store, c, batch, options).run())
+                    while len(sandbox.ledger.vends()) < 2:
+                        await asyncio.sleep(0.02)
+                    ended = await asyncio.to_thread(end_idle_sessions)
+                    return batch, ended, await asyncio.wait_for(task, 30)
+
+            batch, ended, result = asyncio.run(go())
+            assert ended >= 1 and result.error is None
+            assert store.stats(batch).by_state == {S.SUCCESS: 6}
+            assert_ledger_matches_store(sandbox.ledger.snapshot(), store, batch)
+    finally:
+        store.close()
+
+
 # -- the runner in-process: the same rules, without a server to restart ---------------------------
 
 def _client(sandbox):

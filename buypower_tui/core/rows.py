@@ -147,8 +147,11 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
                               details(before) if callable(details) else details, store.operator)
 
     if store.engine.dialect.name == "postgresql" and not prepares:
-        return _move_on_postgresql(store, row_id, change, known)
-    with store.engine.begin() as conn:  # BEGIN IMMEDIATE: no one else moves the row meanwhile
+        moved = _move_on_postgresql(store, row_id, change, known)
+        if moved is not None:
+            return moved
+    # SQLite: BEGIN IMMEDIATE, no one else moves the row meanwhile; PostgreSQL: the row's lock
+    with store.engine.begin() as conn:
         current = conn.execute(_SELECT, {"_row_id": row_id}).mappings().first()
         values, event = change(current)
         if conn.execute(_update(values), {"_row_id": row_id, "_expected": current["state"], **values}).rowcount != 1:
@@ -160,17 +163,18 @@ def transition(store: Store, row_id: int, allowed: Iterable[str], to: str | Call
 
 
 def _move_on_postgresql(store: Store, row_id: int, change: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]],
-                        known: RowView | None) -> RowView:
+                        known: RowView | None) -> RowView | None:
     """Read the row, then change it and append its event in one statement, on its version: two
     round trips where a transaction (BEGIN, SELECT FOR UPDATE, UPDATE, INSERT, COMMIT) takes
     five, and a run makes two transitions per vend from one thread (a third of the time of a
     1,000-row run went there). A row written by someone else between the two is read again
-    and its change worked out anew, as the lock of a transaction would have made it wait.
+    and its change worked out anew; None when it kept being written: then the row's lock
+    decides, in a transaction (it waits, where this would give up).
     `known`: the row as this process's last transition of it left it; if no one wrote it since,
     not even the read is needed."""
     current = known._values if known is not None and "_xmin" in known._values else None
     with store.autocommit() as conn:
-        for _ in range(5):
+        for _ in range(3):
             read = current is None
             if read:
                 current = conn.execute(_SELECT_VERSIONED, {"_row_id": row_id}).mappings().first()
@@ -187,7 +191,7 @@ def _move_on_postgresql(store: Store, row_id: int, change: Callable[[Any], tuple
             if version is not None:  # written, and its event too
                 return RowView(dict(current) | values | {"_xmin": version})
             current = None  # written by someone since: read it again
-    raise StateConflict(f"row {row_id} kept changing while it was being moved to {values['state']}; not applied")
+    return None
 
 
 # -- before the money moves ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import pwd
+import select as io_select
 import socket
 import sqlite3
 import tempfile
@@ -179,6 +180,19 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _idle_and_open(conn: Connection) -> bool:
+    """An idle connection's socket has nothing to read until the server ends the session (it says
+    why, then closes): checked so, without a round trip, before a kept connection is used again.
+    A restarted or terminated session is then replaced before anything is sent on it, as the
+    pool's ping would have; a connection cut without a word is still found by its first
+    statement (and TCP's timeouts)."""
+    try:
+        readable, _, _ = io_select.select([conn.connection.dbapi_connection.fileno()], [], [], 0)
+    except (SQLAlchemyError, OSError, ValueError, AttributeError):  # closed, invalidated
+        return False
+    return not readable
+
+
 def _casefold(text: str | None) -> str | None:
     return text.casefold() if isinstance(text, str) else text
 
@@ -210,6 +224,9 @@ class Store:
                 yield conn.execution_options(isolation_level="AUTOCOMMIT")
             return
         conn = getattr(self._kept, "conn", None)
+        if conn is not None and not _idle_and_open(conn):  # the server ended it (a restart, a kill)
+            self.release_connection()
+            self._kept.wanted, conn = True, None
         if conn is None:  # checked out (and pinged) once, then no pool and no ping per statement
             conn = self._kept.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
