@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, or_
 from sqlmodel import col, select
 
+from buypower_tui.core import dashboard
 from buypower_tui.core.breaker import BreakerOpen
+from buypower_tui.core.dashboard import HourPaid, LastRun, RowError
 from buypower_tui.core.models import Event, Recipient, RowState
 from buypower_tui.core.outcomes import ApiError, ConfigurationError
 from buypower_tui.core.rules import naira
@@ -50,10 +52,17 @@ class Health:
     vends_by_hour: list[int] = field(default_factory=list)  # the last 24 hours, oldest first
     free_disk_mb: float = 0.0
     memory_mb: float = 0.0
+    # For the dashboard (core/dashboard.py); in the JSON too, after the keys above.
+    hours: list[HourPaid] = field(default_factory=list)  # vends and naira per clock hour, 24, oldest first
+    last_run: LastRun | None = None
+    recent_errors: list[RowError] = field(default_factory=list)  # rows that became FAILED/NEEDS_REVIEW
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["wallet"] = None if self.wallet is None else f"{self.wallet:.2f}"
+        """Money as decimal text ("887549.50"), times in the operator's zone with their offset."""
+        data = dashboard.jsonable(asdict(self))
+        if self.last_run is not None:
+            moved = self.last_run.moved
+            data["last_run"].update(not_sent=self.last_run.not_sent, moved=None if moved is None else f"{moved:.2f}")
         return data
 
     def degrade(self, problem: str, down: bool = False) -> None:
@@ -78,8 +87,9 @@ def process_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
-def store_facts(store: Store, h: Health) -> None:
-    since = datetime.now(UTC) - timedelta(hours=24)
+def store_facts(store: Store, h: Health, now: datetime | None = None) -> None:
+    now = now or dashboard.now()
+    since = now - timedelta(hours=24)
     with store.session() as s:
         counts = dict(s.exec(select(Recipient.state, func.count()).where(
             col(Recipient.state).in_([S.PENDING, S.NEEDS_REVIEW])).group_by(Recipient.state)).all())
@@ -91,19 +101,21 @@ def store_facts(store: Store, h: Health) -> None:
     h.store_ok = True
     h.pending, h.needs_review = counts.get(S.PENDING, 0), counts.get(S.NEEDS_REVIEW, 0)
     h.vends_24h = finals.get(S.SUCCESS, 0)
-    h.vends_by_hour = vends_by_hour(store, since)
+    paid = dashboard.paid_events(store, since)
+    h.vends_by_hour = vends_by_hour(store, since, paid)
+    h.hours = dashboard.by_hour(paid, now)
+    h.last_run = dashboard.last_run(store)
+    h.recent_errors = dashboard.recent_errors(store)
     done = h.vends_24h + finals.get(S.FAILED, 0)
     h.success_rate_24h = (h.vends_24h / done) if done else None
 
 
-def vends_by_hour(store: Store, since: datetime) -> list[int]:
-    """Paid vends per hour since `since` (24 buckets, oldest first), from the events."""
+def vends_by_hour(store: Store, since: datetime, paid: list[tuple[datetime, int]] | None = None) -> list[int]:
+    """Paid vends per hour since `since` (24 buckets of an hour from `since`, oldest first),
+    from the events (`paid`: dashboard.paid_events, when already read)."""
     buckets = [0] * 24
-    with store.session() as s:
-        times = s.exec(select(Event.at).where(col(Event.at) >= since, Event.new_state == S.SUCCESS,
-                                              col(Event.recipient_id).is_not(None))).all()
-    for at in times:
-        buckets[min(23, int((at - since).total_seconds() // 3600))] += 1
+    for at, _kobo in dashboard.paid_events(store, since) if paid is None else paid:
+        buckets[max(0, min(23, int((at - since).total_seconds() // 3600)))] += 1
     return buckets
 
 
