@@ -7,6 +7,7 @@ configuration or environment (unreadable file, bad config, no keyring); 130 inte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -374,6 +375,14 @@ def _sandbox_url(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(negative_changes(_sandbox_url(list(sys.argv[1:] if argv is None else argv))))
+    if getattr(args, "quiet", False) and not extra:  # `health --quiet`: the exit code alone, whatever happens
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            return _main(parser, args, extra, crashed=EXIT_USAGE)  # a crash is no "degraded" (1)
+    return _main(parser, args, extra)
+
+
+def _main(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str], *,
+          crashed: int = EXIT_PROBLEMS) -> int:
     if extra and args.command == "key":  # never echo what may be a key typed on the command line
         err("key: unexpected arguments (not shown). The key is never taken from the command line: "
             "type it at the hidden prompt or pipe it on stdin.")
@@ -431,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         err(f"{name}: unexpected error" + (f"; details are in {where}" if where else
                                            " (the log could not be written either)"))
-        return EXIT_PROBLEMS
+        return crashed
     finally:
         if svc is not None:
             svc.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 from pathlib import Path
@@ -18,7 +16,6 @@ from buypower_tui.core.rules import naira
 from buypower_tui.core.sheets import FileError
 from buypower_tui.core.values import RowState, percent
 from buypower_tui.paths import NoFolder
-from buypower_tui.secrets import KeyringUnavailable
 from buypower_tui.settings import ConfigError
 
 if TYPE_CHECKING:  # annotations only: SQLAlchemy is not loaded before the first frame
@@ -126,19 +123,13 @@ def cmd_export(svc: Services, args: argparse.Namespace) -> int:
 
 
 def cmd_health(svc: Services, args: argparse.Namespace) -> int:
-    """0 healthy, 1 degraded, 2 down; --quiet: the code alone, for `health --quiet || alert`."""
-    if args.quiet:
-        try:  # nothing on either stream, a notice said while checking (a store upgraded) included
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                h = svc.health()
-        except (ConfigError, KeyringUnavailable):  # what `health` would say, and exit 2 with
-            return EXIT_USAGE
-    else:
-        h = svc.health()
-        if args.json:
-            out(json.dumps(h.as_json()))
-        else:
-            _print_health(h)
+    """0 healthy, 1 degraded, 2 down; --quiet: the code alone (cli.main keeps both streams shut
+    whatever happens, for `health --quiet || alert`)."""
+    h = svc.health()
+    if args.json:
+        out(json.dumps(h.as_json()))
+    elif not args.quiet:
+        _print_health(h)
     return {"healthy": EXIT_OK, "degraded": EXIT_PROBLEMS}.get(h.status, EXIT_USAGE)
 
 

@@ -19,6 +19,7 @@ from buypower_tui.core.metrics import Exposition, collect_store
 from buypower_tui.core.models import Recipient, RowState
 from buypower_tui.core.store import Store
 from buypower_tui.paths import AppPaths
+from buypower_tui.services.operations import Services
 from tests.engine_helpers import cli, cli_sandbox
 
 OK1, OK2, FAILS = "45143922351", "45143922352", "55500000002"
@@ -201,6 +202,13 @@ def test_health_quiet_says_nothing_and_its_code_says_all(sandbox, capsys, monkey
     with pytest.raises(SystemExit):  # one or the other
         main(["health", "--quiet", "--json"])
     capsys.readouterr()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("concurrency = [\n")  # a config file that does not parse: said without --quiet
+    assert cli(capsys, sandbox, "--config", str(bad), "health")[0] == 2
+    assert cli(capsys, sandbox, "--config", str(bad), "health", "--quiet") == (2, "", "")
+    monkeypatch.setattr(Services, "health", lambda self: 1 / 0)  # a bug: a crash is no "degraded"
+    assert cli(capsys, sandbox, "health")[0] == 1
+    assert cli(capsys, sandbox, "health", "--quiet") == (2, "", "")
 
 
 def test_metrics_on_a_postgresql_store(sandbox, pg_url, capsys, tmp_path):
