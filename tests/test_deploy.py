@@ -458,3 +458,91 @@ def test_the_settings_example_reads_alike_in_sh(tmp_path):
         if line and not line.startswith("#"):
             name, _, value = line.partition("=")
             assert re.fullmatch(r"[A-Z_][A-Z0-9_]*", name) and " " not in value, line
+
+
+# -- review 16b: what must not happen unattended ------------------------------------------------------
+
+def launch(u: Unattended, **settings: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(WRAPPER)], env={**u.env, **settings}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def test_two_firings_at_once_never_pay_twice_and_last_months_pending_rows_settle(tmp_path, bin_dir, has_metrics):
+    """November: the timer's firing and one started by hand at the same moment, with no duplicate
+    window to catch a second payment: each would see no batch for the month, make one and pay it.
+    The state folder's lock lets one through; the other says so and exits 2, paying nothing. The
+    one that pays leaves a row PENDING (no requery allowed); December's firing pays December's
+    batch and requeries every pending row of the store once, so November's row settles. The
+    name's runs of spaces are the name the app stores, and "01" is batch 1: December's batch is
+    made from November's, not from the base again."""
+    shim = bin_dir / "buypower-tui"  # one firing's `repeat` a little slower, as on a loaded machine
+    shim.write_text(shim.read_text().replace(
+        "exec ", '[ "$1" = repeat ] && [ -n "${SLOW_REPEAT:-}" ] && sleep "$SLOW_REPEAT"\nexec ', 1))
+    config = SandboxConfig(seed=16, requery_cooldown_s=0, delay=(0,), latency_ms=100, pending_requeries=1)
+    with SandboxServer(config) as server:
+        import_sheet(server, tmp_path, "estate", (OK_IKEJA, "IKEJA", 1000), (PENDING_THEN_SUCCESS, "ABUJA", 2000))
+        u = Unattended(server, tmp_path, bin_dir, has_metrics)
+        s = dict(UNATTENDED_REPEAT_FROM="01", UNATTENDED_NAME="  estate   monthly ", UNATTENDED_REQUERY_TIMES="0")
+        november = dict(s, FAKE_MONTH="2026-11", FAKE_DAY="30", BUYPOWER_DUPLICATE_WINDOW_DAYS="0")
+        procs = [launch(u, **november), launch(u, SLOW_REPEAT="1", **november)]
+        done = [(p, *p.communicate(timeout=GUARD)) for p in procs]
+        said = "".join(err for _, _, err in done)
+        assert [b["name"] for b in batches()] == ["estate", "estate monthly 2026-11"], said
+        assert sorted(p.returncode for p, _, _ in done) == [2, 3], said
+        assert said.count("another firing is running (it holds") == 1
+        assert sorted(v["meter"] for v in server.ledger.vends()) == [OK_IKEJA, PENDING_THEN_SUCCESS], said
+        assert batches()[1]["states"] == {"SUCCESS": 1, "PENDING": 1}
+
+        december = u(**s, FAKE_MONTH="2026-12", FAKE_DAY="01")
+        (_, nov, dec) = batches()
+        assert nov["states"] == {"SUCCESS": 2}, december.stderr
+        assert '"estate monthly 2026-12" from batch 2' in december.stderr
+        assert "requerying every pending row of the store" in december.stderr
+        assert dec["name"] == "estate monthly 2026-12"
+        assert len(server.ledger.vends()) == 2
+        check_ledger(server, nov["id"], dec["id"])
+
+
+def test_a_batch_of_the_other_mode_is_neither_repeated_nor_paid(sandbox, tmp_path, unattended):
+    sheet = tmp_path / "live.csv"
+    sheet.write_text(f"meter,disco,amount,phone\n{OK_EKO},EKO,1500,08031234567\n")
+    assert main(["--live", "import", str(sheet), "--name", "live trial"]) == 0  # batch 1, a live one
+    monthly = unattended(UNATTENDED_REPEAT_FROM="1", FAKE_MONTH="2026-11", FAKE_DAY="03")  # BUYPOWER_MODE=sandbox
+    assert monthly.returncode == 2, monthly.stderr
+    assert "batch 1 is a live batch and buypower-tui is in sandbox mode" in monthly.stderr
+    assert "buypower-tui repeat" not in monthly.stderr and [b["name"] for b in batches()] == ["live trial"]
+    assert sandbox.ledger.vends() == []
+
+
+def test_a_run_that_crashed_before_sending_is_run_again(sandbox, tmp_path, unattended):
+    """`run` fails unexpectedly (exit 1) before it sends anything, here a keyring that throws:
+    the batch is not noted as run, so the next firing pays it."""
+    (tmp_path / "boomkr.py").write_text(
+        "from keyring.backend import KeyringBackend\n"
+        "class Boom(KeyringBackend):\n"
+        "    priority = 1\n"
+        "    def get_password(self, s, u): raise RuntimeError('dbus: org.freedesktop.DBus.Error.ServiceUnknown')\n"
+        "    def set_password(self, s, u, p): raise RuntimeError('locked')\n"
+        "    def delete_password(self, s, u): raise RuntimeError('locked')\n")
+    import_sheet(sandbox, tmp_path, "march", (OK_IKEJA, "IKEJA", 1000))
+    crash = unattended(UNATTENDED_BATCH="1", PYTHONPATH=str(tmp_path), PYTHON_KEYRING_BACKEND="boomkr.Boom")
+    assert crash.returncode == 1, crash.stderr
+    assert "the run sent nothing (exit 1); the next firing runs it again" in crash.stderr
+    assert not (unattended.state / "ran-batch-1").exists() and sandbox.ledger.vends() == []
+    again = unattended(UNATTENDED_BATCH="1")
+    assert again.returncode == 0, again.stderr
+    assert [v["meter"] for v in sandbox.ledger.vends()] == [OK_IKEJA]
+    assert (unattended.state / "ran-batch-1").is_file()
+
+
+def test_a_link_at_the_metrics_file_is_replaced_not_followed(sandbox, tmp_path, unattended, has_metrics):
+    if not has_metrics:
+        pytest.skip("metrics not available (`buypower-tui metrics` is not there yet)")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert unattended.metrics is not None
+    unattended.metrics.symlink_to(elsewhere)
+    done = unattended()
+    assert done.returncode == 0, done.stderr
+    assert not unattended.metrics.is_symlink() and list(elsewhere.iterdir()) == []
+    check_metrics(unattended, has_metrics)
