@@ -102,7 +102,7 @@ def store_facts(store: Store, h: Health, now: datetime | None = None) -> None:
     h.pending, h.needs_review = counts.get(S.PENDING, 0), counts.get(S.NEEDS_REVIEW, 0)
     h.vends_24h = finals.get(S.SUCCESS, 0)
     paid = dashboard.paid_events(store, since)
-    h.vends_by_hour = vends_by_hour(store, since, paid)
+    h.vends_by_hour = vends_by_hour(since, paid)
     h.hours = dashboard.by_hour(paid, now)
     h.last_run = dashboard.last_run(store)
     h.recent_errors = dashboard.recent_errors(store)
@@ -110,11 +110,11 @@ def store_facts(store: Store, h: Health, now: datetime | None = None) -> None:
     h.success_rate_24h = (h.vends_24h / done) if done else None
 
 
-def vends_by_hour(store: Store, since: datetime, paid: list[tuple[datetime, int]] | None = None) -> list[int]:
+def vends_by_hour(since: datetime, paid: list[tuple[datetime, int]]) -> list[int]:
     """Paid vends per hour since `since` (24 buckets of an hour from `since`, oldest first),
-    from the events (`paid`: dashboard.paid_events, when already read)."""
+    from dashboard.paid_events."""
     buckets = [0] * 24
-    for at, _kobo in dashboard.paid_events(store, since) if paid is None else paid:
+    for at, _kobo in paid:
         buckets[max(0, min(23, int((at - since).total_seconds() // 3600)))] += 1
     return buckets
 

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from buypower_tui.core.models import Batch, Event, Recipient, RowState, UTCDateTime, from_kobo
 from buypower_tui.core.money_lock import sqlite_file
+from buypower_tui.core.report import midnights
 from buypower_tui.core.run_log import NOTE as RUN_NOTE
 from buypower_tui.core.store import Store
 
@@ -58,12 +59,10 @@ class StoreFacts:
 
 
 def day_and_month_start(now: datetime) -> tuple[datetime, datetime]:
-    """The local midnights that start today and this month, in UTC (as report._midnights:
-    a naive local time made aware by `astimezone()`, across a clock change too)."""
+    """The local midnights that start today and this month, in UTC, as the month report has them."""
     here = now.astimezone()
-    day = datetime(here.year, here.month, here.day).astimezone()
-    month = datetime(here.year, here.month, 1).astimezone()
-    return day.astimezone(UTC), month.astimezone(UTC)
+    days = midnights(here.year, here.month)
+    return days[here.day - 1], days[0]
 
 
 def _paid_since(start: datetime):
@@ -218,7 +217,9 @@ def exposition(h: Health, facts: StoreFacts | None, mode: str, now: datetime | N
 def write_atomically(path: Path, text: str) -> None:
     """Replace `path` whole: a temporary file beside it (not named *.prom, so the textfile
     collector never reads it), fsynced, then renamed over it. A reader sees the old file or the
-    new one, never a part. Mode 0644: the collector runs as another user, and nothing here is secret."""
+    new one, never a part. Mode 0644: the collector runs as another user, and nothing here is secret.
+    Not paths.replace_file: that one keeps files owner-only and refuses a link at the target,
+    where a shared collector folder wants a readable file and the link replaced."""
     target = Path(path)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

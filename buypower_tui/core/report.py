@@ -128,7 +128,7 @@ def parse_month(text: str | None) -> tuple[int, int]:
     return year, month
 
 
-def _midnights(year: int, month: int) -> list[datetime]:
+def midnights(year: int, month: int) -> list[datetime]:
     """Each local midnight from the month's first day to the next month's first, in UTC: the
     month's exact bounds and its days, across a clock change too (each at its own offset)."""
     days = calendar.monthrange(year, month)[1]
@@ -170,8 +170,8 @@ def month_report(store: Store, month: str | None = None, by: str = "disco", mode
     BadReport when the month cannot be read or `by` names no group the month's rows have."""
     year, mon = parse_month(month)
     label = f"{year:04d}-{mon:02d}"
-    midnights = _midnights(year, mon)
-    start, end = midnights[0], midnights[-1]
+    bounds = midnights(year, mon)
+    start, end = bounds[0], bounds[-1]
     paid_at, updated_at = _R.c.paid_at, _R.c.updated_at
     ours = select(_B.c.id).where(_B.c.mode == mode)
     # exact bounds in SQL: no row is read twice or placed by Python (100,000 rows: bench/report_bench.py)
@@ -206,7 +206,7 @@ def month_report(store: Store, month: str | None = None, by: str = "disco", mode
         groups.setdefault(key, Line(key)).add(r.state, kobo)
         total.add(r.state, kobo)
         if r.state == S.SUCCESS:
-            per_day[bisect_right(midnights, r.at) - 1] += kobo
+            per_day[bisect_right(bounds, r.at) - 1] += kobo
             disco = r.disco or r.disco_raw or NONE
             per_disco[disco] = per_disco.get(disco, 0) + kobo
     ordered = sorted(groups.values(), key=lambda g: (-g.paid_kobo, g.group.casefold()))
